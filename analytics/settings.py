@@ -1,0 +1,26 @@
+"""Paths and settings, in one place, anchored to the repository (never the working directory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / "data"
+REFERENCE_DIR = DATA_DIR / "reference"
+MANIFEST = DATA_DIR / "manifest.csv"
+USER_DATA_DIR = DATA_DIR / "user"
+DEFAULT_DB = DATA_DIR / "kc_violence.duckdb"
+
+#: KCMO city limits, generously boxed: points outside are never in the city.
+CITY_BBOX = (-94.78, 38.80, -94.37, 39.37)  # lon_min, lat_min, lon_max, lat_max
+
+
+def db_path() -> Path:
+    """The database file: `KC_VIOLENCE_DB` if set, else data/kc_violence.duckdb."""
+    override = os.environ.get("KC_VIOLENCE_DB")
+    return Path(override).expanduser().resolve() if override else DEFAULT_DB
+
+#: Published stand-in locations that are not where anything happened (lat, lon):
+#: GVA mass-shooting rows from 2025-09 carry Kansas City's centre point.
+PLACEHOLDER_POINTS = {(39.099792, -94.578559)}

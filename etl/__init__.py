@@ -1,0 +1,7 @@
+"""ETL for KC Violence Trends: public incident and count files into one DuckDB model.
+
+Stages: `extract` reads files as published (strings, row numbers kept), `adapters/`
+turn each source format into the canonical model (pure functions over data frames),
+`geo` assigns places, `load` writes to DuckDB with a load log and rejected rows,
+`build` makes a whole database and swaps it in atomically.
+"""

@@ -1,0 +1,106 @@
+"""Whole-database operations, each atomic: work on a copy, swap it in only when complete.
+
+A failure or a kill at any point leaves the previous database file untouched and
+serving; the half-written copy is removed (or, after a kill, ignored and replaced
+by the next run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from tqdm import tqdm
+
+from analytics.settings import DATA_DIR, MANIFEST, USER_DATA_DIR, db_path
+from etl import adapters, load, reference
+from etl.extract import read_csv_text, sha256
+from etl.load import CoverageSpec, LoadResult
+
+
+@contextmanager
+def swapped(target: Path, start_from_current: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a private copy of `target`, renamed over it only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    if start_from_current and target.exists():
+        shutil.copyfile(target, tmp)
+    con = duckdb.connect(str(tmp))
+    try:
+        yield con
+        con.execute("CHECKPOINT")
+        con.close()
+        os.replace(tmp, target)
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        raise
+
+
+def _load_one(con, path: Path, source_id: str, adapter: str | None, spec: CoverageSpec) -> LoadResult:
+    file = load.relative(path)
+    sha = sha256(path)
+    done = load.already_loaded(con, sha, source_id)
+    if done:
+        return LoadResult(done[0], file, source_id, 0, 0, 0, 0, skipped=True,
+                          message=f"already loaded as load #{done[0]} ({done[1]}, {done[2]:%Y-%m-%d %H:%M}); nothing changed")
+    parsed = adapters.parse(read_csv_text(path), file, source_id, adapter)
+    return load.write(con, parsed, file, sha, spec)
+
+
+def bundled_files() -> list[tuple[Path, str, str, CoverageSpec]]:
+    """The manifest's bundled files, then files users loaded (kept under data/user/<source>/)."""
+    manifest = pd.read_csv(MANIFEST, dtype=str)
+    out = [
+        (DATA_DIR / r.file, r.source_id, r.adapter, CoverageSpec(r.coverage_start, r.coverage_end, r.status, True))
+        for r in manifest.itertuples()
+    ]
+    if USER_DATA_DIR.exists():
+        for path in sorted(USER_DATA_DIR.glob("*/*")):
+            out.append((path, path.parent.name, None, CoverageSpec()))
+    return out
+
+
+def build(target: Path | None = None, progress: bool = True) -> list[LoadResult]:
+    """Rebuild the whole database from data/ (bundled files, then user-loaded files)."""
+    target = Path(target or db_path())
+    results = []
+    files = bundled_files()
+    with swapped(target, start_from_current=False) as con:
+        load.init_schema(con)
+        for path, source_id, adapter, spec in tqdm(files, desc="Loading files", unit="file", disable=not progress):
+            results.append(_load_one(con, path, source_id, adapter, spec))
+        load.rollup(con)
+    return results
+
+
+def load_file(path: Path, source_id: str, target: Path | None = None, progress: bool = True) -> LoadResult:
+    """Add a user's file (city portal CSV, GVA export) to the database, atomically.
+
+    The file is kept under data/user/<source>/ so later builds include it.
+    """
+    path = Path(path)
+    if source_id not in adapters.DEFAULT_ADAPTER:
+        reference.source_kind(source_id)  # raises UnknownSource for a typo
+        raise ValueError(f"files for source {source_id!r} are bundled, not loaded by users")
+    target = Path(target or db_path())
+    if not target.exists():
+        build(target, progress=progress)
+    with swapped(target, start_from_current=True) as con:
+        result = _load_one(con, path, source_id, None, CoverageSpec())
+        if not result.skipped:
+            load.rollup(con)
+    if not result.skipped:
+        keep = USER_DATA_DIR / source_id / f"{sha256(path)[:12]}-{path.name}"
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        if not keep.exists():
+            shutil.copyfile(path, keep)
+    return result

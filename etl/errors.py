@@ -1,0 +1,13 @@
+"""Narrow exceptions: callers (CLI, pages) turn them into plain messages."""
+
+
+class EtlError(Exception):
+    """Base class for problems a user can act on."""
+
+
+class SchemaError(EtlError):
+    """The file as a whole cannot be read as the named source (wrong columns, empty, unreadable)."""
+
+
+class UnknownSource(EtlError):
+    """A source id that is not in data/reference/sources.csv."""

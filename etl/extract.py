@@ -1,0 +1,102 @@
+"""Read published files as text: every value a string, every row numbered.
+
+Nothing is interpreted here; adapters validate. Bad lines (wrong field count) are
+returned as rejects rather than dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from etl.errors import SchemaError
+
+ROW = "_row"  # 1-based data record number (header excluded)
+
+
+@dataclass
+class RawTable:
+    """A file read as strings, with the lines that could not be parsed."""
+
+    frame: pd.DataFrame
+    bad_lines: list[tuple[int, str, str]] = field(default_factory=list)  # (row, reason, raw)
+    notes: list[str] = field(default_factory=list)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_bytes(path: Path) -> bytes:
+    raw = Path(path).read_bytes()
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def _decode(data: bytes, notes: list[str]) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        notes.append(f"file is not UTF-8 (byte {exc.start}); read as Windows-1252")
+        return data.decode("cp1252", errors="replace")
+
+
+def _delimiter(text: str, notes: list[str]) -> str:
+    header = text.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in [",", ";", "\t", "|"]}
+    best = max(counts, key=counts.get)
+    if counts[best] == 0 or best == ",":
+        return ","
+    if counts[","] == 0:
+        notes.append(f"fields are separated by {best!r}, not commas")
+        return best
+    return ","
+
+
+def read_csv_text(path: Path) -> RawTable:
+    """Read a CSV (plain or gzip) as strings. Raises SchemaError when nothing usable is there."""
+    notes: list[str] = []
+    try:
+        text = _decode(_read_bytes(path), notes)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise SchemaError(f"{Path(path).name}: cannot read the file ({exc})") from exc
+    if not text.strip():
+        raise SchemaError(f"{Path(path).name}: the file is empty")
+    sep = _delimiter(text, notes)
+    bad: list[tuple[int, str, str]] = []
+    width = len(next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep)))
+
+    def on_bad(line: list[str]) -> None:
+        bad.append((-1, f"row has {len(line)} fields, the header has {width}", sep.join(line)[:2000]))
+
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+            engine="python", on_bad_lines=on_bad,
+        )
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise SchemaError(f"{Path(path).name}: not a readable CSV file ({exc})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise SchemaError(f"{Path(path).name}: the file is empty") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.insert(0, ROW, range(1, len(frame) + 1))
+    return RawTable(frame=frame, bad_lines=bad, notes=notes)
+
+
+def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, source: str) -> None:
+    """Refuse a file whose columns do not fit: `needed` maps canonical name -> what it is."""
+    missing = [f"{name} ({what})" for name, what in needed.items() if name not in frame.columns]
+    if missing:
+        found = ", ".join(c for c in frame.columns if c != ROW)[:400]
+        raise SchemaError(
+            f"{file}: not a {source} file: missing column(s) {', '.join(missing)}. Columns found: {found}"
+        )

@@ -1,0 +1,105 @@
+"""Areas (neighborhoods, ZIP codes, council districts, the city) and point-in-polygon.
+
+Geometry work uses shapely 2 (vectorised, GEOS underneath): validity repair with
+`make_valid`, and an STRtree for assigning millions of points without a Python loop.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from analytics.settings import DATA_DIR
+
+GEO = DATA_DIR / "geo"
+CITY_NAME = "Kansas City"
+
+
+def _features(name: str) -> list[dict]:
+    with gzip.open(GEO / name, "rt", encoding="utf-8") as fh:
+        return json.load(fh)["features"]
+
+
+def _repair(geom: shapely.Geometry) -> shapely.Geometry:
+    """Invalid polygons (one neighborhood self-intersects) are repaired, keeping only their areas."""
+    if shapely.is_valid(geom):
+        return geom
+    fixed = shapely.make_valid(geom)
+    polys = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.unary_union(polys)
+
+
+def _neighborhoods() -> pd.DataFrame:
+    census = pd.read_csv(GEO / "kc_neighborhood_population_2010.csv.gz").dropna(subset=["Name"])
+    by_name = census.set_index("Name")["Population"]
+    by_no = census.set_index(census["No."].astype(int).astype(str))["Population"]
+    rows = []
+    for f in _features("kc_neighborhoods.geojson.gz"):
+        p = f["properties"]
+        name = p["nbhname"] or f"Unnamed area (object {p['objectid']})"
+        area_id = p["nbhname"] or f"unnamed-{p['objectid']}"
+        pop = by_name.get(name, by_no.get(p["nbhid"]) if p["nbhname"] else None)
+        rows.append((area_id, name, pop, shapely.geometry.shape(f["geometry"])))
+    out = pd.DataFrame(rows, columns=["area_id", "name", "population", "geometry"])
+    out["area_type"] = "neighborhood"
+    return out
+
+
+def _zips() -> pd.DataFrame:
+    rows = [(f["properties"]["postalcode"], f["properties"]["postalcode"], None, shapely.geometry.shape(f["geometry"]))
+            for f in _features("kc_zipcodes.geojson.gz")]
+    out = pd.DataFrame(rows, columns=["area_id", "name", "population", "geometry"])
+    out["area_type"] = "zip"
+    return out
+
+
+def _districts() -> pd.DataFrame:
+    raw = pd.read_csv(GEO / "kc_council_districts_2023.csv.gz", dtype=str)
+    out = pd.DataFrame({
+        "area_id": raw["DIST_ID"].str.strip(),
+        "name": "Council district " + raw["DIST_ID"].str.strip(),
+        "population": None,
+        "geometry": shapely.from_wkt(raw["the_geom"]),
+    })
+    out["area_type"] = "council_district"
+    return out
+
+
+@lru_cache(maxsize=1)
+def areas() -> pd.DataFrame:
+    """Every area with a repaired geometry; the city is the union of the council districts."""
+    parts = [_neighborhoods(), _zips(), _districts()]
+    frame = pd.concat(parts, ignore_index=True)
+    frame["geometry"] = [_repair(g) for g in frame["geometry"]]
+    city = shapely.unary_union(list(frame.loc[frame.area_type == "council_district", "geometry"]))
+    frame.loc[len(frame)] = {"area_id": CITY_NAME, "name": CITY_NAME, "population": None, "geometry": city,
+                             "area_type": "city"}
+    frame["population_source"] = np.where(frame["population"].notna(), "2010 Census (City of KCMO tabulation)", None)
+    return frame
+
+
+def assign(lon: pd.Series, lat: pd.Series) -> pd.DataFrame:
+    """Neighborhood, ZIP, council district and whether inside the city, for each point."""
+    points = shapely.points(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float))
+    has = ~(np.isnan(lon.to_numpy(dtype=float)) | np.isnan(lat.to_numpy(dtype=float)))
+    out = pd.DataFrame(index=lon.index)
+    all_areas = areas()
+    for area_type, column in [("neighborhood", "neighborhood"), ("zip", "zip"), ("council_district", "council_district"),
+                              ("city", "in_city")]:
+        subset = all_areas[all_areas.area_type == area_type].reset_index(drop=True)
+        tree = shapely.STRtree(subset["geometry"].to_numpy())
+        found = np.full(len(points), None, dtype=object)
+        idx = np.flatnonzero(has)
+        if len(idx):
+            point_i, area_i = tree.query(points[idx], predicate="intersects")
+            # a point on a shared border belongs to the first area found (lowest index)
+            first = pd.Series(area_i).groupby(point_i).min()
+            found[idx[first.index.to_numpy()]] = subset["area_id"].to_numpy()[first.to_numpy()]
+        out[column] = found
+    out["in_city"] = out["in_city"].notna()
+    return out

@@ -1,0 +1,54 @@
+"""What every adapter returns: the canonical model's rows for one file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+INCIDENT_COLUMNS = [
+    "incident_id", "source_id", "source_key", "event_date", "occurred_date", "occurred_hour",
+    "lat", "lon", "city_hint", "placeholder", "address", "offenses", "firearm", "killed", "injured",
+    "person_rows",
+]
+PEOPLE_COLUMNS = ["incident_id", "role", "sex", "race", "age_band", "n"]
+AREA_COUNT_COLUMNS = ["source_id", "area_type", "area_id", "grain", "period_start", "measure", "n"]
+
+
+@dataclass
+class Parsed:
+    """Rows for the canonical model from one file, plus what was rejected and why."""
+
+    source_id: str
+    rows_read: int
+    incidents: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=INCIDENT_COLUMNS))
+    categories: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["incident_id", "category_id"]))
+    people: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PEOPLE_COLUMNS))
+    area_counts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AREA_COUNT_COLUMNS))
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (row, reason, raw)
+    notes: list[str] = field(default_factory=list)
+    has_coords: bool = True
+    has_firearm: bool = True
+    grain: str = "month"  # coverage grain
+    population: pd.DataFrame | None = None  # (year, population) for the city, where a file has it
+
+    @property
+    def rows_loaded(self) -> int:
+        return self.rows_read - len(self.rejects)
+
+
+def reject_rows(frame: pd.DataFrame, reason: pd.Series, row_col: str = "_row") -> list[tuple[int, str, str]]:
+    """Rows with a reason -> reject tuples, keeping the raw row text for the Data page."""
+    bad = frame[reason.notna()]
+    if bad.empty:
+        return []
+    raw = bad.drop(columns=[row_col]).astype(object).fillna("").astype(str).agg(",".join, axis=1).str[:2000]
+    return list(zip(bad[row_col].astype(int), reason[reason.notna()].astype(str), raw, strict=True))
+
+
+def first_reason(*reasons: pd.Series) -> pd.Series:
+    """The first non-null reason per row across several checks."""
+    out = reasons[0].copy()
+    for r in reasons[1:]:
+        out = out.where(out.notna(), r)
+    return out

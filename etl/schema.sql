@@ -1,0 +1,141 @@
+-- Canonical model of KC Violence Trends. Layers: reference (sources, categories,
+-- offense codes), core (incidents, people counts, areas), aggregates the app reads
+-- (area_counts, coverage), and bookkeeping (load_log, rejects).
+
+CREATE TABLE IF NOT EXISTS sources (
+    source_id VARCHAR PRIMARY KEY,
+    label VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,            -- 'incidents' or 'area_counts'
+    publisher VARCHAR,
+    unit VARCHAR,
+    caveat VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS categories (
+    category_id VARCHAR PRIMARY KEY,
+    label VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    needs_firearm BOOLEAN NOT NULL,   -- counts need a firearm flag in the source
+    definition VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS nibrs_codes (
+    code VARCHAR PRIMARY KEY,
+    label VARCHAR,
+    offense_group VARCHAR NOT NULL,
+    against VARCHAR NOT NULL
+);
+
+-- One row per incident (KCPD: per report number; GVA: per incident id), never per person.
+-- event_date is the date counted: KCPD's reported date (the yearly datasets and their
+-- coverage are by reported date), GVA's incident date.
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_id VARCHAR PRIMARY KEY,  -- '<source>:<key>'
+    source_id VARCHAR NOT NULL,
+    source_key VARCHAR NOT NULL,
+    event_date DATE NOT NULL,
+    occurred_date DATE,
+    occurred_hour TINYINT,
+    lat DOUBLE,
+    lon DOUBLE,
+    geo_status VARCHAR NOT NULL,      -- in_city | outside_city | no_coords | placeholder
+    neighborhood VARCHAR,
+    zip VARCHAR,
+    council_district VARCHAR,
+    address VARCHAR,                  -- block-masked as published
+    offenses VARCHAR,                 -- offense labels, '; '-joined
+    firearm BOOLEAN,                  -- NULL when the source does not say
+    killed INTEGER,
+    injured INTEGER,
+    person_rows INTEGER NOT NULL,     -- published rows folded into this incident
+    load_id INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS incident_categories (
+    incident_id VARCHAR NOT NULL,
+    category_id VARCHAR NOT NULL,
+    PRIMARY KEY (incident_id, category_id)
+);
+
+-- People involved, as counts only (no names are ever stored).
+CREATE TABLE IF NOT EXISTS people_counts (
+    incident_id VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,            -- victim | suspect | arrestee | other | unknown
+    sex VARCHAR NOT NULL,
+    race VARCHAR NOT NULL,
+    age_band VARCHAR NOT NULL,
+    n INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS areas (
+    area_type VARCHAR NOT NULL,       -- city | neighborhood | zip | council_district
+    area_id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    population DOUBLE,
+    population_source VARCHAR,
+    geometry_wkt VARCHAR,
+    PRIMARY KEY (area_type, area_id)
+);
+
+CREATE TABLE IF NOT EXISTS city_population (
+    year INTEGER PRIMARY KEY,
+    population INTEGER NOT NULL,
+    source_id VARCHAR NOT NULL
+);
+
+-- Counts per area and period; incident sources roll up into it too, so trends and
+-- evaluations read one table whatever the source.
+CREATE TABLE IF NOT EXISTS area_counts (
+    source_id VARCHAR NOT NULL,
+    area_type VARCHAR NOT NULL,
+    area_id VARCHAR NOT NULL,
+    grain VARCHAR NOT NULL,           -- day | month | year
+    period_start DATE NOT NULL,
+    measure VARCHAR NOT NULL,         -- a category_id
+    n DOUBLE NOT NULL,
+    PRIMARY KEY (source_id, area_type, area_id, grain, period_start, measure)
+);
+
+-- Which source covers which period, as each load declared it; the view `coverage`
+-- (below) merges loads. A period with no coverage row is "no data", never zero.
+CREATE TABLE IF NOT EXISTS load_coverage (
+    load_id INTEGER NOT NULL,
+    source_id VARCHAR NOT NULL,
+    grain VARCHAR NOT NULL,           -- month | year
+    period_start DATE NOT NULL,
+    status VARCHAR NOT NULL,          -- complete | partial | sample
+    has_coords BOOLEAN NOT NULL,      -- area-level counts need coordinates
+    has_firearm BOOLEAN NOT NULL,     -- firearm categories need the firearm flag
+    note VARCHAR
+);
+
+CREATE OR REPLACE VIEW coverage AS
+SELECT
+    source_id, grain, period_start,
+    arg_max(status, CASE status WHEN 'complete' THEN 3 WHEN 'partial' THEN 2 ELSE 1 END) AS status,
+    bool_or(has_coords) AS has_coords,
+    bool_or(has_firearm) AS has_firearm,
+    arg_max(note, CASE status WHEN 'complete' THEN 3 WHEN 'partial' THEN 2 ELSE 1 END) AS note
+FROM load_coverage
+GROUP BY source_id, grain, period_start;
+
+CREATE TABLE IF NOT EXISTS load_log (
+    load_id INTEGER PRIMARY KEY,
+    file VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    rows_read INTEGER NOT NULL,
+    rows_loaded INTEGER NOT NULL,
+    rows_rejected INTEGER NOT NULL,
+    incidents INTEGER,
+    loaded_at TIMESTAMP NOT NULL,
+    message VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS rejects (
+    load_id INTEGER NOT NULL,
+    file VARCHAR NOT NULL,
+    row_number INTEGER NOT NULL,      -- 1-based data row (header excluded)
+    reason VARCHAR NOT NULL,
+    raw VARCHAR
+);

@@ -1,0 +1,105 @@
+"""Pure parsing helpers shared by the adapters: dates, flags, coordinates, people.
+
+Each parser returns values plus a per-row reason (None when the value is fine or
+simply absent), so adapters can reject rows with a message that names the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from analytics.settings import CITY_BBOX
+
+EARLIEST = pd.Timestamp("1900-01-01")
+_POINT_DICT = re.compile(r"coordinates['\"]?\s*:\s*\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]")  # lon, lat
+_POINT_WKT = re.compile(r"POINT\s*\(\s*(-?[\d.]+)\s+(-?[\d.]+)\s*\)", re.I)  # lon lat
+_LAT_LON_PAIR = re.compile(r"\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)")  # (lat, lon)
+
+
+def normalize_header(name: str) -> str:
+    """'Firearm Used Flag' / 'Report_No' / 'firearmused_flag' -> lower snake case."""
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def parse_dates(values: pd.Series, today: date | None = None) -> tuple[pd.Series, pd.Series]:
+    """ISO (2018-09-02T00:00:00.000) or MM/DD/YYYY dates. Returns (dates, reason per row)."""
+    text = values.fillna("").astype(str).str.strip()
+    iso = pd.to_datetime(text.str[:10], format="%Y-%m-%d", errors="coerce")
+    us = pd.to_datetime(text.str.split(" ").str[0], format="%m/%d/%Y", errors="coerce")
+    long_form = pd.to_datetime(text, format="%B %d, %Y", errors="coerce")
+    parsed = iso.fillna(us).fillna(long_form)
+    limit = pd.Timestamp(today or date.today())
+    reason = pd.Series(None, index=values.index, dtype=object)
+    reason[(text != "") & parsed.isna()] = "unreadable date " + text.str[:40]
+    reason[text == ""] = "date is missing"
+    reason[parsed > limit] = "date in the future: " + text.str[:40]
+    reason[parsed < EARLIEST] = "date before 1900: " + text.str[:40]
+    return parsed.where(reason.isna()), reason
+
+
+def parse_hour(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """'18:15', '7', '0715' -> hour 0-23; impossible times are reasons, blanks are NULL."""
+    text = values.fillna("").astype(str).str.strip()
+    hh = text.str.extract(r"^(\d{1,2})(?::?(\d{2}))?(?::\d{2})?(?:\.\d+)?$")
+    hour = pd.to_numeric(hh[0], errors="coerce")
+    minute = pd.to_numeric(hh[1], errors="coerce").fillna(0)
+    midnight = (hour == 24) & (minute == 0)  # KCPD writes end-of-day midnight as 24:00
+    hour = hour.where(~midnight, 0)
+    bad = (text != "") & (hour.isna() | (hour > 23) | (minute > 59))
+    reason = pd.Series(None, index=values.index, dtype=object)
+    reason[bad] = "impossible time " + text.str[:20]
+    return hour.where(~bad).astype("Int8"), reason
+
+
+def parse_flag(values: pd.Series) -> pd.Series:
+    """Y/N/U, true/false, 1/0 -> True/False/NA."""
+    text = values.fillna("").astype(str).str.strip().str.lower()
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text.isin(["y", "yes", "true", "t", "1"])] = True
+    out[text.isin(["n", "no", "false", "f", "0"])] = False
+    return out
+
+
+def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A KCPD location in any published spelling -> (lon, lat).
+
+    API: "{'type': 'Point', 'coordinates': [-94.55, 39.04]}" (longitude first);
+    portal: "POINT (-94.55 39.04)"; older exports: "address\\n(39.04, -94.55)".
+    """
+    text = values.fillna("").astype(str)
+    lon = pd.Series(np.nan, index=values.index)
+    lat = pd.Series(np.nan, index=values.index)
+    for pattern, lon_first in ((_POINT_DICT, True), (_POINT_WKT, True), (_LAT_LON_PAIR, False)):
+        found = text.str.extract(pattern).astype(float)
+        first, second = found[0], found[1]
+        a, b = (first, second) if lon_first else (second, first)
+        fill = lon.isna() & a.notna()
+        lon[fill], lat[fill] = a[fill], b[fill]
+    return lon, lat
+
+
+def check_coordinates(lon: pd.Series, lat: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Impossible coordinates become reasons; (0, 0) and blanks become missing."""
+    lon = pd.to_numeric(lon, errors="coerce")
+    lat = pd.to_numeric(lat, errors="coerce")
+    reason = pd.Series(None, index=lon.index, dtype=object)
+    zero = (lon == 0) & (lat == 0)
+    swapped = lat.between(CITY_BBOX[0], CITY_BBOX[2]) & lon.between(CITY_BBOX[1], CITY_BBOX[3])
+    impossible = (lat.abs() > 90) | (lon.abs() > 180)
+    reason[impossible] = "impossible coordinates lat " + lat.astype(str) + ", lon " + lon.astype(str)
+    reason[swapped] = "latitude and longitude swapped (lat " + lat.astype(str) + ", lon " + lon.astype(str) + ")"
+    keep = reason.isna() & ~zero
+    return lon.where(keep), lat.where(keep), reason
+
+
+def age_band(values: pd.Series) -> pd.Series:
+    """Numeric ages -> coarse bands (blank: juvenile ages are masked by KCPD, so 'unknown')."""
+    age = pd.to_numeric(values, errors="coerce")
+    bins = [-1, 17, 24, 34, 44, 54, 200]
+    labels = ["under 18", "18-24", "25-34", "35-44", "45-54", "55+"]
+    out = pd.cut(age, bins=bins, labels=labels).astype(object)
+    return out.where(out.notna(), "unknown")
