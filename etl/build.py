@@ -58,9 +58,9 @@ def _load_one(con, path: Path, source_id: str, adapter: str | None, spec: Covera
 
 def bundled_files() -> list[tuple[Path, str, str, CoverageSpec]]:
     """The manifest's bundled files, then files users loaded (kept under data/user/<source>/)."""
-    manifest = pd.read_csv(MANIFEST, dtype=str)
+    manifest = pd.read_csv(MANIFEST, dtype=str, keep_default_na=False)
     out = [
-        (DATA_DIR / r.file, r.source_id, r.adapter, CoverageSpec(r.coverage_start, r.coverage_end, r.status, True))
+        (DATA_DIR / r.file, r.source_id, r.adapter, CoverageSpec(r.coverage_start or None, r.coverage_end or None, r.status, True))
         for r in manifest.itertuples()
     ]
     if USER_DATA_DIR.exists():

@@ -56,11 +56,10 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
     codes = reference.table("nibrs_codes")
     con.execute("INSERT OR REPLACE INTO nibrs_codes SELECT code, label, offense_group, against FROM codes")
-    areas = geo.areas().copy()
-    areas["geometry_wkt"] = areas["geometry"].map(lambda g: g.wkt)
+    area_frame = geo.areas().drop(columns=["geometry"]).assign(geometry_wkt=geo.areas()["geometry"].map(lambda g: g.wkt))
     con.execute(
         "INSERT OR REPLACE INTO areas SELECT area_type, area_id, name, population, population_source, geometry_wkt "
-        "FROM areas"
+        "FROM area_frame"
     )
 
 
@@ -88,11 +87,14 @@ def _periods(parsed: Parsed, spec: CoverageSpec) -> pd.DataFrame:
     dates = pd.to_datetime(dates)
     if dates.empty and not spec.start:
         return pd.DataFrame(columns=["period_start", "status", "note"])
-    first = pd.Timestamp(spec.start) if spec.start else dates.min()
-    last = pd.Timestamp(spec.end) if spec.end else dates.max()
-    periods = pd.date_range(first.to_period(freq[0]).start_time, last.to_period(freq[0]).start_time, freq=freq)
+    if not spec.start and parsed.incidents.empty:  # count files cover the periods they list, no more
+        periods = pd.DatetimeIndex(sorted(dates.dt.to_period(freq[0]).dt.start_time.unique()))
+    else:
+        first = pd.Timestamp(spec.start) if spec.start else dates.min()
+        last = pd.Timestamp(spec.end) if spec.end else dates.max()
+        periods = pd.date_range(first.to_period(freq[0]).start_time, last.to_period(freq[0]).start_time, freq=freq)
     out = pd.DataFrame({"period_start": periods, "status": spec.status, "note": None})
-    if not spec.start and parsed.grain == "month":  # inferred: months the file only partly spans
+    if not spec.start and not parsed.incidents.empty:  # inferred: months the file only partly spans
         if dates.min().day != 1:
             out.loc[0, ["status", "note"]] = ["partial", f"this file starts on {dates.min():%Y-%m-%d}"]
         if not dates.max().is_month_end:
@@ -141,8 +143,8 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
         "INSERT INTO load_coverage SELECT load_id, source_id, grain, period_start, status, has_coords, has_firearm, "
         "note FROM cov"
     )
-    rejects = pd.DataFrame(parsed.rejects, columns=["row_number", "reason", "raw"]).assign(load_id=load_id, file=file)
-    con.execute("INSERT INTO rejects SELECT load_id, file, row_number, reason, raw FROM rejects")
+    rejected = pd.DataFrame(parsed.rejects, columns=["row_number", "reason", "raw"]).assign(load_id=load_id, file=file)
+    con.execute("INSERT INTO rejects SELECT load_id, file, row_number, reason, raw FROM rejected")
     message = "; ".join(parsed.notes)
     con.execute(
         "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
