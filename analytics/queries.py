@@ -50,7 +50,7 @@ def neighborhoods(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> None:
     """Raise BadQuery naming the first value the data does not know."""
-    if con.execute("SELECT count(*) FROM sources WHERE source_id = ?", [f.source]).fetchone()[0] == 0:
+    if con.execute("SELECT count(*) FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0] == 0:
         known = ", ".join(sources(con)["source_id"])
         raise BadQuery(f"unknown source {f.source!r}; choose one of: {known}")
     known_cats = categories(con, f.source)["category_id"].tolist()
@@ -61,7 +61,7 @@ def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> None:
     if f.area is not None:
         hit = con.execute(
             "SELECT count(*) FROM areas WHERE area_type = 'neighborhood' AND area_id = ?", [f.area]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not hit:
             raise BadQuery(f"unknown neighborhood {f.area!r}")
 
@@ -110,13 +110,13 @@ def _area_scope(con: duckdb.DuckDBPyConnection, f: Filter) -> tuple[str, str | N
     has_city = con.execute(
         "SELECT count(*) > 0 FROM area_counts WHERE source_id = ? AND area_type = 'city' AND grain <> 'year'",
         [f.source],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if has_city:
         return "city", CITY
     # area-count sources without a city row: the city is the sum of its areas
     area_type = con.execute(
         "SELECT any_value(area_type) FROM area_counts WHERE source_id = ? AND grain <> 'year'", [f.source]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return area_type or "city", None
 
 
@@ -125,9 +125,9 @@ def monthly(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
     validate(con, f)
     area_type, area_id = _area_scope(con, f)
     needs_firearm = bool(
-        con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [f.category]).fetchone()[0]
+        con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [f.category]).fetchall()[0][0]
     )
-    kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchone()[0]
+    kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0]
     needs_coords = f.area is not None and kind == "incidents"
     params = [f.start, f.end, f.source, f.source, f.category, area_type, area_id, area_id, f.start, f.end,
               needs_coords, needs_firearm, needs_coords, needs_firearm]
@@ -164,7 +164,7 @@ def total(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:
     missing = series.loc[series["n"].isna(), "month"].dt.strftime("%Y-%m").tolist()
     partial = series.loc[series["status"].eq("partial"), "month"].dt.strftime("%Y-%m").tolist()
     covered = series["n"].notna()
-    kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchone()[0]
+    kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0]
     if not covered.any():
         n = None
     elif kind == "incidents":
@@ -185,10 +185,11 @@ def _incident_count(con: duckdb.DuckDBPyConnection, f: Filter, months: list) -> 
              AND date_trunc('month', i.event_date)::DATE IN (SELECT unnest(?::DATE[]))
              AND (CASE WHEN ? IS NULL THEN i.geo_status <> 'outside_city' ELSE i.neighborhood = ? END)""",
         [f.source, f.category, f.start, f.end, [m.date() for m in months], f.area, f.area],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
-def latest_two_years(con: duckdb.DuckDBPyConnection, source: str, category: str) -> dict | None:
+def latest_two_years(con: duckdb.DuckDBPyConnection, source: str, category: str,
+                     area: str | None = None) -> dict | None:
     """The latest fully covered calendar year against the year before, or None.
 
     A year counts as covered only if all 12 months have data (partial months allowed,
@@ -207,5 +208,5 @@ def latest_two_years(con: duckdb.DuckDBPyConnection, source: str, category: str)
     latest, prior = pairs[0]
     out = {}
     for year in (latest, prior):
-        out[year] = total(con, Filter(source, category, date(year, 1, 1), date(year, 12, 31)))["n"]
+        out[year] = total(con, Filter(source, category, date(year, 1, 1), date(year, 12, 31), area))["n"]
     return {"latest_year": latest, "prior_year": prior, "latest": out[latest], "prior": out[prior]}

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 
-def _ranges(periods: list[str]) -> list[str]:
+def ranges(periods: list[str]) -> list[str]:
     """['2014-01', '2014-02', '2014-04'] -> ['2014-01..2014-02', '2014-04']; years likewise."""
     out: list[list[str]] = []
     for p in periods:
@@ -49,7 +49,7 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict:
         sources.append({
             "source": s[0], "label": s[1], "kind": s[2], "unit": s[3], "caveat": s[4],
             "incidents": int(counts.get(s[0], 0)), "area_count_rows": int(area_rows.get(s[0], 0)),
-            "coverage": {st: _ranges(mine.loc[mine.status == st, "period"].tolist())
+            "coverage": {st: ranges(mine.loc[mine.status == st, "period"].tolist())
                          for st in ("complete", "partial", "sample")},
         })
     loads = con.execute(
@@ -60,7 +60,7 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict:
         "sources": sources,
         "loads": loads.to_dict(orient="records"),
         "last_load": loads.iloc[-1].to_dict() if len(loads) else None,
-        "rejected_rows": int(con.execute("SELECT count(*) FROM rejects").fetchone()[0]),
+        "rejected_rows": int(con.execute("SELECT count(*) FROM rejects").fetchall()[0][0]),
         "rejects_by_reason": dict(con.execute(
             "SELECT regexp_replace(reason, '[:(].*$', ''), count(*) FROM rejects GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()),

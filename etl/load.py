@@ -16,10 +16,14 @@ import pandas as pd
 
 from analytics.settings import ROOT
 from etl import geo, reference
-from etl.model import Parsed
+from etl.model import AREA_COUNT_COLUMNS, Parsed
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
-STATUS_RANK = {"sample": 1, "partial": 2, "complete": 3}
+INCIDENT_TABLE_COLUMNS = [
+    "incident_id", "source_id", "source_key", "event_date", "occurred_date", "occurred_hour", "lat", "lon", "geo_status",
+    "neighborhood", "zip", "council_district", "address", "offenses", "firearm", "killed", "injured", "person_rows",
+    "load_id",
+]
 
 
 @dataclass
@@ -45,28 +49,32 @@ class LoadResult:
     message: str = ""
 
 
+def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: list[str],
+           replace: bool = False) -> None:
+    """Insert a data frame's columns into a table (table and columns are code constants, never input)."""
+    con.register("_frame", frame[columns])
+    try:
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        con.execute(f"{verb} INTO {table} SELECT {', '.join(columns)} FROM _frame")  # noqa: S608
+    finally:
+        con.unregister("_frame")
+
+
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Tables, reference data and areas: everything a build starts from."""
     con.execute(SCHEMA)
-    src = reference.sources()
-    con.execute("INSERT OR REPLACE INTO sources SELECT source_id, label, kind, publisher, unit, caveat FROM src")
-    cats = reference.categories()
-    con.execute(
-        "INSERT OR REPLACE INTO categories SELECT category_id, label, kind, needs_firearm, definition FROM cats"
-    )
-    codes = reference.table("nibrs_codes")
-    con.execute("INSERT OR REPLACE INTO nibrs_codes SELECT code, label, offense_group, against FROM codes")
-    area_frame = geo.areas().drop(columns=["geometry"]).assign(geometry_wkt=geo.areas()["geometry"].map(lambda g: g.wkt))
-    con.execute(
-        "INSERT OR REPLACE INTO areas SELECT area_type, area_id, name, population, population_source, geometry_wkt "
-        "FROM area_frame"
-    )
+    insert(con, "sources", reference.sources(), ["source_id", "label", "kind", "publisher", "unit", "caveat"], True)
+    insert(con, "categories", reference.categories(), ["category_id", "label", "kind", "needs_firearm", "definition"], True)
+    insert(con, "nibrs_codes", reference.table("nibrs_codes"), ["code", "label", "offense_group", "against"], True)
+    areas = geo.areas().assign(geometry_wkt=lambda f: f["geometry"].map(lambda g: g.wkt))
+    insert(con, "areas", areas, ["area_type", "area_id", "name", "population", "population_source", "geometry_wkt"], True)
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, sha: str, source_id: str) -> tuple | None:
-    return con.execute(
+    rows = con.execute(
         "SELECT load_id, file, loaded_at FROM load_log WHERE sha256 = ? AND source_id = ?", [sha, source_id]
-    ).fetchone()
+    ).fetchall()
+    return rows[0] if rows else None
 
 
 def _places(incidents: pd.DataFrame) -> pd.DataFrame:
@@ -109,42 +117,30 @@ def _periods(parsed: Parsed, spec: CoverageSpec) -> pd.DataFrame:
 
 def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, spec: CoverageSpec) -> LoadResult:
     """Insert a parsed file. Runs in the caller's transaction."""
-    load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM load_log").fetchone()[0]
+    load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM load_log").fetchall()[0][0]
     n_incidents = len(parsed.incidents)
     if n_incidents:
-        inc = _places(parsed.incidents)
-        inc["load_id"] = load_id
-        ids = inc[["incident_id"]]
+        inc = _places(parsed.incidents).assign(load_id=load_id)
+        con.register("_ids", inc[["incident_id"]])
         for table in ("incidents", "incident_categories", "people_counts"):
-            con.execute(f"DELETE FROM {table} WHERE incident_id IN (SELECT incident_id FROM ids)")  # noqa: S608
-        con.execute(
-            "INSERT INTO incidents SELECT incident_id, source_id, source_key, event_date, occurred_date, "
-            "occurred_hour, lat, lon, geo_status, neighborhood, zip, council_district, address, offenses, "
-            "firearm, killed, injured, person_rows, load_id FROM inc"
-        )
-        cats = parsed.categories
-        people = parsed.people
-        con.execute("INSERT INTO incident_categories SELECT DISTINCT incident_id, category_id FROM cats")
-        con.execute("INSERT INTO people_counts SELECT incident_id, role, sex, race, age_band, n FROM people")
+            con.execute(f"DELETE FROM {table} WHERE incident_id IN (SELECT incident_id FROM _ids)")  # noqa: S608
+        con.unregister("_ids")
+        insert(con, "incidents", inc, INCIDENT_TABLE_COLUMNS)
+        insert(con, "incident_categories", parsed.categories.drop_duplicates(), ["incident_id", "category_id"])
+        insert(con, "people_counts", parsed.people, ["incident_id", "role", "sex", "race", "age_band", "n"])
     if not parsed.area_counts.empty:
-        counts = parsed.area_counts
-        con.execute(
-            "INSERT OR REPLACE INTO area_counts SELECT source_id, area_type, area_id, grain, period_start, measure, n "
-            "FROM counts"
-        )
+        insert(con, "area_counts", parsed.area_counts, AREA_COUNT_COLUMNS, replace=True)
     if parsed.population is not None:
-        pop = parsed.population.assign(source_id=parsed.source_id)
-        con.execute("INSERT OR REPLACE INTO city_population SELECT year, population, source_id FROM pop")
+        insert(con, "city_population", parsed.population.assign(source_id=parsed.source_id),
+               ["year", "population", "source_id"], replace=True)
     cov = _periods(parsed, spec).assign(
         load_id=load_id, source_id=parsed.source_id, grain=parsed.grain,
         has_coords=parsed.has_coords, has_firearm=parsed.has_firearm,
     )
-    con.execute(
-        "INSERT INTO load_coverage SELECT load_id, source_id, grain, period_start, status, has_coords, has_firearm, "
-        "note FROM cov"
-    )
+    insert(con, "load_coverage", cov,
+           ["load_id", "source_id", "grain", "period_start", "status", "has_coords", "has_firearm", "note"])
     rejected = pd.DataFrame(parsed.rejects, columns=["row_number", "reason", "raw"]).assign(load_id=load_id, file=file)
-    con.execute("INSERT INTO rejects SELECT load_id, file, row_number, reason, raw FROM rejected")
+    insert(con, "rejects", rejected, ["load_id", "file", "row_number", "reason", "raw"])
     message = "; ".join(parsed.notes)
     con.execute(
         "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -6,7 +6,7 @@ definitions users read on the Data page are the ones the counts use.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pandas as pd
 
@@ -14,7 +14,7 @@ from analytics.settings import REFERENCE_DIR
 from etl.errors import UnknownSource
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str) -> pd.DataFrame:
     return pd.read_csv(REFERENCE_DIR / f"{name}.csv", dtype=str, keep_default_na=False)
 

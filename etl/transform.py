@@ -31,7 +31,7 @@ def parse_dates(values: pd.Series, today: date | None = None) -> tuple[pd.Series
     iso = pd.to_datetime(text.str[:10], format="%Y-%m-%d", errors="coerce")
     us = pd.to_datetime(text.str.split(" ").str[0], format="%m/%d/%Y", errors="coerce")
     long_form = pd.to_datetime(text, format="%B %d, %Y", errors="coerce")
-    parsed = iso.fillna(us).fillna(long_form)
+    parsed = iso.fillna(us).fillna(long_form).astype("datetime64[us]")
     limit = pd.Timestamp(today or date.today())
     reason = pd.Series(None, index=values.index, dtype=object)
     reason[(text != "") & parsed.isna()] = "unreadable date " + text.str[:40]

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from analytics.settings import PLACEHOLDER_POINTS
@@ -32,6 +34,7 @@ ALIASES = {
 }
 NAME_COLUMNS = {"participant_name", "participant_names", "victim_name", "suspect_name", "name"}
 ROLE = {"Victim": "victim", "Subject-Suspect": "suspect"}
+_PART = re.compile(r"(\d+)::?([^|]+)")
 AGE = {"Adult 18+": "18+", "Teen 12-17": "12-17", "Child 0-11": "0-11"}
 
 
@@ -120,13 +123,11 @@ def parse(raw: RawTable, file: str, source_id: str = "gva") -> Parsed:
 
 
 def _split(cell: str) -> dict[str, str]:
-    """'0::Victim||1::Subject-Suspect' -> {'0': 'Victim', '1': 'Subject-Suspect'}."""
-    out = {}
-    for part in str(cell or "").split("||"):
-        idx, sep, value = part.partition("::")
-        if sep:
-            out[idx.strip()] = value.strip()
-    return out
+    """'0::Victim||1::Subject-Suspect' -> {'0': 'Victim', '1': 'Subject-Suspect'}.
+
+    Some rows use single separators ('0:Victim', '|'), so both are accepted.
+    """
+    return {idx: value.strip() for idx, value in _PART.findall(str(cell or ""))}
 
 
 def _participants(frame: pd.DataFrame, incident_id: pd.Series) -> pd.DataFrame:

@@ -1,0 +1,90 @@
+"""Plotly figures. Missing data is drawn as a gap with a grey band, never as zero."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+PALETTE = ["#c0392b", "#2c3e50", "#e67e22", "#16a085", "#8e44ad", "#7f8c8d", "#d35400", "#27ae60"]
+
+
+def _spans(months: pd.Series, missing: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Contiguous runs of months where `missing` is true, as (first, last) pairs."""
+    runs, start, prev = [], None, None
+    for month, miss in zip(months, missing, strict=True):
+        if miss and start is None:
+            start = month
+        if not miss and start is not None:
+            runs.append((start, prev))
+            start = None
+        prev = month
+    if start is not None:
+        runs.append((start, prev))
+    return runs
+
+
+def monthly_lines(series: dict[str, pd.DataFrame], title: str, y_title: str = "incidents per month") -> go.Figure:
+    """One line per label over (month, n, status, note) frames; no-data months are gaps in a grey band."""
+    fig = go.Figure()
+    any_frame = None
+    for i, (label, frame) in enumerate(series.items()):
+        any_frame = frame
+        colour = PALETTE[i % len(PALETTE)]
+        partial = frame["status"].eq("partial")
+        fig.add_trace(go.Scatter(
+            x=frame["month"], y=frame["n"], name=label, mode="lines+markers", connectgaps=False,
+            line={"color": colour, "width": 2},
+            marker={"size": [8 if p else 4 for p in partial], "symbol": ["circle-open" if p else "circle" for p in partial]},
+            customdata=frame[["status", "note"]].fillna("").to_numpy(),
+            hovertemplate="%{x|%b %Y}: %{y}<br>%{customdata[0]} %{customdata[1]}<extra>" + label + "</extra>",
+        ))
+    if any_frame is not None:
+        missing = pd.concat([f["n"].isna() for f in series.values()], axis=1).all(axis=1)
+        for first, last in _spans(any_frame["month"], missing):
+            fig.add_vrect(x0=first - pd.Timedelta(days=15), x1=last + pd.Timedelta(days=15), fillcolor="#bbbbbb",
+                          opacity=0.25, line_width=0, annotation_text="no data", annotation_position="top left",
+                          annotation_font_size=10)
+    fig.update_layout(title=title, yaxis_title=y_title, xaxis_title=None, hovermode="x unified", height=420,
+                      legend={"orientation": "h", "y": -0.15}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def yearly_rates(frames: dict[str, pd.DataFrame], title: str) -> go.Figure:
+    """Annual rates per 100,000 residents; years without data are gaps."""
+    fig = go.Figure()
+    for i, (label, frame) in enumerate(frames.items()):
+        rate = frame["n"] / frame["population"].astype(float) * 100_000
+        fig.add_trace(go.Scatter(x=frame["year"], y=rate.round(1), name=label, mode="lines+markers", connectgaps=False,
+                                 line={"color": PALETTE[i % len(PALETTE)]}, customdata=frame[["n"]].to_numpy(),
+                                 hovertemplate="%{x}: %{y} per 100k (%{customdata[0]})<extra>" + label + "</extra>"))
+    fig.update_layout(title=title, yaxis_title="per 100,000 residents", height=360, hovermode="x unified",
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+STATUS_CODE = {"no data": 0, "sample": 1, "partial": 2, "complete": 3}
+
+
+def coverage_heatmap(coverage: pd.DataFrame) -> go.Figure:
+    """Source x month grid: complete, partial, sample, or no data (yearly sources spread over their months)."""
+    cov = coverage.copy()
+    yearly = cov[cov.grain == "year"]
+    spread = [
+        {**row, "period": f"{row['period']}-{m:02d}"} for row in yearly.to_dict("records") for m in range(1, 13)
+    ]
+    cov = pd.concat([cov[cov.grain == "month"], pd.DataFrame(spread)], ignore_index=True)
+    months = pd.period_range(min(cov["period"]), max(cov["period"]), freq="M").astype(str)
+    grid = cov.pivot_table(index="source_id", columns="period", values="status", aggfunc="first").reindex(
+        columns=months)
+    z = grid.apply(lambda col: col.map(STATUS_CODE)).fillna(0).to_numpy()
+    colours = [[0, "#eeeeee"], [0.25, "#eeeeee"], [0.25, "#f5b7b1"], [0.5, "#f5b7b1"], [0.5, "#f9e79f"],
+               [0.75, "#f9e79f"], [0.75, "#58d68d"], [1, "#58d68d"]]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(months), y=list(grid.index), colorscale=colours, zmin=0, zmax=3, xgap=0, ygap=2,
+        text=grid.fillna("no data").to_numpy(), hovertemplate="%{y} %{x}: %{text}<extra></extra>",
+        colorbar={"tickvals": [0.4, 1.1, 1.9, 2.6], "ticktext": ["no data", "sample", "partial", "complete"]},
+    ))
+    fig.update_layout(height=60 + 35 * len(grid), margin={"l": 10, "r": 10, "t": 20, "b": 10})
+    return fig

@@ -1,0 +1,53 @@
+"""Reading and checking filter values that arrive from URLs and widgets.
+
+Every value is checked against what the database knows; anything else is dropped
+with a message naming it, and the default is used instead.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+#: categories shown first for each source when nothing is chosen
+DEFAULT_CATEGORIES = {
+    "gva": ["shooting", "homicide"],
+    "gva_mass": ["mass_shooting"],
+    "kcpd": ["violent", "aggravated_assault", "homicide", "shooting"],
+    "kcpd17": ["shooting", "homicide", "aggravated_assault"],
+    "kcpd_nbhd": ["persons", "property", "society"],
+    "kcpd_district": ["aggravated_assault_index", "assault_index"],
+}
+
+
+def parse_date(text: str | None, fallback: date, problems: list[str], name: str) -> date:
+    if not text:
+        return fallback
+    try:
+        value = date.fromisoformat(str(text)[:10])
+    except ValueError:
+        problems.append(f"ignored {name}={str(text)[:40]!r}: not a date (YYYY-MM-DD)")
+        return fallback
+    if not date(1900, 1, 1) <= value <= date(2100, 1, 1):
+        problems.append(f"ignored {name}={value}: outside 1900-2100")
+        return fallback
+    return value
+
+
+def pick(value: str | None, allowed: list[str], fallback: str, problems: list[str], name: str) -> str:
+    if value is None or value == "":
+        return fallback
+    if value in allowed:
+        return value
+    problems.append(f"ignored {name}={str(value)[:40]!r}: not one of the known values")
+    return fallback
+
+
+def covered_range(coverage: pd.DataFrame, source: str) -> tuple[date, date]:
+    """First and last day a source covers (month grain)."""
+    months = pd.to_datetime(coverage.loc[coverage.source_id == source, "period"])
+    if months.empty:
+        return date(2015, 1, 1), date.today()
+    last = months.max() + pd.offsets.MonthEnd(0)
+    return months.min().date(), last.date()

@@ -1,0 +1,48 @@
+"""Statistics for honest comparisons of small counts.
+
+Uses statsmodels' Poisson e-test (Krishnamoorthy & Thomson 2004) rather than a
+hand-written test: it is exact enough for the small counts that violence data has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from statsmodels.stats.rates import test_poisson_2indep
+
+#: below this many events in both periods together, no change can be told from noise
+MIN_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class Change:
+    before: int
+    after: int
+    pct: float | None  # percent change, None when before is 0
+    p_value: float | None
+    verdict: str  # 'up', 'down', 'no clear change', 'too few to tell'
+
+    @property
+    def sentence(self) -> str:
+        if self.verdict == "too few to tell":
+            return f"{self.before} → {self.after}: too few to tell"
+        pct = "" if self.pct is None else f" ({self.pct:+.0f}%)"
+        if self.verdict == "no clear change":
+            return f"{self.before} → {self.after}{pct}: within ordinary year-to-year noise (p = {self.p_value:.2f})"
+        return f"{self.before} → {self.after}{pct}: larger than chance (p = {self.p_value:.3f})"
+
+
+def poisson_change(before: int, after: int, exposure_before: float = 1.0, exposure_after: float = 1.0,
+                   alpha: float = 0.05) -> Change:
+    """Is the change from `before` to `after` larger than Poisson noise? Two-sided e-test."""
+    pct = None if before == 0 else 100.0 * (after / exposure_after - before / exposure_before) / (
+        before / exposure_before)
+    if before + after < MIN_EVENTS:
+        return Change(before, after, pct, None, "too few to tell")
+    result = test_poisson_2indep(after, exposure_after, before, exposure_before, method="etest")
+    p = float(result.pvalue)
+    if p >= alpha:
+        verdict = "no clear change"
+    else:
+        verdict = "up" if after / exposure_after > before / exposure_before else "down"
+    return Change(before, after, pct, p, verdict)

@@ -1,0 +1,121 @@
+"""Streamlit glue shared by the pages: the cached connection and cached queries.
+
+The connection is cached per database file *and* its modification time, so a rebuild
+or refresh (which swaps the file) is picked up on the next rerun. Cached query
+functions take every input as an argument: the arguments are the whole cache key.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from analytics import queries, status
+from analytics.db import connect
+from analytics.settings import db_path
+
+
+def _db_key() -> str:
+    path = db_path()
+    return f"{path}:{path.stat().st_mtime_ns}" if path.exists() else str(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _connection(db_key: str) -> duckdb.DuckDBPyConnection:
+    return connect()
+
+
+def cursor() -> duckdb.DuckDBPyConnection:
+    """A cursor on the shared read-only connection (one per query: cursors are thread-safe)."""
+    return _connection(_db_key()).cursor()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def sources(db_key: str) -> pd.DataFrame:
+    with cursor() as cur:
+        return queries.sources(cur)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def categories(db_key: str, source: str | None) -> pd.DataFrame:
+    with cursor() as cur:
+        return queries.categories(cur, source)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def neighborhoods(db_key: str) -> pd.DataFrame:
+    with cursor() as cur:
+        return queries.neighborhoods(cur)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def monthly(db_key: str, source: str, category: str, start: date, end: date, area: str | None) -> pd.DataFrame:
+    with cursor() as cur:
+        return queries.monthly(cur, queries.Filter(source, category, start, end, area))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def total(db_key: str, source: str, category: str, start: date, end: date, area: str | None) -> dict:
+    with cursor() as cur:
+        return queries.total(cur, queries.Filter(source, category, start, end, area))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def yearly(db_key: str, source: str, category: str, start: date, end: date) -> pd.DataFrame:
+    with cursor() as cur:
+        return queries.yearly(cur, queries.Filter(source, category, start, end))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def latest_two_years(db_key: str, source: str, category: str, area: str | None) -> dict | None:
+    with cursor() as cur:
+        return queries.latest_two_years(cur, source, category, area)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def coverage_table(db_key: str) -> pd.DataFrame:
+    with cursor() as cur:
+        return status.coverage_table(cur)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def summary(db_key: str) -> dict:
+    with cursor() as cur:
+        return status.summary(cur)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def rejects(db_key: str) -> pd.DataFrame:
+    with cursor() as cur:
+        return status.rejects(cur)
+
+
+def db_key() -> str:
+    return _db_key()
+
+
+def monthly_table(series: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Wide table of monthly series for display and download: one column per label, plus status."""
+    frames = []
+    for label, frame in series.items():
+        frames.append(frame.set_index("month")["n"].rename(label))
+    table = pd.concat(frames, axis=1).reset_index()
+    first = next(iter(series.values()))
+    table.insert(0, "month", table.pop("month").dt.strftime("%Y-%m"))
+    table["coverage"] = first["status"].to_numpy()
+    table["note"] = first["note"].to_numpy()
+    return table
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """CSV for download, with cells a spreadsheet would run as formulas neutralised."""
+    safe = frame.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
+            text = safe[col].astype("string")
+            risky = text.str.match(r"^[=+\-@\t\r]", na=False)
+            safe[col] = text.where(~risky, "'" + text)
+    return safe.to_csv(index=False).encode("utf-8")

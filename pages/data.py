@@ -1,0 +1,56 @@
+"""Data and sources: what is loaded, what each source covers, what was rejected and why."""
+
+import streamlit as st
+
+from analytics import charts, web
+from analytics.settings import DATA_DIR
+
+key = web.db_key()
+info = web.summary(key)
+coverage = web.coverage_table(key)
+
+st.title("Data and sources")
+st.markdown(
+    "Every number in this app is counted from the rows listed here. KCPD publishes one row per person involved, "
+    "so incidents are counted by distinct report number. A month a source does not cover is **no data**, never zero."
+)
+
+st.subheader("Sources")
+rows = [
+    {"source id": s["source"], "name": s["label"], "kind": s["kind"].replace("_", " "), "unit": s["unit"],
+     "incidents": s["incidents"] or None,
+     "covered": "; ".join(f"{k}: {', '.join(v)}" for k, v in s["coverage"].items() if v),
+     "caveat": s["caveat"]}
+    for s in info["sources"]
+]
+st.dataframe(rows, hide_index=True, width="stretch")
+st.warning("The KCPD 2017 extract (`kcpd17`) is a third-party cleaned, biased subset: it holds only 49 homicide rows "
+           "against 150 homicides in 2017 (FBI UCR). Use it for places and shares, never for totals.")
+
+st.subheader("Coverage by month")
+st.plotly_chart(charts.coverage_heatmap(coverage), width="stretch")
+
+st.subheader("Categories")
+cats = web.categories(key, None)
+st.dataframe(cats[["category_id", "label", "kind", "definition"]], hide_index=True, width="stretch")
+
+st.subheader("Load log")
+st.dataframe(info["loads"], hide_index=True, width="stretch",
+             column_order=["load_id", "file", "source_id", "rows_read", "rows_loaded", "rows_rejected", "incidents",
+                           "loaded_at", "message", "sha256"])
+st.markdown("Add a year of city data you downloaded from data.kcmo.org, or a Gun Violence Archive export:")
+st.code("python -m etl load KCPD_Crime_Data_2023.csv --source kcpd\npython -m etl load gva_export.csv --source gva",
+        language="bash")
+
+st.subheader(f"Rejected rows ({info['rejected_rows']:,})")
+if info["rejected_rows"]:
+    st.write({reason: n for reason, n in info["rejects_by_reason"].items()})
+    rej = web.rejects(key)
+    st.dataframe(rej, hide_index=True, width="stretch")
+    st.download_button("Download rejected rows (CSV)", web.csv_bytes(rej), file_name="rejected_rows.csv",
+                       mime="text/csv", key="download_rejects")
+else:
+    st.write("No rows were rejected.")
+
+with st.expander("Provenance of every bundled file"):
+    st.markdown((DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8"))

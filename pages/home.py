@@ -1,0 +1,100 @@
+"""Citywide trends: monthly counts per category for one source, with coverage shown honestly."""
+
+from datetime import date
+
+import streamlit as st
+
+from analytics import charts, filters, stats, status, web
+
+key = web.db_key()
+coverage = web.coverage_table(key)
+all_sources = web.sources(key)
+monthly_ids = sorted(coverage.loc[coverage.grain == "month", "source_id"].unique())
+labels = dict(zip(all_sources.source_id, all_sources.label, strict=True))
+monthly_ids = [s for s in labels if s in monthly_ids]
+
+st.title("Kansas City violence: citywide trends")
+st.caption("Public KCPD, Gun Violence Archive and FBI data. Sources describe overlapping events, so they are never "
+           "added together: pick one.")
+
+params = st.query_params
+problems: list[str] = []
+source_default = filters.pick(params.get("source"), monthly_ids, "kcpd_nbhd", problems, "source")
+
+with st.sidebar:
+    source = st.selectbox("Source", monthly_ids, index=monthly_ids.index(source_default),
+                          format_func=lambda s: labels[s], key="source")
+    cats = web.categories(key, source)
+    cat_labels = dict(zip(cats.category_id, cats.label, strict=True))
+    wanted = [c for c in params.get_all("category") if c in cat_labels] or [
+        c for c in filters.DEFAULT_CATEGORIES.get(source, []) if c in cat_labels] or list(cat_labels)[:1]
+    bad = [c for c in params.get_all("category") if c not in cat_labels]
+    if bad:
+        problems.append(f"ignored category {', '.join(repr(b[:40]) for b in bad)}: not available for this source")
+    chosen = st.multiselect("Categories", list(cat_labels), default=wanted, format_func=lambda c: cat_labels[c],
+                            key=f"categories_{source}")
+    first, last = filters.covered_range(coverage, source)
+    start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"),
+                          min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="start")
+    end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
+                        min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="end")
+    nbhd = web.neighborhoods(key)
+    area_options = ["Whole city", *nbhd["area_id"]]
+    area_choice = st.selectbox("Area", area_options,
+                               index=area_options.index(filters.pick(params.get("area"), area_options, "Whole city",
+                                                                     problems, "area")), key="area")
+area = None if area_choice == "Whole city" else area_choice
+
+for p in problems:
+    st.warning(f"Link parameter {p}.")
+if start > end:
+    st.error(f"'From' ({start}) is after 'To' ({end}): pick a start before the end.")
+    st.stop()
+if not chosen:
+    st.info("Pick at least one category.")
+    st.stop()
+st.query_params.from_dict({"source": source, "category": chosen, "start": str(start), "end": str(end),
+                           **({"area": area} if area else {})})
+
+src = all_sources.set_index("source_id").loc[source]
+mine = coverage[coverage.source_id == source]
+ranges = {st_: status.ranges(mine.loc[mine.status == st_, "period"].tolist()) for st_ in ("complete", "partial", "sample")}
+banner = f"**Coverage of {src.label}:** " + "; ".join(f"{k} {', '.join(v)}" for k, v in ranges.items() if v)
+st.info(banner + f"  \nUnit: {src.unit}.", icon=":material/calendar_month:")
+st.warning(src.caveat, icon=":material/info:")
+
+series = {cat_labels[c]: web.monthly(key, source, c, start, end, area) for c in chosen}
+totals = {c: web.total(key, source, c, start, end, area) for c in chosen}
+
+cols = st.columns(min(len(chosen), 4))
+for col, c in zip(cols, chosen, strict=False):
+    t = totals[c]
+    value = "no data" if t["n"] is None else f"{t['n']:,}"
+    col.metric(cat_labels[c], value, help=f"{t['months_with_data']} of {t['months']} months in the range have data")
+    if t["missing_months"] and t["n"] is not None:
+        col.caption(f"Excludes {len(t['missing_months'])} month(s) with no data.")
+
+yoy = web.latest_two_years(key, source, chosen[0], area)
+if yoy and yoy["latest"] is not None and yoy["prior"] is not None:
+    change = stats.poisson_change(yoy["prior"], yoy["latest"])
+    st.markdown(f"**{cat_labels[chosen[0]]}, {yoy['latest_year']} against {yoy['prior_year']}** "
+                f"(the latest fully covered year): {change.sentence}.")
+else:
+    st.caption("No two consecutive fully covered years for a year-on-year comparison with this source.")
+
+where = area or "Kansas City"
+st.plotly_chart(charts.monthly_lines(series, f"{where}: monthly counts, {src.label}"), width="stretch")
+st.caption("Grey bands: months this source does not cover (no data, not zero). Open circles: partial months.")
+
+table = web.monthly_table(series)
+with st.expander("Monthly numbers"):
+    st.dataframe(table, hide_index=True, width="stretch")
+st.download_button("Download these monthly counts (CSV)", web.csv_bytes(table),
+                   file_name=f"kc_{source}_{start}_{end}.csv", mime="text/csv", key="download")
+
+st.subheader("Official annual series (FBI UCR)")
+ucr = {label: web.yearly(key, "fbi_ucr", cat, date(2006, 1, 1), date(2018, 12, 31))
+       for cat, label in [("homicide", "Murder"), ("aggravated_assault", "Aggravated assault")]}
+st.plotly_chart(charts.yearly_rates(ucr, "Kansas City, rates per 100,000 residents (FBI UCR Table 8)"),
+                width="stretch")
+st.caption("Kansas City is missing from the FBI's 2007 table: that year is a gap, not a zero.")

@@ -1,0 +1,124 @@
+"""`etl load`: idempotent, atomic, and honest about bad rows."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from analytics.settings import ROOT
+from etl import load as load_module
+from etl.build import build, load_file
+from etl.errors import SchemaError
+from tests.conftest import RAW, write_csv
+
+
+def _counts(path: Path) -> tuple:
+    with duckdb.connect(str(path), read_only=True) as c:
+        return c.execute("SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM area_counts), "
+                         "(SELECT count(*) FROM load_log)").fetchall()[0]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_loading_the_same_file_twice_changes_nothing(db_copy, tmp_path):
+    raw = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz", dtype=str).head(100)
+    path = write_csv(tmp_path / "kcpd_extra.csv", raw.to_csv(index=False))
+    first = load_file(path, "kcpd", db_copy, progress=False)
+    assert not first.skipped and first.incidents == raw.report_no.nunique()
+    before = _counts(db_copy)
+    second = load_file(path, "kcpd", db_copy, progress=False)
+    assert second.skipped and "already loaded" in second.message
+    assert _counts(db_copy) == before
+    # the same reports from another file replace, never add
+    assert before[0] == _counts(db_copy)[0]
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        assert c.execute("SELECT count(*) - count(DISTINCT incident_id) FROM incidents").fetchall()[0][0] == 0
+
+
+def test_a_user_file_is_kept_for_later_builds(db_copy, tmp_path):
+    raw = pd.read_csv(RAW / "gva_kc_2020_jan_may.csv.gz", dtype=str).head(5)
+    path = write_csv(tmp_path / "gva_export.csv", raw.to_csv(index=False))
+    load_file(path, "gva", db_copy, progress=False)
+    assert len(list((tmp_path / "user" / "gva").glob("*gva_export.csv"))) == 1
+
+
+def test_bad_rows_are_rejected_with_reasons_and_good_rows_load(db_copy, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", """
+Report_No,Reported_Date,From_Time,IBRS,Firearm Used Flag,Location
+KC99000001,03/04/2019,10:00,13A,Y,POINT (-94.55 39.05)
+KC99000002,13/45/2019,10:00,13A,Y,POINT (-94.55 39.05)
+KC99000003,03/04/2099,10:00,13A,Y,POINT (-94.55 39.05)
+KC99000004,03/04/2019,27:61,13A,Y,POINT (-94.55 39.05)
+KC99000005,03/04/2019,10:00,13A,Y,POINT (39.05 -94.55)
+KC99000006,03/04/2019,10:00,13A,Y,POINT (-194.55 99.05)
+,03/04/2019,10:00,13A,Y,POINT (-94.55 39.05)
+KC99000008,03/04/1850,10:00,13A,Y,POINT (-94.55 39.05)
+KC99000009,03/04/2019,10:00,09A,N,POINT (-96.80 32.78)
+""")
+    before = _counts(db_copy)
+    result = load_file(path, "kcpd", db_copy, progress=False)
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (9, 2, 7)
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        reasons = dict(c.execute("SELECT row_number, reason FROM rejects WHERE load_id = ?", [result.load_id]).fetchall())
+        status = c.execute("SELECT geo_status FROM incidents WHERE source_key = 'KC99000009'").fetchall()[0][0]
+    assert reasons[2].startswith("unreadable date")
+    assert reasons[3].startswith("date in the future")
+    assert reasons[4].startswith("impossible time")
+    assert reasons[5].startswith("latitude and longitude swapped")
+    assert reasons[6].startswith("impossible coordinates")
+    assert reasons[7] == "report number is missing"
+    assert reasons[8].startswith("date before 1900")
+    assert status == "outside_city"  # Dallas: kept, flagged
+    assert _counts(db_copy)[0] == before[0] + 2
+
+
+def test_a_file_with_the_wrong_columns_is_refused_whole(db_copy, tmp_path):
+    path = write_csv(tmp_path / "wrong.csv", "report,when,what\n1,2019-01-01,x\n")
+    sha = _sha(db_copy)
+    with pytest.raises(SchemaError, match=r"missing column\(s\) reported_date"):
+        load_file(path, "kcpd", db_copy, progress=False)
+    assert _sha(db_copy) == sha
+
+
+def test_a_failed_build_leaves_the_previous_database(built_db, tmp_path, monkeypatch):
+    target = tmp_path / "kc.duckdb"
+    target.write_bytes(built_db.read_bytes())
+    sha = _sha(target)
+    calls = {"n": 0}
+    real = load_module.write
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk full (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(load_module, "write", failing)
+    with pytest.raises(RuntimeError):
+        build(target, progress=False)
+    assert _sha(target) == sha
+    assert [p.name for p in tmp_path.iterdir()] == ["kc.duckdb"]  # no half-written copy left
+
+
+def test_a_killed_build_leaves_the_previous_database(built_db, tmp_path):
+    target = tmp_path / "kc.duckdb"
+    target.write_bytes(built_db.read_bytes())
+    before = _counts(target)
+    env = {**os.environ, "KC_VIOLENCE_DB": str(target)}
+    proc = subprocess.Popen([sys.executable, "-m", "etl", "--quiet", "build"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _counts(target) == before
