@@ -25,11 +25,11 @@ class Change:
     @property
     def sentence(self) -> str:
         if self.verdict == "too few to tell":
-            return f"{self.before} → {self.after}: too few to tell"
+            return f"{self.before:,} → {self.after:,}: too few to tell"
         pct = "" if self.pct is None else f" ({self.pct:+.0f}%)"
         if self.verdict == "no clear change":
-            return f"{self.before} → {self.after}{pct}: within ordinary year-to-year noise (p = {self.p_value:.2f})"
-        return f"{self.before} → {self.after}{pct}: larger than chance (p = {self.p_value:.3f})"
+            return f"{self.before:,} → {self.after:,}{pct}: within ordinary year-to-year noise (p = {self.p_value:.2f})"
+        return f"{self.before:,} → {self.after:,}{pct}: larger than chance (p = {self.p_value:.3f})"
 
 
 def poisson_change(before: int, after: int, exposure_before: float = 1.0, exposure_after: float = 1.0,
