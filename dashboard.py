@@ -15,6 +15,7 @@ if not db_path().exists():
 
 pages = [
     st.Page("pages/home.py", title="Citywide trends", icon=":material/show_chart:", default=True),
+    st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
     st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
 ]
 st.navigation(pages).run()

@@ -88,3 +88,54 @@ def coverage_heatmap(coverage: pd.DataFrame) -> go.Figure:
     ))
     fig.update_layout(height=60 + 35 * len(grid), margin={"l": 10, "r": 10, "t": 20, "b": 10})
     return fig
+
+
+def region_lines(result: dict) -> go.Figure:
+    """Monthly counts in footprint, buffer and comparison areas, with the event's month marked."""
+    monthly = pd.DataFrame(result["monthly"])
+    monthly["month"] = pd.to_datetime(monthly["month"])
+    fig = go.Figure()
+    for i, col in enumerate(["footprint", "buffer", "comparison", "comparison buffer"]):
+        fig.add_trace(go.Scatter(x=monthly["month"], y=monthly[col], name=col, mode="lines+markers",
+                                 connectgaps=False, line={"color": PALETTE[i], "dash": "dot" if "buffer" in col else None}))
+    event = pd.Timestamp(result["date"])
+    fig.add_vline(x=event.timestamp() * 1000, line_dash="dash", line_color="#555",
+                  annotation_text=f"canvass {result['date']}", annotation_position="top")
+    fig.update_layout(title="Monthly counts around the canvass", yaxis_title=f"{result['measure']} per month",
+                      height=380, hovermode="x unified", legend={"orientation": "h", "y": -0.2},
+                      margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def cumulative_band(frame: pd.DataFrame) -> go.Figure:
+    """Cumulative footprint-minus-comparison difference after the event, with its 90% band."""
+    x = pd.to_datetime(frame["month"])
+    fig = go.Figure([
+        go.Scatter(x=x, y=frame["high"], line={"width": 0}, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=x, y=frame["low"], fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
+                   name="90% band"),
+        go.Scatter(x=x, y=frame["cumulative"], name="cumulative difference", mode="lines+markers",
+                   line={"color": PALETTE[0]}),
+    ])
+    fig.add_hline(y=0, line_color="#555")
+    fig.update_layout(title="Cumulative difference after the canvass (footprint minus comparison, beyond the before "
+                      "average)", height=340, margin={"l": 40, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def placebo_histogram(placebo: dict, real_z: float | None, critical: float) -> go.Figure:
+    """Where the real result falls among placebo results (fake dates, other neighborhoods)."""
+    fig = go.Figure()
+    fig.add_trace(go.Histogram(x=placebo["fake_dates"], name="fake dates", opacity=0.6, marker_color=PALETTE[1]))
+    fig.add_trace(go.Histogram(x=placebo["other_areas"], name="other neighborhoods", opacity=0.6,
+                               marker_color=PALETTE[5]))
+    if real_z is not None:
+        fig.add_vline(x=real_z, line_color=PALETTE[0], line_width=3, annotation_text="this canvass")
+    for c in (-critical, critical):
+        fig.add_vline(x=c, line_dash="dot", line_color="#555")
+    fig.update_layout(barmode="overlay", title="Placebo checks: z of the same test where nothing happened",
+                      xaxis_title="z (local WDD)", height=320, margin={"l": 40, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

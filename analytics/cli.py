@@ -7,8 +7,9 @@ import json
 import sys
 from datetime import date
 
-from analytics import queries
+from analytics import evaluation, queries, registry
 from analytics.db import DataUnavailable, connect
+from analytics.wdd import as_dict, wdd
 
 
 def _date(text: str) -> date:
@@ -37,6 +38,52 @@ def cmd_counts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    events = [e.row() | {"evaluable": e.evaluable} for e in registry.load()]
+    if args.json:
+        print(json.dumps(events, indent=2, default=str))
+    else:
+        for e in events:
+            print(f"{e['event_id']:<32} {str(e['start_date'] or 'no date'):<10} {e['name']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    event = registry.get(args.event)
+    overrides = (args.unit, args.source, args.measure, args.comparison)
+    with connect() as con:
+        design = None
+        custom = any(overrides) or (args.months_before, args.months_after, args.buffer_m) != (6, 6, 400.0)
+        if custom and event.evaluable:
+            base, _ = evaluation.default_design(con, event)
+            design = evaluation.Design(
+                unit=args.unit or base.unit, source=args.source or base.source, measure=args.measure or base.measure,
+                months_before=args.months_before, months_after=args.months_after, buffer_m=args.buffer_m,
+                comparison=args.comparison.split("|") if args.comparison else None)
+        result = evaluation.evaluate(con, event, design)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(f"{result.get('name', event.name)}: {result['status']}")
+        print(result.get("verdict") or result.get("message"))
+        if result.get("displacement"):
+            print(result["displacement"])
+    return 0
+
+
+def cmd_wdd(args: argparse.Namespace) -> int:
+    result = as_dict(wdd(tuple(args.treated), tuple(args.control), tuple(args.buffer) if args.buffer else None,
+                         tuple(args.buffer_control) if args.buffer_control else None,
+                         args.before_len, args.after_len))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for part, r in result.items():
+            print(f"{part}: estimate {r['estimate']:+.2f}, SE {r['se']:.2f}, z {r['z']:.2f}, "
+                  f"90% CI {r['ci90'][0]:+.1f} to {r['ci90'][1]:+.1f}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analytics", description="Counts and statistics from the database.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -48,6 +95,32 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--area", help="neighborhood name (default: the whole city)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=cmd_counts)
+
+    e = sub.add_parser("events", help="list the canvass registry")
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.set_defaults(func=cmd_events)
+
+    v = sub.add_parser("evaluate", help="before/after evaluation of one canvass event, as on the Outreach page")
+    v.add_argument("--event", required=True, help="event id (see `events`)")
+    v.add_argument("--unit", choices=["areas", "points"], help="neighborhood-month counts or incident points")
+    v.add_argument("--source", help="source id (default: chosen from coverage)")
+    v.add_argument("--measure", help="category id, e.g. persons or shooting")
+    v.add_argument("--months-before", type=int, default=6, help="before window in months (default 6)")
+    v.add_argument("--months-after", type=int, default=6, help="after window in months (default 6)")
+    v.add_argument("--buffer-m", type=float, default=400.0, help="displacement buffer in metres (default 400)")
+    v.add_argument("--comparison", help="comparison neighborhoods, '|'-separated (default: suggested)")
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.set_defaults(func=cmd_evaluate)
+
+    w = sub.add_parser("wdd", help="weighted displacement difference test on counts you give")
+    w.add_argument("--treated", nargs=2, type=float, required=True, metavar=("BEFORE", "AFTER"))
+    w.add_argument("--control", nargs=2, type=float, required=True, metavar=("BEFORE", "AFTER"))
+    w.add_argument("--buffer", nargs=2, type=float, metavar=("BEFORE", "AFTER"))
+    w.add_argument("--buffer-control", nargs=2, type=float, metavar=("BEFORE", "AFTER"))
+    w.add_argument("--before-len", type=float, default=1.0, help="before window length (default 1)")
+    w.add_argument("--after-len", type=float, default=1.0, help="after window length (default 1)")
+    w.add_argument("--json", action="store_true", help="machine-readable output")
+    w.set_defaults(func=cmd_wdd)
     return p
 
 
@@ -55,6 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (queries.BadQuery, DataUnavailable) as exc:
+    except (queries.BadQuery, DataUnavailable, registry.RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ class Change:
             return f"{self.before:,} → {self.after:,}: too few to tell"
         pct = "" if self.pct is None else f" ({self.pct:+.0f}%)"
         if self.verdict == "no clear change":
-            return f"{self.before:,} → {self.after:,}{pct}: within ordinary year-to-year noise (p = {self.p_value:.2f})"
+            return f"{self.before:,} → {self.after:,}{pct}: within ordinary noise (p = {self.p_value:.2f})"
         return f"{self.before:,} → {self.after:,}{pct}: larger than chance (p = {self.p_value:.3f})"
 
 

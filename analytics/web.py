@@ -119,3 +119,55 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
             risky = text.str.match(r"^[=+\-@\t\r]", na=False)
             safe[col] = text.where(~risky, "'" + text)
     return safe.to_csv(index=False).encode("utf-8")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def city_shape(db_key: str):
+    import shapely
+
+    with cursor() as cur:
+        wkt = cur.execute("SELECT geometry_wkt FROM areas WHERE area_type = 'city'").fetchall()[0][0]
+    return shapely.from_wkt(wkt)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def default_design(db_key: str, event_id: str, start_date: date):
+    from analytics import evaluation, registry
+
+    with cursor() as cur:
+        return evaluation.default_design(cur, registry.get(event_id))
+
+
+def evaluate(db_key: str, event_id: str, start_date: date, design) -> dict:
+    """Evaluate with a cache keyed on the database, the event as stored, and every design choice."""
+    from analytics import registry
+
+    event = registry.get(event_id)
+    d = design
+    return _evaluate(db_key, tuple(sorted(event.row().items(), key=lambda kv: kv[0])),
+                     (d.unit, d.source, d.measure, d.months_before, d.months_after, d.buffer_m,
+                      tuple(d.comparison or ())))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _evaluate(db_key: str, event_items: tuple, design_items: tuple) -> dict:
+    from analytics import evaluation, registry
+
+    event = registry.parse({k: ("|".join(v) if isinstance(v, list) else v) for k, v in event_items})
+    unit, source, measure, mb, ma, buf, comparison = design_items
+    design = evaluation.Design(unit, source, measure, mb, ma, buf, list(comparison) or None)
+    with cursor() as cur:
+        return evaluation.evaluate(cur, event, design)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def neighborhood_outlines(db_key: str) -> dict:
+    """All neighborhoods as simplified GeoJSON (about 20 m), for map context."""
+    import shapely
+
+    with cursor() as cur:
+        rows = cur.execute("SELECT area_id, name, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
+    features = [{"type": "Feature", "properties": {"name": name, "area_id": area_id},
+                 "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0002))}
+                for area_id, name, wkt in rows]
+    return {"type": "FeatureCollection", "features": features}

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = {"home": "/", "home_gva": "/?source=gva&category=shooting&category=homicide", "data": "/data"}
+PAGES = {"home": "/", "home_gva": "/?source=gva&category=shooting&category=homicide", "outreach": "/outreach", "data": "/data"}
 
 
 def free_port() -> int:

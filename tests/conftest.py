@@ -41,6 +41,14 @@ def db_copy(built_db, tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def registry_file(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own canvass registry, seeded with the real events on first use."""
+    path = tmp_path / "registry" / "canvass_events.csv"
+    monkeypatch.setenv("KC_VIOLENCE_REGISTRY", str(path))
+    return path
+
+
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text.strip() + "\n", encoding="utf-8")
     return path

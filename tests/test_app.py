@@ -7,10 +7,10 @@ from datetime import date
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import queries
+from analytics import evaluation, queries, registry
 from analytics.settings import ROOT
 
-PAGES = ["pages/home.py", "pages/data.py"]
+PAGES = ["pages/home.py", "pages/outreach.py", "pages/data.py"]
 
 
 def app() -> AppTest:
@@ -60,3 +60,46 @@ def test_data_page_lists_rejects_and_coverage(built_db):
     at.switch_page("pages/data.py").run()
     assert any(s.value == "Rejected rows (1,109)" for s in at.subheader)
     assert any("49 homicide rows" in w.value for w in at.warning)
+
+
+def _outreach() -> AppTest:
+    at = app().run()
+    at.switch_page("pages/outreach.py").run()
+    return at
+
+
+def test_outreach_page_shows_the_same_verdict_as_the_library(built_db, con):
+    at = _outreach()
+    assert not at.exception
+    expected = evaluation.evaluate(con, registry.get("independence-ave-2023-11-29"))
+    text = " ".join(m.value for m in at.markdown)
+    assert expected["verdict"] in text and expected["displacement"] in text
+    counts = next(d.value for d in at.dataframe if "area" in d.value.columns).set_index("area")
+    assert counts.loc["footprint", "before"] == expected["counts"]["footprint"]["before"]
+
+
+def test_outreach_page_asks_for_a_date_and_names_missing_months(built_db):
+    at = _outreach()
+    at.selectbox(key="event").set_value("ruskin-heights-undated").run()
+    assert any("no date" in w.value for w in at.warning)
+    at.selectbox(key="event").set_value("independence-ave-2023-11-29").run()
+    at.selectbox(key="unit_independence-ave-2023-11-29").set_value("points").run()
+    assert any("No data for 2023-05" in e.value for e in at.error)
+
+
+def test_adding_a_bad_then_a_good_event_through_the_form_and_deleting_it(built_db):
+    at = _outreach()
+    at.text_input(key="f_event_id").input("test-walk-2016")
+    at.text_input(key="f_name").input("=cmd|' /C calc'!A0")
+    at.text_input(key="f_start").input("2016-13-45")
+    at.multiselect(key="f_nbhds").set_value(["Lykins"])
+    at.button[0].click().run()  # the form's submit button
+    assert any("Not saved" in e.value and "start_date" in e.value for e in at.error)
+    at.text_input(key="f_start").input("2016-05-04")
+    at.text_input(key="f_name").input("Test walk in Lykins")
+    at.button[0].click().run()
+    assert any("Saved test-walk-2016" in s.value for s in at.success)
+    assert registry.get("test-walk-2016").neighborhoods == ["Lykins"]
+    at.selectbox(key="delete_choice").set_value("test-walk-2016").run()
+    at.button(key="delete_button").click().run()
+    assert "test-walk-2016" not in {e.event_id for e in registry.load()}
