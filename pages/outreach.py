@@ -28,6 +28,21 @@ with tab_registry:
         registry.check_inside_city(event, city, known)
 
     with st.expander("Add or edit an event"):
+        to_edit = st.selectbox("Start from an existing event (edit) or blank (add)", ["(new event)",
+                               *[e.event_id for e in events]], key="edit_choice")
+        if to_edit != st.session_state.get("_edit_loaded"):
+            st.session_state["_edit_loaded"] = to_edit
+            row = next((e.row() for e in events if e.event_id == to_edit), {})
+            for field, col in [("f_event_id", "event_id"), ("f_name", "name"), ("f_start", "start_date"),
+                               ("f_end", "end_date"), ("f_orgs", "organisations"), ("f_lon", "point_lon"),
+                               ("f_lat", "point_lat"), ("f_line", "line_wkt"), ("f_doors", "doors_knocked"),
+                               ("f_notes", "notes"), ("f_source", "source")]:
+                st.session_state[field] = "" if row.get(col) is None else str(row[col])
+            st.session_state["f_confirmed"] = bool(row.get("date_confirmed", False))
+            st.session_state["f_type"] = row.get("footprint_type", "neighborhoods")
+            st.session_state["f_nbhds"] = [n for n in row.get("neighborhoods", "").split("|") if n in known]
+            st.session_state["f_radius"] = str(row.get("radius_m") or 400)
+            st.session_state["f_width"] = str(row.get("corridor_width_m") or 120)
         with st.form("event_form", clear_on_submit=False):
             c1, c2 = st.columns(2)
             event_id = c1.text_input("Event id (lower case, digits, dashes)", key="f_event_id")
@@ -40,9 +55,9 @@ with tab_registry:
             nbhds = c2.multiselect("Neighborhoods (neighborhood footprint)", sorted(known), key="f_nbhds")
             lon = c1.text_input("Point longitude (point footprint)", key="f_lon")
             lat = c2.text_input("Point latitude", key="f_lat")
-            radius = c1.text_input("Radius, metres", value="400", key="f_radius")
+            radius = c1.text_input("Radius, metres", key="f_radius")
             line = c2.text_input("Corridor line (WKT LINESTRING, lon lat)", key="f_line")
-            width = c1.text_input("Corridor half-width, metres", value="120", key="f_width")
+            width = c1.text_input("Corridor half-width, metres", key="f_width")
             doors = c2.text_input("Doors knocked (optional)", key="f_doors")
             notes = st.text_area("Notes", key="f_notes")
             source = st.text_input("Source (link or citation)", key="f_source")
@@ -108,6 +123,12 @@ with tab_eval:
         buffer_m = c3.number_input("Buffer ring, metres", 100, 2000, 400, step=50, key=f"buffer_{chosen}")
         override = st.multiselect("Comparison neighborhoods (blank: suggested)", sorted(web.neighborhoods(key)[
             "area_id"]), key=f"comparison_{chosen}")
+        suggested = web.evaluate(key, event.event_id, event.start_date, evaluation.Design(
+            unit, source, measure, int(months_before), int(months_after), float(buffer_m)))["suggested_comparisons"]
+        st.caption("Most similar neighborhoods in the before window (lower score = closer in level and trend), "
+                   "away from the footprint and buffer:")
+        st.dataframe(pd.DataFrame(suggested).rename(columns={"area": "neighborhood", "before_mean": "per month before"}),
+                     hide_index=True, width="stretch")
     design = evaluation.Design(unit, source, measure, int(months_before), int(months_after), float(buffer_m),
                                override or None)
     if (unit, source, measure) == (default.unit, default.source, default.measure):

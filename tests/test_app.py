@@ -103,3 +103,10 @@ def test_adding_a_bad_then_a_good_event_through_the_form_and_deleting_it(built_d
     at.selectbox(key="delete_choice").set_value("test-walk-2016").run()
     at.button(key="delete_button").click().run()
     assert "test-walk-2016" not in {e.event_id for e in registry.load()}
+
+
+def test_editing_an_existing_event_prefills_the_form(built_db):
+    at = _outreach()
+    at.selectbox(key="edit_choice").set_value("pal-center-2017-07-26").run()
+    assert at.text_input(key="f_start").value == "2017-07-26"
+    assert at.selectbox(key="f_type").value == "point"
