@@ -15,6 +15,8 @@ if not db_path().exists():
 
 pages = [
     st.Page("pages/home.py", title="Citywide trends", icon=":material/show_chart:", default=True),
+    st.Page("pages/hotspots.py", title="Hotspots and ranking", icon=":material/map:"),
+    st.Page("pages/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
     st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
     st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
 ]

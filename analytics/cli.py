@@ -38,6 +38,22 @@ def cmd_counts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rank(args: argparse.Namespace) -> int:
+    from analytics import hotspots
+
+    f = queries.Filter(args.source, args.category, args.start, args.end)
+    with connect() as con:
+        queries.validate(con, f)
+        result = hotspots.rank(con, f, args.firearm)
+    table = result.pop("table")
+    if args.json:
+        result["table"] = json.loads(table.to_json(orient="records"))
+        print(json.dumps(result, indent=2))
+    else:
+        print(table.head(args.top).to_string(index=False))
+    return 0
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     events = [e.row() | {"evaluable": e.evaluable} for e in registry.load()]
     if args.json:
@@ -95,6 +111,16 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--area", help="neighborhood name (default: the whole city)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=cmd_counts)
+
+    r = sub.add_parser("rank", help="the target-neighborhood ranking the Hotspots page shows")
+    r.add_argument("--category", required=True, help="category id")
+    r.add_argument("--source", required=True, help="source id")
+    r.add_argument("--start", required=True, type=_date, help="first day, YYYY-MM-DD")
+    r.add_argument("--end", required=True, type=_date, help="last day, YYYY-MM-DD")
+    r.add_argument("--firearm", action="store_true", help="firearm-involved incidents only")
+    r.add_argument("--top", type=int, default=20, help="rows to print without --json (default 20)")
+    r.add_argument("--json", action="store_true", help="machine-readable output: every neighborhood")
+    r.set_defaults(func=cmd_rank)
 
     e = sub.add_parser("events", help="list the canvass registry")
     e.add_argument("--json", action="store_true", help="machine-readable output")

@@ -210,3 +210,22 @@ def latest_two_years(con: duckdb.DuckDBPyConnection, source: str, category: str,
     for year in (latest, prior):
         out[year] = total(con, Filter(source, category, date(year, 1, 1), date(year, 12, 31), area))["n"]
     return {"latest_year": latest, "prior_year": prior, "latest": out[latest], "prior": out[prior]}
+
+
+MISSING = """
+WITH spine AS (
+    SELECT unnest(generate_series(date_trunc('month', ?::DATE), date_trunc('month', ?::DATE), INTERVAL 1 MONTH))::DATE
+        AS month
+)
+SELECT strftime(s.month, '%Y-%m') FROM spine s
+LEFT JOIN coverage c ON c.source_id = ? AND c.grain = 'month' AND c.period_start = s.month
+WHERE c.status IS NULL OR c.status = 'sample' OR (? AND NOT c.has_coords) OR (? AND NOT c.has_firearm)
+ORDER BY 1
+"""
+
+
+def missing_months(con: duckdb.DuckDBPyConnection, f: Filter, area_level: bool, firearm_only: bool = False) -> list[str]:
+    """Months in the range with no data for this source and category (area-level counts also need coordinates)."""
+    needs_firearm = firearm_only or bool(
+        con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [f.category]).fetchall()[0][0])
+    return [r[0] for r in con.execute(MISSING, [f.start, f.end, f.source, area_level, needs_firearm]).fetchall()]

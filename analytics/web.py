@@ -171,3 +171,79 @@ def neighborhood_outlines(db_key: str) -> dict:
                  "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0002))}
                 for area_id, name, wkt in rows]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _f(source: str, category: str, start: date, end: date, area: str | None = None):
+    return queries.Filter(source, category, start, end, area)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def hex_bins(db_key: str, source: str, category: str, start: date, end: date, firearm: bool, res: int) -> pd.DataFrame:
+    from analytics import hotspots
+
+    with cursor() as cur:
+        return hotspots.with_centres(hotspots.hex_bins(cur, _f(source, category, start, end), firearm, res))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def points(db_key: str, source: str, category: str, start: date, end: date, firearm: bool):
+    from analytics import hotspots
+
+    with cursor() as cur:
+        return hotspots.points(cur, _f(source, category, start, end), firearm)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def rank(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    from analytics import hotspots
+
+    with cursor() as cur:
+        return hotspots.rank(cur, _f(source, category, start, end), firearm)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def choropleth(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    from analytics import hotspots
+
+    with cursor() as cur:
+        counts = hotspots.neighborhood_counts(cur, _f(source, category, start, end), firearm)
+        return hotspots.choropleth_geojson(cur, counts)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def concentration(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    from analytics import hotspots
+
+    with cursor() as cur:
+        return hotspots.concentration(cur, _f(source, category, start, end), firearm)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def gi_star(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> pd.DataFrame:
+    from analytics import hotspots
+
+    with cursor() as cur:
+        return hotspots.with_centres(hotspots.gi_star(cur, _f(source, category, start, end), firearm))
+
+
+def watch_geojson(db_key: str) -> dict:
+    from analytics import watch
+
+    with cursor() as cur:
+        return watch.geojson(cur, watch.AREAS.load())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def profile(db_key: str, source: str, category: str, start: date, end: date, area: str) -> dict:
+    from analytics import profile as prof
+
+    f = _f(source, category, start, end, area)
+    with cursor() as cur:
+        neighbours = prof.neighbours(cur, area)
+        return {
+            "trend": prof.indexed_trend(cur, f),
+            "hours": prof.hour_by_weekday(cur, f) if source not in ("kcpd_nbhd", "kcpd_district") else None,
+            "mix": prof.category_mix(cur, f),
+            "victims": prof.victims(cur, f),
+            "neighbours": {n: queries.monthly(cur, _f(source, category, start, end, n)) for n in neighbours},
+        }

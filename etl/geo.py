@@ -10,6 +10,7 @@ import gzip
 import json
 from functools import lru_cache
 
+import h3
 import numpy as np
 import pandas as pd
 import shapely
@@ -103,3 +104,13 @@ def assign(lon: pd.Series, lat: pd.Series) -> pd.DataFrame:
         out[column] = found
     out["in_city"] = out["in_city"].notna()
     return out
+
+
+H3_RESOLUTION = 9  # about 0.1 km2 a cell: a few blocks
+
+
+def h3_cells(lon: pd.Series, lat: pd.Series, resolution: int = H3_RESOLUTION) -> pd.Series:
+    """The H3 cell of each point (None where there is no point), with Uber's h3 library."""
+    cells = [h3.latlng_to_cell(y, x, resolution) if x == x and y == y else None  # x == x: not NaN
+             for x, y in zip(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float), strict=True)]
+    return pd.Series(cells, index=lon.index, dtype=object)

@@ -21,7 +21,7 @@ from etl.model import AREA_COUNT_COLUMNS, Parsed
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
 INCIDENT_TABLE_COLUMNS = [
     "incident_id", "source_id", "source_key", "event_date", "occurred_date", "occurred_hour", "lat", "lon", "geo_status",
-    "neighborhood", "zip", "council_district", "address", "offenses", "firearm", "killed", "injured", "person_rows",
+    "neighborhood", "zip", "council_district", "h3_cell", "address", "offenses", "firearm", "killed", "injured", "person_rows",
     "load_id",
 ]
 
@@ -85,6 +85,7 @@ def _places(incidents: pd.DataFrame) -> pd.DataFrame:
     out.loc[~has & ~out["city_hint"].astype(bool), "geo_status"] = "outside_city"
     out.loc[has, "geo_status"] = out.loc[has, "in_city"].map({True: "in_city", False: "outside_city"})
     out.loc[out["placeholder"].astype(bool), "geo_status"] = "placeholder"
+    out["h3_cell"] = geo.h3_cells(out["lon"], out["lat"])
     return out
 
 

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS incidents (
     neighborhood VARCHAR,
     zip VARCHAR,
     council_district VARCHAR,
+    h3_cell VARCHAR,                  -- H3 cell at resolution 9 (about 0.1 km2), for hex bins
     address VARCHAR,                  -- block-masked as published
     offenses VARCHAR,                 -- offense labels, '; '-joined
     firearm BOOLEAN,                  -- NULL when the source does not say

@@ -22,7 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = {"home": "/", "home_gva": "/?source=gva&category=shooting&category=homicide", "outreach": "/outreach", "data": "/data"}
+PAGES = {
+    "home": "/",
+    "home_gva": "/?source=gva&category=shooting&category=homicide",
+    "hotspots": "/hotspots?source=gva&category=shooting&start=2014-01-01&end=2018-03-31&layer=hex",
+    "outreach": "/outreach",
+    "data": "/data",
+}
 
 
 def free_port() -> int:

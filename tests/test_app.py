@@ -7,10 +7,10 @@ from datetime import date
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import evaluation, queries, registry
+from analytics import evaluation, hotspots, queries, registry
 from analytics.settings import ROOT
 
-PAGES = ["pages/home.py", "pages/outreach.py", "pages/data.py"]
+PAGES = ["pages/home.py", "pages/hotspots.py", "pages/neighborhood.py", "pages/outreach.py", "pages/data.py"]
 
 
 def app() -> AppTest:
@@ -110,3 +110,45 @@ def test_editing_an_existing_event_prefills_the_form(built_db):
     at.selectbox(key="edit_choice").set_value("pal-center-2017-07-26").run()
     assert at.text_input(key="f_start").value == "2017-07-26"
     assert at.selectbox(key="f_type").value == "point"
+
+
+def _hotspots(**params) -> AppTest:
+    at = app()
+    at.switch_page("pages/hotspots.py")  # open the page straight from a shared link
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def test_hotspots_ranking_shows_the_library_numbers_and_follows_filters(built_db, con):
+    at = _hotspots(source="gva", category="shooting", start="2016-01-01", end="2016-12-31")
+    assert not at.exception
+    expected = hotspots.rank(con, queries.Filter("gva", "shooting", date(2016, 1, 1), date(2016, 12, 31)))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Incidents placed in neighborhoods"] == f"{expected['total']:,}"
+    shown = next(d.value for d in at.dataframe if "flag" in d.value.columns)
+    assert shown["name"].head(5).tolist() == expected["table"]["name"].head(5).tolist()
+    at.sidebar.date_input(key="h_end").set_value(date(2016, 6, 30)).run()
+    half = hotspots.rank(con, queries.Filter("gva", "shooting", date(2016, 1, 1), date(2016, 6, 30)))
+    assert {m.label: m.value for m in at.metric}["Incidents placed in neighborhoods"] == f"{half['total']:,}"
+    assert at.query_params["end"] in ("2016-06-30", ["2016-06-30"])
+
+
+def test_hotspots_bad_link_values_are_named(built_db):
+    at = _hotspots(source="gva", layer="<script>", start="2016-99-01")
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "ignored layer=" in text and "ignored start=" in text
+
+
+def test_neighborhood_profile_shows_the_areas_counts(built_db, con):
+    at = app()
+    at.switch_page("pages/neighborhood.py")
+    at.query_params["area"] = "Ruskin Heights"
+    at.query_params["source"] = "kcpd_nbhd"
+    at.query_params["category"] = "persons"
+    at.run()
+    assert not at.exception and at.title[0].value == "Ruskin Heights"
+    total = queries.total(con, queries.Filter("kcpd_nbhd", "persons", date(2015, 1, 1), date(2026, 6, 30),
+                                              "Ruskin Heights"))["n"]
+    assert any(f"{total:,} incidents" in c.value for c in at.caption)

@@ -1,0 +1,78 @@
+"""A neighborhood's profile: trend against the city, when incidents happen, what they are, who is involved
+(aggregates only, small cells suppressed), its neighbours, and the canvasses that touched it."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import shapely
+
+from analytics import queries, registry
+from analytics.queries import Filter
+
+SMALL_CELL = 3  # people counts below this are never shown
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def indexed_trend(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
+    """Monthly counts for the area and the city, each as a percentage of its own average over the period."""
+    area = queries.monthly(con, f)
+    city = queries.monthly(con, Filter(f.source, f.category, f.start, f.end))
+    out = pd.DataFrame({"month": area["month"], "area": area["n"], "city": city["n"], "status": area["status"],
+                        "note": area["note"]})
+    for col in ("area", "city"):
+        mean = out[col].mean()
+        out[f"{col}_index"] = (100 * out[col] / mean).round(1) if mean and mean == mean else None
+    return out
+
+
+def hour_by_weekday(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
+    """Incidents by weekday and hour of occurrence (sources that publish an hour)."""
+    return con.execute(
+        """SELECT isodow(i.occurred_date) - 1 AS weekday, i.occurred_hour AS hour, count(*) AS n FROM incidents i
+           JOIN incident_categories c USING (incident_id)
+           WHERE i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ? AND i.neighborhood = ?
+             AND i.occurred_hour IS NOT NULL AND i.occurred_date IS NOT NULL GROUP BY 1, 2""",
+        [f.source, f.category, f.start, f.end, f.area]).df()
+
+
+def category_mix(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
+    """Counts per category in the area for the period (incidents can be in several categories)."""
+    return con.execute(
+        """SELECT a.measure AS category_id, any_value(c.label) AS label, sum(a.n) AS n FROM area_counts a
+           JOIN categories c ON c.category_id = a.measure
+           WHERE a.source_id = ? AND a.area_type = 'neighborhood' AND a.area_id = ? AND a.period_start BETWEEN ? AND ?
+           GROUP BY 1 ORDER BY 3 DESC""", [f.source, f.area, f.start, f.end]).df()
+
+
+def victims(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
+    """Victims by sex and age band, aggregated; cells under SMALL_CELL people are suppressed."""
+    frame = con.execute(
+        """SELECT p.sex, p.age_band, sum(p.n) AS people FROM people_counts p
+           JOIN incidents i USING (incident_id) JOIN incident_categories c USING (incident_id)
+           WHERE i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ? AND i.neighborhood = ?
+             AND p.role = 'victim' GROUP BY 1, 2 ORDER BY 1, 2""",
+        [f.source, f.category, f.start, f.end, f.area]).df()
+    frame["people"] = frame["people"].astype("Int64").where(frame["people"] >= SMALL_CELL)
+    frame["shown"] = frame["people"].astype(str).where(frame["people"].notna(), f"fewer than {SMALL_CELL}")
+    return frame
+
+
+def neighbours(con: duckdb.DuckDBPyConnection, area_id: str) -> list[str]:
+    rows = con.execute("SELECT area_id, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
+    shapes = {a: shapely.from_wkt(w) for a, w in rows}
+    mine = shapes[area_id].buffer(0.0005)
+    return sorted(a for a, s in shapes.items() if a != area_id and s.intersects(mine))
+
+
+def events_touching(con: duckdb.DuckDBPyConnection, area_id: str) -> list[registry.CanvassEvent]:
+    """Canvass events whose footprint names or overlaps the neighborhood."""
+    wkt = con.execute("SELECT geometry_wkt FROM areas WHERE area_type = 'neighborhood' AND area_id = ?",
+                      [area_id]).fetchall()[0][0]
+    shape = shapely.from_wkt(wkt)
+    out = []
+    for e in registry.load():
+        fp = e.footprint()
+        if area_id in e.neighborhoods or (fp is not None and fp.intersects(shape)):
+            out.append(e)
+    return out

@@ -1,0 +1,65 @@
+"""Watch areas: places users keep an eye on (a neighborhood, a corridor, or a point and radius).
+
+Kept, like the canvass registry, as user data outside the incident database
+(data/registry/watch_areas.csv, or `KC_VIOLENCE_WATCH`). Seeded with Ruskin Heights and the
+Independence Avenue corridor between Benton Blvd and Hardesty Ave (its ends derived from GVA
+incident addresses: see analytics/geometry.corridor).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import shapely
+from pydantic import Field, field_validator
+
+from analytics.queries import Filter
+from analytics.registry import Footprint, Store, clean_text
+from analytics.settings import DATA_DIR, REFERENCE_DIR
+
+COLUMNS = ["area_id", "name", "footprint_type", "neighborhoods", "line_wkt", "corridor_width_m", "point_lon",
+           "point_lat", "radius_m"]
+
+
+class WatchArea(Footprint):
+    area_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,79}$")
+    name: str = Field(min_length=3, max_length=200)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _text(cls, value):
+        return clean_text(value)
+
+
+AREAS = Store(WatchArea, "area_id", COLUMNS, "KC_VIOLENCE_WATCH", DATA_DIR / "registry" / "watch_areas.csv",
+              REFERENCE_DIR / "watch_areas_seed.csv")
+
+
+def shape(con: duckdb.DuckDBPyConnection, area: Footprint) -> shapely.Geometry:
+    """The area as a lon/lat polygon (neighborhood footprints: the union of their polygons)."""
+    own = area.footprint()
+    if own is not None:
+        return own
+    wkts = con.execute("SELECT geometry_wkt FROM areas WHERE area_type = 'neighborhood' AND area_id IN "
+                       "(SELECT unnest(?::VARCHAR[]))", [area.neighborhoods]).fetchall()
+    return shapely.union_all([shapely.from_wkt(w[0]) for w in wkts])
+
+
+def geojson(con: duckdb.DuckDBPyConnection, areas: list[WatchArea]) -> dict:
+    features = [{"type": "Feature", "properties": {"name": a.name, "area_id": a.area_id},
+                 "geometry": shapely.geometry.mapping(shape(con, a).simplify(0.0001))} for a in areas]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def incidents_in(con: duckdb.DuckDBPyConnection, area: WatchArea, f: Filter, firearm_only: bool = False) -> pd.DataFrame:
+    """The incidents of a filter that fall inside a watch area."""
+    geom = shape(con, area)
+    minx, miny, maxx, maxy = geom.bounds
+    frame = con.execute(
+        """SELECT i.incident_id, i.event_date, i.lat, i.lon, i.address FROM incidents i
+           JOIN incident_categories c USING (incident_id)
+           WHERE i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ? AND (NOT ? OR i.firearm)
+             AND i.lon BETWEEN ? AND ? AND i.lat BETWEEN ? AND ?""",
+        [f.source, f.category, f.start, f.end, firearm_only, minx, maxx, miny, maxy]).df()
+    inside = shapely.contains_xy(geom, frame["lon"].to_numpy(), frame["lat"].to_numpy())
+    return frame[inside].reset_index(drop=True)

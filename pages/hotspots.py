@@ -1,0 +1,169 @@
+"""Hotspots: where violence concentrates, the watch areas, and the target-neighborhood ranking."""
+
+from datetime import date
+
+import pandas as pd
+import pydeck as pdk
+import streamlit as st
+
+from analytics import filters, maps, registry, watch, web
+
+key = web.db_key()
+coverage = web.coverage_table(key)
+all_sources = web.sources(key)
+labels = dict(zip(all_sources.source_id, all_sources.label, strict=True))
+choices = [s for s in ["gva", "kcpd_nbhd", "kcpd17", "kcpd", "gva_mass"] if s in labels]
+LAYERS = {"hex": "Hexagons (H3)", "heat": "Heat map", "points": "Individual incidents", "rate": "Neighborhoods: rate",
+          "count": "Neighborhoods: count"}
+
+st.title("Hotspots and target neighborhoods")
+st.caption("Where violence concentrates, how it is changing, and which neighborhoods stand out once population and "
+           "chance are taken into account.")
+
+params, problems = st.query_params, []
+with st.sidebar:
+    source = st.selectbox("Source", choices, format_func=labels.get, key="h_source",
+                          index=choices.index(filters.pick(params.get("source"), choices, "gva", problems, "source")))
+    cats = web.categories(key, source)
+    cat_ids = cats.category_id.tolist()
+    default_cat = filters.DEFAULT_CATEGORIES.get(source, cat_ids)[0]
+    category = st.selectbox("Category", cat_ids, format_func=dict(zip(cats.category_id, cats.label, strict=True)).get,
+                            index=cat_ids.index(filters.pick(params.get("category"), cat_ids, default_cat, problems,
+                                                             "category")), key=f"h_category_{source}")
+    first, last = filters.covered_range(coverage, source)
+    default_start = max(first, date(last.year - 1, 1, 1))
+    start = st.date_input("From", filters.parse_date(params.get("start"), default_start, problems, "start"),
+                          min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="h_start")
+    end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
+                        min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="h_end")
+    incident_source = labels and all_sources.set_index("source_id").loc[source, "kind"] == "incidents"
+    firearm = st.checkbox("Firearm involved only", value=params.get("firearm") == "1", key="h_firearm",
+                          disabled=not incident_source or source.startswith("gva"),
+                          help="KCPD's firearm flag; every GVA incident involves a gun.")
+    layer_options = list(LAYERS) if incident_source else ["rate", "count"]
+    layer = st.radio("Map layer", layer_options, format_func=LAYERS.get, key=f"h_layer_{incident_source}",
+                     index=layer_options.index(filters.pick(params.get("layer"), layer_options, layer_options[0],
+                                                            problems, "layer")))
+    res = st.select_slider("Hexagon size", [7, 8, 9], value=8, key="h_res",
+                           format_func={7: "large (5 km²)", 8: "medium (0.7 km²)", 9: "small (0.1 km²)"}.get)
+
+for p in problems:
+    st.warning(f"Link parameter {p}.")
+if start > end:
+    st.error(f"'From' ({start}) is after 'To' ({end}).")
+    st.stop()
+firearm = bool(firearm and incident_source and not source.startswith("gva"))
+st.query_params.from_dict({"source": source, "category": category, "start": str(start), "end": str(end),
+                           "layer": layer, **({"firearm": "1"} if firearm else {})})
+
+ranking = web.rank(key, source, category, start, end, firearm)
+gaps = ranking["missing_months"]["period"]
+if gaps:
+    st.warning(f"No neighborhood-level data in {len(gaps)} month(s) of this range ({', '.join(gaps[:12])}"
+               f"{'…' if len(gaps) > 12 else ''}): counts cover only the months with data.")
+
+watch_json = web.watch_geojson(key)
+layers = [maps.outline_layer(web.neighborhood_outlines(key))]
+table = None
+if layer in ("hex", "heat"):
+    bins = web.hex_bins(key, source, category, start, end, firearm, res)
+    layers.insert(0, maps.hex_layer(bins, int(bins["n"].max()) if len(bins) else 1) if layer == "hex"
+                  else maps.heat_layer(bins))
+    table = bins
+elif layer == "points":
+    pts = web.points(key, source, category, start, end, firearm)
+    if pts is None:
+        st.info("More than 5,000 incidents: individual points would hide the pattern. Showing hexagons instead.")
+        table = web.hex_bins(key, source, category, start, end, firearm, res)
+        layers.insert(0, maps.hex_layer(table, int(table["n"].max()) if len(table) else 1))
+    else:
+        layers.insert(0, maps.point_layer(pts))
+        table = pts
+else:
+    geo = web.choropleth(key, source, category, start, end, firearm)
+    prop = "rate" if layer == "rate" else "n"
+    top = max((f["properties"][prop] or 0) for f in geo["features"])
+    layers = [maps.choropleth_layer(geo, prop, top)]
+layers += maps.watch_layers(watch_json)
+deck = pdk.Deck(layers=layers, initial_view_state=maps.KC_VIEW, map_style=None,
+                tooltip={"text": "{name}{n}"})
+event = st.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="h_map")
+picked = [o for objs in (event.selection.get("objects", {}) if event else {}).values() for o in objs]
+picked_area = next((o.get("area_id") or o.get("properties", {}).get("area_id") for o in picked
+                    if o.get("area_id") or o.get("properties", {}).get("area_id")), None)
+if picked_area:
+    st.switch_page("pages/neighborhood.py", query_params={"area": picked_area, "source": source,
+                                                          "category": category})
+st.caption("Blue outlines: watch areas. Click a neighborhood to open its profile. Neighborhood rates use 2010 "
+           "Census population. Points on GVA's city-centre placeholder are never mapped.")
+if table is not None:
+    st.download_button("Download what the map shows (CSV)", web.csv_bytes(table), file_name=f"kc_{source}_{layer}.csv",
+                       mime="text/csv", key="h_download_map")
+
+st.subheader("Target-neighborhood ranking")
+conc = web.concentration(key, source, category, start, end, firearm) if incident_source else None
+c1, c2, c3 = st.columns(3)
+c1.metric("Incidents placed in neighborhoods", f"{ranking['total']:,}")
+if conc and conc["share_in_top_5pct"] is not None:
+    c2.metric("Share in the busiest 5% of hex cells", f"{conc['share_in_top_5pct']}%",
+              help=f"{conc['top_cells']} of the city's {conc['cells']} small hexagons")
+    if conc["incidents"] < conc["cells"]:
+        c2.caption("Fewer incidents than cells: this share overstates concentration.")
+top10 = ranking["table"].head(10)["n"].sum()
+c3.metric("Share in the top 10 neighborhoods", f"{100 * top10 / ranking['total']:.0f}%" if ranking["total"] else "—")
+st.caption(f"Change is against {ranking['previous_start']} to {ranking['previous_end']} (the previous period of equal "
+           "length), tested with the Poisson e-test; 'too few to tell' under 10 incidents in the two periods.")
+show = ranking["table"][["rank", "name", "n", "rate_per_10k", "previous", "change", "change_pct", "flag",
+                         "share_of_city_pct", "population"]]
+st.dataframe(show, hide_index=True, width="stretch", height=420,
+             column_config={"n": "count", "rate_per_10k": "per 10,000", "change_pct": "change %",
+                            "flag": "change larger than chance?", "share_of_city_pct": "share of city %",
+                            "population": "population (2010)"})
+st.download_button("Download the ranking (CSV)", web.csv_bytes(show), file_name=f"kc_ranking_{source}_{category}.csv",
+                   mime="text/csv", key="h_download_rank")
+
+if incident_source:
+    st.subheader("Hot and cold spots (Getis-Ord Gi*)")
+    gi = web.gi_star(key, source, category, start, end, firearm)
+    spots = gi[gi["spot"] != "not significant"]
+    st.caption(f"Medium hexagons; neighbours are the six adjacent cells and the cell itself; significant after a "
+               f"false-discovery-rate correction (5%). {len(spots)} of {len(gi)} cells are hot or cold spots.")
+    st.pydeck_chart(pdk.Deck(layers=[maps.outline_layer(web.neighborhood_outlines(key)),
+                                     maps.hex_layer(spots.assign(n=spots["z"].clip(lower=0)), 6)],
+                             initial_view_state=maps.KC_VIEW, map_style=None, tooltip={"text": "z {z}"}), height=380)
+    st.dataframe(spots[["hex", "n", "z", "p", "spot", "lat", "lon"]].round(4), hide_index=True, width="stretch")
+
+st.subheader("Watch areas")
+areas = watch.AREAS.load()
+counts = []
+with web.cursor() as cur:
+    for a in areas:
+        n = len(watch.incidents_in(cur, a, web._f(source, category, start, end), firearm)) if incident_source else None
+        counts.append({"watch area": a.name, "type": a.footprint_type, "incidents in period": n})
+st.dataframe(pd.DataFrame(counts), hide_index=True, width="stretch")
+with st.expander("Add a watch area"):
+    with st.form("watch_form"):
+        c1, c2 = st.columns(2)
+        wid = c1.text_input("Id (lower case, digits, dashes)", key="w_id")
+        wname = c2.text_input("Name", key="w_name")
+        wtype = c1.selectbox("Kind", ["neighborhoods", "point", "corridor"], key="w_type")
+        wn = c2.multiselect("Neighborhoods", sorted(web.neighborhoods(key)["area_id"]), key="w_nbhds")
+        wlon, wlat = c1.text_input("Longitude", key="w_lon"), c2.text_input("Latitude", key="w_lat")
+        wrad = c1.text_input("Radius, metres", "400", key="w_radius")
+        wline = c2.text_input("Corridor line (WKT LINESTRING)", key="w_line")
+        wwidth = c1.text_input("Corridor half-width, metres", "120", key="w_width")
+        if st.form_submit_button("Save watch area"):
+            raw = {"area_id": wid, "name": wname, "footprint_type": wtype, "neighborhoods": "|".join(wn)}
+            raw |= {"point_lon": wlon, "point_lat": wlat, "radius_m": wrad} if wtype == "point" else {}
+            raw |= {"line_wkt": wline, "corridor_width_m": wwidth} if wtype == "corridor" else {}
+            try:
+                area = watch.AREAS.parse(raw)
+                registry.check_inside_city(area, web.city_shape(key), set(web.neighborhoods(key)["area_id"]))
+                watch.AREAS.upsert(area)
+                st.success(f"Saved watch area {area.name}.")
+            except registry.RegistryError as exc:
+                st.error(f"Not saved: {exc}")
+drop = st.selectbox("Remove a watch area", ["—", *[a.area_id for a in areas]], key="w_delete")
+if drop != "—" and st.button(f"Remove {drop}", key="w_delete_button"):
+    watch.AREAS.delete(drop)
+    st.rerun()
