@@ -27,8 +27,8 @@ from analytics.wdd import Z90, as_dict, minimum_detectable_drop, wdd
 MIN_PLACEBOS = 20
 HOW_TO_ADD = {
     "gva": "Bring those months in from a Gun Violence Archive export: python -m etl load FILE --source gva.",
-    "kcpd": "Bring those months in from the city's 'KCPD Crime Data <year>' files: python -m etl load FILE "
-            "--source kcpd (see the Data page).",
+    "kcpd": "Bring those months in from the city's portal with python -m etl refresh --since YEAR, or offline "
+            "from its 'KCPD Crime Data <year>' files with python -m etl load FILE --source kcpd (see the Data page).",
 }
 
 

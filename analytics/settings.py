@@ -16,6 +16,20 @@ DEFAULT_DB = DATA_DIR / "kc_violence.duckdb"
 CITY_BBOX = (-94.78, 38.80, -94.37, 39.37)  # lon_min, lat_min, lon_max, lat_max
 
 
+#: The City of Kansas City's Socrata open-data portal (KC_OPEN_DATA_URL overrides it, e.g. for a local mirror)
+DEFAULT_OPEN_DATA_URL = "https://data.kcmo.org"
+REFRESH_DIR = USER_DATA_DIR / "refresh"
+
+
+def open_data_url() -> str:
+    return os.environ.get("KC_OPEN_DATA_URL", DEFAULT_OPEN_DATA_URL).rstrip("/")
+
+
+def open_data_token() -> str | None:
+    """Optional Socrata app token (raises the portal's rate limits)."""
+    return os.environ.get("KC_OPEN_DATA_APP_TOKEN") or None
+
+
 def db_path() -> Path:
     """The database file: `KC_VIOLENCE_DB` if set, else data/kc_violence.duckdb."""
     override = os.environ.get("KC_VIOLENCE_DB")

@@ -247,3 +247,13 @@ def profile(db_key: str, source: str, category: str, start: date, end: date, are
             "victims": prof.victims(cur, f),
             "neighbours": {n: queries.monthly(cur, _f(source, category, start, end, n)) for n in neighbours},
         }
+
+
+def refresh_state() -> dict:
+    """Watermarks and last successful refresh per portal dataset (data/user/refresh/state.json)."""
+    import json
+
+    from analytics.settings import REFRESH_DIR
+
+    path = REFRESH_DIR / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -63,10 +63,30 @@ def bundled_files() -> list[tuple[Path, str, str, CoverageSpec]]:
         (DATA_DIR / r.file, r.source_id, r.adapter, CoverageSpec(r.coverage_start or None, r.coverage_end or None, r.status, True))
         for r in manifest.itertuples()
     ]
-    if USER_DATA_DIR.exists():
-        for path in sorted(USER_DATA_DIR.glob("*/*")):
-            out.append((path, path.parent.name, None, CoverageSpec()))
+    manifest = USER_DATA_DIR / "manifest.csv"
+    if manifest.exists():
+        for r in pd.read_csv(manifest, dtype=str, keep_default_na=False).itertuples():
+            spec = CoverageSpec(r.coverage_start or None, r.coverage_end or None, declare=r.declare == "true")
+            out.append((USER_DATA_DIR / r.file, r.source_id, None, spec))
     return out
+
+
+def keep_user_file(path: Path, source_id: str, spec: CoverageSpec, name: str | None = None) -> Path:
+    """Keep a loaded file under data/user/<source>/ and record how it was loaded, so builds repeat it exactly."""
+    keep = USER_DATA_DIR / source_id / (name or f"{sha256(path)[:12]}-{Path(path).name}")
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    if not keep.exists():
+        shutil.copyfile(path, keep)
+    manifest = USER_DATA_DIR / "manifest.csv"
+    row = pd.DataFrame([{"file": str(keep.relative_to(USER_DATA_DIR)), "source_id": source_id,
+                         "coverage_start": spec.start or "", "coverage_end": spec.end or "",
+                         "declare": "true" if spec.declare else "false"}])
+    old = pd.read_csv(manifest, dtype=str, keep_default_na=False) if manifest.exists() else row.iloc[0:0]
+    merged = pd.concat([old[old.file != row.file.iloc[0]], row], ignore_index=True)
+    tmp = manifest.with_name(f"manifest.csv.tmp-{os.getpid()}")
+    merged.to_csv(tmp, index=False)
+    os.replace(tmp, manifest)
+    return keep
 
 
 def build(target: Path | None = None, progress: bool = True) -> list[LoadResult]:
@@ -99,8 +119,5 @@ def load_file(path: Path, source_id: str, target: Path | None = None, progress: 
         if not result.skipped:
             load.rollup(con)
     if not result.skipped:
-        keep = USER_DATA_DIR / source_id / f"{sha256(path)[:12]}-{path.name}"
-        keep.parent.mkdir(parents=True, exist_ok=True)
-        if not keep.exists():
-            shutil.copyfile(path, keep)
+        keep_user_file(path, source_id, CoverageSpec())
     return result

@@ -43,6 +43,20 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from etl.refresh import DEFAULT_TOLERANCE, refresh
+
+    results = refresh(since=args.since, dry_run=args.dry_run, force=args.force,
+                      tolerance=args.tolerance if args.tolerance is not None else DEFAULT_TOLERANCE,
+                      progress=not args.quiet)
+    for r in results:
+        kind = "incremental" if r.incremental else "full"
+        changes = ", ".join(f"{y}: {b:,} -> {a:,}" for y, (b, a) in r.changes.items()) or "no count changes"
+        print(f"{r.dataset.year} {r.dataset.dataset_id}: {kind}, {r.rows} rows in {r.pages} page(s); {changes}; "
+              f"{r.message}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with connect() as con:
         info = status.summary(con)
@@ -68,6 +82,12 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("file", help="CSV file, plain or .gz")
     load.add_argument("--source", required=True, choices=["kcpd", "gva"], help="which source the file is from")
     load.set_defaults(func=cmd_load)
+    rf = sub.add_parser("refresh", help="fetch the yearly KCPD datasets from the city's open-data portal (SODA API)")
+    rf.add_argument("--since", type=int, help="first year to refresh (default: every year listed)")
+    rf.add_argument("--dry-run", action="store_true", help="fetch and compare, change nothing")
+    rf.add_argument("--force", action="store_true", help="accept a change in a year's count beyond the tolerance")
+    rf.add_argument("--tolerance", type=float, help="largest accepted change in a year's count (default 0.10)")
+    rf.set_defaults(func=cmd_refresh)
     st = sub.add_parser("status", help="coverage by source and month, counts, rejects, last load")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=cmd_status)

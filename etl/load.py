@@ -34,6 +34,7 @@ class CoverageSpec:
     end: str | None = None
     status: str = "complete"
     apply_notes: bool = False  # bundled files take the notes in data/reference/coverage_notes.csv
+    declare: bool = True  # False: the file adds rows but claims no coverage (incremental refreshes)
 
 
 @dataclass
@@ -90,24 +91,29 @@ def _places(incidents: pd.DataFrame) -> pd.DataFrame:
 
 
 def _periods(parsed: Parsed, spec: CoverageSpec) -> pd.DataFrame:
-    """Coverage rows (period_start, status, note) for the file."""
+    """Coverage rows (period_start, status, note) for the file.
+
+    Inferred spans (no start/end) run from the file's 1st-percentile date to its last date, so a
+    handful of late-entered reports from earlier years never claims those years as covered. An
+    end given to the day (YYYY-MM-DD) that is not a month's last day makes that month partial.
+    """
+    empty = pd.DataFrame(columns=["period_start", "status", "note"])
     freq = "YS" if parsed.grain == "year" else "MS"
     dates = parsed.incidents["event_date"] if not parsed.incidents.empty else parsed.area_counts["period_start"]
     dates = pd.to_datetime(dates)
-    if dates.empty and not spec.start:
-        return pd.DataFrame(columns=["period_start", "status", "note"])
+    if not spec.declare or (dates.empty and not spec.start):
+        return empty
     if not spec.start and parsed.incidents.empty:  # count files cover the periods they list, no more
         periods = pd.DatetimeIndex(sorted(dates.dt.to_period(freq[0]).dt.start_time.unique()))
-    else:
-        first = pd.Timestamp(spec.start) if spec.start else dates.min()
-        last = pd.Timestamp(spec.end) if spec.end else dates.max()
-        periods = pd.date_range(first.to_period(freq[0]).start_time, last.to_period(freq[0]).start_time, freq=freq)
+        return pd.DataFrame({"period_start": periods, "status": spec.status, "note": None})
+    first = pd.Timestamp(spec.start) if spec.start else dates.quantile(0.01).normalize()
+    last = pd.Timestamp(spec.end) if spec.end else dates.max()
+    periods = pd.date_range(first.to_period(freq[0]).start_time, last.to_period(freq[0]).start_time, freq=freq)
     out = pd.DataFrame({"period_start": periods, "status": spec.status, "note": None})
-    if not spec.start and not parsed.incidents.empty:  # inferred: months the file only partly spans
-        if dates.min().day != 1:
-            out.loc[0, ["status", "note"]] = ["partial", f"this file starts on {dates.min():%Y-%m-%d}"]
-        if not dates.max().is_month_end:
-            out.loc[len(out) - 1, ["status", "note"]] = ["partial", f"this file stops on {dates.max():%Y-%m-%d}"]
+    if not spec.start and first.day != 1:
+        out.loc[0, ["status", "note"]] = ["partial", f"this file starts on {first:%Y-%m-%d}"]
+    if (not spec.end or len(spec.end) == 10) and freq == "MS" and not last.is_month_end:
+        out.loc[len(out) - 1, ["status", "note"]] = ["partial", f"the data stop on {last:%Y-%m-%d}"]
     if spec.apply_notes:
         notes = reference.table("coverage_notes")
         for n in notes[notes.source_id == parsed.source_id].itertuples():

@@ -18,6 +18,8 @@ EARLIEST = pd.Timestamp("1900-01-01")
 _POINT_DICT = re.compile(r"coordinates['\"]?\s*:\s*\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]")  # lon, lat
 _POINT_WKT = re.compile(r"POINT\s*\(\s*(-?[\d.]+)\s+(-?[\d.]+)\s*\)", re.I)  # lon lat
 _LAT_LON_PAIR = re.compile(r"\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)")  # (lat, lon)
+_LAT_KEY = re.compile(r"latitude['\"]?\s*:\s*['\"]?(-?[\d.]+)")  # Socrata location object, 2017-2020
+_LON_KEY = re.compile(r"longitude['\"]?\s*:\s*['\"]?(-?[\d.]+)")
 
 
 def normalize_header(name: str) -> str:
@@ -67,8 +69,9 @@ def parse_flag(values: pd.Series) -> pd.Series:
 def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """A KCPD location in any published spelling -> (lon, lat).
 
-    API: "{'type': 'Point', 'coordinates': [-94.55, 39.04]}" (longitude first);
-    portal: "POINT (-94.55 39.04)"; older exports: "address\\n(39.04, -94.55)".
+    API: "{'type': 'Point', 'coordinates': [-94.55, 39.04]}" (longitude first); 2017-2020 API
+    location objects: {"latitude": "39.04", "longitude": "-94.55", ...}; portal: "POINT (-94.55 39.04)";
+    older exports: "address\\n(39.04, -94.55)".
     """
     text = values.fillna("").astype(str)
     lon = pd.Series(np.nan, index=values.index)
@@ -79,6 +82,10 @@ def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         a, b = (first, second) if lon_first else (second, first)
         fill = lon.isna() & a.notna()
         lon[fill], lat[fill] = a[fill], b[fill]
+    keyed_lat = text.str.extract(_LAT_KEY)[0].astype(float)
+    keyed_lon = text.str.extract(_LON_KEY)[0].astype(float)
+    fill = lon.isna() & keyed_lat.notna() & keyed_lon.notna()
+    lon[fill], lat[fill] = keyed_lon[fill], keyed_lat[fill]
     return lon, lat
 
 

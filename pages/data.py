@@ -38,7 +38,18 @@ st.subheader("Load log")
 st.dataframe(info["loads"], hide_index=True, width="stretch",
              column_order=["load_id", "file", "source_id", "rows_read", "rows_loaded", "rows_rejected", "incidents",
                            "loaded_at", "message", "sha256"])
-st.markdown("Add a year of city data you downloaded from data.kcmo.org, or a Gun Violence Archive export:")
+st.subheader("Keeping KCPD data fresh")
+refreshed = web.refresh_state()
+if refreshed:
+    st.dataframe([{"year": v.get("year"), "dataset": k, "last refreshed": v.get("last_success"),
+                   "rows in last fetch": v.get("rows"), "watermark": v.get("watermark")}
+                  for k, v in sorted(refreshed.items())], hide_index=True, width="stretch")
+else:
+    st.write("No refresh from the city's open-data portal has run on this copy yet.")
+st.markdown("Fetch the yearly *KCPD Crime Data* datasets from the city's portal (only what changed since the last "
+            "refresh; a change of more than 10% in a year's count stops and asks for `--force`):")
+st.code("python -m etl refresh --since 2019          # or --dry-run first", language="bash")
+st.markdown("Offline, add a year of city data you downloaded from data.kcmo.org, or a Gun Violence Archive export:")
 st.code("python -m etl load KCPD_Crime_Data_2023.csv --source kcpd\npython -m etl load gva_export.csv --source gva",
         language="bash")
 

@@ -113,3 +113,21 @@ def test_neighborhood_month_counts_are_loaded_long():
 def test_kcpd_report_number_spellings(header, tmp_path):
     path = write_csv(tmp_path / "k.csv", f"{header},reported_date,ibrs\n190000001,2019-03-04,13A\n")
     assert kcpd.parse(read_csv_text(path), "k.csv").incidents.source_key.tolist() == ["190000001"]
+
+
+def test_gva_query_export_layout(tmp_path):
+    """GVA's own CSV export: '# Killed', '# Injured', 'Incident Date' spelled out, no coordinates."""
+    raw = pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz", dtype=str).head(40)
+    export = pd.DataFrame({
+        "Incident ID": raw.incident_id,
+        "Incident Date": pd.to_datetime(raw.date).dt.strftime("%B %-d, %Y"),
+        "State": raw.state, "City Or County": raw.city_or_county, "Address": raw.address,
+        "# Killed": raw.n_killed, "# Injured": raw.n_injured, "Operations": "N/A",
+    })
+    path = tmp_path / "export.csv"
+    export.to_csv(path, index=False)
+    parsed = gva.parse(read_csv_text(path), "export.csv")
+    assert len(parsed.incidents) == 40 and not parsed.has_coords
+    assert parsed.incidents.event_date.dt.strftime("%Y-%m-%d").tolist() == raw.date.tolist()
+    shot = (raw.n_killed.astype(int) + raw.n_injured.astype(int)) > 0
+    assert (parsed.categories.category_id == "shooting").sum() == shot.sum()

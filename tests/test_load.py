@@ -51,6 +51,9 @@ def test_a_user_file_is_kept_for_later_builds(db_copy, tmp_path):
     path = write_csv(tmp_path / "gva_export.csv", raw.to_csv(index=False))
     load_file(path, "gva", db_copy, progress=False)
     assert len(list((tmp_path / "user" / "gva").glob("*gva_export.csv"))) == 1
+    from etl.build import bundled_files
+
+    assert any(p.name.endswith("gva_export.csv") and s == "gva" for p, s, _a, _c in bundled_files())
 
 
 def test_bad_rows_are_rejected_with_reasons_and_good_rows_load(db_copy, tmp_path):
