@@ -21,7 +21,7 @@ from esda.getisord import G_Local
 from scipy.stats import norm
 
 from analytics import stats
-from analytics.queries import Filter, missing_months, validate
+from analytics.queries import Filter, missing_months, validate, whole_months
 
 MAX_POINTS = 5000
 STORED_RESOLUTION = 9
@@ -51,11 +51,20 @@ def points(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False
 
 def hex_bins(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False,
              resolution: int = STORED_RESOLUTION) -> pd.DataFrame:
-    """Counts per H3 cell, aggregated in the database at resolution 9, coarsened here if asked."""
+    """Counts per H3 cell, aggregated in the database at resolution 9, coarsened here if asked.
+
+    Whole-month ranges read the per-month hex roll-up; other ranges count incidents.
+    """
     validate(con, f)
-    bins = con.execute(
-        f"""SELECT i.h3_cell AS hex, count(*) AS n FROM incidents i JOIN incident_categories c USING (incident_id)
-            WHERE {WHERE} AND i.h3_cell IS NOT NULL GROUP BY 1""", _params(f, firearm_only)).df()  # noqa: S608
+    if whole_months(f):
+        bins = con.execute(
+            """SELECT h3_cell AS hex, sum(CASE WHEN ? THEN n_firearm ELSE n END)::INTEGER AS n FROM hex_month_counts
+               WHERE source_id = ? AND category_id = ? AND month BETWEEN ? AND ? GROUP BY 1 HAVING n > 0""",
+            [firearm_only, f.source, f.category, f.start, f.end]).df()
+    else:
+        bins = con.execute(
+            f"""SELECT i.h3_cell AS hex, count(*) AS n FROM incidents i JOIN incident_categories c USING (incident_id)
+                WHERE {WHERE} AND i.h3_cell IS NOT NULL GROUP BY 1""", _params(f, firearm_only)).df()  # noqa: S608
     if resolution < STORED_RESOLUTION and len(bins):
         bins["hex"] = [h3.cell_to_parent(h, resolution) for h in bins["hex"]]
         bins = bins.groupby("hex", as_index=False)["n"].sum()
@@ -65,7 +74,7 @@ def hex_bins(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = Fal
 def neighborhood_counts(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> pd.DataFrame:
     """Every neighborhood's count and rate per 10,000 residents (2010 Census) for the period."""
     validate(con, f)
-    if is_incident_source(con, f.source):
+    if is_incident_source(con, f.source) and (firearm_only or not whole_months(f)):
         counts = con.execute(
             f"""SELECT i.neighborhood AS area_id, count(*) AS n FROM incidents i
                 JOIN incident_categories c USING (incident_id) WHERE {WHERE} AND i.neighborhood IS NOT NULL
@@ -73,7 +82,8 @@ def neighborhood_counts(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only:
     else:
         counts = con.execute(
             """SELECT area_id, sum(n) AS n FROM area_counts WHERE source_id = ? AND measure = ?
-               AND area_type = 'neighborhood' AND period_start BETWEEN ? AND ? GROUP BY 1""",
+               AND area_type = 'neighborhood' AND grain IN ('day', 'month') AND period_start BETWEEN ? AND ?
+               GROUP BY 1""",
             [f.source, f.category, f.start, f.end]).df()
     areas = con.execute("SELECT area_id, name, population FROM areas WHERE area_type = 'neighborhood'").df()
     out = areas.merge(counts, on="area_id", how="left", validate="1:1")

@@ -5,7 +5,7 @@ come from input. A period a source does not cover is NULL ("no data"), never zer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pandas as pd
@@ -167,7 +167,7 @@ def total(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:
     kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0]
     if not covered.any():
         n = None
-    elif kind == "incidents":
+    elif kind == "incidents" and not whole_months(f):  # the monthly roll-up cannot split a month
         n = _incident_count(con, f, series.loc[covered, "month"].tolist())
     else:
         n = float(series.loc[covered, "n"].sum())
@@ -176,6 +176,11 @@ def total(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:
         "area": f.area or CITY, "n": None if n is None else int(n), "months": len(series),
         "months_with_data": int(covered.sum()), "missing_months": missing, "partial_months": partial,
     }
+
+
+def whole_months(f: Filter) -> bool:
+    """True when the range starts on a month's first day and ends on a month's last day."""
+    return f.start.day == 1 and (f.end + timedelta(days=1)).day == 1
 
 
 def _incident_count(con: duckdb.DuckDBPyConnection, f: Filter, months: list) -> int:

@@ -9,7 +9,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"
 REFERENCE_DIR = DATA_DIR / "reference"
 MANIFEST = DATA_DIR / "manifest.csv"
-USER_DATA_DIR = DATA_DIR / "user"
 DEFAULT_DB = DATA_DIR / "kc_violence.duckdb"
 
 #: KCMO city limits, generously boxed: points outside are never in the city.
@@ -18,7 +17,17 @@ CITY_BBOX = (-94.78, 38.80, -94.37, 39.37)  # lon_min, lat_min, lon_max, lat_max
 
 #: The City of Kansas City's Socrata open-data portal (KC_OPEN_DATA_URL overrides it, e.g. for a local mirror)
 DEFAULT_OPEN_DATA_URL = "https://data.kcmo.org"
-REFRESH_DIR = USER_DATA_DIR / "refresh"
+
+
+def user_dir() -> Path:
+    """Files users loaded or refreshed, kept so builds repeat them (`KC_VIOLENCE_USER_DIR` overrides)."""
+    override = os.environ.get("KC_VIOLENCE_USER_DIR")
+    return Path(override) if override else DATA_DIR / "user"
+
+
+def refresh_dir() -> Path:
+    """Refresh watermarks and spooled pages."""
+    return user_dir() / "refresh"
 
 
 def open_data_url() -> str:

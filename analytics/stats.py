@@ -7,6 +7,7 @@ hand-written test: it is exact enough for the small counts that violence data ha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from statsmodels.stats.rates import test_poisson_2indep
 
@@ -32,6 +33,7 @@ class Change:
         return f"{self.before:,} → {self.after:,}{pct}: larger than chance (p = {self.p_value:.3f})"
 
 
+@lru_cache(maxsize=65536)
 def poisson_change(before: int, after: int, exposure_before: float = 1.0, exposure_after: float = 1.0,
                    alpha: float = 0.05) -> Change:
     """Is the change from `before` to `after` larger than Poisson noise? Two-sided e-test."""

@@ -14,18 +14,22 @@ import pandas as pd
 import streamlit as st
 
 from analytics import queries, status
-from analytics.db import connect
+from analytics.db import connect, versioned_path
 from analytics.settings import db_path
 
 
 def _db_key() -> str:
     path = db_path()
-    return f"{path}:{path.stat().st_mtime_ns}" if path.exists() else str(path)
+    if not path.exists():
+        return str(path)
+    info = path.stat()
+    return f"{path}:{info.st_ino}:{info.st_mtime_ns}"
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _connection(db_key: str) -> duckdb.DuckDBPyConnection:
-    return connect()
+    """One read-only connection per database version (see analytics.db.versioned_path)."""
+    return connect(versioned_path(db_path()))
 
 
 def cursor() -> duckdb.DuckDBPyConnection:
@@ -253,7 +257,7 @@ def refresh_state() -> dict:
     """Watermarks and last successful refresh per portal dataset (data/user/refresh/state.json)."""
     import json
 
-    from analytics.settings import REFRESH_DIR
+    from analytics.settings import refresh_dir
 
-    path = REFRESH_DIR / "state.json"
+    path = refresh_dir() / "state.json"
     return json.loads(path.read_text()) if path.exists() else {}

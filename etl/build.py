@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 from tqdm import tqdm
 
-from analytics.settings import DATA_DIR, MANIFEST, USER_DATA_DIR, db_path
+from analytics.settings import DATA_DIR, MANIFEST, db_path, user_dir
 from etl import adapters, load, reference
 from etl.extract import read_csv_text, sha256
 from etl.load import CoverageSpec, LoadResult
@@ -28,6 +28,7 @@ def swapped(target: Path, start_from_current: bool) -> Iterator[duckdb.DuckDBPyC
     """A connection to a private copy of `target`, renamed over it only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_copies(target)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     if start_from_current and target.exists():
@@ -43,6 +44,14 @@ def swapped(target: Path, start_from_current: bool) -> Iterator[duckdb.DuckDBPyC
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
         raise
+
+
+def _remove_stale_copies(target: Path) -> None:
+    """Delete half-written copies left by runs that were killed (their process is gone)."""
+    for stale in target.parent.glob(f"{target.name}.tmp-*"):
+        pid = stale.name.split(".tmp-")[1].split(".")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            stale.unlink(missing_ok=True)
 
 
 def _load_one(con, path: Path, source_id: str, adapter: str | None, spec: CoverageSpec) -> LoadResult:
@@ -63,22 +72,22 @@ def bundled_files() -> list[tuple[Path, str, str, CoverageSpec]]:
         (DATA_DIR / r.file, r.source_id, r.adapter, CoverageSpec(r.coverage_start or None, r.coverage_end or None, r.status, True))
         for r in manifest.itertuples()
     ]
-    manifest = USER_DATA_DIR / "manifest.csv"
+    manifest = user_dir() / "manifest.csv"
     if manifest.exists():
         for r in pd.read_csv(manifest, dtype=str, keep_default_na=False).itertuples():
             spec = CoverageSpec(r.coverage_start or None, r.coverage_end or None, declare=r.declare == "true")
-            out.append((USER_DATA_DIR / r.file, r.source_id, None, spec))
+            out.append((user_dir() / r.file, r.source_id, None, spec))
     return out
 
 
 def keep_user_file(path: Path, source_id: str, spec: CoverageSpec, name: str | None = None) -> Path:
     """Keep a loaded file under data/user/<source>/ and record how it was loaded, so builds repeat it exactly."""
-    keep = USER_DATA_DIR / source_id / (name or f"{sha256(path)[:12]}-{Path(path).name}")
+    keep = user_dir() / source_id / (name or f"{sha256(path)[:12]}-{Path(path).name}")
     keep.parent.mkdir(parents=True, exist_ok=True)
     if not keep.exists():
         shutil.copyfile(path, keep)
-    manifest = USER_DATA_DIR / "manifest.csv"
-    row = pd.DataFrame([{"file": str(keep.relative_to(USER_DATA_DIR)), "source_id": source_id,
+    manifest = user_dir() / "manifest.csv"
+    row = pd.DataFrame([{"file": str(keep.relative_to(user_dir())), "source_id": source_id,
                          "coverage_start": spec.start or "", "coverage_end": spec.end or "",
                          "declare": "true" if spec.declare else "false"}])
     old = pd.read_csv(manifest, dtype=str, keep_default_na=False) if manifest.exists() else row.iloc[0:0]

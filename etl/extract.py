@@ -10,6 +10,7 @@ import csv
 import gzip
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,10 @@ import pandas as pd
 from etl.errors import SchemaError
 
 ROW = "_row"  # 1-based data record number (header excluded)
+#: Columns that hold people's names. They are dropped as a file is read, for every source, so no name
+#: reaches the database, the rejected-rows table or a page (GVA's research scrape has participant_name).
+NAME_COLUMNS = {"participant_name", "participant_names", "name", "names", "victim_name", "suspect_name",
+                "first_name", "last_name", "full_name", "person_name", "arrestee_name"}
 
 
 @dataclass
@@ -78,18 +83,40 @@ def read_csv_text(path: Path) -> RawTable:
     def on_bad(line: list[str]) -> None:
         bad.append((-1, f"row has {len(line)} fields, the header has {width}", sep.join(line)[:2000]))
 
+    options = {"sep": sep, "dtype": str, "keep_default_na": False, "na_values": [""]}
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-            engine="python", on_bad_lines=on_bad,
-        )
+        try:  # the C parser is fast; it stops at the first malformed line
+            frame = pd.read_csv(io.StringIO(text), engine="c", **options)
+        except pd.errors.ParserError:  # the Python parser keeps the good lines and hands us the bad ones
+            frame = pd.read_csv(io.StringIO(text), engine="python", on_bad_lines=on_bad, **options)
     except (pd.errors.ParserError, csv.Error) as exc:
         raise SchemaError(f"{Path(path).name}: not a readable CSV file ({exc})") from exc
     except pd.errors.EmptyDataError as exc:
         raise SchemaError(f"{Path(path).name}: the file is empty") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise SchemaError(f"{Path(path).name}: the file has a header but no data rows")
+    names = [c for c in frame.columns if re.sub(r"[^a-z0-9]+", "_", c.lower()).strip("_") in NAME_COLUMNS]
+    if names:
+        frame = frame.drop(columns=names)
+        notes.append(f"dropped column(s) {', '.join(names)}: personal names are never stored")
     frame.insert(0, ROW, range(1, len(frame) + 1))
-    return RawTable(frame=frame, bad_lines=bad, notes=notes)
+    frame, oversize = _drop_oversize(frame)
+    return RawTable(frame=frame, bad_lines=bad + oversize, notes=notes)
+
+
+MAX_FIELD = 10_000  # characters; no published field comes close (block addresses, 20-character offense labels)
+
+
+def _drop_oversize(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """Rows with a field longer than MAX_FIELD are rejected (their text kept, cut to 2,000 characters)."""
+    lengths = frame.drop(columns=[ROW]).apply(lambda col: col.str.len()).max(axis=1).fillna(0)
+    bad = frame[lengths > MAX_FIELD]
+    rejects = [(int(r), f"a field is {int(n):,} characters long (limit {MAX_FIELD:,})",
+                ",".join(str(v)[:200] for v in row)[:2000])
+               for r, n, row in zip(bad[ROW], lengths[lengths > MAX_FIELD], bad.drop(columns=[ROW]).itertuples(
+                   index=False), strict=True)]
+    return frame[lengths <= MAX_FIELD], rejects
 
 
 def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, source: str) -> None:

@@ -173,11 +173,19 @@ WITH placed AS (
 SELECT source_id, a.t, a.id, 'month', date_trunc('month', event_date)::DATE, category_id, count(*)
 FROM placed WHERE a.id IS NOT NULL
 GROUP BY ALL;
+DELETE FROM hex_month_counts;
+INSERT INTO hex_month_counts
+SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE, i.h3_cell, count(*),
+       count(*) FILTER (i.firearm)
+FROM incidents i JOIN incident_categories c USING (incident_id)
+WHERE i.geo_status = 'in_city' AND i.h3_cell IS NOT NULL
+GROUP BY ALL;
 """
 
 
 def rollup(con: duckdb.DuckDBPyConnection) -> None:
-    """Incident sources roll up into area_counts (city, neighborhood, ZIP, district by month)."""
+    """Incident sources roll up into area_counts (city, neighborhood, ZIP, district by month) and into hex cells
+    by month, so pages over whole months read small aggregates instead of every incident."""
     con.execute(ROLLUP)
 
 

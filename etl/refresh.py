@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
-from analytics.settings import REFERENCE_DIR, REFRESH_DIR, db_path, open_data_token, open_data_url
+from analytics.settings import REFERENCE_DIR, db_path, open_data_token, open_data_url, refresh_dir
 from etl import build as build_module
 from etl.errors import EtlError
 from etl.load import CoverageSpec
@@ -93,7 +93,7 @@ def _get(s: requests.Session, url: str, params: dict) -> list[dict]:
 # --- watermarks and spooled pages ----------------------------------------------------------
 
 def _state_path() -> Path:
-    return REFRESH_DIR / "state.json"
+    return refresh_dir() / "state.json"
 
 
 def load_state() -> dict:
@@ -111,7 +111,7 @@ def _save_state(state: dict) -> None:
 
 def _spool(ds: Dataset, watermark: str | None) -> Path:
     tag = (watermark or "full").replace(":", "").replace("-", "")
-    return REFRESH_DIR / "spool" / f"{ds.dataset_id}-{tag}"
+    return refresh_dir() / "spool" / f"{ds.dataset_id}-{tag}"
 
 
 def fetch_pages(s: requests.Session, ds: Dataset, watermark: str | None, page_size: int = PAGE_SIZE,

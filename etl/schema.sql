@@ -97,6 +97,16 @@ CREATE TABLE IF NOT EXISTS area_counts (
     PRIMARY KEY (source_id, area_type, area_id, grain, period_start, measure)
 );
 
+-- Incidents per H3 cell (resolution 9) and month, for maps over whole months without scanning incidents.
+CREATE TABLE IF NOT EXISTS hex_month_counts (
+    source_id VARCHAR NOT NULL,
+    category_id VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    h3_cell VARCHAR NOT NULL,
+    n INTEGER NOT NULL,
+    n_firearm INTEGER NOT NULL
+);
+
 -- Which source covers which period, as each load declared it; the view `coverage`
 -- (below) merges loads. A period with no coverage row is "no data", never zero.
 CREATE TABLE IF NOT EXISTS load_coverage (

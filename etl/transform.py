@@ -90,10 +90,14 @@ def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def check_coordinates(lon: pd.Series, lat: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Impossible coordinates become reasons; (0, 0) and blanks become missing."""
+    """Impossible or non-numeric coordinates become reasons; (0, 0) and blanks become missing."""
+    given = lon.notna() & lon.astype(str).str.strip().ne("") | lat.notna() & lat.astype(str).str.strip().ne("")
+    raw_lon, raw_lat = lon, lat
     lon = pd.to_numeric(lon, errors="coerce")
     lat = pd.to_numeric(lat, errors="coerce")
     reason = pd.Series(None, index=lon.index, dtype=object)
+    reason[given & (lon.isna() | lat.isna())] = ("non-numeric coordinates " + raw_lat.astype(str).str[:20] + ", "
+                                                 + raw_lon.astype(str).str[:20])
     zero = (lon == 0) & (lat == 0)
     swapped = lat.between(CITY_BBOX[0], CITY_BBOX[2]) & lon.between(CITY_BBOX[1], CITY_BBOX[3])
     impossible = (lat.abs() > 90) | (lon.abs() > 180)

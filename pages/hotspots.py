@@ -6,7 +6,7 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from analytics import filters, maps, registry, watch, web
+from analytics import access, filters, maps, registry, watch, web
 
 key = web.db_key()
 coverage = web.coverage_table(key)
@@ -141,29 +141,30 @@ with web.cursor() as cur:
         n = len(watch.incidents_in(cur, a, web._f(source, category, start, end), firearm)) if incident_source else None
         counts.append({"watch area": a.name, "type": a.footprint_type, "incidents in period": n})
 st.dataframe(pd.DataFrame(counts), hide_index=True, width="stretch")
-with st.expander("Add a watch area"):
-    with st.form("watch_form"):
-        c1, c2 = st.columns(2)
-        wid = c1.text_input("Id (lower case, digits, dashes)", key="w_id")
-        wname = c2.text_input("Name", key="w_name")
-        wtype = c1.selectbox("Kind", ["neighborhoods", "point", "corridor"], key="w_type")
-        wn = c2.multiselect("Neighborhoods", sorted(web.neighborhoods(key)["area_id"]), key="w_nbhds")
-        wlon, wlat = c1.text_input("Longitude", key="w_lon"), c2.text_input("Latitude", key="w_lat")
-        wrad = c1.text_input("Radius, metres", "400", key="w_radius")
-        wline = c2.text_input("Corridor line (WKT LINESTRING)", key="w_line")
-        wwidth = c1.text_input("Corridor half-width, metres", "120", key="w_width")
-        if st.form_submit_button("Save watch area"):
-            raw = {"area_id": wid, "name": wname, "footprint_type": wtype, "neighborhoods": "|".join(wn)}
-            raw |= {"point_lon": wlon, "point_lat": wlat, "radius_m": wrad} if wtype == "point" else {}
-            raw |= {"line_wkt": wline, "corridor_width_m": wwidth} if wtype == "corridor" else {}
-            try:
-                area = watch.AREAS.parse(raw)
-                registry.check_inside_city(area, web.city_shape(key), set(web.neighborhoods(key)["area_id"]))
-                watch.AREAS.upsert(area)
-                st.success(f"Saved watch area {area.name}.")
-            except registry.RegistryError as exc:
-                st.error(f"Not saved: {exc}")
-drop = st.selectbox("Remove a watch area", ["—", *[a.area_id for a in areas]], key="w_delete")
-if drop != "—" and st.button(f"Remove {drop}", key="w_delete_button"):
-    watch.AREAS.delete(drop)
-    st.rerun()
+if access.unlock_form("watch"):
+    with st.expander("Add a watch area"):
+        with st.form("watch_form"):
+            c1, c2 = st.columns(2)
+            wid = c1.text_input("Id (lower case, digits, dashes)", key="w_id")
+            wname = c2.text_input("Name", key="w_name")
+            wtype = c1.selectbox("Kind", ["neighborhoods", "point", "corridor"], key="w_type")
+            wn = c2.multiselect("Neighborhoods", sorted(web.neighborhoods(key)["area_id"]), key="w_nbhds")
+            wlon, wlat = c1.text_input("Longitude", key="w_lon"), c2.text_input("Latitude", key="w_lat")
+            wrad = c1.text_input("Radius, metres", "400", key="w_radius")
+            wline = c2.text_input("Corridor line (WKT LINESTRING)", key="w_line")
+            wwidth = c1.text_input("Corridor half-width, metres", "120", key="w_width")
+            if st.form_submit_button("Save watch area"):
+                raw = {"area_id": wid, "name": wname, "footprint_type": wtype, "neighborhoods": "|".join(wn)}
+                raw |= {"point_lon": wlon, "point_lat": wlat, "radius_m": wrad} if wtype == "point" else {}
+                raw |= {"line_wkt": wline, "corridor_width_m": wwidth} if wtype == "corridor" else {}
+                try:
+                    area = watch.AREAS.parse(raw)
+                    registry.check_inside_city(area, web.city_shape(key), set(web.neighborhoods(key)["area_id"]))
+                    watch.AREAS.upsert(area)
+                    st.success(f"Saved watch area {area.name}.")
+                except registry.RegistryError as exc:
+                    st.error(f"Not saved: {exc}")
+    drop = st.selectbox("Remove a watch area", ["—", *[a.area_id for a in areas]], key="w_delete")
+    if drop != "—" and st.button(f"Remove {drop}", key="w_delete_button"):
+        watch.AREAS.delete(drop)
+        st.rerun()

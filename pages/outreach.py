@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import charts, evaluation, maps, registry, report, web
+from analytics import access, charts, evaluation, maps, registry, report, web
 
 key = web.db_key()
 st.title("Outreach outcomes")
@@ -27,76 +27,77 @@ with tab_registry:
     def check(event):
         registry.check_inside_city(event, city, known)
 
-    with st.expander("Add or edit an event"):
-        to_edit = st.selectbox("Start from an existing event (edit) or blank (add)", ["(new event)",
-                               *[e.event_id for e in events]], key="edit_choice")
-        if to_edit != st.session_state.get("_edit_loaded"):
-            st.session_state["_edit_loaded"] = to_edit
-            row = next((e.row() for e in events if e.event_id == to_edit), {})
-            for field, col in [("f_event_id", "event_id"), ("f_name", "name"), ("f_start", "start_date"),
-                               ("f_end", "end_date"), ("f_orgs", "organisations"), ("f_lon", "point_lon"),
-                               ("f_lat", "point_lat"), ("f_line", "line_wkt"), ("f_doors", "doors_knocked"),
-                               ("f_notes", "notes"), ("f_source", "source")]:
-                st.session_state[field] = "" if row.get(col) is None else str(row[col])
-            st.session_state["f_confirmed"] = bool(row.get("date_confirmed", False))
-            st.session_state["f_type"] = row.get("footprint_type", "neighborhoods")
-            st.session_state["f_nbhds"] = [n for n in row.get("neighborhoods", "").split("|") if n in known]
-            st.session_state["f_radius"] = str(row.get("radius_m") or 400)
-            st.session_state["f_width"] = str(row.get("corridor_width_m") or 120)
-        with st.form("event_form", clear_on_submit=False):
-            c1, c2 = st.columns(2)
-            event_id = c1.text_input("Event id (lower case, digits, dashes)", key="f_event_id")
-            name = c2.text_input("Name", key="f_name")
-            start = c1.text_input("Date (YYYY-MM-DD; blank if not published)", key="f_start")
-            end = c2.text_input("End date for multi-day work (optional)", key="f_end")
-            confirmed = c1.checkbox("Date confirmed", key="f_confirmed")
-            orgs = c2.text_input("Organisations", key="f_orgs")
-            ftype = c1.selectbox("Footprint", ["neighborhoods", "point", "corridor"], key="f_type")
-            nbhds = c2.multiselect("Neighborhoods (neighborhood footprint)", sorted(known), key="f_nbhds")
-            lon = c1.text_input("Point longitude (point footprint)", key="f_lon")
-            lat = c2.text_input("Point latitude", key="f_lat")
-            radius = c1.text_input("Radius, metres", key="f_radius")
-            line = c2.text_input("Corridor line (WKT LINESTRING, lon lat)", key="f_line")
-            width = c1.text_input("Corridor half-width, metres", key="f_width")
-            doors = c2.text_input("Doors knocked (optional)", key="f_doors")
-            notes = st.text_area("Notes", key="f_notes")
-            source = st.text_input("Source (link or citation)", key="f_source")
-            if st.form_submit_button("Save event"):
-                raw = {"event_id": event_id, "name": name, "start_date": start, "end_date": end,
-                       "date_confirmed": confirmed, "organisations": orgs, "footprint_type": ftype,
-                       "neighborhoods": "|".join(nbhds), "point_lon": lon, "point_lat": lat, "radius_m": radius,
-                       "line_wkt": line, "corridor_width_m": width, "doors_knocked": doors, "notes": notes,
-                       "source": source}
-                raw = {k: v for k, v in raw.items() if ftype == "point" or k not in ("point_lon", "point_lat",
-                                                                                     "radius_m")}
-                raw = {k: v for k, v in raw.items() if ftype == "corridor" or k not in ("line_wkt",
-                                                                                        "corridor_width_m")}
-                try:
-                    event = registry.parse(raw)
-                    check(event)
-                    registry.upsert(event)
-                    st.session_state["registry_flash"] = f"Saved {event.event_id}."
-                    st.rerun()
-                except registry.RegistryError as exc:
-                    st.error(f"Not saved: {exc}")
+    if access.unlock_form("registry"):
+        with st.expander("Add or edit an event"):
+            to_edit = st.selectbox("Start from an existing event (edit) or blank (add)", ["(new event)",
+                                   *[e.event_id for e in events]], key="edit_choice")
+            if to_edit != st.session_state.get("_edit_loaded"):
+                st.session_state["_edit_loaded"] = to_edit
+                row = next((e.row() for e in events if e.event_id == to_edit), {})
+                for field, col in [("f_event_id", "event_id"), ("f_name", "name"), ("f_start", "start_date"),
+                                   ("f_end", "end_date"), ("f_orgs", "organisations"), ("f_lon", "point_lon"),
+                                   ("f_lat", "point_lat"), ("f_line", "line_wkt"), ("f_doors", "doors_knocked"),
+                                   ("f_notes", "notes"), ("f_source", "source")]:
+                    st.session_state[field] = "" if row.get(col) is None else str(row[col])
+                st.session_state["f_confirmed"] = bool(row.get("date_confirmed", False))
+                st.session_state["f_type"] = row.get("footprint_type", "neighborhoods")
+                st.session_state["f_nbhds"] = [n for n in row.get("neighborhoods", "").split("|") if n in known]
+                st.session_state["f_radius"] = str(row.get("radius_m") or 400)
+                st.session_state["f_width"] = str(row.get("corridor_width_m") or 120)
+            with st.form("event_form", clear_on_submit=False):
+                c1, c2 = st.columns(2)
+                event_id = c1.text_input("Event id (lower case, digits, dashes)", key="f_event_id")
+                name = c2.text_input("Name", key="f_name")
+                start = c1.text_input("Date (YYYY-MM-DD; blank if not published)", key="f_start")
+                end = c2.text_input("End date for multi-day work (optional)", key="f_end")
+                confirmed = c1.checkbox("Date confirmed", key="f_confirmed")
+                orgs = c2.text_input("Organisations", key="f_orgs")
+                ftype = c1.selectbox("Footprint", ["neighborhoods", "point", "corridor"], key="f_type")
+                nbhds = c2.multiselect("Neighborhoods (neighborhood footprint)", sorted(known), key="f_nbhds")
+                lon = c1.text_input("Point longitude (point footprint)", key="f_lon")
+                lat = c2.text_input("Point latitude", key="f_lat")
+                radius = c1.text_input("Radius, metres", key="f_radius")
+                line = c2.text_input("Corridor line (WKT LINESTRING, lon lat)", key="f_line")
+                width = c1.text_input("Corridor half-width, metres", key="f_width")
+                doors = c2.text_input("Doors knocked (optional)", key="f_doors")
+                notes = st.text_area("Notes", key="f_notes")
+                source = st.text_input("Source (link or citation)", key="f_source")
+                if st.form_submit_button("Save event"):
+                    raw = {"event_id": event_id, "name": name, "start_date": start, "end_date": end,
+                           "date_confirmed": confirmed, "organisations": orgs, "footprint_type": ftype,
+                           "neighborhoods": "|".join(nbhds), "point_lon": lon, "point_lat": lat, "radius_m": radius,
+                           "line_wkt": line, "corridor_width_m": width, "doors_knocked": doors, "notes": notes,
+                           "source": source}
+                    raw = {k: v for k, v in raw.items() if ftype == "point" or k not in ("point_lon", "point_lat",
+                                                                                         "radius_m")}
+                    raw = {k: v for k, v in raw.items() if ftype == "corridor" or k not in ("line_wkt",
+                                                                                            "corridor_width_m")}
+                    try:
+                        event = registry.parse(raw)
+                        check(event)
+                        registry.upsert(event)
+                        st.session_state["registry_flash"] = f"Saved {event.event_id}."
+                        st.rerun()
+                    except registry.RegistryError as exc:
+                        st.error(f"Not saved: {exc}")
 
-    c1, c2 = st.columns(2)
-    with c1:
-        doomed = st.selectbox("Delete an event", ["—", *[e.event_id for e in events]], key="delete_choice")
-        if doomed != "—" and st.button(f"Delete {doomed}", key="delete_button"):
-            registry.delete(doomed)
-            st.session_state["registry_flash"] = f"Deleted {doomed}."
-            st.rerun()
-    with c2:
-        upload = st.file_uploader("Import events (CSV, same columns as the export)", type=["csv"], key="import")
-        if upload is not None and st.button("Import", key="import_button"):
-            try:
-                n, problems = registry.import_csv(upload.getvalue().decode("utf-8", errors="replace"), check)
-                st.success(f"Imported {n} event(s).")
-                for p in problems:
-                    st.error(p)
-            except registry.RegistryError as exc:
-                st.error(str(exc))
+        c1, c2 = st.columns(2)
+        with c1:
+            doomed = st.selectbox("Delete an event", ["—", *[e.event_id for e in events]], key="delete_choice")
+            if doomed != "—" and st.button(f"Delete {doomed}", key="delete_button"):
+                registry.delete(doomed)
+                st.session_state["registry_flash"] = f"Deleted {doomed}."
+                st.rerun()
+        with c2:
+            upload = st.file_uploader("Import events (CSV, same columns as the export)", type=["csv"], key="import")
+            if upload is not None and st.button("Import", key="import_button"):
+                try:
+                    n, problems = registry.import_csv(upload.getvalue().decode("utf-8", errors="replace"), check)
+                    st.success(f"Imported {n} event(s).")
+                    for p in problems:
+                        st.error(p)
+                except registry.RegistryError as exc:
+                    st.error(str(exc))
 
 with tab_eval:
     events = registry.load()

@@ -23,10 +23,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
+def start_app(port: int, log: Path, env: dict | None = None, secrets: Path | None = None) -> subprocess.Popen:
     """`streamlit run dashboard.py` on a free port, logging to a file; returns once /_stcore/health answers."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1"]
+    if secrets:
+        cmd += ["--secrets.files", str(secrets)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})})
     for _ in range(240):
@@ -54,3 +56,56 @@ def page_errors(page) -> list[str]:
     """Texts of exceptions and error boxes on the page (deck.gl and Python errors both land here)."""
     boxes = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
     return [boxes.nth(i).inner_text()[:300] for i in range(boxes.count())]
+
+
+def metric(page, label: str) -> str:
+    """The value of the st.metric with this label."""
+    box = page.locator("[data-testid='stMetric']", has_text=label).first
+    return box.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def load_test(url: str, paths: list[str], sessions: int = 20, seconds: float = 60.0) -> dict:
+    """`sessions` tabs of one Chromium (each its own Streamlit session) open pages with changing filters for a
+    bounded time. Returns per-action latencies (navigation until the app is idle), page errors and timeouts."""
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    timeouts = 0
+
+    async def session(browser, i: int, deadline: float) -> None:
+        nonlocal timeouts
+        page = await browser.new_page()
+        k = 0
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            t = loop.time()
+            try:
+                await page.goto(url + paths[(i + k) % len(paths)].replace("YEAR", str(2014 + (i + k) % 4)),
+                                timeout=180_000)
+                await page.wait_for_selector("[data-testid='stApp']", timeout=180_000)
+                await page.wait_for_timeout(300)
+                await page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                             timeout=180_000)
+                boxes = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
+                errors.extend([(await boxes.nth(j).inner_text())[:200] for j in range(await boxes.count())])
+                latencies.append(loop.time() - t)
+            except Exception:  # noqa: BLE001 (a timeout under load is a result, not a crash)
+                timeouts += 1
+            k += 1
+        await page.close()
+
+    async def main() -> None:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            deadline = asyncio.get_running_loop().time() + seconds
+            await asyncio.gather(*(session(browser, i, deadline) for i in range(sessions)))
+            await browser.close()
+
+    asyncio.run(main())
+    ordered = sorted(latencies)
+    return {"sessions": sessions, "seconds": seconds, "actions": len(ordered), "timeouts": timeouts,
+            "p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
+            "p95_s": round(ordered[int(0.95 * (len(ordered) - 1))], 2) if ordered else None, "errors": errors}

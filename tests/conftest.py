@@ -37,8 +37,24 @@ def db_copy(built_db, tmp_path, monkeypatch) -> Path:
     path = tmp_path / "copy.duckdb"
     shutil.copyfile(built_db, path)
     monkeypatch.setenv("KC_VIOLENCE_DB", str(path))
-    monkeypatch.setattr("etl.build.USER_DATA_DIR", tmp_path / "user")
     return path
+
+
+def pytest_configure(config):
+    """Never read or write the developer's own data/user or registry: the session gets empty ones."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="kc-tests-"))
+    os.environ["KC_VIOLENCE_USER_DIR"] = str(base / "user")
+    os.environ["KC_VIOLENCE_REGISTRY"] = str(base / "registry" / "events.csv")
+    os.environ["KC_VIOLENCE_WATCH"] = str(base / "registry" / "watch.csv")
+
+
+@pytest.fixture(autouse=True)
+def user_files(tmp_path, monkeypatch) -> Path:
+    """Every test (and every process it starts) keeps loaded and refreshed files in its own folder."""
+    monkeypatch.setenv("KC_VIOLENCE_USER_DIR", str(tmp_path / "user"))
+    return tmp_path / "user"
 
 
 @pytest.fixture(autouse=True)

@@ -128,8 +128,7 @@ def _synthetic_db(n: int, seed: int = 0) -> duckdb.DuckDBPyConnection:
                    SELECT incident_id, 'gva', incident_id, DATE '2016-06-01', lat, lon, 'in_city', h3_cell, 1, 0
                    FROM f""")
     con.execute("INSERT INTO incident_categories SELECT incident_id, 'shooting' FROM f")
-    con.execute("INSERT INTO area_counts VALUES ('gva', 'city', 'Kansas City', 'month', DATE '2016-06-01', "
-                "'shooting', 1)")
+    load.rollup(con)
     return con
 
 

@@ -19,7 +19,6 @@ PAGE = 200
 
 @pytest.fixture
 def portal_env(db_copy, tmp_path, monkeypatch):
-    monkeypatch.setattr(refresh_module, "REFRESH_DIR", tmp_path / "refresh")
 
     def start(datasets: dict[str, list[dict]], listed: list[Dataset]):
         portal = Portal(datasets)
@@ -114,7 +113,7 @@ def test_an_interrupted_refresh_changes_nothing_and_resumes(portal_env, db_copy,
         with pytest.raises(RefreshError, match="HTTP 503"):
             refresh(page_size=PAGE, target=db_copy, progress=False, http=_fast())
         assert _sha(db_copy) == sha
-        assert len(list((tmp_path / "refresh" / "spool").glob("*/page-*.json"))) == 2
+        assert len(list((tmp_path / "user" / "refresh" / "spool").glob("*/page-*.json"))) == 2
         portal.dead_after = None
         portal.log.clear()
         [result] = refresh(page_size=PAGE, target=db_copy, progress=False, http=_fast())

@@ -6,7 +6,7 @@
   "Incident Date" ("June 25, 2023"), "City Or County", "Victims Killed" or "# Killed", ...;
 - a simple scrape (jasonjklim/GVA): id, date, city, killed, injured, lat, lng.
 
-`participant_name` holds real names: it is dropped on read and never stored.
+`participant_name` holds real names: etl.extract drops it on read, so it is never stored.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ ALIASES = {
     "longitude": ["longitude", "lng", "lon"],
     "characteristics": ["incident_characteristics"],
 }
-NAME_COLUMNS = {"participant_name", "participant_names", "victim_name", "suspect_name", "name"}
 ROLE = {"Victim": "victim", "Subject-Suspect": "suspect"}
 _PART = re.compile(r"(\d+)::?([^|]+)")
 AGE = {"Adult 18+": "18+", "Teen 12-17": "12-17", "Child 0-11": "0-11"}
@@ -40,7 +39,6 @@ AGE = {"Adult 18+": "18+", "Teen 12-17": "12-17", "Child 0-11": "0-11"}
 
 def canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     normalized = {c: normalize_header(c).lstrip("_") for c in frame.columns if c != ROW}
-    frame = frame.drop(columns=[c for c, n in normalized.items() if n in NAME_COLUMNS])
     rename = {}
     for canonical, spellings in ALIASES.items():
         for original, norm in normalized.items():

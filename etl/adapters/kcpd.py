@@ -118,7 +118,7 @@ def parse(raw: RawTable, file: str, source_id: str = "kcpd") -> Parsed:
 
 
 def _incidents(rows: pd.DataFrame, source_id: str) -> pd.DataFrame:
-    """Fold person-rows into one row per report number."""
+    """Fold person-rows into one row per report number (vectorised: millions of reports in seconds)."""
     g = rows.groupby("incident_id", sort=False)
     out = g.agg(
         source_key=("source_key", "first"),
@@ -128,11 +128,18 @@ def _incidents(rows: pd.DataFrame, source_id: str) -> pd.DataFrame:
         lat=("lat", "first"),
         lon=("lon", "first"),
         address=("address", "first"),
-        offenses=("label", lambda s: "; ".join(dict.fromkeys(s.dropna()))),
         person_rows=("source_key", "size"),
-    ).reset_index()
-    flags = rows.groupby("incident_id", sort=False)["firearm"]
-    out["firearm"] = out["incident_id"].map(flags.apply(lambda s: True if s.any() else (False if s.notna().all() else pd.NA)))
+    )
+    labels = rows[["incident_id", "label"]].dropna().drop_duplicates()
+    many = labels["incident_id"].duplicated(keep=False)
+    joined = labels[many].groupby("incident_id", sort=False)["label"].agg("; ".join)
+    out["offenses"] = labels[~many].set_index("incident_id")["label"].reindex(out.index).fillna(joined)
+    flag = rows["firearm"].astype("Int8")
+    stats = flag.groupby(rows["incident_id"], sort=False).agg(["max", "count", "size"])
+    out["firearm"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    out.loc[stats.index[stats["max"].eq(1)], "firearm"] = True
+    out.loc[stats.index[stats["max"].eq(0) & stats["count"].eq(stats["size"])], "firearm"] = False
+    out = out.reset_index()
     out["source_id"] = source_id
     out["killed"] = pd.NA
     out["injured"] = pd.NA

@@ -1,0 +1,269 @@
+"""Run the scale benchmarks and write docs/benchmarks.md.
+
+    python -m bench            # full run: 1M / 5M / 20M SYNTHETIC incidents (about 15 minutes, several GB on disk)
+    python -m bench --quick    # a small run to check the harness
+
+Every figure is measured in the same run as its baseline (DuckDB's own CSV scan; a pandas
+in-memory implementation of the same page queries) and printed against its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from analytics import hotspots, queries
+from analytics.settings import ROOT
+from bench.generate import generate, seed_rows
+from etl import geo, load
+from etl.build import _load_one, swapped
+from etl.load import CoverageSpec
+
+WORK = ROOT / "bench" / "_work"
+DOC = ROOT / "docs" / "benchmarks.md"
+TARGETS = {"etl_ratio": 2.0, "spatial_s": 5.0, "warm_p95_ms": 100.0, "speedup": 10.0, "payload_bytes": 1_000_000,
+           "app_peak_mb": 600.0}
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t, out
+
+
+def bench_etl(csv: Path, db: Path) -> dict:
+    """Our whole load of a CSV against DuckDB's own read_csv of the same file into a table."""
+    scan_db = WORK / "scan.duckdb"
+    scan_db.unlink(missing_ok=True)
+    with duckdb.connect(str(scan_db)) as con:
+        scan_s, _ = timed(con.execute, "CREATE TABLE t AS SELECT * FROM read_csv(?, all_varchar = true)", [str(csv)])
+    scan_db.unlink(missing_ok=True)
+    db.unlink(missing_ok=True)
+
+    def ours():
+        with swapped(db, start_from_current=False) as con:
+            load.init_schema(con)
+            _load_one(con, csv, "kcpd", None, CoverageSpec())
+            load.rollup(con)
+
+    etl_s, _ = timed(ours)
+    return {"duckdb_scan_s": round(scan_s, 2), "etl_s": round(etl_s, 2), "etl_ratio": round(etl_s / scan_s, 1)}
+
+
+def bench_spatial(n: int, seed: int = 1) -> dict:
+    places, _ = seed_rows()
+    rng = np.random.default_rng(seed)
+    p = places[rng.integers(0, len(places), n)] + rng.normal(0, 0.0012, (n, 2))
+    nb = geo.areas()[lambda a: a.area_type == "neighborhood"]
+    secs, idx = timed(geo._locate, nb["geometry"].to_numpy(), p[:, 0], p[:, 1])
+    return {"points": n, "spatial_s": round(secs, 2), "placed_share": round(float((idx >= 0).mean()), 3)}
+
+
+PAGE_QUERIES = {
+    "home: monthly series": lambda c, f: queries.monthly(c, f),
+    "home: total": lambda c, f: queries.total(c, f),
+    "hotspots: hex bins": lambda c, f: hotspots.hex_bins(c, f, resolution=8),
+    "hotspots: ranking": lambda c, f: hotspots.rank(c, f),
+    "profile: neighborhood series": lambda c, f: queries.monthly(c, queries.Filter(f.source, f.category, f.start,
+                                                                                  f.end, "Lykins")),
+}
+
+
+def _pandas_queries(inc: pd.DataFrame, f: queries.Filter) -> dict:
+    """The same page queries done the typical Streamlit way: everything in pandas memory, filtered per rerun."""
+    start, end = pd.Timestamp(f.start), pd.Timestamp(f.end)
+
+    def sel(frame):
+        return frame[(frame.category_id == f.category) & frame.event_date.between(start, end)]
+
+    prev_start = start - (end - start) - pd.Timedelta(days=1)
+    return {
+        "home: monthly series": lambda: sel(inc).groupby(sel(inc).event_date.dt.to_period("M")).size(),
+        "home: total": lambda: len(sel(inc)),
+        "hotspots: hex bins": lambda: sel(inc).groupby("h3_cell").size(),
+        "hotspots: ranking": lambda: (sel(inc).groupby("neighborhood").size(),
+                                      inc[(inc.category_id == f.category)
+                                          & inc.event_date.between(prev_start, start)].groupby("neighborhood").size()),
+        "profile: neighborhood series": lambda: sel(inc)[sel(inc).neighborhood == "Lykins"].groupby(
+            sel(inc).event_date.dt.to_period("M")).size(),
+    }
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+def bench_queries(db: Path, repeats: int = 20) -> list[dict]:
+    f = queries.Filter("kcpd", "violent", pd.Timestamp("2024-01-01").date(), pd.Timestamp("2024-12-31").date())
+    rows = []
+    with duckdb.connect(str(db), read_only=True) as con:
+        inc = con.execute("""SELECT i.event_date, i.neighborhood, i.h3_cell, c.category_id FROM incidents i
+                             JOIN incident_categories c USING (incident_id)""").df()
+    pandas_fns = _pandas_queries(inc, f)
+    for name, fn in PAGE_QUERIES.items():
+        cold = []
+        for _ in range(3):
+            with duckdb.connect(str(db), read_only=True) as con:
+                cold.append(timed(fn, con, f)[0])
+        with duckdb.connect(str(db), read_only=True) as con:
+            fn(con, f)
+            warm = [timed(fn, con, f)[0] for _ in range(repeats)]
+        pand = [timed(pandas_fns[name])[0] for _ in range(max(3, repeats // 4))]
+        rows.append({"query": name, "cold_p50_ms": round(_pct(cold, 50), 1), "cold_p95_ms": round(_pct(cold, 95), 1),
+                     "warm_p50_ms": round(_pct(warm, 50), 1), "warm_p95_ms": round(_pct(warm, 95), 1),
+                     "pandas_p50_ms": round(_pct(pand, 50), 1),
+                     "speedup": round(statistics.median(pand) / statistics.median(warm), 1)})
+    return rows
+
+
+def synthetic_db(n: int, path: Path, seed: int = 2) -> Path:
+    """A SYNTHETIC incidents table straight from jittered real places (no ETL), for payload sizes."""
+    places, _ = seed_rows()
+    rng = np.random.default_rng(seed)
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    load.init_schema(con)
+    for start in range(0, n, 2_000_000):
+        m = min(2_000_000, n - start)
+        p = places[rng.integers(0, len(places), m)] + rng.normal(0, 0.0012, (m, 2))
+        frame = pd.DataFrame({"incident_id": [f"synthetic:{start + i}" for i in range(m)], "lon": p[:, 0],
+                              "lat": p[:, 1]})
+        frame["h3_cell"] = geo.h3_cells(frame["lon"], frame["lat"])
+        con.register("f", frame)
+        con.execute("""INSERT INTO incidents (incident_id, source_id, source_key, event_date, lat, lon, geo_status,
+                       h3_cell, person_rows, load_id) SELECT incident_id, 'kcpd', incident_id, DATE '2024-06-01',
+                       lat, lon, 'in_city', h3_cell, 1, 0 FROM f""")
+        con.execute("INSERT INTO incident_categories SELECT incident_id, 'violent' FROM f")
+        con.unregister("f")
+    load.rollup(con)
+    con.close()
+    return path
+
+
+def bench_payload(db: Path) -> dict:
+    f = queries.Filter("kcpd", "violent", pd.Timestamp("2009-01-01").date(), pd.Timestamp("2026-06-30").date())
+    with duckdb.connect(str(db), read_only=True) as con:
+        n = con.execute("SELECT count(*) FROM incidents").fetchall()[0][0]
+        sizes = {res: len(hotspots.with_centres(hotspots.hex_bins(con, f, resolution=res)).to_json(
+            orient="records").encode()) for res in (7, 8, 9)}
+        pts = hotspots.points(con, f)
+    return {"incidents": int(n), "payload_bytes": max(sizes.values()), "by_resolution": sizes,
+            "points_sent": 0 if pts is None else len(pts)}
+
+
+def bench_app_memory(db: Path) -> dict:
+    """Peak resident memory (VmHWM) of `streamlit run` serving the database while Chromium opens every page."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import ARGS, CHROMIUM, free_port, start_app, wait_until_done
+
+    port = free_port()
+    env = {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_REGISTRY": str(WORK / "events.csv"),
+           "KC_VIOLENCE_WATCH": str(WORK / "watch.csv")}
+    proc = start_app(port, WORK / "streamlit.log", env)
+    pages = ["/?source=kcpd&category=violent", "/hotspots?source=kcpd&category=violent&start=2024-01-01&end=2024-12-31",
+             "/hotspots?source=kcpd&category=violent&start=2009-01-01&end=2026-06-30&layer=heat",
+             "/neighborhood?area=Lykins&source=kcpd&category=violent", "/data"]
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            for path in pages:
+                page.goto(f"http://127.0.0.1:{port}{path}")
+                wait_until_done(page, settle_ms=500)
+            browser.close()
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"app_peak_mb": round(peak_kb / 1024, 1), "pages": len(pages)}
+
+
+def machine() -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB RAM, Python {platform.python_version()}"
+
+
+def run_all(sizes: dict, with_app: bool = True) -> dict:
+    WORK.mkdir(parents=True, exist_ok=True)
+    csv = generate(sizes["etl"], WORK / f"SYNTHETIC-kcpd-{sizes['etl']}.csv")
+    db = WORK / f"SYNTHETIC-{sizes['etl']}.duckdb"
+    results = {"etl": {"rows": sizes["etl"], **bench_etl(csv, db)}, "spatial": bench_spatial(sizes["spatial"]),
+               "queries": bench_queries(db), "payload": []}
+    for n in sizes["payload"]:
+        results["payload"].append(bench_payload(db if n == sizes["etl"] else synthetic_db(n, WORK / f"p{n}.duckdb")))
+    if with_app:
+        results["app"] = bench_app_memory(db)
+    return results
+
+
+def verdicts(r: dict) -> list[tuple[str, str, str, bool]]:
+    q = r["queries"]
+    rows = [
+        (f"ETL of {r['etl']['rows']:,} rows vs DuckDB read_csv", f"{r['etl']['etl_ratio']}x "
+         f"({r['etl']['etl_s']} s vs {r['etl']['duckdb_scan_s']} s)", "≤ 2.0x", r["etl"]["etl_ratio"] <= 2.0),
+        (f"Assign {r['spatial']['points']:,} points to neighborhoods", f"{r['spatial']['spatial_s']} s", "≤ 5 s",
+         r["spatial"]["spatial_s"] <= 5.0),
+        ("Page queries, worst warm p95", f"{max(x['warm_p95_ms'] for x in q)} ms", "≤ 100 ms",
+         max(x["warm_p95_ms"] for x in q) <= 100),
+        ("Page queries, smallest speed-up over pandas", f"{min(x['speedup'] for x in q)}x", "≥ 10x",
+         min(x["speedup"] for x in q) >= 10),
+    ]
+    for p in r["payload"]:
+        rows.append((f"Map payload at {p['incidents']:,} incidents", f"{p['payload_bytes']:,} bytes", "≤ 1 MB",
+                     p["payload_bytes"] <= 1_000_000))
+    if "app" in r:
+        rows.append(("Peak memory of the app process", f"{r['app']['app_peak_mb']} MB", "≤ 600 MB",
+                     r["app"]["app_peak_mb"] <= 600))
+    return rows
+
+
+def report(r: dict) -> str:
+    lines = ["| figure | result | target | met |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in verdicts(r)]
+    q = ["| query | cold p50 | cold p95 | warm p50 | warm p95 | pandas p50 | speed-up |", "|---|---|---|---|---|---|---|"]
+    q += [f"| {x['query']} | {x['cold_p50_ms']} ms | {x['cold_p95_ms']} ms | {x['warm_p50_ms']} ms | "
+          f"{x['warm_p95_ms']} ms | {x['pandas_p50_ms']} ms | {x['speedup']}x |" for x in r["queries"]]
+    return "\n".join(lines) + "\n\n" + "\n".join(q)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Scale benchmarks on SYNTHETIC data.")
+    parser.add_argument("--quick", action="store_true", help="small sizes, no app memory run")
+    parser.add_argument("--no-app", action="store_true", help="skip the app memory run (needs chromium)")
+    parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
+    args = parser.parse_args()
+    sizes = ({"etl": 20_000, "spatial": 20_000, "payload": [5_000, 20_000]} if args.quick else
+             {"etl": 5_000_000, "spatial": 5_000_000, "payload": [1_000_000, 5_000_000, 20_000_000]})
+    started = datetime.now()
+    r = run_all(sizes, with_app=not (args.quick or args.no_app))
+    table = report(r)
+    print(table)
+    (WORK / "results.json").write_text(json.dumps(r, indent=2, default=str))
+    if args.write:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+        head = (f"Latest run: {started:%Y-%m-%d %H:%M}, commit {commit}, on {machine()}. "
+                f"Reproduce with `python -m bench --write` (data: SYNTHETIC, from `bench/generate.py`).")
+        text = DOC.read_text() if DOC.exists() else ""
+        marker = "<!-- results -->"
+        before = text.split(marker)[0] if marker in text else text
+        DOC.write_text(before.rstrip() + f"\n\n{marker}\n\n## Latest results\n\n{head}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()

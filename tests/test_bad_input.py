@@ -1,0 +1,91 @@
+"""Every file in the bad-input corpus: a clear message, good rows loaded, rejects kept, nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl.build import load_file
+from etl.errors import SchemaError
+
+BAD = Path(__file__).parent / "data" / "bad"
+
+# file -> (source, refused whole with this message | (rows loaded, rows rejected, reason fragment or None))
+CASES = {
+    "empty.csv": ("kcpd", "the file is empty"),
+    "kcpd_header_only.csv": ("kcpd", "header but no data rows"),
+    "kcpd_missing_report_column.csv": ("kcpd", r"missing column\(s\) report_no"),
+    "kcpd_renamed_date_column.csv": ("kcpd", r"missing column\(s\) reported_date"),
+    "kcpd_given_a_gva_file.csv": ("kcpd", r"not a KCPD file: missing column\(s\) report_no"),
+    "gva_given_a_kcpd_file.csv": ("gva", r"not a Gun Violence Archive file: missing column\(s\) incident_id"),
+    "kcpd_truncated.csv": ("kcpd", (5, 1, "unreadable date 2018-08-")),  # cut mid-date
+    "kcpd_semicolon.csv": ("kcpd", (6, 0, None)),
+    "kcpd_windows1252.csv": ("kcpd", (6, 0, None)),
+    "kcpd_future_date.csv": ("kcpd", (5, 1, "date in the future")),
+    "kcpd_date_before_1900.csv": ("kcpd", (5, 1, "date before 1900")),
+    "kcpd_impossible_time.csv": ("kcpd", (5, 1, "impossible time 25:61")),
+    "kcpd_outside_city.csv": ("kcpd", (6, 0, None)),
+    "kcpd_swapped_lat_lon.csv": ("kcpd", (5, 1, "latitude and longitude swapped")),
+    "kcpd_duplicate_rows.csv": ("kcpd", (6, 2, "exact duplicate")),
+    "kcpd_1mb_field.csv.gz": ("kcpd", (5, 1, "characters long")),
+    "kcpd_embedded_newline.csv": ("kcpd", (6, 0, None)),
+    "kcpd_formula_text.csv": ("kcpd", (6, 0, None)),
+    "kcpd_sql_text.csv": ("kcpd", (6, 0, None)),
+    "kcpd_unreadable_location.csv": ("kcpd", (6, 0, None)),
+    "kcpd_non_numeric_coordinates.csv": ("kcpd", (4, 2, "non-numeric coordinates")),
+    "kcpd_zero_coordinates.csv": ("kcpd", (6, 0, None)),
+    "kcpd_mixed_date_formats.csv": ("kcpd", (6, 0, None)),
+    "kcpd_utf8_bom.csv": ("kcpd", (6, 0, None)),
+    "kcpd_blank_lines.csv": ("kcpd", (6, 0, None)),
+    "kcpd_extra_columns_with_names.csv": ("kcpd", (6, 0, None)),
+    "kcpd_unknown_codes_and_flags.csv": ("kcpd", (6, 0, None)),
+    "gva_non_numeric_count.csv": ("gva", (5, 1, "non-numeric killed count")),
+    "gva_negative_count.csv": ("gva", (5, 1, "negative injured count")),
+    "gva_missing_id.csv": ("gva", (5, 1, "incident id is missing")),
+    "gva_repeated_id.csv": ("gva", (6, 1, "incident id repeated")),
+    "gva_with_participant_names.csv": ("gva", (6, 0, None)),
+    "gva_impossible_date.csv": ("gva", (5, 1, "unreadable date")),
+    "gva_tab_separated.tsv": ("gva", (6, 0, None)),
+    "gva_impossible_latitude.csv": ("gva", (5, 1, "impossible coordinates")),
+}
+
+
+def test_the_corpus_has_at_least_30_files_and_every_one_is_covered():
+    files = {p.name for p in BAD.iterdir() if p.name != "README.md"}
+    assert len(files) >= 30 and files == set(CASES)
+
+
+def _state(path: Path) -> tuple:
+    with duckdb.connect(str(path), read_only=True) as c:
+        return c.execute("SELECT (SELECT count(*) FROM incidents WHERE source_id NOT IN ('kcpd', 'gva')), "
+                         "(SELECT count(*) FROM incidents), (SELECT count(*) FROM area_counts WHERE "
+                         "source_id = 'kcpd_nbhd'), (SELECT count(*) FROM sources)").fetchall()[0]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_file(db_copy, name):
+    source, expected = CASES[name]
+    before = _state(db_copy)
+    if isinstance(expected, str):
+        with pytest.raises(SchemaError, match=expected) as err:
+            load_file(BAD / name, source, db_copy, progress=False)
+        assert name in str(err.value)  # the message names the file
+        assert _state(db_copy) == before
+        return
+    loaded, rejected, reason = expected
+    result = load_file(BAD / name, source, db_copy, progress=False)
+    assert (result.rows_loaded, result.rows_rejected) == (loaded, rejected), result
+    after = _state(db_copy)
+    assert after[0] == before[0] and after[2:] == before[2:]  # nothing already loaded is lost
+    assert after[1] >= before[1]
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        reasons = [r[0] for r in c.execute("SELECT reason FROM rejects WHERE load_id = ?", [result.load_id]).fetchall()]
+        everything = " ".join(str(v) for row in c.execute("SELECT * FROM rejects").fetchall() for v in row)
+        everything += " ".join(str(v) for row in c.execute("SELECT * FROM incidents WHERE load_id = ?",
+                                                           [result.load_id]).fetchall() for v in row)
+    assert len(reasons) == rejected
+    if reason:
+        assert any(reason in r for r in reasons), reasons
+    assert "Jane Roe" not in everything and "John Doe" not in everything  # names never stored

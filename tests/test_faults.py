@@ -1,0 +1,145 @@
+"""Kill the build, a refresh and registry writes at random moments: the last good state always survives."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from analytics import registry
+from analytics.settings import ROOT
+from etl.build import load_file
+from tests.soda_server import Portal, api_rows
+
+TRIALS = 20
+
+
+def _counts(path: Path) -> tuple:
+    with duckdb.connect(str(path), read_only=True) as c:
+        return c.execute("SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM area_counts), "
+                         "(SELECT count(*) FROM coverage)").fetchall()[0]
+
+
+def _kill_after(cmd: list[str], env: dict, seconds: float) -> None:
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_killing_the_build_at_random_moments_never_breaks_the_database(built_db, tmp_path, registry_file):
+    target = tmp_path / "kc.duckdb"
+    target.write_bytes(built_db.read_bytes())
+    expected = _counts(target)
+    registry.load()  # seed the registry
+    before = registry_file.read_text()
+    rng = random.Random(7)
+    for _ in range(TRIALS):
+        _kill_after([sys.executable, "-m", "etl", "--quiet", "build"],
+                    {"KC_VIOLENCE_DB": str(target), "KC_VIOLENCE_REGISTRY": str(registry_file)}, rng.uniform(0.3, 7))
+        assert _counts(target) == expected  # opens, and holds the same counts
+        assert registry_file.read_text() == before
+    leftovers = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    load_file(Path(ROOT / "tests/data/bad/kcpd_semicolon.csv"), "kcpd", target, progress=False)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # the next run cleans up after killed ones
+    assert len(leftovers) <= TRIALS
+
+
+def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy, tmp_path):
+    rows = api_rows()
+    rows += [{**r, "report_no": r["report_no"] + "5", ":id": r[":id"] + "b"} for r in rows]  # 1,852 reports
+    expected = _counts(db_copy)
+    script = (
+        "import sys; from etl import refresh as r; from etl.refresh import Dataset;"
+        "r.datasets = lambda since=None: [Dataset(2018, 'dmjw-d28i')];"
+        "r.refresh(page_size=100, target=__import__('pathlib').Path(sys.argv[2]), progress=False, force=True,"
+        " http=r.session(retries=2, backoff=0.01, timeout=5))"
+    )
+    with Portal({"dmjw-d28i": rows}) as portal:
+        portal.slow_seconds = 1.0  # 20 pages of 1 s: every kill lands mid-fetch
+        env = {"KC_OPEN_DATA_URL": portal.url}
+        rng = random.Random(11)
+        for _ in range(5):
+            portal.slow_next = 10 ** 6  # every page takes 0.3 s, so the kill lands mid-fetch
+            _kill_after([sys.executable, "-c", script, str(tmp_path / "refresh"), str(db_copy)], env,
+                        rng.uniform(2.0, 4.0))
+            assert _counts(db_copy) == expected
+        portal.slow_next = 0
+        pages_before = len(list((tmp_path / "user" / "refresh").glob("spool/*/page-*.json")))
+        assert pages_before > 0  # spooled pages survive the kills
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "refresh"), str(db_copy)], cwd=ROOT,
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        n = c.execute("SELECT count(*) FROM incidents WHERE source_id = 'kcpd' AND year(event_date) = 2018"
+                      ).fetchall()[0][0]
+    assert n == 2 * pd.read_csv(ROOT / "data/raw/kcpd_2018_api_sample.csv.gz", dtype=str).report_no.nunique()
+
+
+def test_killing_registry_writes_never_damages_it(registry_file):
+    registry.load()
+    script = (
+        "from analytics import registry as r\n"
+        "e = r.get('pal-center-2017-07-26')\n"
+        "for i in range(100000):\n"
+        "    r.upsert(e.model_copy(update={'notes': 'write %d' % i}))\n"
+    )
+    rng = random.Random(5)
+    for _ in range(TRIALS):
+        _kill_after([sys.executable, "-c", script], {"KC_VIOLENCE_REGISTRY": str(registry_file)}, rng.uniform(0.3, 1.5))
+        events = registry.load()  # parses whole every time
+        assert {e.event_id for e in events} == {"independence-ave-2023-11-29", "ruskin-heights-undated",
+                                                "pal-center-2017-07-26"}
+
+
+def test_the_app_keeps_serving_during_a_refresh_and_shows_new_data_after(db_copy, tmp_path, monkeypatch):
+    import copy
+    import threading
+
+    from streamlit.testing.v1 import AppTest
+
+    from etl import refresh as refresh_module
+    from etl.refresh import Dataset
+
+    def kcpd_incidents(at) -> int:
+        table = next(d.value for d in at.dataframe if "source id" in pd.DataFrame(d.value).columns)
+        return int(pd.DataFrame(table).set_index("source id").loc["kcpd", "incidents"])
+
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
+    at.switch_page("pages/data.py").run()
+    before = kcpd_incidents(at)
+    rows = api_rows()
+    extra = [{**copy.deepcopy(r), "report_no": r["report_no"] + "7", ":id": r[":id"] + "x"} for r in rows]
+    monkeypatch.setattr(refresh_module, "datasets", lambda since=None: [Dataset(2018, "dmjw-d28i")])
+    with Portal({"dmjw-d28i": rows + extra}) as portal:
+        monkeypatch.setenv("KC_OPEN_DATA_URL", portal.url)
+        portal.slow_next, portal.slow_seconds = 10 ** 6, 0.2
+        outcome = {}
+
+        def run_refresh():
+            try:
+                outcome["result"] = refresh_module.refresh(
+                    page_size=200, target=db_copy, progress=False, force=True,
+                    http=refresh_module.session(retries=2, backoff=0.01, timeout=5))
+            except Exception as exc:  # noqa: BLE001 (reported by the assertion below)
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run_refresh)
+        worker.start()
+        time.sleep(0.5)
+        at.run()  # while the refresh runs, the app still answers from the last good database
+        assert not at.exception and kcpd_incidents(at) == before
+        portal.slow_next = 0
+        worker.join(timeout=120)
+    assert "error" not in outcome, outcome
+    assert outcome["result"][0].applied, outcome
+    at.run()
+    assert kcpd_incidents(at) == before + len({r["report_no"] for r in extra})

@@ -1,0 +1,96 @@
+"""Hostile input everywhere: values are bound, identifiers come from code, downloads are defused, no names."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics import queries, registry, web
+from analytics.settings import ROOT
+
+HOSTILE = ["'; DROP TABLE incidents; --", "\" OR 1=1 --", "=HYPERLINK(\"http://x.invalid\")", "<script>alert(1)</script>",
+           "Robert'); DELETE FROM areas; --", "../../etc/passwd", "\x00\x1b[2J", "🙂" * 50]
+#: the only names ever put into SQL text by Python formatting, each a code constant
+ALLOWED_SQL_FORMATTING = {"WHERE", "table", "verb", "', '.join(columns)"}
+
+
+def test_no_sql_text_is_built_from_values():
+    """Every f-string passed to execute() interpolates only identifiers defined in code."""
+    found = set()
+    for path in list((ROOT / "analytics").glob("*.py")) + list((ROOT / "etl").rglob("*.py")):
+        for m in re.finditer(r'execute\(\s*f"""(.*?)"""|execute\(\s*f"(.*?)"', path.read_text(), re.S):
+            text = m.group(1) or m.group(2)
+            found |= set(re.findall(r"\{([^}]+)\}", text))
+    assert found and found <= ALLOWED_SQL_FORMATTING, found - ALLOWED_SQL_FORMATTING
+
+
+def _intact(con) -> tuple:
+    return con.execute("SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM areas)").fetchall()[0]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_filter_values_are_refused_not_run(con, text):
+    before = _intact(con)
+    for f in (queries.Filter(text, "shooting", date(2016, 1, 1), date(2016, 12, 31)),
+              queries.Filter("gva", text, date(2016, 1, 1), date(2016, 12, 31)),
+              queries.Filter("gva", "shooting", date(2016, 1, 1), date(2016, 12, 31), text)):
+        with pytest.raises(queries.BadQuery):
+            queries.total(con, f)
+    assert _intact(con) == before
+
+
+def test_hostile_cli_arguments_are_refused(built_db, con):
+    before = _intact(con)
+    out = subprocess.run([sys.executable, "-m", "analytics", "counts", "--category", "shooting", "--source", "gva",
+                          "--start", "2016-01-01", "--end", "2016-12-31", "--area", HOSTILE[0]], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "unknown neighborhood" in out.stderr
+    assert _intact(con) == before
+
+
+@pytest.mark.parametrize("page", ["pages/home.py", "pages/hotspots.py", "pages/neighborhood.py"])
+def test_hostile_url_parameters_are_named_and_ignored(built_db, page):
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
+    at.switch_page(page)
+    for key in ("source", "category", "start", "end", "area", "layer"):
+        at.query_params[key] = HOSTILE[0]
+    at.run()
+    assert not at.exception
+    assert any("ignored source=" in w.value for w in at.warning)
+
+
+def test_hostile_form_text_is_stored_as_text_and_defused_in_downloads(registry_file):
+    event = registry.parse({"event_id": "hostile-text", "name": HOSTILE[2], "footprint_type": "neighborhoods",
+                            "neighborhoods": "Lykins", "notes": HOSTILE[0] + HOSTILE[3] + HOSTILE[6]})
+    registry.upsert(event)
+    stored = registry.get("hostile-text")
+    assert stored.name == HOSTILE[2] and "\x00" not in stored.notes and "\x1b" not in stored.notes
+    table = pd.DataFrame([e.row() for e in registry.load()])
+    download = web.csv_bytes(table).decode()
+    assert "'=HYPERLINK" in download  # defused: a spreadsheet shows it as text
+    assert ",=HYPERLINK" not in download and ',"=HYPERLINK' not in download
+
+
+@pytest.mark.parametrize("cell, safe", [("=1+1", "'=1+1"), ("+SUM(A1)", "'+SUM(A1)"), ("-2+3", "'-2+3"),
+                                        ("@cmd", "'@cmd"), ("plain", "plain"), ("3400 NORTON AV", "3400 NORTON AV")])
+def test_csv_downloads_neutralise_formulas(cell, safe):
+    out = web.csv_bytes(pd.DataFrame({"a": [cell]})).decode().splitlines()[1]
+    assert out == safe
+
+
+def test_no_names_in_the_database_or_on_pages(con):
+    """Neither KCPD nor GVA names reach a table: no name column exists and no stored text holds the GVA names."""
+    cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE column_name ILIKE '%name%' AND table_name <> 'areas'").fetchall()]
+    assert cols == []
+    rejects = " ".join(r[0] for r in con.execute("SELECT raw FROM rejects").fetchall())
+    assert "participant_name" not in rejects
+    source = Path(ROOT / "data/raw/gva_kc_2013_2018.csv.gz")
+    assert "participant_name" not in pd.read_csv(source, nrows=1).columns  # the bundled copy has none either
