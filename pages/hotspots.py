@@ -6,7 +6,7 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from analytics import access, filters, maps, registry, watch, web
+from analytics import access, filters, forms, maps, registry, watch, web
 
 key = web.db_key()
 coverage = web.coverage_table(key)
@@ -147,16 +147,9 @@ if access.unlock_form("watch"):
             c1, c2 = st.columns(2)
             wid = c1.text_input("Id (lower case, digits, dashes)", key="w_id")
             wname = c2.text_input("Name", key="w_name")
-            wtype = c1.selectbox("Kind", ["neighborhoods", "point", "corridor"], key="w_type")
-            wn = c2.multiselect("Neighborhoods", sorted(web.neighborhoods(key)["area_id"]), key="w_nbhds")
-            wlon, wlat = c1.text_input("Longitude", key="w_lon"), c2.text_input("Latitude", key="w_lat")
-            wrad = c1.text_input("Radius, metres", "400", key="w_radius")
-            wline = c2.text_input("Corridor line (WKT LINESTRING)", key="w_line")
-            wwidth = c1.text_input("Corridor half-width, metres", "120", key="w_width")
+            where = forms.footprint_fields("w", sorted(web.neighborhoods(key)["area_id"]))
             if st.form_submit_button("Save watch area"):
-                raw = {"area_id": wid, "name": wname, "footprint_type": wtype, "neighborhoods": "|".join(wn)}
-                raw |= {"point_lon": wlon, "point_lat": wlat, "radius_m": wrad} if wtype == "point" else {}
-                raw |= {"line_wkt": wline, "corridor_width_m": wwidth} if wtype == "corridor" else {}
+                raw = {"area_id": wid, "name": wname, **where}
                 try:
                     area = watch.AREAS.parse(raw)
                     registry.check_inside_city(area, web.city_shape(key), set(web.neighborhoods(key)["area_id"]))

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import access, charts, evaluation, maps, registry, report, web
+from analytics import access, charts, evaluation, forms, maps, registry, report, web
 
 key = web.db_key()
 st.title("Outreach outcomes")
@@ -52,26 +52,14 @@ with tab_registry:
                 end = c2.text_input("End date for multi-day work (optional)", key="f_end")
                 confirmed = c1.checkbox("Date confirmed", key="f_confirmed")
                 orgs = c2.text_input("Organisations", key="f_orgs")
-                ftype = c1.selectbox("Footprint", ["neighborhoods", "point", "corridor"], key="f_type")
-                nbhds = c2.multiselect("Neighborhoods (neighborhood footprint)", sorted(known), key="f_nbhds")
-                lon = c1.text_input("Point longitude (point footprint)", key="f_lon")
-                lat = c2.text_input("Point latitude", key="f_lat")
-                radius = c1.text_input("Radius, metres", key="f_radius")
-                line = c2.text_input("Corridor line (WKT LINESTRING, lon lat)", key="f_line")
-                width = c1.text_input("Corridor half-width, metres", key="f_width")
-                doors = c2.text_input("Doors knocked (optional)", key="f_doors")
+                where = forms.footprint_fields("f", sorted(known))
+                doors = st.text_input("Doors knocked (optional)", key="f_doors")
                 notes = st.text_area("Notes", key="f_notes")
                 source = st.text_input("Source (link or citation)", key="f_source")
                 if st.form_submit_button("Save event"):
                     raw = {"event_id": event_id, "name": name, "start_date": start, "end_date": end,
-                           "date_confirmed": confirmed, "organisations": orgs, "footprint_type": ftype,
-                           "neighborhoods": "|".join(nbhds), "point_lon": lon, "point_lat": lat, "radius_m": radius,
-                           "line_wkt": line, "corridor_width_m": width, "doors_knocked": doors, "notes": notes,
-                           "source": source}
-                    raw = {k: v for k, v in raw.items() if ftype == "point" or k not in ("point_lon", "point_lat",
-                                                                                         "radius_m")}
-                    raw = {k: v for k, v in raw.items() if ftype == "corridor" or k not in ("line_wkt",
-                                                                                            "corridor_width_m")}
+                           "date_confirmed": confirmed, "organisations": orgs, **where, "doors_knocked": doors,
+                           "notes": notes, "source": source}
                     try:
                         event = registry.parse(raw)
                         check(event)

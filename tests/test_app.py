@@ -169,3 +169,25 @@ def test_neighborhood_profile_shows_the_areas_counts(built_db, con):
     total = queries.total(con, queries.Filter("kcpd_nbhd", "persons", date(2015, 1, 1), date(2026, 6, 30),
                                               "Ruskin Heights"))["n"]
     assert any(f"{total:,} incidents" in c.value for c in at.caption)
+
+
+def test_adding_a_watch_area_needs_editing_and_persists(built_db):
+    from analytics import watch
+
+    at = app()
+    at.secrets["editing"] = {"password": "correct horse"}
+    at.switch_page("pages/hotspots.py")
+    at.query_params["source"] = "gva"
+    at.run()
+    assert not [t for t in at.text_input if t.key == "w_id"]  # locked until the password is given
+    at.session_state["editing_unlocked"] = True
+    at.run()
+    at.text_input(key="w_id").input("prospect-and-35th")
+    at.text_input(key="w_name").input("Prospect Ave and 35th St")
+    at.selectbox(key="w_type").set_value("point")
+    at.text_input(key="w_lon").input("-94.5555")
+    at.text_input(key="w_lat").input("39.0640")
+    next(b for b in at.button if b.label == "Save watch area").click().run()
+    assert any("Saved watch area" in s.value for s in at.success), [e.value for e in at.error]
+    saved = watch.AREAS.get("prospect-and-35th")
+    assert (saved.radius_m, saved.footprint_type) == (400, "point")
