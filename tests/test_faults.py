@@ -53,31 +53,45 @@ def test_killing_the_build_at_random_moments_never_breaks_the_database(built_db,
     assert len(leftovers) <= TRIALS
 
 
-def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy, tmp_path):
+def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy, user_files):
+    """20 kills: 11 during the paged fetch (the database must be untouched), 9 during loading and the swap (the
+    database must be the old one or the complete new one, and always open)."""
+    import shutil
+
     rows = api_rows()
     rows += [{**r, "report_no": r["report_no"] + "5", ":id": r[":id"] + "b"} for r in rows]  # 1,852 reports
-    expected = _counts(db_copy)
+    old = _counts(db_copy)
     script = (
-        "import sys; from etl import refresh as r; from etl.refresh import Dataset;"
+        "import sys; from pathlib import Path; from etl import refresh as r; from etl.refresh import Dataset;"
         "r.datasets = lambda since=None: [Dataset(2018, 'dmjw-d28i')];"
-        "r.refresh(page_size=100, target=__import__('pathlib').Path(sys.argv[2]), progress=False, force=True,"
+        "r.refresh(page_size=100, target=Path(sys.argv[1]), progress=False, force=True,"
         " http=r.session(retries=2, backoff=0.01, timeout=5))"
     )
+    spool = user_files / "refresh" / "spool"
+    rng = random.Random(11)
     with Portal({"dmjw-d28i": rows}) as portal:
-        portal.slow_seconds = 1.0  # 20 pages of 1 s: every kill lands mid-fetch
         env = {"KC_OPEN_DATA_URL": portal.url}
-        rng = random.Random(11)
-        for _ in range(5):
-            portal.slow_next = 10 ** 6  # every page takes 0.3 s, so the kill lands mid-fetch
-            _kill_after([sys.executable, "-c", script, str(tmp_path / "refresh"), str(db_copy)], env,
-                        rng.uniform(2.0, 4.0))
-            assert _counts(db_copy) == expected
+        portal.slow_seconds = 1.0  # 20 pages of 1 s each: kills land mid-fetch
+        for trial in range(11):
+            if trial < 10:
+                shutil.rmtree(spool, ignore_errors=True)  # each kill at a different point from the start
+            portal.slow_next = 10 ** 6
+            _kill_after([sys.executable, "-c", script, str(db_copy)], env, rng.uniform(2.0, 4.0))
+            assert _counts(db_copy) == old
+        assert len(list(spool.glob("*/page-*.json"))) > 0  # the last killed run's pages are kept
         portal.slow_next = 0
-        pages_before = len(list((tmp_path / "user" / "refresh").glob("spool/*/page-*.json")))
-        assert pages_before > 0  # spooled pages survive the kills
-        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "refresh"), str(db_copy)], cwd=ROOT,
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        portal.log.clear()
+        new = None
+        for _ in range(9):  # fast pages: kills land while loading, rolling up or swapping
+            _kill_after([sys.executable, "-c", script, str(db_copy)], env, rng.uniform(1.5, 5.0))
+            now = _counts(db_copy)
+            assert now == old or now[0] > old[0], now  # the old database, or the complete new one
+            new = now if now != old else new
+        resumed_from = int(portal.log[0]["$offset"])  # where the first fast run started
+        done = subprocess.run([sys.executable, "-c", script, str(db_copy)], cwd=ROOT, env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert resumed_from > 0  # the first fast run resumed from the spooled pages
     with duckdb.connect(str(db_copy), read_only=True) as c:
         n = c.execute("SELECT count(*) FROM incidents WHERE source_id = 'kcpd' AND year(event_date) = 2018"
                       ).fetchall()[0][0]
