@@ -12,9 +12,10 @@ REGION_COLOURS = {
 
 
 def outline_layer(outlines: dict) -> pdk.Layer:
-    """Neighborhood outlines for orientation (the app works offline, without a base map)."""
-    return pdk.Layer("GeoJsonLayer", outlines, id="neighborhoods", filled=False, stroked=True,
-                     get_line_color=[120, 120, 120, 120], line_width_min_pixels=1, pickable=True)
+    """Neighborhood outlines for orientation (the app works offline, without a base map). The transparent fill
+    makes the whole area clickable, so a click anywhere in a neighborhood can open its profile."""
+    return pdk.Layer("GeoJsonLayer", outlines, id="neighborhoods", filled=True, get_fill_color=[0, 0, 0, 0],
+                     stroked=True, get_line_color=[120, 120, 120, 120], line_width_min_pixels=1, pickable=True)
 
 
 def regions_map(shapes: dict, outlines: dict | None = None) -> pdk.Deck:

@@ -63,11 +63,11 @@ if gaps:
                f"{'…' if len(gaps) > 12 else ''}): counts cover only the months with data.")
 
 watch_json = web.watch_geojson(key)
-layers = [maps.outline_layer(web.neighborhood_outlines(key))]
+layers = []
 table = None
 if layer in ("hex", "heat"):
     bins = web.hex_bins(key, source, category, start, end, firearm, res)
-    layers.insert(0, maps.hex_layer(bins, int(bins["n"].max()) if len(bins) else 1) if layer == "hex"
+    layers.append(maps.hex_layer(bins, int(bins["n"].max()) if len(bins) else 1) if layer == "hex"
                   else maps.heat_layer(bins))
     table = bins
 elif layer == "points":
@@ -75,15 +75,17 @@ elif layer == "points":
     if pts is None:
         st.info("More than 5,000 incidents: individual points would hide the pattern. Showing hexagons instead.")
         table = web.hex_bins(key, source, category, start, end, firearm, res)
-        layers.insert(0, maps.hex_layer(table, int(table["n"].max()) if len(table) else 1))
+        layers.append(maps.hex_layer(table, int(table["n"].max()) if len(table) else 1))
     else:
-        layers.insert(0, maps.point_layer(pts))
+        layers.append(maps.point_layer(pts))
         table = pts
 else:
     geo = web.choropleth(key, source, category, start, end, firearm)
     prop = "rate" if layer == "rate" else "n"
     top = max((f["properties"][prop] or 0) for f in geo["features"])
     layers = [maps.choropleth_layer(geo, prop, top)]
+if layer not in ("rate", "count"):
+    layers.append(maps.outline_layer(web.neighborhood_outlines(key)))  # on top: a click opens the profile
 layers += maps.watch_layers(watch_json)
 deck = pdk.Deck(layers=layers, initial_view_state=maps.KC_VIEW, map_style=None,
                 tooltip={"text": "{name}{n}"})

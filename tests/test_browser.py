@@ -156,3 +156,79 @@ def test_twenty_concurrent_sessions_keep_working(app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS.parent / "load_test.json").write_text(__import__("json").dumps(result, indent=2))
     assert result["actions"] >= 20 and result["errors"] == []  # latency is recorded, never asserted
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick an option in the st.selectbox with this label, as a person would (click, type, Enter)."""
+    page.locator("[data-testid='stSelectbox']", has_text=label).first.click()
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+    wait_until_done(page)
+
+
+@pytest.mark.parametrize("name, start, label, option, url_has, check", [
+    ("hotspots", "/hotspots?source=gva&category=shooting&start=2016-01-01&end=2016-12-31", "Category", "Homicides",
+     "category=homicide", "Incidents placed in neighborhoods"),
+    ("neighborhood", "/neighborhood?area=Lykins&source=kcpd_nbhd&category=persons", "Neighborhood",
+     "Ruskin Heights", "area=Ruskin", "title"),
+    ("outreach", "/outreach", "Canvass", "Door-to-door walk", "", "Footprint:"),
+])
+def test_each_page_follows_a_filter_change_and_its_shared_url(app_url, browser, name, start, label, option, url_has,
+                                                              check):
+    from tests.browser import metric
+
+    def state(p):
+        if check == "title":
+            return p.locator("h1").first.inner_text()
+        if check.endswith(":"):
+            return p.get_by_text(check).first.locator("xpath=..").inner_text()[:200]
+        return metric(p, check)
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url + start)
+    wait_until_done(page)
+    before = state(page)
+    _choose(page, label, option)
+    if url_has:
+        page.wait_for_function(f"location.search.includes('{url_has}')", timeout=30_000)
+    after = state(page)
+    assert after != before
+    shared = browser.new_page(viewport={"width": 1400, "height": 1000})
+    shared.goto(page.url)
+    wait_until_done(shared)
+    if url_has:
+        assert state(shared) == after
+    assert page_errors(page) == [] and page_errors(shared) == []
+    page.close()
+    shared.close()
+
+
+def test_hotspot_ranking_and_data_page_downloads(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url + "/hotspots?source=gva&category=shooting&start=2016-01-01&end=2016-12-31")
+    wait_until_done(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download the ranking (CSV)").click()
+    ranking = pd.read_csv(info.value.path())
+    assert len(ranking) == 246 and ranking["n"].sum() > 200  # every neighborhood, with 2016's placed shootings
+    page.goto(app_url + "/data")
+    wait_until_done(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download rejected rows (CSV)").click()
+    rejects = pd.read_csv(info.value.path())
+    assert len(rejects) == 500 and set(rejects["reason"]) == {"exact duplicate of an earlier row"}
+    page.close()
+
+
+def test_clicking_a_neighborhood_on_the_map_opens_its_profile(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(app_url + "/hotspots?source=gva&category=shooting&start=2016-01-01&end=2016-12-31")
+    wait_until_done(page)
+    box = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)  # mid-city
+    page.wait_for_url("**/neighborhood?area=*", timeout=60_000)
+    wait_until_done(page)
+    area = page.url.split("area=")[1].split("&")[0].replace("+", " ")
+    assert page.locator("h1").first.inner_text() == area
+    assert page_errors(page) == []
+    page.close()
