@@ -7,17 +7,18 @@ from analytics.settings import db_path
 
 st.set_page_config(page_title="KC Violence Trends", page_icon=":material/monitoring:", layout="wide")
 
+page = st.navigation([
+    st.Page("pages/home.py", title="Citywide trends", icon=":material/show_chart:", default=True),
+    st.Page("pages/hotspots.py", title="Hotspots and ranking", icon=":material/map:"),
+    st.Page("pages/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
+    st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
+    st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
+])
+
 if not db_path().exists():
     with st.status("First run: building the database from the bundled Kansas City data…", expanded=True) as box:
         st.write("Reading KCPD, Gun Violence Archive, FBI UCR and neighborhood files (about 15 seconds).")
         ensure_built()
         box.update(label="Database built", state="complete", expanded=False)
 
-pages = [
-    st.Page("pages/home.py", title="Citywide trends", icon=":material/show_chart:", default=True),
-    st.Page("pages/hotspots.py", title="Hotspots and ranking", icon=":material/map:"),
-    st.Page("pages/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
-    st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
-    st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
-]
-st.navigation(pages).run()
+page.run()

@@ -63,3 +63,11 @@ def incidents_in(con: duckdb.DuckDBPyConnection, area: WatchArea, f: Filter, fir
         [f.source, f.category, f.start, f.end, firearm_only, minx, maxx, miny, maxy]).df()
     inside = shapely.contains_xy(geom, frame["lon"].to_numpy(), frame["lat"].to_numpy())
     return frame[inside].reset_index(drop=True)
+
+
+def summary(con: duckdb.DuckDBPyConnection, areas: list[WatchArea], f: Filter | None,
+            firearm_only: bool = False) -> pd.DataFrame:
+    """One row per watch area with its incidents for the filter (None for count-only sources)."""
+    return pd.DataFrame([{"watch area": a.name, "type": a.footprint_type,
+                          "incidents in period": None if f is None else len(incidents_in(con, a, f, firearm_only))}
+                         for a in areas])

@@ -230,6 +230,24 @@ def gi_star(db_key: str, source: str, category: str, start: date, end: date, fir
         return hotspots.with_centres(hotspots.gi_star(cur, _f(source, category, start, end), firearm))
 
 
+def watch_summary(db_key: str, source: str, category: str, start: date, end: date, firearm: bool,
+                  incident_source: bool) -> pd.DataFrame:
+    """Watch areas and their incident counts (read fresh: users add areas)."""
+    from analytics import watch
+
+    with cursor() as cur:
+        f = _f(source, category, start, end) if incident_source else None
+        return watch.summary(cur, watch.AREAS.load(), f, firearm)
+
+
+def events_touching(db_key: str, area: str) -> list:
+    """Canvass events whose footprint touches a neighborhood (read fresh: the registry changes)."""
+    from analytics import profile
+
+    with cursor() as cur:
+        return profile.events_touching(cur, area)
+
+
 def watch_geojson(db_key: str) -> dict:
     from analytics import watch
 

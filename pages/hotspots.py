@@ -2,7 +2,6 @@
 
 from datetime import date
 
-import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
@@ -36,7 +35,7 @@ with st.sidebar:
                           min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="h_start")
     end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
                         min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="h_end")
-    incident_source = labels and all_sources.set_index("source_id").loc[source, "kind"] == "incidents"
+    incident_source = bool(all_sources.set_index("source_id").loc[source, "kind"] == "incidents")
     firearm = st.checkbox("Firearm involved only", value=params.get("firearm") == "1", key="h_firearm",
                           disabled=not incident_source or source.startswith("gva"),
                           help="KCPD's firearm flag; every GVA incident involves a gun.")
@@ -137,12 +136,8 @@ if incident_source:
 
 st.subheader("Watch areas")
 areas = watch.AREAS.load()
-counts = []
-with web.cursor() as cur:
-    for a in areas:
-        n = len(watch.incidents_in(cur, a, web._f(source, category, start, end), firearm)) if incident_source else None
-        counts.append({"watch area": a.name, "type": a.footprint_type, "incidents in period": n})
-st.dataframe(pd.DataFrame(counts), hide_index=True, width="stretch")
+st.dataframe(web.watch_summary(key, source, category, start, end, firearm, incident_source), hide_index=True,
+             width="stretch")
 if access.unlock_form("watch"):
     with st.expander("Add a watch area"):
         with st.form("watch_form"):

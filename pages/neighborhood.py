@@ -83,8 +83,7 @@ if data["neighbours"]:
     st.plotly_chart(charts.monthly_lines(data["neighbours"], "Monthly counts next door"), width="stretch")
 
 st.subheader("Canvasses that touched it")
-with web.cursor() as cur:
-    events = profile.events_touching(cur, area)
+events = web.events_touching(key, area)
 if events:
     for e in events:
         st.markdown(f"- **{e.name}** ({e.start_date or 'date not published'}): {e.organisations}")

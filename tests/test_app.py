@@ -191,3 +191,12 @@ def test_adding_a_watch_area_needs_editing_and_persists(built_db):
     assert any("Saved watch area" in s.value for s in at.success), [e.value for e in at.error]
     saved = watch.AREAS.get("prospect-and-35th")
     assert (saved.radius_m, saved.footprint_type) == (400, "point")
+
+
+def test_the_app_builds_its_database_on_first_run(tmp_path, monkeypatch):
+    target = tmp_path / "first.duckdb"
+    monkeypatch.setenv("KC_VIOLENCE_DB", str(target))
+    at = app().run()
+    assert not at.exception and target.exists()
+    assert any(s.label == "Database built" for s in at.status)
+    assert {m.label for m in at.metric} >= {"Crimes against persons"}
