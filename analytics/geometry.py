@@ -45,16 +45,6 @@ def neighborhood_shapes(wkt_pairs: tuple[tuple[str, str], ...]) -> dict[str, sha
     return {area_id: shapely.from_wkt(wkt) for area_id, wkt in wkt_pairs}
 
 
-def neighborhoods_touching(shapes: dict[str, shapely.Geometry], geom: shapely.Geometry,
-                           min_share: float = 0.02) -> list[str]:
-    """Neighborhoods that share at least `min_share` of their area with `geom`."""
-    out = []
-    for area_id, shape in shapes.items():
-        if shape.intersects(geom) and shape.intersection(geom).area >= min_share * shape.area:
-            out.append(area_id)
-    return sorted(out)
-
-
 def street_line(addresses: pd.Series, lon: pd.Series, lat: pd.Series, street: str) -> tuple[float, float]:
     """Fit an east-west street as lat = a + b * lon through geocoded incidents on it."""
     on = addresses.fillna("").str.contains(street, flags=re.IGNORECASE) & lon.notna() & lat.notna()

@@ -18,7 +18,8 @@ from analytics.db import connect, versioned_path
 from analytics.settings import db_path
 
 
-def _db_key() -> str:
+def db_key() -> str:
+    """Identifies the database file's current version: the key of every cached query."""
     path = db_path()
     if not path.exists():
         return str(path)
@@ -34,7 +35,7 @@ def _connection(db_key: str) -> duckdb.DuckDBPyConnection:
 
 def cursor() -> duckdb.DuckDBPyConnection:
     """A cursor on the shared read-only connection (one per query: cursors are thread-safe)."""
-    return _connection(_db_key()).cursor()
+    return _connection(db_key()).cursor()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -95,10 +96,6 @@ def summary(db_key: str) -> dict:
 def rejects(db_key: str) -> pd.DataFrame:
     with cursor() as cur:
         return status.rejects(cur)
-
-
-def db_key() -> str:
-    return _db_key()
 
 
 def monthly_table(series: dict[str, pd.DataFrame]) -> pd.DataFrame:
