@@ -30,10 +30,13 @@ def normalize_header(name: str) -> str:
 def parse_dates(values: pd.Series, today: date | None = None) -> tuple[pd.Series, pd.Series]:
     """ISO (2018-09-02T00:00:00.000) or MM/DD/YYYY dates. Returns (dates, reason per row)."""
     text = values.fillna("").astype(str).str.strip()
-    iso = pd.to_datetime(text.str[:10], format="%Y-%m-%d", errors="coerce")
-    us = pd.to_datetime(text.str.split(" ").str[0], format="%m/%d/%Y", errors="coerce")
-    long_form = pd.to_datetime(text, format="%B %d, %Y", errors="coerce")
-    parsed = iso.fillna(us).fillna(long_form).astype("datetime64[us]")
+    parsed = pd.to_datetime(text.str[:10], format="%Y-%m-%d", errors="coerce")
+    for fmt, cut in (("%m/%d/%Y", True), ("%B %d, %Y", False)):  # each format only where the previous failed
+        todo = parsed.isna() & (text != "")
+        if todo.any():
+            part = text[todo].str.split(" ").str[0] if cut else text[todo]
+            parsed[todo] = pd.to_datetime(part, format=fmt, errors="coerce")
+    parsed = parsed.astype("datetime64[us]")
     limit = pd.Timestamp(today or date.today())
     reason = pd.Series(None, index=values.index, dtype=object)
     reason[(text != "") & parsed.isna()] = "unreadable date " + text.str[:40]
@@ -76,22 +79,31 @@ def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = values.fillna("").astype(str)
     lon = pd.Series(np.nan, index=values.index)
     lat = pd.Series(np.nan, index=values.index)
-    for pattern, lon_first in ((_POINT_DICT, True), (_POINT_WKT, True), (_LAT_LON_PAIR, False)):
-        found = text.str.extract(pattern).astype(float)
-        first, second = found[0], found[1]
-        a, b = (first, second) if lon_first else (second, first)
-        fill = lon.isna() & a.notna()
-        lon[fill], lat[fill] = a[fill], b[fill]
-    keyed_lat = text.str.extract(_LAT_KEY)[0].astype(float)
-    keyed_lon = text.str.extract(_LON_KEY)[0].astype(float)
-    fill = lon.isna() & keyed_lat.notna() & keyed_lon.notna()
-    lon[fill], lat[fill] = keyed_lon[fill], keyed_lat[fill]
+    shapes = ((_POINT_DICT, True, "coordinates"), (_POINT_WKT, True, "POINT"), (_LAT_LON_PAIR, False, "("))
+    for pattern, lon_first, marker in shapes:  # each pattern only on rows that carry its marker and lack a point
+        todo = lon.isna() & text.str.contains(marker, regex=False, case=False)
+        if not todo.any():
+            continue
+        found = text[todo].str.extract(pattern).astype(float)
+        a, b = (found[0], found[1]) if lon_first else (found[1], found[0])
+        lon[todo], lat[todo] = a, b
+    todo = lon.isna() & text.str.contains("latitude", regex=False)
+    if todo.any():
+        keyed_lat = text[todo].str.extract(_LAT_KEY)[0].astype(float)
+        keyed_lon = text[todo].str.extract(_LON_KEY)[0].astype(float)
+        both = keyed_lat.notna() & keyed_lon.notna()
+        lon[both[both].index], lat[both[both].index] = keyed_lon[both], keyed_lat[both]
     return lon, lat
 
 
 def check_coordinates(lon: pd.Series, lat: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Impossible or non-numeric coordinates become reasons; (0, 0) and blanks become missing."""
-    given = lon.notna() & lon.astype(str).str.strip().ne("") | lat.notna() & lat.astype(str).str.strip().ne("")
+    def present(values: pd.Series) -> pd.Series:
+        if pd.api.types.is_numeric_dtype(values):
+            return values.notna()
+        return values.notna() & values.astype(str).str.strip().ne("")
+
+    given = present(lon) | present(lat)
     raw_lon, raw_lat = lon, lat
     lon = pd.to_numeric(lon, errors="coerce")
     lat = pd.to_numeric(lat, errors="coerce")
