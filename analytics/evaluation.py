@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analytics import geometry, stats
+from analytics import geometry, queries, stats
 from analytics.registry import CanvassEvent
 from analytics.wdd import Z90, as_dict, minimum_detectable_drop, wdd
 
@@ -59,7 +59,7 @@ class Regions:
 def default_design(con: duckdb.DuckDBPyConnection, event: CanvassEvent) -> tuple[Design, str]:
     """GVA shooting points when GVA covers both windows, else KCPD neighborhood-month persons; and why."""
     months = _window_months(event.start_date, 6, 6)
-    covered = _covered_months(con, "gva", has_coords=True)
+    covered = queries.covered_months(con, "gva", has_coords=True)
     if all(m in covered for m in months["before"] + months["after"]):
         return Design("points", "gva", "shooting"), (
             "GVA covers both windows, so shootings are counted as points inside the footprint: the measure "
@@ -75,13 +75,6 @@ def _window_months(event_date: date, before: int, after: int) -> dict[str, list[
             "after": [(m + i).start_time for i in range(1, after + 1)]}
 
 
-def _covered_months(con, source: str, has_coords: bool = False, needs_firearm: bool = False) -> set:
-    rows = con.execute(
-        """SELECT period_start FROM coverage WHERE source_id = ? AND grain = 'month' AND status <> 'sample'
-           AND (NOT ? OR has_coords) AND (NOT ? OR has_firearm)""", [source, has_coords, needs_firearm]).fetchall()
-    return {pd.Timestamp(r[0]) for r in rows}
-
-
 def neighborhood_shapes(con) -> dict[str, shapely.Geometry]:
     pairs = con.execute("SELECT area_id, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     return geometry.neighborhood_shapes(tuple(pairs))
@@ -89,8 +82,7 @@ def neighborhood_shapes(con) -> dict[str, shapely.Geometry]:
 
 def area_matrix(con, source: str, measure: str, months: list[pd.Timestamp]) -> pd.DataFrame:
     """Month x neighborhood counts; rows for months the source does not cover (for areas) are NaN."""
-    needs_firearm = con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [measure]).fetchall()
-    covered = _covered_months(con, source, has_coords=True, needs_firearm=bool(needs_firearm and needs_firearm[0][0]))
+    covered = queries.covered_months(con, source, has_coords=True, firearm=queries.needs_firearm(con, measure))
     counts = con.execute(
         """SELECT date_trunc('month', period_start)::DATE AS month, area_id, sum(n) AS n FROM area_counts
            WHERE source_id = ? AND measure = ? AND area_type = 'neighborhood' AND grain IN ('day', 'month')
@@ -107,8 +99,7 @@ def area_matrix(con, source: str, measure: str, months: list[pd.Timestamp]) -> p
 def point_matrix(con, source: str, measure: str, shapes: dict[str, shapely.Geometry],
                  months: list[pd.Timestamp]) -> pd.DataFrame:
     """Month x named shape counts of incident points inside each shape (NaN for uncovered months)."""
-    needs_firearm = con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [measure]).fetchall()
-    covered = _covered_months(con, source, has_coords=True, needs_firearm=bool(needs_firearm and needs_firearm[0][0]))
+    covered = queries.covered_months(con, source, has_coords=True, firearm=queries.needs_firearm(con, measure))
     pts = con.execute(
         """SELECT date_trunc('month', i.event_date)::DATE AS month, i.lon, i.lat FROM incidents i
            JOIN incident_categories c USING (incident_id)

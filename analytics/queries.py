@@ -124,13 +124,11 @@ def monthly(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
     """Monthly counts (month, n, status, note); n is NULL where there is no data."""
     validate(con, f)
     area_type, area_id = _area_scope(con, f)
-    needs_firearm = bool(
-        con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [f.category]).fetchall()[0][0]
-    )
+    firearm = needs_firearm(con, f.category)
     kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0]
     needs_coords = f.area is not None and kind == "incidents"
     params = [f.start, f.end, f.source, f.source, f.category, area_type, area_id, area_id, f.start, f.end,
-              needs_coords, needs_firearm, needs_coords, needs_firearm]
+              needs_coords, firearm, needs_coords, firearm]
     return con.execute(MONTHLY, params).df()
 
 
@@ -229,8 +227,22 @@ ORDER BY 1
 """
 
 
+def needs_firearm(con: duckdb.DuckDBPyConnection, category: str) -> bool:
+    """Whether counts of this category need the source's firearm flag."""
+    rows = con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [category]).fetchall()
+    return bool(rows and rows[0][0])
+
+
+def covered_months(con: duckdb.DuckDBPyConnection, source: str, has_coords: bool = False,
+                   firearm: bool = False) -> set:
+    """Months (as timestamps) with usable data: covered, not a sample, with coordinates / firearm flag if needed."""
+    rows = con.execute(
+        """SELECT period_start FROM coverage WHERE source_id = ? AND grain = 'month' AND status <> 'sample'
+           AND (NOT ? OR has_coords) AND (NOT ? OR has_firearm)""", [source, has_coords, firearm]).fetchall()
+    return {pd.Timestamp(r[0]) for r in rows}
+
+
 def missing_months(con: duckdb.DuckDBPyConnection, f: Filter, area_level: bool, firearm_only: bool = False) -> list[str]:
     """Months in the range with no data for this source and category (area-level counts also need coordinates)."""
-    needs_firearm = firearm_only or bool(
-        con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [f.category]).fetchall()[0][0])
-    return [r[0] for r in con.execute(MISSING, [f.start, f.end, f.source, area_level, needs_firearm]).fetchall()]
+    firearm = firearm_only or needs_firearm(con, f.category)
+    return [r[0] for r in con.execute(MISSING, [f.start, f.end, f.source, area_level, firearm]).fetchall()]

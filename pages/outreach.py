@@ -112,18 +112,17 @@ with tab_eval:
         buffer_m = c3.number_input("Buffer ring, metres", 100, 2000, 400, step=50, key=f"buffer_{chosen}")
         override = st.multiselect("Comparison neighborhoods (blank: suggested)", sorted(web.neighborhoods(key)[
             "area_id"]), key=f"comparison_{chosen}")
-        suggested = web.evaluate(key, event.event_id, event.start_date, evaluation.Design(
-            unit, source, measure, int(months_before), int(months_after), float(buffer_m)))["suggested_comparisons"]
         st.caption("Most similar neighborhoods in the before window (lower score = closer in level and trend), "
                    "away from the footprint and buffer:")
-        st.dataframe(pd.DataFrame(suggested).rename(columns={"area": "neighborhood", "before_mean": "per month before"}),
-                     hide_index=True, width="stretch")
+        suggestions_box = st.empty()  # filled from the evaluation below: one evaluation per rerun
     design = evaluation.Design(unit, source, measure, int(months_before), int(months_after), float(buffer_m),
                                override or None)
     if (unit, source, measure) == (default.unit, default.source, default.measure):
         st.info(f"**Unit and measure:** {unit} / {source} / {measure}. {why}")
     with st.spinner("Evaluating, with placebo checks at fake dates and in other neighborhoods…"):
         result = web.evaluate(key, event.event_id, event.start_date, design)
+    suggestions_box.dataframe(pd.DataFrame(result["suggested_comparisons"]).rename(
+        columns={"area": "neighborhood", "before_mean": "per month before"}), hide_index=True, width="stretch")
 
     if result["status"] != "evaluated":
         st.error(result["message"])

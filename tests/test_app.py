@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import evaluation, hotspots, queries, registry
 from analytics.settings import ROOT
+from tests.conftest import RAW
 
 PAGES = ["pages/home.py", "pages/hotspots.py", "pages/neighborhood.py", "pages/outreach.py", "pages/data.py"]
 
@@ -31,7 +33,10 @@ def test_home_shows_real_numbers_for_the_default_view(built_db, con):
     metrics = {m.label: m.value for m in at.metric}
     expected = queries.total(con, queries.Filter("kcpd_nbhd", "persons", date(2015, 1, 1), date(2026, 6, 30)))
     assert metrics["Crimes against persons"] == f"{expected['n']:,}"
-    assert any("2025 against 2024" in m.value for m in at.markdown)
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    y2024, y2025 = (raw[raw.month.str.startswith(y)].persons.sum() for y in ("2024", "2025"))
+    assert any(f"2025 against 2024** (the latest fully covered year): {y2024:,} → {y2025:,}" in m.value
+               for m in at.markdown)
 
 
 def test_switching_to_gva_shows_gva_shootings_with_gaps(built_db, con):

@@ -158,3 +158,19 @@ def test_rank_cli_gives_the_page_table(built_db, con):
     lib = hotspots.rank(con, GVA_2016)["table"]
     assert [r["area_id"] for r in data["table"][:10]] == lib["area_id"].head(10).tolist()
     assert data["total"] == int(lib["n"].sum())
+
+
+def test_concentration_share_matches_an_independent_count(con):
+    raw = pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz")
+    rows = raw[raw.date.between("2014-01-01", "2018-03-31") & raw.address.notna() & raw.latitude.notna()]
+    districts = pd.read_csv(DATA_DIR / "geo/kc_council_districts_2023.csv.gz")
+    city = shapely.union_all(shapely.make_valid(shapely.from_wkt(districts["the_geom"])))
+    in_city = rows[shapely.contains_xy(city, rows.longitude, rows.latitude)]
+    per_cell = pd.Series([h3.latlng_to_cell(y, x, 9) for x, y in zip(in_city.longitude, in_city.latitude,
+                                                                     strict=True)]).value_counts()
+    cells = len(h3.geo_to_cells(city.__geo_interface__, 9))
+    top = int(np.ceil(0.05 * cells))
+    expected = round(100 * per_cell.head(top).sum() / per_cell.sum(), 1)
+    got = hotspots.concentration(con, Filter("gva", "gun_incident", date(2014, 1, 1), date(2018, 3, 31)))
+    assert (got["cells"], got["top_cells"], got["incidents"]) == (cells, top, len(in_city))
+    assert got["share_in_top_5pct"] == expected < 100  # more busy cells than the top 5%: a real share
