@@ -119,11 +119,13 @@ def _drop_oversize(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, s
     return frame[lengths <= MAX_FIELD], rejects
 
 
-def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, source: str) -> None:
-    """Refuse a file whose columns do not fit: `needed` maps canonical name -> what it is."""
+def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, source: str,
+                    published: list[str] | None = None) -> None:
+    """Refuse a file whose columns do not fit: `needed` maps canonical name -> what it is. The message lists the
+    file's own headers (`published`, before any renaming)."""
     missing = [f"{name} ({what})" for name, what in needed.items() if name not in frame.columns]
     if missing:
-        found = ", ".join(c for c in frame.columns if c != ROW)[:400]
+        found = ", ".join(c for c in (published or frame.columns) if c != ROW)[:400]
         raise SchemaError(
             f"{file}: not a {source} file: missing column(s) {', '.join(missing)}. Columns found: {found}"
         )

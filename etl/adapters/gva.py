@@ -63,6 +63,7 @@ def parse(raw: RawTable, file: str, source_id: str = "gva") -> Parsed:
         {"incident_id": "Incident ID", "date": "Incident Date", "killed": "killed count", "injured": "injured count"},
         file,
         "Gun Violence Archive",
+        list(raw.frame.columns),
     )
     dates, date_reason = parse_dates(frame["date"])
     killed, killed_reason = _count(frame["killed"], "killed")

@@ -60,11 +60,11 @@ def canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 def parse(raw: RawTable, file: str, source_id: str = "kcpd") -> Parsed:
     frame = canonical_columns(raw.frame)
-    require_columns(
-        frame, {"report_no": "Report_No / report_no", "reported_date": "Reported_Date / reported_date"}, file, "KCPD"
-    )
+    published = list(raw.frame.columns)
+    require_columns(frame, {"report_no": "Report_No / report_no", "reported_date": "Reported_Date / reported_date"},
+                    file, "KCPD", published)
     if not {"ibrs", "offense", "description"} & set(frame.columns):
-        require_columns(frame, {"ibrs": "IBRS / ibrs (NIBRS offense code)"}, file, "KCPD")
+        require_columns(frame, {"ibrs": "IBRS / ibrs (NIBRS offense code)"}, file, "KCPD", published)
     get = lambda col: frame[col] if col in frame.columns else pd.Series(None, index=frame.index, dtype=object)  # noqa: E731
 
     dates, date_reason = parse_dates(get("reported_date"))
