@@ -21,11 +21,13 @@ from esda.getisord import G_Local
 from scipy.stats import norm
 
 from analytics import stats
-from analytics.queries import Filter, missing_months, validate, whole_months
+from analytics.queries import BadQuery, Context, Filter, validate, whole_months
 
 MAX_POINTS = 5000
 STORED_RESOLUTION = 9
 GI_RESOLUTION = 8
+#: H3 resolution -> the column holding each stored cell's cell at that resolution (table h3_parents)
+HEX_COLUMN = {9: "p.h3_cell", 8: "p.r8", 7: "p.r7"}
 
 WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ?
            AND i.geo_status = 'in_city' AND (NOT ? OR i.firearm)"""
@@ -33,10 +35,6 @@ WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND 
 
 def _params(f: Filter, firearm_only: bool) -> list:
     return [f.source, f.category, f.start, f.end, firearm_only]
-
-
-def is_incident_source(con, source: str) -> bool:
-    return con.execute("SELECT kind FROM sources WHERE source_id = ?", [source]).fetchall()[0][0] == "incidents"
 
 
 def points(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> pd.DataFrame | None:
@@ -51,45 +49,67 @@ def points(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False
 
 def hex_bins(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False,
              resolution: int = STORED_RESOLUTION) -> pd.DataFrame:
-    """Counts per H3 cell, aggregated in the database at resolution 9, coarsened here if asked.
+    """Counts per H3 cell at resolution 9, 8 or 7, aggregated in the database.
 
     Whole-month ranges read the per-month hex roll-up; other ranges count incidents.
     """
     validate(con, f)
+    if resolution not in HEX_COLUMN:
+        raise BadQuery(f"hexagon resolution {resolution!r} is not one of {sorted(HEX_COLUMN)}")
+    hex_col = HEX_COLUMN[resolution]
     if whole_months(f):
-        bins = con.execute(
-            """SELECT h3_cell AS hex, sum(CASE WHEN ? THEN n_firearm ELSE n END)::INTEGER AS n FROM hex_month_counts
-               WHERE source_id = ? AND category_id = ? AND month BETWEEN ? AND ? GROUP BY 1 HAVING n > 0""",
+        return con.execute(
+            f"""SELECT {hex_col} AS hex, sum(CASE WHEN ? THEN h.n_firearm ELSE h.n END)::INTEGER AS n
+                FROM hex_month_counts h JOIN h3_parents p USING (h3_cell)
+                WHERE h.source_id = ? AND h.category_id = ? AND h.month BETWEEN ? AND ?
+                GROUP BY 1 HAVING n > 0 ORDER BY n DESC, hex""",  # noqa: S608
             [firearm_only, f.source, f.category, f.start, f.end]).df()
-    else:
-        bins = con.execute(
-            f"""SELECT i.h3_cell AS hex, count(*) AS n FROM incidents i JOIN incident_categories c USING (incident_id)
-                WHERE {WHERE} AND i.h3_cell IS NOT NULL GROUP BY 1""", _params(f, firearm_only)).df()  # noqa: S608
-    if resolution < STORED_RESOLUTION and len(bins):
-        bins["hex"] = [h3.cell_to_parent(h, resolution) for h in bins["hex"]]
-        bins = bins.groupby("hex", as_index=False)["n"].sum()
-    return bins.sort_values("n", ascending=False, ignore_index=True)
+    return con.execute(
+        f"""SELECT {hex_col} AS hex, count(*)::INTEGER AS n
+            FROM incidents i JOIN incident_categories c USING (incident_id) JOIN h3_parents p USING (h3_cell)
+            WHERE {WHERE} GROUP BY 1 ORDER BY n DESC, hex""", _params(f, firearm_only)).df()  # noqa: S608
+
+
+#: the rows a neighborhood count adds up: incidents (one each), or the monthly roll-up
+NEIGHBORHOOD_ROWS = {
+    "incidents": """SELECT i.neighborhood AS area_id, i.event_date AS day, 1 AS n FROM incidents i
+                    JOIN incident_categories c USING (incident_id)
+                    WHERE i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ?
+                      AND i.geo_status = 'in_city' AND (NOT ? OR i.firearm) AND i.neighborhood IS NOT NULL""",
+    "area_counts": """SELECT area_id, period_start AS day, n FROM area_counts
+                      WHERE source_id = ? AND measure = ? AND period_start BETWEEN ? AND ?
+                        AND area_type = 'neighborhood' AND grain IN ('day', 'month')""",
+}
+
+
+def _counts_by_neighborhood(con: duckdb.DuckDBPyConnection, ctx: Context, firearm_only: bool,
+                            periods: list[Filter]) -> pd.DataFrame:
+    """Every neighborhood (area_id, name, population) with its count in each period (columns p0, p1, ...), in one
+    query: the monthly roll-up for whole months, incidents for other ranges and firearm-only counts."""
+    from_incidents = ctx.kind == "incidents" and (firearm_only or not all(whole_months(p) for p in periods))
+    src = NEIGHBORHOOD_ROWS["incidents" if from_incidents else "area_counts"]
+    sums = ", ".join(["coalesce(sum(n) FILTER (day BETWEEN ? AND ?), 0)::BIGINT"] * len(periods))
+    params = [v for p in periods for v in (p.start, p.end)]
+    params += [periods[0].source, periods[0].category, min(p.start for p in periods), max(p.end for p in periods)]
+    params += [firearm_only] if from_incidents else []
+    found = {r[0]: r[1:] for r in con.execute(f"SELECT area_id, {sums} FROM ({src}) GROUP BY area_id",  # noqa: S608
+                                              params).fetchall()}
+    out = ctx.neighborhoods.copy()
+    none = (0,) * len(periods)
+    for k in range(len(periods)):
+        out[f"p{k}"] = np.array([found.get(a, none)[k] for a in out["area_id"]], dtype=np.int64)
+    return out
+
+
+def _with_rate(table: pd.DataFrame) -> pd.DataFrame:
+    table["rate_per_10k"] = (table["n"] / table["population"] * 10_000).where(table["population"] >= 100).round(1)
+    return table
 
 
 def neighborhood_counts(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> pd.DataFrame:
     """Every neighborhood's count and rate per 10,000 residents (2010 Census) for the period."""
-    validate(con, f)
-    if is_incident_source(con, f.source) and (firearm_only or not whole_months(f)):
-        counts = con.execute(
-            f"""SELECT i.neighborhood AS area_id, count(*) AS n FROM incidents i
-                JOIN incident_categories c USING (incident_id) WHERE {WHERE} AND i.neighborhood IS NOT NULL
-                GROUP BY 1""", _params(f, firearm_only)).df()  # noqa: S608
-    else:
-        counts = con.execute(
-            """SELECT area_id, sum(n) AS n FROM area_counts WHERE source_id = ? AND measure = ?
-               AND area_type = 'neighborhood' AND grain IN ('day', 'month') AND period_start BETWEEN ? AND ?
-               GROUP BY 1""",
-            [f.source, f.category, f.start, f.end]).df()
-    areas = con.execute("SELECT area_id, name, population FROM areas WHERE area_type = 'neighborhood'").df()
-    out = areas.merge(counts, on="area_id", how="left", validate="1:1")
-    out["n"] = out["n"].fillna(0).astype(int)
-    out["rate_per_10k"] = (out["n"] / out["population"] * 10_000).where(out["population"] >= 100).round(1)
-    return out
+    ctx = validate(con, f)
+    return _with_rate(_counts_by_neighborhood(con, ctx, firearm_only, [f]).rename(columns={"p0": "n"}))
 
 
 def previous_period(f: Filter) -> Filter:
@@ -106,11 +126,14 @@ def previous_period(f: Filter) -> Filter:
 def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> dict:
     """All neighborhoods for the period: count, rate, change against the previous equal period, and whether that
     change is larger than chance (Poisson e-test; 'too few to tell' for small counts)."""
+    ctx = validate(con, f)
     prev = previous_period(f)
-    missing = {"period": missing_months(con, f, True, firearm_only),
-               "previous": missing_months(con, prev, True, firearm_only)}
-    now, before = neighborhood_counts(con, f, firearm_only), neighborhood_counts(con, prev, firearm_only)
-    table = now.merge(before[["area_id", "n"]].rename(columns={"n": "previous"}), on="area_id", validate="1:1")
+    firearm = firearm_only or ctx.needs_firearm
+    missing = {"period": ctx.missing_months(f.start, f.end, True, firearm),
+               "previous": ctx.missing_months(prev.start, prev.end, True, firearm)}
+    table = _with_rate(_counts_by_neighborhood(con, ctx, firearm_only, [f, prev]).rename(
+        columns={"p0": "n", "p1": "previous"}))
+    table = table[["area_id", "name", "population", "n", "rate_per_10k", "previous"]]
     total = int(table["n"].sum())
     table["share_of_city_pct"] = (100 * table["n"] / total).round(2) if total else 0.0
     if missing["period"] or missing["previous"]:

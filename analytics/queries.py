@@ -4,10 +4,13 @@ come from input. A period a source does not cover is NULL ("no data"), never zer
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 CITY = "Kansas City"
@@ -36,7 +39,7 @@ def categories(con: duckdb.DuckDBPyConnection, source: str | None = None) -> pd.
         return con.execute("SELECT * FROM categories ORDER BY category_id").df()
     return con.execute(
         """SELECT c.* FROM categories c
-           WHERE category_id IN (SELECT DISTINCT measure FROM area_counts WHERE source_id = ?)
+           WHERE category_id IN (SELECT measure FROM source_measures WHERE source_id = ?)
            ORDER BY CASE c.kind WHEN 'violence' THEN 0 WHEN 'nibrs_group' THEN 1 ELSE 2 END, c.category_id""",
         [source],
     ).df()
@@ -48,88 +51,159 @@ def neighborhoods(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> None:
-    """Raise BadQuery naming the first value the data does not know."""
-    if con.execute("SELECT count(*) FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0] == 0:
-        known = ", ".join(sources(con)["source_id"])
-        raise BadQuery(f"unknown source {f.source!r}; choose one of: {known}")
-    known_cats = categories(con, f.source)["category_id"].tolist()
-    if f.category not in known_cats:
-        raise BadQuery(f"source {f.source!r} has no category {f.category!r}; it has: {', '.join(known_cats)}")
+@dataclass(frozen=True)
+class Coverage:
+    """One covered period of a source (the view `coverage`)."""
+
+    status: str  # complete | partial | sample
+    note: str | None
+    has_coords: bool
+    has_firearm: bool
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The small facts that checking and shaping every query needs: fixed for a database version, so they are read
+    once per version (see `catalog`) instead of once per query."""
+
+    kinds: dict[str, str]  # source -> 'incidents' | 'area_counts'
+    scopes: dict[tuple[str, str], tuple[str, str | None]]  # (source, measure) -> its city-wide rows (source_measures)
+    needs_firearm: dict[str, bool]  # category -> counts need the source's firearm flag
+    neighborhoods: pd.DataFrame  # area_id, name, population (2010 Census), by area_id; never modified
+    months: dict[str, dict[date, Coverage]]  # source -> covered month (grain 'month') -> coverage
+    years: dict[str, dict[int, Coverage]]  # source -> covered year (grain 'year') -> coverage
+
+
+_CATALOGS: OrderedDict[tuple, Catalog] = OrderedDict()
+
+
+def catalog(con: duckdb.DuckDBPyConnection) -> Catalog:
+    """The database's catalog, memoised per file version for read-only connections (the app's); a writable
+    connection may change its data at any time, so it is read afresh."""
+    path, readonly = con.execute(
+        "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0]
+    key = None
+    if readonly and path:
+        info = os.stat(path)
+        key = (path, info.st_ino, info.st_mtime_ns)
+        if key in _CATALOGS:
+            return _CATALOGS[key]
+    found = _read_catalog(con)
+    if key:
+        _CATALOGS[key] = found
+        while len(_CATALOGS) > 8:
+            _CATALOGS.popitem(last=False)
+    return found
+
+
+def _read_catalog(con: duckdb.DuckDBPyConnection) -> Catalog:
+    months: dict[str, dict[date, Coverage]] = {}
+    years: dict[str, dict[int, Coverage]] = {}
+    for source, grain, period, status, note, coords, firearm in con.execute(
+            """SELECT source_id, grain, period_start, status, note, has_coords, has_firearm FROM coverage""").fetchall():
+        cov = Coverage(status, note, bool(coords), bool(firearm))
+        if grain == "year":
+            years.setdefault(source, {})[period.year] = cov
+        else:
+            months.setdefault(source, {})[period] = cov
+    return Catalog(
+        kinds=dict(con.execute("SELECT source_id, kind FROM sources").fetchall()),
+        scopes={(s, m): (t, i) for s, m, t, i in con.execute(
+            "SELECT source_id, measure, scope_type, scope_id FROM source_measures").fetchall()},
+        needs_firearm=dict(con.execute("SELECT category_id, needs_firearm FROM categories").fetchall()),
+        neighborhoods=con.execute(
+            "SELECT area_id, name, population FROM areas WHERE area_type = 'neighborhood' ORDER BY area_id").df(),
+        months=months, years=years,
+    )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a valid filter's source and category are."""
+
+    kind: str  # 'incidents' or 'area_counts'
+    needs_firearm: bool  # the category's counts need the source's firearm flag
+    scope_type: str  # the rows of area_counts that hold the count: 'neighborhood', 'city', or another area type
+    scope_id: str | None  # that area, or None: the sum of every area of scope_type
+    months: dict[date, Coverage]  # the source's covered months
+    years: dict[int, Coverage]  # the source's covered years
+    neighborhoods: pd.DataFrame  # as in Catalog
+
+    def coverage(self, month: date) -> Coverage | None:
+        """A month's coverage; yearly sources cover each month of a covered year."""
+        return self.months.get(month) or self.years.get(month.year)
+
+    def missing_months(self, start: date, end: date, area_level: bool, firearm: bool) -> list[str]:
+        """Months from start to end with no data: area-level counts also need coordinates, firearm counts (a
+        firearm category, or firearm-only maps) the firearm flag."""
+        return [f"{m:%Y-%m}" for m in month_starts(start, end) if not usable(self.months.get(m), area_level, firearm)]
+
+
+def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> Context:
+    """Raise BadQuery naming the first value the data does not know; else what the source and category are."""
+    cat = catalog(con)
+    if f.source not in cat.kinds:
+        raise BadQuery(f"unknown source {f.source!r}; choose one of: {', '.join(sorted(cat.kinds))}")
+    scope = cat.scopes.get((f.source, f.category))
+    if scope is None:
+        known_cats = ", ".join(categories(con, f.source)["category_id"])
+        raise BadQuery(f"source {f.source!r} has no category {f.category!r}; it has: {known_cats}")
     if f.start > f.end:
         raise BadQuery(f"start {f.start} is after end {f.end}")
     if f.area is not None:
-        hit = con.execute(
-            "SELECT count(*) FROM areas WHERE area_type = 'neighborhood' AND area_id = ?", [f.area]
-        ).fetchall()[0][0]
-        if not hit:
+        if not cat.neighborhoods["area_id"].eq(f.area).any():
             raise BadQuery(f"unknown neighborhood {f.area!r}")
+        scope = ("neighborhood", f.area)
+    return Context(cat.kinds[f.source], bool(cat.needs_firearm.get(f.category)), *scope,
+                   cat.months.get(f.source, {}), cat.years.get(f.source, {}), cat.neighborhoods)
 
 
-MONTHLY = """
-WITH spine AS (
-    SELECT unnest(generate_series(date_trunc('month', ?::DATE), date_trunc('month', ?::DATE), INTERVAL 1 MONTH))::DATE
-        AS month
-),
-cov AS (
-    -- yearly sources cover each month of a covered year
-    SELECT s.month, c.status, c.note, c.has_coords, c.has_firearm
-    FROM spine s JOIN coverage c
-      ON c.source_id = ? AND (
-         (c.grain = 'month' AND c.period_start = s.month)
-      OR (c.grain = 'year' AND c.period_start = date_trunc('year', s.month)))
-),
-counts AS (
-    SELECT date_trunc('month', period_start)::DATE AS month, sum(n) AS n
-    FROM area_counts
-    WHERE source_id = ? AND measure = ? AND grain IN ('day', 'month')
-      AND area_type = ? AND (? IS NULL OR area_id = ?)
-      AND period_start BETWEEN date_trunc('month', ?::DATE) AND ?::DATE
-    GROUP BY 1
-)
-SELECT s.month,
-       CASE WHEN cov.status IS NULL OR cov.status = 'sample' THEN NULL
-            WHEN ? AND NOT cov.has_coords THEN NULL
-            WHEN ? AND NOT cov.has_firearm THEN NULL
-            ELSE coalesce(counts.n, 0) END AS n,
-       coalesce(cov.status, 'no data') AS status,
-       CASE WHEN cov.status IS NULL THEN 'not covered by this source'
-            WHEN cov.status = 'sample' THEN coalesce(cov.note, 'a sample, not a total')
-            WHEN ? AND NOT cov.has_coords THEN 'this period has no coordinates, so no area counts'
-            WHEN ? AND NOT cov.has_firearm THEN 'this period has no firearm flag'
-            ELSE cov.note END AS note
-FROM spine s LEFT JOIN cov USING (month) LEFT JOIN counts USING (month)
-ORDER BY s.month
+def month_starts(start: date, end: date) -> list[date]:
+    """The first day of every month from start's month to end's month."""
+    out, month = [], date(start.year, start.month, 1)
+    while month <= end:
+        out.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return out
+
+
+COUNTS = """
+SELECT date_trunc('month', period_start)::DATE AS month, sum(n) AS n
+FROM area_counts
+WHERE source_id = ? AND measure = ? AND grain IN ('day', 'month') AND area_type = ? AND (? IS NULL OR area_id = ?)
+  AND period_start BETWEEN date_trunc('month', ?::DATE) AND ?::DATE
+GROUP BY 1
 """
-
-
-def _area_scope(con: duckdb.DuckDBPyConnection, f: Filter) -> tuple[str, str | None]:
-    """Which rows of area_counts hold the city-wide or area count for this source."""
-    if f.area is not None:
-        return "neighborhood", f.area
-    has_city = con.execute(
-        "SELECT count(*) > 0 FROM area_counts WHERE source_id = ? AND area_type = 'city' AND grain <> 'year'",
-        [f.source],
-    ).fetchall()[0][0]
-    if has_city:
-        return "city", CITY
-    # area-count sources without a city row: the city is the sum of its areas
-    area_type = con.execute(
-        "SELECT any_value(area_type) FROM area_counts WHERE source_id = ? AND grain <> 'year'", [f.source]
-    ).fetchall()[0][0]
-    return area_type or "city", None
 
 
 def monthly(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
     """Monthly counts (month, n, status, note); n is NULL where there is no data."""
-    validate(con, f)
-    area_type, area_id = _area_scope(con, f)
-    firearm = needs_firearm(con, f.category)
-    kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0]
-    needs_coords = f.area is not None and kind == "incidents"
-    params = [f.start, f.end, f.source, f.source, f.category, area_type, area_id, area_id, f.start, f.end,
-              needs_coords, firearm, needs_coords, firearm]
-    return con.execute(MONTHLY, params).df()
+    return _monthly(con, f, validate(con, f))
+
+
+def _monthly(con: duckdb.DuckDBPyConnection, f: Filter, ctx: Context) -> pd.DataFrame:
+    counts = dict(con.execute(COUNTS, [f.source, f.category, ctx.scope_type, ctx.scope_id, ctx.scope_id, f.start,
+                                       f.end]).fetchall())
+    needs_coords = f.area is not None and ctx.kind == "incidents"
+    months, ns, statuses, notes = month_starts(f.start, f.end), [], [], []
+    for month in months:
+        cov = ctx.coverage(month)
+        n = None
+        if cov is None:
+            status, note = "no data", "not covered by this source"
+        elif cov.status == "sample":
+            status, note = cov.status, cov.note or "a sample, not a total"
+        elif needs_coords and not cov.has_coords:
+            status, note = cov.status, "this period has no coordinates, so no area counts"
+        elif ctx.needs_firearm and not cov.has_firearm:
+            status, note = cov.status, "this period has no firearm flag"
+        else:
+            n, status, note = counts.get(month, 0), cov.status, cov.note
+        ns.append(n)
+        statuses.append(status)
+        notes.append(note)
+    return pd.DataFrame({"month": np.array(months, dtype="datetime64[us]"), "n": np.array(ns, dtype=float),
+                         "status": pd.array(statuses, dtype="str"), "note": pd.array(notes, dtype="str")})
 
 
 def yearly(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
@@ -158,14 +232,14 @@ def total(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:
     sources sum whole periods. `n` is None when no part of the range is covered;
     `missing` lists months without data, so a partial total is never mistaken for a full one.
     """
-    series = monthly(con, f)
+    ctx = validate(con, f)
+    series = _monthly(con, f, ctx)
     missing = series.loc[series["n"].isna(), "month"].dt.strftime("%Y-%m").tolist()
     partial = series.loc[series["status"].eq("partial"), "month"].dt.strftime("%Y-%m").tolist()
     covered = series["n"].notna()
-    kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchall()[0][0]
     if not covered.any():
         n = None
-    elif kind == "incidents" and not whole_months(f):  # the monthly roll-up cannot split a month
+    elif ctx.kind == "incidents" and not whole_months(f):  # the monthly roll-up cannot split a month
         n = _incident_count(con, f, series.loc[covered, "month"].tolist())
     else:
         n = float(series.loc[covered, "n"].sum())
@@ -215,34 +289,19 @@ def latest_two_years(con: duckdb.DuckDBPyConnection, source: str, category: str,
     return {"latest_year": latest, "prior_year": prior, "latest": out[latest], "prior": out[prior]}
 
 
-MISSING = """
-WITH spine AS (
-    SELECT unnest(generate_series(date_trunc('month', ?::DATE), date_trunc('month', ?::DATE), INTERVAL 1 MONTH))::DATE
-        AS month
-)
-SELECT strftime(s.month, '%Y-%m') FROM spine s
-LEFT JOIN coverage c ON c.source_id = ? AND c.grain = 'month' AND c.period_start = s.month
-WHERE c.status IS NULL OR c.status = 'sample' OR (? AND NOT c.has_coords) OR (? AND NOT c.has_firearm)
-ORDER BY 1
-"""
-
-
 def needs_firearm(con: duckdb.DuckDBPyConnection, category: str) -> bool:
     """Whether counts of this category need the source's firearm flag."""
-    rows = con.execute("SELECT needs_firearm FROM categories WHERE category_id = ?", [category]).fetchall()
-    return bool(rows and rows[0][0])
+    return bool(catalog(con).needs_firearm.get(category))
+
+
+def usable(cov: Coverage | None, has_coords: bool = False, firearm: bool = False) -> bool:
+    """A covered period that is not a sample, with coordinates / the firearm flag when the count needs them."""
+    return (cov is not None and cov.status != "sample" and (cov.has_coords or not has_coords)
+            and (cov.has_firearm or not firearm))
 
 
 def covered_months(con: duckdb.DuckDBPyConnection, source: str, has_coords: bool = False,
                    firearm: bool = False) -> set:
     """Months (as timestamps) with usable data: covered, not a sample, with coordinates / firearm flag if needed."""
-    rows = con.execute(
-        """SELECT period_start FROM coverage WHERE source_id = ? AND grain = 'month' AND status <> 'sample'
-           AND (NOT ? OR has_coords) AND (NOT ? OR has_firearm)""", [source, has_coords, firearm]).fetchall()
-    return {pd.Timestamp(r[0]) for r in rows}
-
-
-def missing_months(con: duckdb.DuckDBPyConnection, f: Filter, area_level: bool, firearm_only: bool = False) -> list[str]:
-    """Months in the range with no data for this source and category (area-level counts also need coordinates)."""
-    firearm = firearm_only or needs_firearm(con, f.category)
-    return [r[0] for r in con.execute(MISSING, [f.start, f.end, f.source, area_level, firearm]).fetchall()]
+    months = catalog(con).months.get(source, {})
+    return {pd.Timestamp(m) for m, cov in months.items() if usable(cov, has_coords, firearm)}

@@ -124,3 +124,9 @@ def h3_cells(lon: pd.Series, lat: pd.Series, resolution: int = H3_RESOLUTION) ->
     cells = [h3.latlng_to_cell(y, x, resolution) if x == x and y == y else None  # x == x: not NaN
              for x, y in zip(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float), strict=True)]
     return pd.Series(cells, index=lon.index, dtype=object)
+
+
+def h3_parents(cells: list[str]) -> pd.DataFrame:
+    """Resolution-9 cells with their parents at resolutions 8 and 7 (the map's coarser hexagon sizes)."""
+    return pd.DataFrame({"h3_cell": cells, "r8": [h3.cell_to_parent(c, 8) for c in cells],
+                         "r7": [h3.cell_to_parent(c, 7) for c in cells]})

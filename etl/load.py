@@ -170,23 +170,41 @@ WITH placed AS (
     ]) AS a
     FROM incidents i JOIN incident_categories c USING (incident_id)
 )
-SELECT source_id, a.t, a.id, 'month', date_trunc('month', event_date)::DATE, category_id, count(*)
+SELECT source_id, a.t, a.id, 'month', date_trunc('month', event_date)::DATE AS month, category_id, count(*)
 FROM placed WHERE a.id IS NOT NULL
-GROUP BY ALL;
+GROUP BY ALL
+ORDER BY source_id, category_id, a.t, month;  -- clustered as pages filter, so scans skip most row groups
 DELETE FROM hex_month_counts;
 INSERT INTO hex_month_counts
-SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE, i.h3_cell, count(*),
+SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month, i.h3_cell, count(*),
        count(*) FILTER (i.firearm)
 FROM incidents i JOIN incident_categories c USING (incident_id)
 WHERE i.geo_status = 'in_city' AND i.h3_cell IS NOT NULL
-GROUP BY ALL;
+GROUP BY ALL
+ORDER BY i.source_id, c.category_id, month;
+DELETE FROM source_measures;
+INSERT INTO source_measures
+WITH scope AS (
+    SELECT source_id, bool_or(area_type = 'city' AND grain <> 'year') AS has_city,
+           any_value(area_type) FILTER (grain <> 'year') AS area_type
+    FROM area_counts GROUP BY source_id
+)
+SELECT DISTINCT a.source_id, a.measure, CASE WHEN s.has_city THEN 'city' ELSE coalesce(s.area_type, 'city') END,
+       CASE WHEN s.has_city THEN 'Kansas City' END
+FROM area_counts a JOIN scope s USING (source_id);
 """
 
 
 def rollup(con: duckdb.DuckDBPyConnection) -> None:
     """Incident sources roll up into area_counts (city, neighborhood, ZIP, district by month) and into hex cells
-    by month, so pages over whole months read small aggregates instead of every incident."""
+    by month, so pages over whole months read small aggregates instead of every incident; source_measures and
+    h3_parents are the small lookups the pages check filters and coarsen hex bins with."""
     con.execute(ROLLUP)
+    new_cells = [r[0] for r in con.execute(
+        """SELECT DISTINCT h3_cell FROM hex_month_counts
+           WHERE h3_cell NOT IN (SELECT h3_cell FROM h3_parents)""").fetchall()]
+    if new_cells:
+        insert(con, "h3_parents", geo.h3_parents(new_cells), ["h3_cell", "r8", "r7"])
 
 
 def relative(path: Path) -> str:

@@ -107,6 +107,23 @@ CREATE TABLE IF NOT EXISTS hex_month_counts (
     n_firearm INTEGER NOT NULL
 );
 
+-- What each source has counts for, and which rows of area_counts make its city-wide count (filled by the
+-- roll-up), so checking a filter reads a few hundred rows instead of scanning area_counts.
+CREATE TABLE IF NOT EXISTS source_measures (
+    source_id VARCHAR NOT NULL,
+    measure VARCHAR NOT NULL,         -- a category_id
+    scope_type VARCHAR NOT NULL,      -- 'city', or the area type whose rows add up to the city
+    scope_id VARCHAR,                 -- 'Kansas City', or NULL: the sum of every area of scope_type
+    PRIMARY KEY (source_id, measure)
+);
+
+-- Each H3 cell holding incidents with its parents at the coarser map resolutions (filled by the roll-up).
+CREATE TABLE IF NOT EXISTS h3_parents (
+    h3_cell VARCHAR PRIMARY KEY,      -- resolution 9
+    r8 VARCHAR NOT NULL,
+    r7 VARCHAR NOT NULL
+);
+
 -- Which source covers which period, as each load declared it; the view `coverage`
 -- (below) merges loads. A period with no coverage row is "no data", never zero.
 CREATE TABLE IF NOT EXISTS load_coverage (
