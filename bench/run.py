@@ -114,6 +114,7 @@ def bench_queries(db: Path, repeats: int = 20) -> list[dict]:
     for name, fn in PAGE_QUERIES.items():
         cold = []
         for _ in range(3):
+            queries._CATALOGS.clear()  # cold: a new connection and no catalog read yet
             with duckdb.connect(str(db), read_only=True) as con:
                 cold.append(timed(fn, con, f)[0])
         with duckdb.connect(str(db), read_only=True) as con:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from analytics.settings import DATA_DIR, MANIFEST, db_path, user_dir
 from etl import adapters, load, reference
-from etl.extract import read_csv_text, sha256
+from etl.extract import read_csv_text, sha256, stage, unstage
 from etl.load import CoverageSpec, LoadResult
 
 
@@ -34,6 +34,7 @@ def swapped(target: Path, start_from_current: bool) -> Iterator[duckdb.DuckDBPyC
     if start_from_current and target.exists():
         shutil.copyfile(target, tmp)
     con = duckdb.connect(str(tmp))
+    con.execute("SET enable_progress_bar = false")  # loads report their own progress
     try:
         yield con
         con.execute("CHECKPOINT")
@@ -61,8 +62,15 @@ def _load_one(con, path: Path, source_id: str, adapter: str | None, spec: Covera
     if done:
         return LoadResult(done[0], file, source_id, 0, 0, 0, 0, skipped=True,
                           message=f"already loaded as load #{done[0]} ({done[1]}, {done[2]:%Y-%m-%d %H:%M}); nothing changed")
-    parsed = adapters.parse(read_csv_text(path), file, source_id, adapter)
-    return load.write(con, parsed, file, sha, spec)
+    name = adapter or adapters.DEFAULT_ADAPTER[source_id]
+    try:
+        if name in adapters.STAGED:
+            parsed = adapters.STAGED[name](con, stage(con, path), file, source_id)
+        else:
+            parsed = adapters.ADAPTERS[name](read_csv_text(path), file, source_id)
+        return load.write(con, parsed, file, sha, spec)
+    finally:
+        unstage(con)
 
 
 def bundled_files() -> list[tuple[Path, str, str, CoverageSpec]]:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from etl.errors import SchemaError
@@ -96,13 +97,18 @@ def read_csv_text(path: Path) -> RawTable:
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise SchemaError(f"{Path(path).name}: the file has a header but no data rows")
-    names = [c for c in frame.columns if re.sub(r"[^a-z0-9]+", "_", c.lower()).strip("_") in NAME_COLUMNS]
+    names = name_columns(frame.columns)
     if names:
         frame = frame.drop(columns=names)
         notes.append(f"dropped column(s) {', '.join(names)}: personal names are never stored")
     frame.insert(0, ROW, range(1, len(frame) + 1))
     frame, oversize = _drop_oversize(frame)
     return RawTable(frame=frame, bad_lines=bad + oversize, notes=notes)
+
+
+def name_columns(columns) -> list[str]:
+    """The columns that hold people's names (see NAME_COLUMNS)."""
+    return [c for c in columns if re.sub(r"[^a-z0-9]+", "_", str(c).lower()).strip("_") in NAME_COLUMNS]
 
 
 MAX_FIELD = 10_000  # characters; no published field comes close (block addresses, 20-character offense labels)
@@ -129,3 +135,92 @@ def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, sour
         raise SchemaError(
             f"{file}: not a {source} file: missing column(s) {', '.join(missing)}. Columns found: {found}"
         )
+
+
+@dataclass
+class Staged:
+    """A file staged in DuckDB for SQL adapters: the temporary view `_staged` (_row, c0, c1, ...: every value a
+    string, `_row` the 1-based data record number); `columns` are the file's own headers for c0, c1, ..."""
+
+    columns: list[str]
+    rows_read: int
+    bad_lines: list[tuple[int, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    """Stage a CSV: DuckDB's own reader for well-formed files (millions of rows in seconds); a file it refuses
+    (malformed lines, another encoding, empty, odd headers) goes through read_csv_text, which keeps the good rows
+    and explains the rest. Either way name columns are dropped and rows with an oversize field rejected."""
+    path = Path(path)
+    notes: list[str] = []
+    try:
+        header = _fast_stage(con, path, notes)
+    except (duckdb.Error, UnicodeDecodeError, OSError, EOFError, gzip.BadGzipFile, csv.Error, ValueError):
+        return stage_frame(con, read_csv_text(path))  # raises SchemaError when nothing is usable
+    n = con.execute("SELECT count(*) FROM _raw").fetchall()[0][0]
+    if n == 0:
+        raise SchemaError(f"{path.name}: the file has a header but no data rows")
+    names = set(name_columns(header))
+    if names:
+        notes.append(f"dropped column(s) {', '.join(c for c in header if c in names)}: personal names are never stored")
+    keep = [f"c{k}" for k, c in enumerate(header) if c not in names]
+    longest = "greatest(" + ", ".join(f"coalesce(length({c}), 0)" for c in keep) + ")"
+    raw_text = "concat_ws(',', " + ", ".join(f"left(coalesce({c}, 'nan'), 200)" for c in keep) + ")"
+    oversize = con.execute(
+        f"SELECT rowid + 1, {longest}, left({raw_text}, 2000) FROM _raw WHERE {longest} > ? ORDER BY 1",  # noqa: S608
+        [MAX_FIELD]).fetchall()
+    renamed = ", ".join(f"{c} AS c{j}" for j, c in enumerate(keep))  # c0, c1, ... as in Staged.columns
+    rejects = [(int(r), f"a field is {int(m):,} characters long (limit {MAX_FIELD:,})", t) for r, m, t in oversize]
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW _staged AS
+                    SELECT rowid + 1 AS _row, {renamed} FROM _raw WHERE {longest} <= {MAX_FIELD}""")  # noqa: S608
+    return Staged([c for c in header if c not in names], n, rejects, notes)
+
+
+def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, notes: list[str]) -> list[str]:
+    """DuckDB's reader, strict: any malformed line, encoding error or odd header raises. Returns the headers."""
+    with gzip.open(path, "rt", encoding="utf-8-sig") if _is_gzip(path) else path.open(encoding="utf-8-sig") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise ValueError("no header line")
+    sep = _delimiter(first, notes)
+    header = [c.strip() for c in next(csv.reader([first], delimiter=sep))]
+    if len(set(header)) != len(header) or "" in header or first.count('"') % 2:
+        raise ValueError("repeated or blank headers, or a header over several lines: the careful reader handles them")
+    names = [f"c{k}" for k in range(len(header))]
+    con.execute("DROP VIEW IF EXISTS _staged")
+    con.execute("DROP TABLE IF EXISTS _raw")
+    con.execute(
+        """CREATE TEMP TABLE _raw AS SELECT * FROM read_csv(?, delim = ?, quote = '"', escape = '"', header = true,
+           auto_detect = false, columns = ?, strict_mode = true, null_padding = false, encoding = 'utf-8',
+           compression = ?)""",
+        [str(path), sep, {n: "VARCHAR" for n in names}, "gzip" if _is_gzip(path) else "none"])
+    return header
+
+
+def _is_gzip(path: Path) -> bool:
+    with Path(path).open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def stage_frame(con: duckdb.DuckDBPyConnection, raw: RawTable) -> Staged:
+    """Stage a file read by read_csv_text (names already dropped, oversize rows already rejected)."""
+    header = [c for c in raw.frame.columns if c != ROW]
+    frame = raw.frame.rename(columns={c: f"c{k}" for k, c in enumerate(header)})
+    con.execute("DROP VIEW IF EXISTS _staged")
+    con.execute("DROP TABLE IF EXISTS _raw")
+    con.register("_raw_frame", frame)
+    try:
+        con.execute("CREATE TEMP TABLE _raw AS SELECT * FROM _raw_frame")
+    finally:
+        con.unregister("_raw_frame")
+    con.execute("CREATE OR REPLACE TEMP VIEW _staged AS SELECT * FROM _raw")
+    return Staged(header, len(raw.frame) + len(raw.bad_lines), list(raw.bad_lines), list(raw.notes))
+
+
+def unstage(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables and views a load made (staged file, parsed rows, lookups)."""
+    for name, kind in con.execute(
+            """SELECT view_name, 'VIEW' FROM duckdb_views() WHERE temporary AND NOT internal
+               UNION ALL SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE temporary""").fetchall():
+        con.execute(f'DROP {kind} IF EXISTS "{name}"')

@@ -16,7 +16,7 @@ import pandas as pd
 
 from analytics.settings import ROOT
 from etl import geo, reference
-from etl.model import AREA_COUNT_COLUMNS, Parsed
+from etl.model import AREA_COUNT_COLUMNS, INCIDENT_COLUMNS, PEOPLE_COLUMNS, Parsed
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
 INCIDENT_TABLE_COLUMNS = [
@@ -78,20 +78,47 @@ def already_loaded(con: duckdb.DuckDBPyConnection, sha: str, source_id: str) -> 
     return rows[0] if rows else None
 
 
-def _places(incidents: pd.DataFrame) -> pd.DataFrame:
-    placed = geo.assign(incidents["lon"], incidents["lat"])
-    out = incidents.join(placed)
-    has = out["lat"].notna()
-    out["geo_status"] = "no_coords"
-    out.loc[~has & ~out["city_hint"].astype(bool), "geo_status"] = "outside_city"
-    out.loc[has, "geo_status"] = out.loc[has, "in_city"].map({True: "in_city", False: "outside_city"})
-    out.loc[out["placeholder"].astype(bool), "geo_status"] = "placeholder"
-    out["h3_cell"] = geo.h3_cells(out["lon"], out["lat"])
-    return out
+PLACED = """
+SELECT i.incident_id, i.source_id, i.source_key, i.event_date, i.occurred_date, i.occurred_hour, i.lat, i.lon,
+       CASE WHEN i.placeholder THEN 'placeholder'
+            WHEN i.lat IS NOT NULL THEN CASE WHEN p.in_city THEN 'in_city' ELSE 'outside_city' END
+            WHEN NOT i.city_hint THEN 'outside_city'
+            ELSE 'no_coords' END AS geo_status,
+       p.neighborhood::VARCHAR, p.zip::VARCHAR, p.council_district::VARCHAR,
+       CASE WHEN p.h3 <> 0 THEN printf('%x', p.h3) END AS h3_cell,
+       i.address, i.offenses, i.firearm, i.killed, i.injured, i.person_rows, ? AS load_id
+FROM _inc i POSITIONAL JOIN _places p
+"""
 
 
-def _periods(parsed: Parsed, spec: CoverageSpec) -> pd.DataFrame:
-    """Coverage rows (period_start, status, note) for the file.
+def _as_table(con: duckdb.DuckDBPyConnection, part: pd.DataFrame | str, name: str, columns: list[str]) -> str:
+    """A parsed part as a table name: SQL adapters hand over temporary tables, the others data frames."""
+    if isinstance(part, str):
+        return part
+    con.register("_part", part[columns])
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _part")  # noqa: S608
+    finally:
+        con.unregister("_part")
+    return name
+
+
+def _insert_incidents(con: duckdb.DuckDBPyConnection, table: str, load_id: int) -> None:
+    """Place each incident (areas and H3 cell, etl.geo) and insert it, replacing earlier loads of the same ids."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _inc AS SELECT * FROM {table}")  # noqa: S608
+    xy = con.execute("SELECT lon, lat FROM _inc").df()
+    con.register("_places", geo.assign(xy["lon"].to_numpy(dtype=float), xy["lat"].to_numpy(dtype=float)))
+    try:
+        con.execute("DELETE FROM incidents WHERE incident_id IN (SELECT incident_id FROM _inc)")
+        for part in ("incident_categories", "people_counts"):
+            con.execute(f"DELETE FROM {part} WHERE incident_id IN (SELECT incident_id FROM _inc)")  # noqa: S608
+        con.execute(f"INSERT INTO incidents ({', '.join(INCIDENT_TABLE_COLUMNS)}) {PLACED}", [load_id])  # noqa: S608
+    finally:
+        con.unregister("_places")
+
+
+def _periods(parsed: Parsed, spec: CoverageSpec, dates: pd.Series) -> pd.DataFrame:
+    """Coverage rows (period_start, status, note) for the file, from its incidents' dates (or its count periods).
 
     Inferred spans (no start/end) run from the file's 1st-percentile date to its last date, so a
     handful of late-entered reports from earlier years never claims those years as covered. An
@@ -99,11 +126,11 @@ def _periods(parsed: Parsed, spec: CoverageSpec) -> pd.DataFrame:
     """
     empty = pd.DataFrame(columns=["period_start", "status", "note"])
     freq = "YS" if parsed.grain == "year" else "MS"
-    dates = parsed.incidents["event_date"] if not parsed.incidents.empty else parsed.area_counts["period_start"]
-    dates = pd.to_datetime(dates)
+    from_counts = dates.empty
+    dates = pd.to_datetime(parsed.area_counts["period_start"] if from_counts else dates)
     if not spec.declare or (dates.empty and not spec.start):
         return empty
-    if not spec.start and parsed.incidents.empty:  # count files cover the periods they list, no more
+    if not spec.start and from_counts:  # count files cover the periods they list, no more
         periods = pd.DatetimeIndex(sorted(dates.dt.to_period(freq[0]).dt.start_time.unique()))
         return pd.DataFrame({"period_start": periods, "status": spec.status, "note": None})
     first = pd.Timestamp(spec.start) if spec.start else dates.quantile(0.01).normalize()
@@ -125,22 +152,23 @@ def _periods(parsed: Parsed, spec: CoverageSpec) -> pd.DataFrame:
 def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, spec: CoverageSpec) -> LoadResult:
     """Insert a parsed file. Runs in the caller's transaction."""
     load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM load_log").fetchall()[0][0]
-    n_incidents = len(parsed.incidents)
+    incidents = _as_table(con, parsed.incidents, "_incidents_frame", INCIDENT_COLUMNS)
+    n_incidents = con.execute(f"SELECT count(*) FROM {incidents}").fetchall()[0][0]  # noqa: S608
+    dates = con.execute(f"SELECT event_date FROM {incidents}").df()["event_date"]  # noqa: S608
     if n_incidents:
-        inc = _places(parsed.incidents).assign(load_id=load_id)
-        con.register("_ids", inc[["incident_id"]])
-        for table in ("incidents", "incident_categories", "people_counts"):
-            con.execute(f"DELETE FROM {table} WHERE incident_id IN (SELECT incident_id FROM _ids)")  # noqa: S608
-        con.unregister("_ids")
-        insert(con, "incidents", inc, INCIDENT_TABLE_COLUMNS)
-        insert(con, "incident_categories", parsed.categories.drop_duplicates(), ["incident_id", "category_id"])
-        insert(con, "people_counts", parsed.people, ["incident_id", "role", "sex", "race", "age_band", "n"])
+        _insert_incidents(con, incidents, load_id)
+        categories = _as_table(con, parsed.categories if isinstance(parsed.categories, str)
+                               else parsed.categories.drop_duplicates(), "_categories_frame",
+                               ["incident_id", "category_id"])
+        people = _as_table(con, parsed.people, "_people_frame", PEOPLE_COLUMNS)
+        con.execute(f"INSERT INTO incident_categories SELECT incident_id, category_id FROM {categories}")  # noqa: S608
+        con.execute(f"INSERT INTO people_counts SELECT {', '.join(PEOPLE_COLUMNS)} FROM {people}")  # noqa: S608
     if not parsed.area_counts.empty:
         insert(con, "area_counts", parsed.area_counts, AREA_COUNT_COLUMNS, replace=True)
     if parsed.population is not None:
         insert(con, "city_population", parsed.population.assign(source_id=parsed.source_id),
                ["year", "population", "source_id"], replace=True)
-    cov = _periods(parsed, spec).assign(
+    cov = _periods(parsed, spec, dates).assign(
         load_id=load_id, source_id=parsed.source_id, grain=parsed.grain,
         has_coords=parsed.has_coords, has_firearm=parsed.has_firearm,
     )
@@ -159,29 +187,35 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
 
 
 ROLLUP = """
-DELETE FROM area_counts WHERE source_id IN (SELECT source_id FROM sources WHERE kind = 'incidents');
-INSERT INTO area_counts
+CREATE OR REPLACE TEMP TABLE _rollup AS
 WITH placed AS (
-    SELECT i.source_id, i.event_date, c.category_id, unnest([
-        {'t': 'city', 'id': CASE WHEN i.geo_status <> 'outside_city' THEN 'Kansas City' END},
-        {'t': 'neighborhood', 'id': i.neighborhood},
-        {'t': 'zip', 'id': i.zip},
-        {'t': 'council_district', 'id': i.council_district}
-    ]) AS a
+    SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month, i.firearm,
+           CASE WHEN i.geo_status <> 'outside_city' THEN 'Kansas City' END AS city,
+           i.neighborhood, i.zip, i.council_district, CASE WHEN i.geo_status = 'in_city' THEN i.h3_cell END AS hex
     FROM incidents i JOIN incident_categories c USING (incident_id)
 )
-SELECT source_id, a.t, a.id, 'month', date_trunc('month', event_date)::DATE AS month, category_id, count(*)
-FROM placed WHERE a.id IS NOT NULL
-GROUP BY ALL
-ORDER BY source_id, category_id, a.t, month;  -- clustered as pages filter, so scans skip most row groups
+SELECT source_id, category_id, month, city, neighborhood, zip, council_district, hex,
+       grouping(city, neighborhood, zip, council_district, hex) AS unit,  -- which of the five is grouped
+       count(*) AS n, count(*) FILTER (firearm) AS n_firearm
+FROM placed
+GROUP BY GROUPING SETS ((source_id, category_id, month, city), (source_id, category_id, month, neighborhood),
+                        (source_id, category_id, month, zip), (source_id, category_id, month, council_district),
+                        (source_id, category_id, month, hex));
+DELETE FROM area_counts WHERE source_id IN (SELECT source_id FROM sources WHERE kind = 'incidents');
+INSERT INTO area_counts
+SELECT source_id, t, id, 'month', month, category_id, n FROM (
+    SELECT *, CASE unit WHEN 15 THEN 'city' WHEN 23 THEN 'neighborhood' WHEN 27 THEN 'zip'
+                        WHEN 29 THEN 'council_district' END AS t,
+              CASE unit WHEN 15 THEN city WHEN 23 THEN neighborhood WHEN 27 THEN zip
+                        WHEN 29 THEN council_district END AS id
+    FROM _rollup WHERE unit <> 30
+) WHERE id IS NOT NULL
+ORDER BY source_id, category_id, t, month;  -- clustered as pages filter, so scans skip most row groups
 DELETE FROM hex_month_counts;
 INSERT INTO hex_month_counts
-SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month, i.h3_cell, count(*),
-       count(*) FILTER (i.firearm)
-FROM incidents i JOIN incident_categories c USING (incident_id)
-WHERE i.geo_status = 'in_city' AND i.h3_cell IS NOT NULL
-GROUP BY ALL
-ORDER BY i.source_id, c.category_id, month;
+SELECT source_id, category_id, month, hex, n, n_firearm FROM _rollup WHERE unit = 30 AND hex IS NOT NULL
+ORDER BY source_id, category_id, month;
+DROP TABLE _rollup;
 DELETE FROM source_measures;
 INSERT INTO source_measures
 WITH scope AS (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -17,13 +17,17 @@ AREA_COUNT_COLUMNS = ["source_id", "area_type", "area_id", "grain", "period_star
 
 @dataclass
 class Parsed:
-    """Rows for the canonical model from one file, plus what was rejected and why."""
+    """Rows for the canonical model from one file, plus what was rejected and why.
+
+    incidents, categories and people are data frames, or, from the SQL adapters, the names of temporary tables
+    in the loading connection (millions of rows never pass through pandas); `materialize` turns them into frames.
+    """
 
     source_id: str
     rows_read: int
-    incidents: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=INCIDENT_COLUMNS))
-    categories: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["incident_id", "category_id"]))
-    people: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PEOPLE_COLUMNS))
+    incidents: pd.DataFrame | str = field(default_factory=lambda: pd.DataFrame(columns=INCIDENT_COLUMNS))
+    categories: pd.DataFrame | str = field(default_factory=lambda: pd.DataFrame(columns=["incident_id", "category_id"]))
+    people: pd.DataFrame | str = field(default_factory=lambda: pd.DataFrame(columns=PEOPLE_COLUMNS))
     area_counts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AREA_COUNT_COLUMNS))
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (row, reason, raw)
     notes: list[str] = field(default_factory=list)
@@ -52,3 +56,14 @@ def first_reason(*reasons: pd.Series) -> pd.Series:
     for r in reasons[1:]:
         out = out.where(out.notna(), r)
     return out
+
+
+def materialize(con, parsed: Parsed) -> Parsed:
+    """The same Parsed with its temporary tables read into data frames (for small files, the refresh and tests)."""
+    def frame(part, columns):
+        if not isinstance(part, str):
+            return part
+        return con.execute(f"SELECT {', '.join(columns)} FROM {part} ORDER BY ALL").df()  # noqa: S608
+    return replace(parsed, incidents=frame(parsed.incidents, INCIDENT_COLUMNS),
+                   categories=frame(parsed.categories, ["incident_id", "category_id"]),
+                   people=frame(parsed.people, PEOPLE_COLUMNS))

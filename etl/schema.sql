@@ -29,8 +29,10 @@ CREATE TABLE IF NOT EXISTS nibrs_codes (
 -- One row per incident (KCPD: per report number; GVA: per incident id), never per person.
 -- event_date is the date counted: KCPD's reported date (the yearly datasets and their
 -- coverage are by reported date), GVA's incident date.
+-- incident_id is unique by construction (each load folds its rows by key and first deletes the keys it
+-- brings); no PRIMARY KEY index, which tripled the time to load millions of incidents (docs/benchmarks.md).
 CREATE TABLE IF NOT EXISTS incidents (
-    incident_id VARCHAR PRIMARY KEY,  -- '<source>:<key>'
+    incident_id VARCHAR NOT NULL,     -- '<source>:<key>'
     source_id VARCHAR NOT NULL,
     source_key VARCHAR NOT NULL,
     event_date DATE NOT NULL,
@@ -52,10 +54,10 @@ CREATE TABLE IF NOT EXISTS incidents (
     load_id INTEGER NOT NULL
 );
 
+-- Distinct (incident, category) pairs, unique by construction like incidents.
 CREATE TABLE IF NOT EXISTS incident_categories (
     incident_id VARCHAR NOT NULL,
-    category_id VARCHAR NOT NULL,
-    PRIMARY KEY (incident_id, category_id)
+    category_id VARCHAR NOT NULL
 );
 
 -- People involved, as counts only (no names are ever stored).

@@ -108,13 +108,18 @@ def check_coordinates(lon: pd.Series, lat: pd.Series) -> tuple[pd.Series, pd.Ser
     lon = pd.to_numeric(lon, errors="coerce")
     lat = pd.to_numeric(lat, errors="coerce")
     reason = pd.Series(None, index=lon.index, dtype=object)
-    reason[given & (lon.isna() | lat.isna())] = ("non-numeric coordinates " + raw_lat.astype(str).str[:20] + ", "
-                                                 + raw_lon.astype(str).str[:20])
-    zero = (lon == 0) & (lat == 0)
+    non_numeric = given & (lon.isna() | lat.isna())
     swapped = lat.between(CITY_BBOX[0], CITY_BBOX[2]) & lon.between(CITY_BBOX[1], CITY_BBOX[3])
-    impossible = (lat.abs() > 90) | (lon.abs() > 180)
-    reason[impossible] = "impossible coordinates lat " + lat.astype(str) + ", lon " + lon.astype(str)
-    reason[swapped] = "latitude and longitude swapped (lat " + lat.astype(str) + ", lon " + lon.astype(str) + ")"
+    impossible = ((lat.abs() > 90) | (lon.abs() > 180)) & ~swapped
+    non_numeric &= ~(impossible | swapped)
+    # reason texts are built only for the flagged rows (millions of good rows stay numbers)
+    reason[non_numeric] = ("non-numeric coordinates " + raw_lat[non_numeric].astype(str).str[:20] + ", "
+                           + raw_lon[non_numeric].astype(str).str[:20])
+    reason[impossible] = ("impossible coordinates lat " + lat[impossible].astype(str) + ", lon "
+                          + lon[impossible].astype(str))
+    reason[swapped] = ("latitude and longitude swapped (lat " + lat[swapped].astype(str) + ", lon "
+                       + lon[swapped].astype(str) + ")")
+    zero = (lon == 0) & (lat == 0)
     keep = reason.isna() & ~zero
     return lon.where(keep), lat.where(keep), reason
 

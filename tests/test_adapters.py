@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import duckdb
 import pandas as pd
 import pytest
 
 from etl.adapters import aggregates, gva, kcpd, kcpd17
-from etl.extract import read_csv_text
+from etl.errors import SchemaError
+from etl.extract import read_csv_text, stage, stage_frame
+from etl.model import materialize
 from tests.conftest import RAW, write_csv
 
 
@@ -131,3 +136,24 @@ def test_gva_query_export_layout(tmp_path):
     assert parsed.incidents.event_date.dt.strftime("%Y-%m-%d").tolist() == raw.date.tolist()
     shot = (raw.n_killed.astype(int) + raw.n_injured.astype(int)) > 0
     assert (parsed.categories.category_id == "shooting").sum() == shot.sum()
+
+
+KCPD_FILES = [RAW / "kcpd_2018_api_sample.csv.gz", RAW / "kcpd_2020_jan_jul_extract.csv.gz",
+              *sorted((Path(__file__).parent / "data" / "bad").glob("kcpd_*.csv*"))]
+
+
+@pytest.mark.parametrize("path", KCPD_FILES, ids=lambda p: p.name)
+def test_duckdb_reader_and_careful_reader_give_the_same_load(path):
+    """Files DuckDB's reader takes (fast) load exactly as through the careful reader it falls back to."""
+    def load(fast: bool):
+        with duckdb.connect() as con:
+            try:
+                staged = stage(con, path) if fast else stage_frame(con, read_csv_text(path))
+                parsed = materialize(con, kcpd.parse_staged(con, staged, path.name))
+            except SchemaError as exc:
+                return str(exc)
+            return (parsed.incidents.sort_values("incident_id").astype(str).values.tolist(),
+                    sorted(map(tuple, parsed.categories.values.tolist())), sorted(map(tuple, parsed.people.astype(
+                        str).values.tolist())), sorted(parsed.rejects), parsed.rows_read, parsed.notes)
+
+    assert load(fast=True) == load(fast=False)

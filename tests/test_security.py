@@ -8,6 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -17,18 +18,44 @@ from analytics.settings import ROOT
 
 HOSTILE = ["'; DROP TABLE incidents; --", "\" OR 1=1 --", "=HYPERLINK(\"http://x.invalid\")", "<script>alert(1)</script>",
            "Robert'); DELETE FROM areas; --", "../../etc/passwd", "\x00\x1b[2J", "🙂" * 50]
-#: the only names ever put into SQL text by Python formatting, each a code constant
-ALLOWED_SQL_FORMATTING = {"WHERE", "table", "verb", "', '.join(columns)", "hex_col", "src", "sums"}
+#: the only names the query layer (which receives users' filter values) ever puts into SQL text, each a code constant
+ALLOWED_SQL_FORMATTING = {"WHERE", "hex_col", "src", "sums"}
 
 
-def test_no_sql_text_is_built_from_values():
-    """Every f-string passed to execute() interpolates only identifiers defined in code."""
+def _formatted_names(paths) -> set[str]:
     found = set()
-    for path in list((ROOT / "analytics").glob("*.py")) + list((ROOT / "etl").rglob("*.py")):
+    for path in paths:
         for m in re.finditer(r'execute\(\s*f"""(.*?)"""|execute\(\s*f"(.*?)"', path.read_text(), re.S):
             text = m.group(1) or m.group(2)
             found |= set(re.findall(r"\{([^}]+)\}", text))
+    return found
+
+
+def test_no_sql_text_is_built_from_values():
+    """Every f-string the query layer passes to execute() interpolates only identifiers defined in code."""
+    found = _formatted_names((ROOT / "analytics").glob("*.py"))
     assert found and found <= ALLOWED_SQL_FORMATTING, found - ALLOWED_SQL_FORMATTING
+
+
+def test_file_headers_never_reach_sql_text(tmp_path):
+    """The loader builds SQL from column positions (c0, c1, ...), never from a file's own headers: a header that is
+    SQL text is just a column the KCPD adapter does not know, and a row that is SQL text is data."""
+    from etl.adapters import kcpd
+    from etl.extract import stage
+
+    hostile = tmp_path / "hostile.csv"
+    header = ["Report_No", "Reported_Date", "IBRS", 'x"; DROP TABLE incidents; --', "Location"]
+    rows = [["1", "01/05/2020", "13A", "1", "POINT (-94.55 39.05)"],
+            ["2'); DROP TABLE t; --", "01/06/2020", "13A", "2", HOSTILE[0]]]
+    pd.DataFrame(rows, columns=header).to_csv(hostile, index=False)
+    assert set(kcpd.column_map(header).values()) <= {f"c{k}" for k in range(len(header))}
+    with duckdb.connect() as db:
+        db.execute("CREATE TABLE t AS SELECT 1 AS x")
+        staged = stage(db, hostile)
+        assert staged.columns == header
+        parsed = kcpd.materialize(db, kcpd.parse_staged(db, staged, "hostile.csv"))
+        assert sorted(parsed.incidents["source_key"]) == ["1", "2'); DROP TABLE t; --"]
+        assert db.execute("SELECT x FROM t").fetchall() == [(1,)]
 
 
 def _intact(con) -> tuple:

@@ -17,6 +17,8 @@ ADAPTERS: dict[str, Callable[..., Parsed]] = {
     "ucr_annual": aggregates.parse_ucr_annual,
     "kcpd_annual": aggregates.parse_kcpd_annual,
 }
+#: Adapters that parse a file staged in DuckDB (etl.extract.stage) in SQL: big files never pass through pandas.
+STAGED: dict[str, Callable[..., Parsed]] = {"kcpd": kcpd.parse_staged}
 #: The adapter a user file for each source goes through (`etl load FILE --source S`).
 DEFAULT_ADAPTER = {"kcpd": "kcpd", "gva": "gva", "gva_mass": "gva", "kcpd17": "kcpd17"}
 

@@ -3,24 +3,22 @@
 One row per person involved (victim, suspect, arrestee...) and offense; incidents are
 distinct report numbers. Field names drift between years and between the portal and
 the API, so headers are normalised and matched against the known spellings below.
+
+Parsing runs in DuckDB over the staged file: each column's values go through the rules in etl.transform and
+etl.reference once per distinct value, and the rows are folded into incidents by etl.fold, so a file of millions
+of rows never passes through pandas row by row.
 """
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 
 from etl import reference
-from etl.extract import ROW, RawTable, require_columns
-from etl.model import INCIDENT_COLUMNS, Parsed, first_reason, reject_rows
-from etl.transform import (
-    age_band,
-    check_coordinates,
-    normalize_header,
-    parse_dates,
-    parse_flag,
-    parse_hour,
-    parse_location,
-)
+from etl.extract import RawTable, Staged, require_columns, stage_frame
+from etl.fold import define_macros, fold, register
+from etl.model import Parsed, materialize
+from etl.transform import check_coordinates, normalize_header, parse_dates, parse_flag, parse_hour, parse_location
 
 # canonical name -> spellings seen in the portal exports and the API, after normalize_header
 ALIASES = {
@@ -43,127 +41,139 @@ ALIASES = {
     "sex": ["sex"],
     "age": ["age"],
 }
-ROLES = {"VIC": "victim", "SUS": "suspect", "ARR": "arrestee"}
 
 
-def canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rename published headers to canonical names (first spelling found wins)."""
-    normalized = {c: normalize_header(c) for c in frame.columns if c != ROW}
-    rename = {}
+def column_map(headers: list[str]) -> dict[str, str]:
+    """Canonical name -> staged column (c0, c1, ...) for a file's headers (first spelling found wins)."""
+    normalized = [normalize_header(h) for h in headers]
+    found: dict[str, str] = {}
     for canonical, spellings in ALIASES.items():
-        for original, norm in normalized.items():
-            if norm in spellings and canonical not in rename.values() and original not in rename:
-                rename[original] = canonical
+        for k, norm in enumerate(normalized):
+            if norm in spellings and f"c{k}" not in found.values():
+                found[canonical] = f"c{k}"
                 break
-    return frame.rename(columns=rename)
+    return found
 
 
 def parse(raw: RawTable, file: str, source_id: str = "kcpd") -> Parsed:
-    frame = canonical_columns(raw.frame)
-    published = list(raw.frame.columns)
-    require_columns(frame, {"report_no": "Report_No / report_no", "reported_date": "Reported_Date / reported_date"},
-                    file, "KCPD", published)
-    if not {"ibrs", "offense", "description"} & set(frame.columns):
-        require_columns(frame, {"ibrs": "IBRS / ibrs (NIBRS offense code)"}, file, "KCPD", published)
-    get = lambda col: frame[col] if col in frame.columns else pd.Series(None, index=frame.index, dtype=object)  # noqa: E731
+    """Parse a file already read as text (API pages, tests): the same SQL, in a private in-memory database."""
+    with duckdb.connect() as con:
+        parsed = parse_staged(con, stage_frame(con, raw), file, source_id)
+        return materialize(con, parsed)
 
-    dates, date_reason = parse_dates(get("reported_date"))
-    occurred, _ = parse_dates(get("from_date"))
-    hour, hour_reason = parse_hour(get("from_time"))
-    if "location" in frame.columns:
-        lon, lat = parse_location(get("location"))
+
+# The canonical WKT point the portal writes, parsed in SQL; other spellings go through transform.parse_location.
+_WKT = r"POINT \((-?[0-9]+(\.[0-9]+)?) (-?[0-9]+(\.[0-9]+)?)\)"
+
+
+def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str = "kcpd") -> Parsed:
+    """Parse the staged file (view `_staged`) into `_incidents`, `_categories` and `_people` (see etl.fold).
+
+    Dates, times, flags and codes: the rules of etl.transform / etl.reference on each distinct value (a few
+    thousand), joined back. Points: the portal's canonical 'POINT (lon lat)' split in SQL, other spellings through
+    transform.parse_location. Coordinates are checked by transform.check_coordinates on the column arrays.
+    """
+    cols = column_map(staged.columns)
+    have = pd.DataFrame(columns=list(cols))
+    require_columns(have, {"report_no": "Report_No / report_no", "reported_date": "Reported_Date / reported_date"},
+                    file, "KCPD", staged.columns)
+    if not {"ibrs", "offense", "description"} & set(cols):
+        require_columns(have, {"ibrs": "IBRS / ibrs (NIBRS offense code)"}, file, "KCPD", staged.columns)
+    define_macros(con)
+    col = {name: cols.get(name, "NULL::VARCHAR") for name in ALIASES}
+
+    _lookup(con, "_m_date", col["reported_date"], lambda v: dict(zip(("date", "reason"), parse_dates(v), strict=True)))
+    _lookup(con, "_m_from", col["from_date"], lambda v: {"date": parse_dates(v)[0]})
+    _lookup(con, "_m_hour", col["from_time"], lambda v: dict(zip(("hour", "reason"), parse_hour(v), strict=True)))
+    _lookup(con, "_m_flag", col["firearm"], lambda v: {"flag": parse_flag(v)})
+    codes = con.execute(f"SELECT DISTINCT {col['ibrs']} AS ibrs, {col['offense']} AS offense FROM _staged").df()  # noqa: S608
+    groups = reference.offense_groups(codes["ibrs"], codes["offense"] if "offense" in cols else None)
+    register(con, "_m_code", pd.concat([codes.rename(columns={"ibrs": "k_ibrs", "offense": "k_offense"}), groups], axis=1))
+
+    if "location" in cols:
+        loc = cols["location"]
+        odd = con.execute(f"SELECT DISTINCT {loc} AS v FROM _staged WHERE {loc} IS NOT NULL "  # noqa: S608
+                          f"AND NOT regexp_full_match({loc}, ?)", [_WKT]).df()["v"]
+        lon, lat = parse_location(odd)
+        register(con, "_m_loc", pd.DataFrame({"k": odd, "lon": lon, "lat": lat}))
+        point = (f"CASE WHEN regexp_full_match({loc}, '{_WKT}') "
+                 f"THEN string_split(array_slice({loc}, 8, -2), ' ')::DOUBLE[] END")
+        lon_sql, lat_sql = "coalesce(pt[1], ml.lon)", "coalesce(pt[2], ml.lat)"
+        loc_join = f"LEFT JOIN _m_loc ml ON ml.k = {loc}"
     else:
-        lon, lat = get("longitude"), get("latitude")
-    lon, lat, coord_reason = check_coordinates(lon, lat)
-    report = get("report_no").fillna("").astype(str).str.strip()
-    report_reason = pd.Series(None, index=frame.index, dtype=object).where(report != "", "report number is missing")
-    duplicate = frame.drop(columns=[ROW]).duplicated()
-    dup_reason = pd.Series(None, index=frame.index, dtype=object).where(~duplicate, "exact duplicate of an earlier row")
-    reason = first_reason(report_reason, date_reason, hour_reason, coord_reason, dup_reason)
-    rejects = raw.bad_lines + reject_rows(frame, reason)
+        point, lon_sql, lat_sql, loc_join = "NULL", col["longitude"], col["latitude"], ""
 
-    ok = reason.isna()
-    groups = reference.offense_groups(get("ibrs"), get("offense") if "offense" in frame.columns else None)
-    label = get("description").fillna(get("offense")).fillna(groups["ibrs"]).astype(str).str.strip()
-    rows = pd.DataFrame(
-        {
-            "incident_id": source_id + ":" + report,
-            "source_key": report,
-            "event_date": dates,
-            "occurred_date": occurred,
-            "occurred_hour": hour,
-            "lat": lat,
-            "lon": lon,
-            "address": get("address").astype("string").str.replace(r"\s+", " ", regex=True).str.strip(),
-            "label": label,
-            "firearm": parse_flag(get("firearm")),
-            "offense_group": groups["offense_group"],
-            "against": groups["against"],
-        }
-    )[ok]
-    incidents = _incidents(rows, source_id)
-    people = _people(frame[ok], rows["incident_id"])
-    has_coords = "location" in frame.columns or {"latitude", "longitude"} <= set(frame.columns)
+    staged_cols = [f"c{k}" for k in range(len(staged.columns))]
+    row_hash = f"hash({', '.join(staged_cols)})"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _kc AS
+        WITH repeated AS (SELECT {row_hash} AS h FROM _staged GROUP BY h HAVING count(*) > 1),
+        dups AS (
+            SELECT _row FROM _staged WHERE {row_hash} IN (SELECT h FROM repeated)
+            QUALIFY row_number() OVER (PARTITION BY {', '.join(staged_cols)} ORDER BY _row) > 1
+        )
+        SELECT s._row, coalesce(kc_strip({cols['report_no']}), '') AS report,
+               md.date AS event_date, md.reason AS date_reason, mf.date AS occurred_date,
+               mh.hour AS occurred_hour, mh.reason AS hour_reason, mg.flag AS firearm,
+               mc.offense_group, mc.against,
+               kc_strip(coalesce({col['description']}, {col['offense']}, mc.ibrs)) AS label,
+               kc_strip(regexp_replace({col['address']}, '\\s+', ' ', 'g')) AS address,
+               {lon_sql} AS lon_raw, {lat_sql} AS lat_raw,
+               {col['involvement']} AS involvement, {col['invl_no']} AS invl_no, {col['sex']} AS sex,
+               {col['race']} AS race, {col['age']} AS age,
+               d._row IS NOT NULL AS duplicate
+        FROM (SELECT *, {point} AS pt FROM _staged) s
+        LEFT JOIN _m_date md ON md.k = coalesce({cols['reported_date']}, '')
+        LEFT JOIN _m_from mf ON mf.k = coalesce({col['from_date']}, '')
+        LEFT JOIN _m_hour mh ON mh.k = coalesce({col['from_time']}, '')
+        LEFT JOIN _m_flag mg ON mg.k = coalesce({col['firearm']}, '')
+        LEFT JOIN _m_code mc ON mc.k_ibrs IS NOT DISTINCT FROM {col['ibrs']}
+                            AND mc.k_offense IS NOT DISTINCT FROM {col['offense']}
+        {loc_join}
+        LEFT JOIN dups d ON d._row = s._row""")  # noqa: S608 (column names are c0, c1, ... built here, never input)
+
+    raw = con.execute("SELECT _row, lon_raw, lat_raw FROM _kc").df()
+    lon, lat, coord_reason = check_coordinates(raw["lon_raw"], raw["lat_raw"])
+    flagged = coord_reason.notna()
+    register(con, "_coords", pd.DataFrame({"_row": raw["_row"][flagged], "coord_reason": coord_reason[flagged]}))
+    register(con, "_coords_ok", pd.DataFrame({"lon": lon.astype(float), "lat": lat.astype(float)}))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _kc_checked AS
+        SELECT k.* EXCLUDE (lon_raw, lat_raw), o.lon, o.lat,
+               coalesce(CASE WHEN k.report = '' THEN 'report number is missing' END, k.date_reason, k.hour_reason,
+                        c.coord_reason, CASE WHEN k.duplicate THEN 'exact duplicate of an earlier row' END) AS reason
+        FROM _kc k POSITIONAL JOIN _coords_ok o LEFT JOIN _coords c USING (_row)""")
+    raw_text = "concat_ws(',', " + ", ".join(f"coalesce(s.{c}, '')" for c in staged_cols) + ")"
+    rejects = staged.bad_lines + [(int(r), reason, text) for r, reason, text in con.execute(
+        f"""SELECT k._row, k.reason, left({raw_text}, 2000) FROM _kc_checked k JOIN _staged s USING (_row)
+            WHERE k.reason IS NOT NULL ORDER BY k._row""").fetchall()]  # noqa: S608
+    con.execute("DROP TABLE _kc; DROP TABLE _coords_ok; DROP VIEW _staged; DROP TABLE _raw")  # free memory early
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW _rows AS
+        SELECT report AS source_key, event_date, occurred_date, occurred_hour, lat, lon, address, label, firearm,
+               offense_group, against, _row
+        FROM _kc_checked WHERE reason IS NULL""")
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW _people_rows AS
+        SELECT report AS source_key, involvement, invl_no, sex, race, age, _row
+        FROM _kc_checked WHERE reason IS NULL""")
+    fold(con, source_id)
     return Parsed(
         source_id=source_id,
-        rows_read=len(raw.frame) + len(raw.bad_lines),
-        incidents=incidents,
-        categories=reference.categorize_kcpd_rows(rows),
-        people=people,
+        rows_read=staged.rows_read,
+        incidents="_incidents",
+        categories="_categories",
+        people="_people",
         rejects=rejects,
-        notes=raw.notes,
-        has_coords=has_coords,
-        has_firearm="firearm" in frame.columns,
+        notes=staged.notes,
+        has_coords="location" in cols or {"latitude", "longitude"} <= set(cols),
+        has_firearm="firearm" in cols,
     )
 
 
-def _incidents(rows: pd.DataFrame, source_id: str) -> pd.DataFrame:
-    """Fold person-rows into one row per report number (vectorised: millions of reports in seconds)."""
-    g = rows.groupby("incident_id", sort=False)
-    out = g.agg(
-        source_key=("source_key", "first"),
-        event_date=("event_date", "min"),
-        occurred_date=("occurred_date", "min"),
-        occurred_hour=("occurred_hour", "first"),
-        lat=("lat", "first"),
-        lon=("lon", "first"),
-        address=("address", "first"),
-        person_rows=("source_key", "size"),
-    )
-    labels = rows[["incident_id", "label"]].dropna().drop_duplicates()
-    many = labels["incident_id"].duplicated(keep=False)
-    joined = labels[many].groupby("incident_id", sort=False)["label"].agg("; ".join)
-    out["offenses"] = labels[~many].set_index("incident_id")["label"].reindex(out.index).fillna(joined)
-    flag = rows["firearm"].astype("Int8")
-    stats = flag.groupby(rows["incident_id"], sort=False).agg(["max", "count", "size"])
-    out["firearm"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
-    out.loc[stats.index[stats["max"].eq(1)], "firearm"] = True
-    out.loc[stats.index[stats["max"].eq(0) & stats["count"].eq(stats["size"])], "firearm"] = False
-    out = out.reset_index()
-    out["source_id"] = source_id
-    out["killed"] = pd.NA
-    out["injured"] = pd.NA
-    out["city_hint"] = True  # KCPD reports are in KCPD's jurisdiction
-    out["placeholder"] = False
-    return out[INCIDENT_COLUMNS]
-
-
-def _people(frame: pd.DataFrame, incident_id: pd.Series) -> pd.DataFrame:
-    """Aggregate counts of the people in each report: role, sex, race, age band. No names exist here."""
-    people = pd.DataFrame(
-        {
-            "incident_id": incident_id,
-            "involvement": frame.get("involvement", pd.Series(None, index=frame.index)),
-            "invl_no": frame.get("invl_no", pd.Series(None, index=frame.index)),
-            "sex": frame.get("sex", pd.Series(None, index=frame.index)).fillna("U").str.upper(),
-            "race": frame.get("race", pd.Series(None, index=frame.index)).fillna("U").str.upper(),
-            "age_band": age_band(frame.get("age", pd.Series(None, index=frame.index))),
-        }
-    )
-    if people["invl_no"].notna().any():
-        people = people.drop_duplicates(["incident_id", "involvement", "invl_no"])
-    inv = people["involvement"].fillna("").str.upper().str.strip()
-    people["role"] = inv.map(ROLES).where(inv != "", "unknown").fillna("other")
-    return people.groupby(["incident_id", "role", "sex", "race", "age_band"], as_index=False).size().rename(
-        columns={"size": "n"}
-    )
+def _lookup(con: duckdb.DuckDBPyConnection, name: str, column: str, rule) -> None:
+    """Apply a parsing rule to each distinct value of a staged column: temp table `name` (k, ...) to join on
+    coalesce(value, '') (the rules read a blank and a missing value alike)."""
+    values = con.execute(f"SELECT DISTINCT coalesce({column}, '') AS k FROM _staged").df()["k"]  # noqa: S608
+    register(con, name, pd.DataFrame({"k": values, **{c: v.astype(object) if v.dtype == object else v
+                                                    for c, v in rule(values).items()}}))

@@ -10,12 +10,13 @@ dropped): only 49 homicide rows against 150 homicides in 2017 (FBI UCR).
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 
 from etl import reference
-from etl.adapters.kcpd import _incidents, _people
-from etl.extract import RawTable, require_columns
-from etl.model import Parsed, first_reason, reject_rows
+from etl.extract import ROW, RawTable, require_columns
+from etl.fold import fold, register
+from etl.model import Parsed, first_reason, materialize, reject_rows
 from etl.transform import check_coordinates, parse_dates, parse_flag, parse_hour
 
 COLUMNS = {
@@ -44,7 +45,6 @@ def parse(raw: RawTable, file: str, source_id: str = "kcpd17") -> Parsed:
     groups = reference.offense_groups(ibrs)
     rows = pd.DataFrame(
         {
-            "incident_id": source_id + ":" + key,
             "source_key": key,
             "event_date": dates,
             "occurred_date": dates,
@@ -56,16 +56,25 @@ def parse(raw: RawTable, file: str, source_id: str = "kcpd17") -> Parsed:
             "firearm": parse_flag(frame.get("Firearm", pd.Series(None, index=frame.index))),
             "offense_group": groups["offense_group"],
             "against": groups["against"],
+            ROW: frame[ROW],
         }
     )[ok]
-    return Parsed(
+    people = pd.DataFrame({"source_key": rows["source_key"], "involvement": None, "invl_no": None,
+                           "sex": frame["Sex"][ok] if "Sex" in frame else None,
+                           "race": frame["Race"][ok] if "Race" in frame else None,
+                           "age": frame["Age"][ok] if "Age" in frame else None, ROW: rows[ROW]})
+    parsed = Parsed(
         source_id=source_id,
         rows_read=len(frame) + len(raw.bad_lines),
-        incidents=_incidents(rows, source_id),
-        categories=reference.categorize_kcpd_rows(rows),
-        people=_people(frame[ok].rename(columns={"Race": "race", "Sex": "sex", "Age": "age"}), rows["incident_id"]),
+        incidents="_incidents",
+        categories="_categories",
+        people="_people",
         rejects=raw.bad_lines + reject_rows(frame, reason),
         notes=raw.notes,
         has_firearm="Firearm" in frame.columns,
     )
-
+    with duckdb.connect() as con:
+        register(con, "_rows", rows)
+        register(con, "_people_rows", people.astype({"involvement": object, "invl_no": object}))
+        fold(con, source_id)
+        return materialize(con, parsed)
