@@ -1,7 +1,8 @@
 """Areas (neighborhoods, ZIP codes, council districts, the city) and point-in-polygon.
 
 Geometry work uses shapely 2 (vectorised, GEOS underneath): validity repair with
-`make_valid`, and an STRtree for assigning millions of points without a Python loop.
+`make_valid`, and prepared polygons tested with `contains_xy` against the points in their
+bounding box (a binary search over the points sorted by x), for millions of points at once.
 """
 
 from __future__ import annotations
