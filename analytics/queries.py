@@ -84,10 +84,13 @@ def catalog(con: duckdb.DuckDBPyConnection) -> Catalog:
         "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0]
     key = None
     if readonly and path:
-        info = os.stat(path)
-        key = (path, info.st_ino, info.st_mtime_ns)
-        if key in _CATALOGS:
-            return _CATALOGS[key]
+        try:
+            info = os.stat(path)
+            key = (path, info.st_ino, info.st_mtime_ns)
+        except OSError:  # an older version's link, removed while a session still reads it: read afresh
+            pass
+    if key in _CATALOGS:
+        return _CATALOGS[key]
     found = _read_catalog(con)
     if key:
         _CATALOGS[key] = found

@@ -104,3 +104,26 @@ def test_no_names_anywhere_in_the_database(con):
     tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.columns "
                                         "WHERE column_name ILIKE '%name%' AND table_name NOT IN ('areas')").fetchall()]
     assert tables == []
+
+
+def test_catalog_is_read_once_per_database_version_and_survives_a_removed_link(built_db, tmp_path):
+    """Read-only connections share one catalog per file version; a writable one reads it afresh (its data may
+    change); a session whose version link was removed by a newer build keeps working."""
+    import os
+
+    import duckdb
+
+    link = tmp_path / ".kc.duckdb.v1"
+    os.link(built_db, link)
+    with duckdb.connect(str(link), read_only=True) as ro:
+        first = queries.catalog(ro)
+        assert queries.catalog(ro.cursor()) is first
+        assert first.kinds["gva"] == "incidents" and ("gva", "shooting") in first.scopes
+        link.unlink()  # what analytics.db.versioned_path does to older versions
+        assert queries.total(ro, Filter("gva", "shooting", date(2016, 1, 1), date(2016, 12, 31)))["n"] == 246
+    copy = tmp_path / "rw.duckdb"
+    copy.write_bytes(built_db.read_bytes())
+    with duckdb.connect(str(copy)) as rw:
+        before = queries.catalog(rw)
+        rw.execute("DELETE FROM source_measures WHERE source_id = 'gva' AND measure = 'shooting'")
+        assert ("gva", "shooting") in before.scopes and ("gva", "shooting") not in queries.catalog(rw).scopes
