@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from analytics.db import ensure_built
-from analytics.settings import db_path
+from analytics import web
+from analytics.db import ensure_built, needs_build
 
 st.set_page_config(page_title="KC Violence Trends", page_icon=":material/monitoring:", layout="wide")
 
@@ -15,8 +15,16 @@ page = st.navigation([
     st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
 ])
 
-if not db_path().exists():
-    with st.status("First run: building the database from the bundled Kansas City data…", expanded=True) as box:
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _current(db_key: str) -> bool:
+    """Whether this version of the database file fits the code's data model (checked once per file version)."""
+    return not needs_build()
+
+
+if not _current(web.db_key()):
+    with st.status("Building the database from the bundled Kansas City data (first run, or the data model "
+                   "changed)…", expanded=True) as box:
         st.write("Reading KCPD, Gun Violence Archive, FBI UCR and neighborhood files (about 15 seconds).")
         ensure_built()
         box.update(label="Database built", state="complete", expanded=False)

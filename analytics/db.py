@@ -20,9 +20,23 @@ def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise DataUnavailable(f"no database at {path}: run `python -m etl build`")
     try:
-        return duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise DataUnavailable(f"cannot open {path}: {exc}") from exc
+    if not _current_model(con):
+        con.close()
+        raise DataUnavailable(f"{path} was built by another version of the data model: run `python -m etl build`")
+    return con
+
+
+def _current_model(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database was built with this code's schema (etl/schema.sql)."""
+    from etl.load import SCHEMA_SHA256
+
+    try:
+        return con.execute("SELECT schema_sha256 FROM build_info").fetchall() == [(SCHEMA_SHA256,)]
+    except duckdb.Error:  # no build_info table: built before the model was versioned
+        return False
 
 
 def versioned_path(path: Path) -> Path:
@@ -47,10 +61,23 @@ def versioned_path(path: Path) -> Path:
     return link
 
 
-def ensure_built(path: Path | None = None, progress: bool = False) -> bool:
-    """Build the database from data/ if it is missing. Returns True when it built one."""
+def needs_build(path: Path | None = None) -> bool:
+    """True when there is no database, or when it was built by another version of the data model (schema)."""
     path = Path(path or db_path())
-    if path.exists():
+    if not path.exists():
+        return True
+    try:
+        with duckdb.connect(str(versioned_path(path)), read_only=True) as con:
+            return not _current_model(con)
+    except duckdb.Error:
+        return True
+
+
+def ensure_built(path: Path | None = None, progress: bool = False) -> bool:
+    """Build the database from data/ (bundled and user-loaded files) if it is missing or was built by another version
+    of the data model. Returns True when it built one."""
+    path = Path(path or db_path())
+    if not needs_build(path):
         return False
     from etl.build import build  # the loader is only needed on first run
 

@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 from tqdm import tqdm
 
+from analytics.db import needs_build
 from analytics.settings import DATA_DIR, MANIFEST, db_path, user_dir
 from etl import adapters, load, reference
 from etl.extract import read_csv_text, sha256, stage, unstage
@@ -129,7 +130,7 @@ def load_file(path: Path, source_id: str, target: Path | None = None, progress: 
         reference.source_kind(source_id)  # raises UnknownSource for a typo
         raise ValueError(f"files for source {source_id!r} are bundled, not loaded by users")
     target = Path(target or db_path())
-    if not target.exists():
+    if needs_build(target):
         build(target, progress=progress)
     with swapped(target, start_from_current=True) as con:
         result = _load_one(con, path, source_id, None, CoverageSpec())

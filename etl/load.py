@@ -7,6 +7,7 @@ load log is skipped whole.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from etl import geo, reference
 from etl.model import AREA_COUNT_COLUMNS, INCIDENT_COLUMNS, PEOPLE_COLUMNS, Parsed
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
+SCHEMA_SHA256 = hashlib.sha256(SCHEMA.encode()).hexdigest()
 INCIDENT_TABLE_COLUMNS = [
     "incident_id", "source_id", "source_key", "event_date", "occurred_date", "occurred_hour", "lat", "lon", "geo_status",
     "neighborhood", "zip", "council_district", "h3_cell", "address", "offenses", "firearm", "killed", "injured", "person_rows",
@@ -64,6 +66,8 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, colu
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Tables, reference data and areas: everything a build starts from."""
     con.execute(SCHEMA)
+    con.execute("DELETE FROM build_info")
+    con.execute("INSERT INTO build_info VALUES (?)", [SCHEMA_SHA256])
     insert(con, "sources", reference.sources(), ["source_id", "label", "kind", "publisher", "unit", "caveat"], True)
     insert(con, "categories", reference.categories(), ["category_id", "label", "kind", "needs_firearm", "definition"], True)
     insert(con, "nibrs_codes", reference.table("nibrs_codes"), ["code", "label", "offense_group", "against"], True)

@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
+from analytics.db import needs_build
 from analytics.settings import REFERENCE_DIR, db_path, open_data_token, open_data_url, refresh_dir
 from etl import build as build_module
 from etl.errors import EtlError
@@ -196,7 +197,7 @@ def refresh(since: int | None = None, dry_run: bool = False, force: bool = False
             progress: bool = True, http: requests.Session | None = None) -> list[RefreshResult]:
     """Fetch and load each dataset in turn; each one is its own atomic swap."""
     target = Path(target or db_path())
-    if not target.exists():
+    if needs_build(target):
         build_module.build(target, progress=progress)
     s = http or session()
     state = load_state()

@@ -169,3 +169,9 @@ CREATE TABLE IF NOT EXISTS rejects (
     reason VARCHAR NOT NULL,
     raw VARCHAR
 );
+
+-- Which data model built this file: the SHA-256 of this schema. The app and the loaders rebuild a file whose model
+-- differs (a database built by an older version), instead of failing on a table it lacks.
+CREATE TABLE IF NOT EXISTS build_info (
+    schema_sha256 VARCHAR NOT NULL
+);

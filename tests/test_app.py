@@ -205,3 +205,23 @@ def test_the_app_builds_its_database_on_first_run(tmp_path, monkeypatch):
     assert not at.exception and target.exists()
     assert any(s.label == "Database built" for s in at.status)
     assert {m.label for m in at.metric} >= {"Crimes against persons"}
+
+
+def test_a_database_built_by_an_older_data_model_is_rebuilt_not_crashed_on(built_db, tmp_path, monkeypatch):
+    """An install upgraded in place keeps its old database file: the app rebuilds it (tables it lacks, e.g. the
+    source_measures the query layer reads) instead of failing on the first query."""
+    import duckdb
+
+    from analytics.db import needs_build
+
+    old = tmp_path / "old.duckdb"
+    old.write_bytes(built_db.read_bytes())
+    assert not needs_build(old)
+    with duckdb.connect(str(old)) as c:
+        c.execute("DROP TABLE build_info; DROP TABLE source_measures")
+    assert needs_build(old)
+    monkeypatch.setenv("KC_VIOLENCE_DB", str(old))
+    at = app().run()
+    assert not at.exception and any(s.label == "Database built" for s in at.status)
+    assert not needs_build(old)
+    assert {m.label for m in at.metric} >= {"Crimes against persons"}
