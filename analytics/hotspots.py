@@ -72,10 +72,8 @@ def hex_bins(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = Fal
 
 #: the rows a neighborhood count adds up: incidents (one each), or the monthly roll-up
 NEIGHBORHOOD_ROWS = {
-    "incidents": """SELECT i.neighborhood AS area_id, i.event_date AS day, 1 AS n FROM incidents i
-                    JOIN incident_categories c USING (incident_id)
-                    WHERE i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ?
-                      AND i.geo_status = 'in_city' AND (NOT ? OR i.firearm) AND i.neighborhood IS NOT NULL""",
+    "incidents": f"""SELECT i.neighborhood AS area_id, i.event_date AS day, 1 AS n FROM incidents i
+                     JOIN incident_categories c USING (incident_id) WHERE {WHERE} AND i.neighborhood IS NOT NULL""",  # noqa: S608
     "area_counts": """SELECT area_id, period_start AS day, n FROM area_counts
                       WHERE source_id = ? AND measure = ? AND period_start BETWEEN ? AND ?
                         AND area_type = 'neighborhood' AND grain IN ('day', 'month')""",

@@ -139,7 +139,7 @@ class Context:
     def missing_months(self, start: date, end: date, area_level: bool, firearm: bool) -> list[str]:
         """Months from start to end with no data: area-level counts also need coordinates, firearm counts (a
         firearm category, or firearm-only maps) the firearm flag."""
-        return [f"{m:%Y-%m}" for m in month_starts(start, end) if not usable(self.months.get(m), area_level, firearm)]
+        return [f"{m:%Y-%m}" for m in month_starts(start, end) if unusable(self.months.get(m), area_level, firearm)]
 
 
 def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> Context:
@@ -191,20 +191,10 @@ def _monthly(con: duckdb.DuckDBPyConnection, f: Filter, ctx: Context) -> pd.Data
     months, ns, statuses, notes = month_starts(f.start, f.end), [], [], []
     for month in months:
         cov = ctx.coverage(month)
-        n = None
-        if cov is None:
-            status, note = "no data", "not covered by this source"
-        elif cov.status == "sample":
-            status, note = cov.status, cov.note or "a sample, not a total"
-        elif needs_coords and not cov.has_coords:
-            status, note = cov.status, "this period has no coordinates, so no area counts"
-        elif ctx.needs_firearm and not cov.has_firearm:
-            status, note = cov.status, "this period has no firearm flag"
-        else:
-            n, status, note = counts.get(month, 0), cov.status, cov.note
-        ns.append(n)
-        statuses.append(status)
-        notes.append(note)
+        why = unusable(cov, needs_coords, ctx.needs_firearm)
+        ns.append(None if why else counts.get(month, 0))
+        statuses.append(cov.status if cov else "no data")
+        notes.append(why or cov.note)
     return pd.DataFrame({"month": np.array(months, dtype="datetime64[us]"), "n": np.array(ns, dtype=float),
                          "status": pd.array(statuses, dtype="str"), "note": pd.array(notes, dtype="str")})
 
@@ -297,14 +287,22 @@ def needs_firearm(con: duckdb.DuckDBPyConnection, category: str) -> bool:
     return bool(catalog(con).needs_firearm.get(category))
 
 
-def usable(cov: Coverage | None, has_coords: bool = False, firearm: bool = False) -> bool:
-    """A covered period that is not a sample, with coordinates / the firearm flag when the count needs them."""
-    return (cov is not None and cov.status != "sample" and (cov.has_coords or not has_coords)
-            and (cov.has_firearm or not firearm))
+def unusable(cov: Coverage | None, has_coords: bool = False, firearm: bool = False) -> str | None:
+    """Why a period has no usable count (None when it has one): not covered, a sample, or no coordinates / firearm
+    flag where the count needs them."""
+    if cov is None:
+        return "not covered by this source"
+    if cov.status == "sample":
+        return cov.note or "a sample, not a total"
+    if has_coords and not cov.has_coords:
+        return "this period has no coordinates, so no area counts"
+    if firearm and not cov.has_firearm:
+        return "this period has no firearm flag"
+    return None
 
 
 def covered_months(con: duckdb.DuckDBPyConnection, source: str, has_coords: bool = False,
                    firearm: bool = False) -> set:
     """Months (as timestamps) with usable data: covered, not a sample, with coordinates / firearm flag if needed."""
     months = catalog(con).months.get(source, {})
-    return {pd.Timestamp(m) for m, cov in months.items() if usable(cov, has_coords, firearm)}
+    return {pd.Timestamp(m) for m, cov in months.items() if not unusable(cov, has_coords, firearm)}

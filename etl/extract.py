@@ -18,7 +18,9 @@ import duckdb
 import pandas as pd
 
 from etl.errors import SchemaError
+from etl.model import register
 
+GZIP_MAGIC = b"\x1f\x8b"
 ROW = "_row"  # 1-based data record number (header excluded)
 #: Columns that hold people's names. They are dropped as a file is read, for every source, so no name
 #: reaches the database, the rejected-rows table or a page (GVA's research scrape has participant_name).
@@ -45,7 +47,7 @@ def sha256(path: Path) -> str:
 
 def _read_bytes(path: Path) -> bytes:
     raw = Path(path).read_bytes()
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    return gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw
 
 
 def _decode(data: bytes, notes: list[str]) -> str:
@@ -179,7 +181,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
 
 def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, notes: list[str]) -> list[str]:
     """DuckDB's reader, strict: any malformed line, encoding error or odd header raises. Returns the headers."""
-    with gzip.open(path, "rt", encoding="utf-8-sig") if _is_gzip(path) else path.open(encoding="utf-8-sig") as fh:
+    gz = _is_gzip(path)
+    with gzip.open(path, "rt", encoding="utf-8-sig") if gz else path.open(encoding="utf-8-sig") as fh:
         first = fh.readline()
     if not first.strip():
         raise ValueError("no header line")
@@ -194,13 +197,13 @@ def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, notes: list[str]) ->
         """CREATE TEMP TABLE _raw AS SELECT * FROM read_csv(?, delim = ?, quote = '"', escape = '"', header = true,
            auto_detect = false, columns = ?, strict_mode = true, null_padding = false, encoding = 'utf-8',
            compression = ?)""",
-        [str(path), sep, {n: "VARCHAR" for n in names}, "gzip" if _is_gzip(path) else "none"])
+        [str(path), sep, {n: "VARCHAR" for n in names}, "gzip" if gz else "none"])
     return header
 
 
 def _is_gzip(path: Path) -> bool:
     with Path(path).open("rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
+        return fh.read(2) == GZIP_MAGIC
 
 
 def stage_frame(con: duckdb.DuckDBPyConnection, raw: RawTable) -> Staged:
@@ -208,12 +211,7 @@ def stage_frame(con: duckdb.DuckDBPyConnection, raw: RawTable) -> Staged:
     header = [c for c in raw.frame.columns if c != ROW]
     frame = raw.frame.rename(columns={c: f"c{k}" for k, c in enumerate(header)})
     con.execute("DROP VIEW IF EXISTS _staged")
-    con.execute("DROP TABLE IF EXISTS _raw")
-    con.register("_raw_frame", frame)
-    try:
-        con.execute("CREATE TEMP TABLE _raw AS SELECT * FROM _raw_frame")
-    finally:
-        con.unregister("_raw_frame")
+    register(con, "_raw", frame)
     con.execute("CREATE OR REPLACE TEMP VIEW _staged AS SELECT * FROM _raw")
     return Staged(header, len(raw.frame) + len(raw.bad_lines), list(raw.bad_lines), list(raw.notes))
 

@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from etl import reference
+from etl.model import register
 from etl.transform import age_band
 
 #: KCPD's involvement codes -> roles (a blank is 'unknown', any other code 'other')
@@ -86,12 +87,3 @@ def fold(con: duckdb.DuckDBPyConnection, source_id: str) -> None:
     register(con, "_roles", pd.DataFrame({"code": list(ROLES), "role": list(ROLES.values())}))
     has_numbers = con.execute("SELECT count(invl_no) > 0 FROM _people_rows").fetchall()[0][0]
     con.execute(PEOPLE, {"source": source_id, "numbered": bool(has_numbers)})
-
-
-def register(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    """A data frame as the temporary table `name` (a code constant), in the frame's row order."""
-    con.register("_lookup", frame)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _lookup")  # noqa: S608
-    finally:
-        con.unregister("_lookup")

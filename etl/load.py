@@ -17,7 +17,7 @@ import pandas as pd
 
 from analytics.settings import ROOT
 from etl import geo, reference
-from etl.model import AREA_COUNT_COLUMNS, INCIDENT_COLUMNS, PEOPLE_COLUMNS, Parsed
+from etl.model import AREA_COUNT_COLUMNS, INCIDENT_COLUMNS, PEOPLE_COLUMNS, Parsed, register
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
 SCHEMA_SHA256 = hashlib.sha256(SCHEMA.encode()).hexdigest()
@@ -99,11 +99,7 @@ def _as_table(con: duckdb.DuckDBPyConnection, part: pd.DataFrame | str, name: st
     """A parsed part as a table name: SQL adapters hand over temporary tables, the others data frames."""
     if isinstance(part, str):
         return part
-    con.register("_part", part[columns])
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _part")  # noqa: S608
-    finally:
-        con.unregister("_part")
+    register(con, name, part[columns])
     return name
 
 

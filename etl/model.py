@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import duckdb
 import pandas as pd
 
 INCIDENT_COLUMNS = [
@@ -67,3 +68,12 @@ def materialize(con, parsed: Parsed) -> Parsed:
     return replace(parsed, incidents=frame(parsed.incidents, INCIDENT_COLUMNS),
                    categories=frame(parsed.categories, ["incident_id", "category_id"]),
                    people=frame(parsed.people, PEOPLE_COLUMNS))
+
+
+def register(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """A data frame as the temporary table `name` (a code constant), in the frame's row order."""
+    con.register("_lookup", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _lookup")  # noqa: S608
+    finally:
+        con.unregister("_lookup")

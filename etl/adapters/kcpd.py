@@ -16,8 +16,8 @@ import pandas as pd
 
 from etl import reference
 from etl.extract import RawTable, Staged, require_columns, stage_frame
-from etl.fold import define_macros, fold, register
-from etl.model import Parsed, materialize
+from etl.fold import define_macros, fold
+from etl.model import Parsed, materialize, register
 from etl.transform import check_coordinates, normalize_header, parse_dates, parse_flag, parse_hour, parse_location
 
 # canonical name -> spellings seen in the portal exports and the API, after normalize_header

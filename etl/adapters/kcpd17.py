@@ -15,8 +15,8 @@ import pandas as pd
 
 from etl import reference
 from etl.extract import ROW, RawTable, require_columns
-from etl.fold import fold, register
-from etl.model import Parsed, first_reason, materialize, reject_rows
+from etl.fold import fold
+from etl.model import Parsed, first_reason, materialize, register, reject_rows
 from etl.transform import check_coordinates, parse_dates, parse_flag, parse_hour
 
 COLUMNS = {
