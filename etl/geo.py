@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import h3
@@ -17,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analytics.settings import DATA_DIR
+from analytics.settings import DATA_DIR, ROOT
 
 GEO = DATA_DIR / "geo"
 CITY_NAME = "Kansas City"
@@ -115,20 +119,38 @@ def _locate(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, by_x: np.ndarray | 
 LAYERS = {"neighborhood": "neighborhood", "zip": "zip", "council_district": "council_district"}
 
 
+#: From this many points, assign() computes the H3 cells in a child process while this one places the points in
+#: areas: h3 holds the GIL (about 0.6 s a million points) and shapely's contains_xy does not, so both cores work.
+#: Below it, starting the child costs more than it saves.
+WORKER_MIN_POINTS = 500_000
+_H3_WORKER = "import sys, numpy as np; from etl.geo import h3_ints; " \
+             "xy = np.load(sys.argv[1] + '/xy.npy'); np.save(sys.argv[1] + '/h3.npy', h3_ints(xy[0], xy[1]))"
+
+
 def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
     """Neighborhood, ZIP and council district of each point (categoricals: compact for millions of points), whether
     it is inside the city, and its H3 cell as a 64-bit integer (0 where there is no point)."""
     x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    out = {}
-    all_areas = areas()
-    by_x = np.argsort(x, kind="stable")
-    for area_type, column in LAYERS.items():
-        subset = all_areas[all_areas.area_type == area_type].reset_index(drop=True)
-        idx = _locate(subset["geometry"].to_numpy(), x, y, by_x)
-        out[column] = pd.Categorical.from_codes(idx, categories=subset["area_id"].to_numpy(dtype=object))
-    frame = pd.DataFrame(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        child = None
+        if len(x) >= WORKER_MIN_POINTS:
+            np.save(f"{tmp}/xy.npy", np.stack([x, y]))
+            child = subprocess.Popen([sys.executable, "-c", _H3_WORKER, tmp], cwd=ROOT)
+        try:
+            all_areas = areas()
+            by_x = np.argsort(x, kind="stable")
+            layers = [all_areas[all_areas.area_type == t].reset_index(drop=True) for t in LAYERS]
+            with ThreadPoolExecutor(len(layers)) as pool:  # the layers in threads: contains_xy releases the GIL
+                found = list(pool.map(lambda a: _locate(a["geometry"].to_numpy(), x, y, by_x), layers))
+            cells = np.load(f"{tmp}/h3.npy") if child and child.wait() == 0 else h3_ints(x, y)
+        finally:
+            if child and child.poll() is None:
+                child.kill()
+                child.wait()
+    frame = pd.DataFrame({column: pd.Categorical.from_codes(idx, categories=a["area_id"].to_numpy(dtype=object))
+                          for column, idx, a in zip(LAYERS.values(), found, layers, strict=True)})
     frame["in_city"] = frame["council_district"].notna()
-    frame["h3"] = h3_ints(x, y)
+    frame["h3"] = cells
     return frame
 
 
