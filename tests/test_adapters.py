@@ -157,3 +157,21 @@ def test_duckdb_reader_and_careful_reader_give_the_same_load(path):
                         str).values.tolist())), sorted(parsed.rejects), parsed.rows_read, parsed.notes)
 
     assert load(fast=True) == load(fast=False)
+
+
+def test_kcpd_coordinates_are_kept_as_the_transform_rule_decides(tmp_path):
+    """Latitude/Longitude columns in odd spellings: SQL keeps exactly what transform.check_coordinates keeps."""
+    from etl.transform import check_coordinates
+
+    lat = [" 39.1 ", "0", "", "abc", "-94.55", "1e1", "39.05", "nan", "39.0"]
+    lon = ["-94.5", "0", "", "-94.5", "39.10", "-94.5", "-94.56", "-94.5", "+-94.5"]
+    rows = pd.DataFrame({"Report_No": [f"R{i}" for i in range(len(lat))], "Reported_Date": "01/02/2024",
+                         "IBRS": "13A", "Latitude": lat, "Longitude": lon})
+    parsed = kcpd.parse(read_csv_text(write_csv(tmp_path / "odd.csv", rows.to_csv(index=False))), "odd")
+    keep_lon, keep_lat, reason = check_coordinates(pd.Series(lon).str.strip().replace("", None),
+                                                   pd.Series(lat).str.strip().replace("", None))
+    expected = pd.DataFrame({"lon": keep_lon, "lat": keep_lat}, dtype=float)[reason.isna().to_numpy()]
+    got = parsed.incidents.set_index("source_key").loc[[f"R{i}" for i in expected.index], ["lon", "lat"]]
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
+    assert got.loc["R0"].tolist() == [-94.5, 39.1] and got.loc["R1"].isna().all() and got.loc["R2"].isna().all()
+    assert {r[0] for r in parsed.rejects} == {i + 1 for i in reason[reason.notna()].index}

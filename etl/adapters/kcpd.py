@@ -132,22 +132,12 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
         {loc_join}
         LEFT JOIN dups d ON d._row = s._row""")  # noqa: S608 (column names are c0, c1, ... built here, never input)
 
-    raw = con.execute("SELECT _row, lon_raw, lat_raw FROM _kc").df()
-    lon, lat, coord_reason = check_coordinates(raw["lon_raw"], raw["lat_raw"])
-    flagged = coord_reason.notna()
-    register(con, "_coords", pd.DataFrame({"_row": raw["_row"][flagged], "coord_reason": coord_reason[flagged]}))
-    register(con, "_coords_ok", pd.DataFrame({"lon": lon.astype(float), "lat": lat.astype(float)}))
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _kc_checked AS
-        SELECT k.* EXCLUDE (lon_raw, lat_raw), o.lon, o.lat,
-               coalesce(CASE WHEN k.report = '' THEN 'report number is missing' END, k.date_reason, k.hour_reason,
-                        c.coord_reason, CASE WHEN k.duplicate THEN 'exact duplicate of an earlier row' END) AS reason
-        FROM _kc k POSITIONAL JOIN _coords_ok o LEFT JOIN _coords c USING (_row)""")
+    _check_coordinates(con)
     raw_text = "concat_ws(',', " + ", ".join(f"coalesce(s.{c}, '')" for c in staged_cols) + ")"
     rejects = staged.bad_lines + [(int(r), reason, text) for r, reason, text in con.execute(
         f"""SELECT k._row, k.reason, left({raw_text}, 2000) FROM _kc_checked k JOIN _staged s USING (_row)
             WHERE k.reason IS NOT NULL ORDER BY k._row""").fetchall()]  # noqa: S608
-    con.execute("DROP TABLE _kc; DROP TABLE _coords_ok; DROP VIEW _staged; DROP TABLE _raw")  # free memory early
+    con.execute("DROP VIEW _staged; DROP TABLE _raw")  # free memory early
     con.execute("""
         CREATE OR REPLACE TEMP VIEW _rows AS
         SELECT report AS source_key, event_date, occurred_date, occurred_hour, lat, lon, address, label, firearm,
@@ -169,6 +159,34 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
         has_coords="location" in cols or {"latitude", "longitude"} <= set(cols),
         has_firearm="firearm" in cols,
     )
+
+
+def _check_coordinates(con: duckdb.DuckDBPyConnection) -> None:
+    """The view `_kc_checked`: `_kc` with each row's coordinates as transform.check_coordinates keeps them and the
+    first reason to reject the row.
+
+    The rule runs on the column arrays; only the rows where it decides something other than reading the value as a
+    number (a reason, (0, 0) made missing, a spelling SQL reads otherwise) come back to SQL, in `_coords`, so
+    millions of good rows are never copied again.
+    """
+    raw = con.execute("""SELECT _row, lon_raw, lat_raw, TRY_CAST(lon_raw AS DOUBLE) AS lon_sql,
+                                TRY_CAST(lat_raw AS DOUBLE) AS lat_sql FROM _kc""").df()
+    lon, lat, reason = check_coordinates(raw["lon_raw"], raw["lat_raw"])
+
+    def differs(kept: pd.Series, sql: pd.Series) -> pd.Series:
+        return ~((kept == sql) | (kept.isna() & sql.isna()))
+
+    other = reason.notna() | differs(lon, raw["lon_sql"]) | differs(lat, raw["lat_sql"])
+    register(con, "_coords", pd.DataFrame({"_row": raw["_row"][other], "lon": lon[other].astype(float),
+                                           "lat": lat[other].astype(float), "coord_reason": reason[other]}))
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW _kc_checked AS
+        SELECT k.* EXCLUDE (lon_raw, lat_raw),
+               CASE WHEN c._row IS NULL THEN TRY_CAST(k.lon_raw AS DOUBLE) ELSE c.lon END AS lon,
+               CASE WHEN c._row IS NULL THEN TRY_CAST(k.lat_raw AS DOUBLE) ELSE c.lat END AS lat,
+               coalesce(CASE WHEN k.report = '' THEN 'report number is missing' END, k.date_reason, k.hour_reason,
+                        c.coord_reason, CASE WHEN k.duplicate THEN 'exact duplicate of an earlier row' END) AS reason
+        FROM _kc k LEFT JOIN _coords c USING (_row)""")
 
 
 def _lookup(con: duckdb.DuckDBPyConnection, name: str, column: str, rule) -> None:
