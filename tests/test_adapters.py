@@ -175,3 +175,13 @@ def test_kcpd_coordinates_are_kept_as_the_transform_rule_decides(tmp_path):
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
     assert got.loc["R0"].tolist() == [-94.5, 39.1] and got.loc["R1"].isna().all() and got.loc["R2"].isna().all()
     assert {r[0] for r in parsed.rejects} == {i + 1 for i in reason[reason.notna()].index}
+
+
+def test_kc_strip_removes_ascii_whitespace_at_both_ends_only():
+    from etl.fold import define_macros
+
+    con = duckdb.connect()
+    define_macros(con)
+    values = ["a", " a", "a ", "\ta\n", "\x0ba\x0c", "\ra", "a b", "", " ", None, "\xa0a", "x\r"]
+    got = [r[0] for r in con.execute("SELECT kc_strip(v) FROM unnest(?) t(v)", [values]).fetchall()]
+    assert got == ["a", "a", "a", "a", "a", "a", "a b", "", "", None, "\xa0a", "x"]

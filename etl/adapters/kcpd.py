@@ -96,12 +96,12 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
                           f"AND NOT regexp_full_match({loc}, ?)", [_WKT]).df()["v"]
         lon, lat = parse_location(odd)
         register(con, "_m_loc", pd.DataFrame({"k": odd, "lon": lon, "lat": lat}))
-        point = (f"CASE WHEN regexp_full_match({loc}, '{_WKT}') "
-                 f"THEN string_split(array_slice({loc}, 8, -2), ' ')::DOUBLE[] END")
-        lon_sql, lat_sql = "coalesce(pt[1], ml.lon)", "coalesce(pt[2], ml.lat)"
+        point = f"regexp_extract({loc}, '^{_WKT}$', ['lon', 'lon_decimals', 'lat', 'lat_decimals'])"  # '' if no match
+        lon_sql = "coalesce(CASE WHEN pt.lon <> '' THEN pt.lon::DOUBLE END, ml.lon)"
+        lat_sql = "coalesce(CASE WHEN pt.lat <> '' THEN pt.lat::DOUBLE END, ml.lat)"
         loc_join = f"LEFT JOIN _m_loc ml ON ml.k = {loc}"
     else:
-        point, lon_sql, lat_sql, loc_join = "NULL", col["longitude"], col["latitude"], ""
+        point, lon_sql, lat_sql, loc_join = "NULL", col["longitude"], col["latitude"], ""  # checked later
 
     staged_cols = [f"c{k}" for k in range(len(staged.columns))]
     row_hash = f"hash({', '.join(staged_cols)})"
