@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -119,34 +120,44 @@ def _locate(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, by_x: np.ndarray | 
 LAYERS = {"neighborhood": "neighborhood", "zip": "zip", "council_district": "council_district"}
 
 
-#: From this many points, assign() computes the H3 cells in a child process while this one places the points in
-#: areas: h3 holds the GIL (about 0.6 s a million points) and shapely's contains_xy does not, so both cores work.
-#: Below it, starting the child costs more than it saves.
+#: From this many points, assign() computes the H3 cells in child processes (one per core, each a slice of the
+#: points) while this one places the points in areas: h3 holds the GIL (about 0.6 s a million points) and shapely's
+#: contains_xy does not, so every core works. Below it, starting the children costs more than it saves.
 WORKER_MIN_POINTS = 500_000
-_H3_WORKER = "import sys, numpy as np; from etl.geo import h3_ints; " \
-             "xy = np.load(sys.argv[1] + '/xy.npy'); np.save(sys.argv[1] + '/h3.npy', h3_ints(xy[0], xy[1]))"
+_H3_WORKER = """import sys, numpy as np
+from etl.geo import h3_ints
+folder, start, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+xy = np.load(folder + '/xy.npy', mmap_mode='r')[:, start:stop]
+np.save(f'{folder}/h3-{start}-{stop}.npy', h3_ints(np.asarray(xy[0]), np.asarray(xy[1])))"""
 
 
 def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
     """Neighborhood, ZIP and council district of each point (categoricals: compact for millions of points), whether
     it is inside the city, and its H3 cell as a 64-bit integer (0 where there is no point)."""
     x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    n_slices = (os.cpu_count() or 1) if len(x) >= WORKER_MIN_POINTS else 0
+    bounds = np.linspace(0, len(x), n_slices + 1, dtype=int)
     with tempfile.TemporaryDirectory() as tmp:
-        child = None
-        if len(x) >= WORKER_MIN_POINTS:
+        children = []
+        if n_slices:
             np.save(f"{tmp}/xy.npy", np.stack([x, y]))
-            child = subprocess.Popen([sys.executable, "-c", _H3_WORKER, tmp], cwd=ROOT)
+            children = [subprocess.Popen([sys.executable, "-c", _H3_WORKER, tmp, str(a), str(b)], cwd=ROOT)
+                        for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         try:
             all_areas = areas()
             by_x = np.argsort(x, kind="stable")
             layers = [all_areas[all_areas.area_type == t].reset_index(drop=True) for t in LAYERS]
             with ThreadPoolExecutor(len(layers)) as pool:  # the layers in threads: contains_xy releases the GIL
                 found = list(pool.map(lambda a: _locate(a["geometry"].to_numpy(), x, y, by_x), layers))
-            cells = np.load(f"{tmp}/h3.npy") if child and child.wait() == 0 else h3_ints(x, y)
+            # a child that failed leaves its slice to this process
+            cells = (np.concatenate([np.load(f"{tmp}/h3-{a}-{b}.npy") if child.wait() == 0 else h3_ints(x[a:b], y[a:b])
+                                     for child, a, b in zip(children, bounds[:-1], bounds[1:], strict=True)])
+                     if children else h3_ints(x, y))
         finally:
-            if child and child.poll() is None:
-                child.kill()
-                child.wait()
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
     frame = pd.DataFrame({column: pd.Categorical.from_codes(idx, categories=a["area_id"].to_numpy(dtype=object))
                           for column, idx, a in zip(LAYERS.values(), found, layers, strict=True)})
     frame["in_city"] = frame["council_district"].notna()
