@@ -35,3 +35,22 @@ def test_a_failed_child_process_falls_back_to_this_process(monkeypatch):
     monkeypatch.setattr(geo, "WORKER_MIN_POINTS", 1)
     monkeypatch.setattr(geo, "_H3_WORKER", "raise SystemExit(3)")
     pd.testing.assert_frame_equal(geo.assign(pts.Longitude, pts.Latitude), expected)
+
+
+def test_the_grid_gives_the_same_areas_as_testing_every_point():
+    """Real points, points on grid lines and corners, and polygon vertices (on a boundary: in no area, or in the
+    area that lists them inside) get the same area with the grid as by testing each against the polygons."""
+    import numpy as np
+    import shapely
+
+    pts = _real_points()
+    x0, y0, grid = geo._grid("neighborhood")
+    lines_x = x0 + geo.GRID_STEP * np.arange(100, 300)
+    lines_y = y0 + geo.GRID_STEP * np.arange(100, 300)
+    for area_type in geo.LAYERS:
+        geoms = geo._layer(area_type)["geometry"].to_numpy()
+        vertices = shapely.get_coordinates(shapely.boundary(geoms))[::7]
+        x = np.concatenate([pts.Longitude, lines_x, lines_x, vertices[:, 0]])
+        y = np.concatenate([pts.Latitude, lines_y, lines_y[::-1], vertices[:, 1]])
+        np.testing.assert_array_equal(geo.locate(area_type, x, y), geo._locate(geoms, x, y))
+    assert (grid == -2).mean() < 0.1  # few cells need the polygons
