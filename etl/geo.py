@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import h3
 import h3.api.basic_int
@@ -119,12 +119,12 @@ def _locate(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, by_x: np.ndarray | 
 GRID_STEP = 0.001  # degrees: cells of about 110 m by 85 m
 
 
-@lru_cache(maxsize=None)
+@cache
 def _layer(area_type: str) -> pd.DataFrame:
     return areas()[lambda a: a.area_type == area_type].reset_index(drop=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _grid(area_type: str) -> tuple[float, float, np.ndarray]:
     """A grid of GRID_STEP cells over a layer's extent: each cell holds the index of the first area containing all
     of it (-1: none), or -2 where an area's boundary crosses it. Built with shapely in about 0.3 s."""
