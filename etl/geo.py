@@ -117,6 +117,9 @@ def _locate(geoms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 GRID_STEP = 0.001  # degrees: cells of about 110 m by 85 m
+#: From this many points, placing them uses the grids and computes H3 cells in child processes (see assign); below
+#: it, building the grids or starting the children costs more than it saves.
+BIG_LOAD = 500_000
 
 
 @cache
@@ -143,9 +146,12 @@ def _grid(area_type: str) -> tuple[float, float, np.ndarray]:
 def locate(area_type: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Index (in the layer's rows) of the first area of `area_type` containing each point, -1 if none.
 
-    A point in a grid cell that no boundary crosses takes the cell's answer; only points in crossed cells (about
-    a tenth in the city) are tested against the polygons (`_locate`). Same answers as testing every point.
+    From BIG_LOAD points, a point in a grid cell that no boundary crosses takes the cell's answer; only points in
+    crossed cells (about a tenth in the city) are tested against the polygons (`_locate`). Same answers as testing
+    every point; fewer points are all tested (building the grids takes longer than that).
     """
+    if len(x) < BIG_LOAD:
+        return _locate(_layer(area_type)["geometry"].to_numpy(), x, y)
     x0, y0, grid = _grid(area_type)
     ix, iy = np.floor((x - x0) / GRID_STEP), np.floor((y - y0) / GRID_STEP)
     on_grid = (ix >= 0) & (ix < grid.shape[1]) & (iy >= 0) & (iy < grid.shape[0])  # NaN: off the grid
@@ -161,10 +167,9 @@ def locate(area_type: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 LAYERS = {"neighborhood": "neighborhood", "zip": "zip", "council_district": "council_district"}
 
 
-#: From this many points, assign() computes the H3 cells in child processes (one per core, each a slice of the
-#: points) while this one places the points in areas: h3 holds the GIL (about 0.6 s a million points) and shapely's
-#: contains_xy does not, so every core works. Below it, starting the children costs more than it saves.
-WORKER_MIN_POINTS = 500_000
+#: For big loads, assign() computes the H3 cells in child processes (one per core, each a slice of the points) while
+#: this one places the points in areas: h3 holds the GIL (about 0.6 s a million points) and shapely's contains_xy
+#: does not, so every core works.
 _H3_WORKER = """import sys, numpy as np
 from etl.geo import h3_ints
 folder, start, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -176,7 +181,7 @@ def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
     """Neighborhood, ZIP and council district of each point (categoricals: compact for millions of points), whether
     it is inside the city, and its H3 cell as a 64-bit integer (0 where there is no point)."""
     x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    n_slices = (os.cpu_count() or 1) if len(x) >= WORKER_MIN_POINTS else 0
+    n_slices = (os.cpu_count() or 1) if len(x) >= BIG_LOAD else 0
     bounds = np.linspace(0, len(x), n_slices + 1, dtype=int)
     with tempfile.TemporaryDirectory() as tmp:
         children = []

@@ -16,9 +16,9 @@ def _real_points() -> pd.DataFrame:
 
 def test_the_h3_child_process_places_points_like_this_process(monkeypatch):
     pts = _real_points()
-    monkeypatch.setattr(geo, "WORKER_MIN_POINTS", 10**12)
+    monkeypatch.setattr(geo, "BIG_LOAD", 10**12)
     here = geo.assign(pts.Longitude, pts.Latitude)
-    monkeypatch.setattr(geo, "WORKER_MIN_POINTS", 1)
+    monkeypatch.setattr(geo, "BIG_LOAD", 1)
     child = geo.assign(pts.Longitude, pts.Latitude)
     pd.testing.assert_frame_equal(here, child)
     assert here["h3"].iloc[-1] == 0 and pd.isna(here["neighborhood"].iloc[-1])  # no point: no cell, no area
@@ -32,17 +32,18 @@ def test_the_h3_child_process_places_points_like_this_process(monkeypatch):
 def test_a_failed_child_process_falls_back_to_this_process(monkeypatch):
     pts = _real_points().head(2000)
     expected = geo.assign(pts.Longitude, pts.Latitude)
-    monkeypatch.setattr(geo, "WORKER_MIN_POINTS", 1)
+    monkeypatch.setattr(geo, "BIG_LOAD", 1)
     monkeypatch.setattr(geo, "_H3_WORKER", "raise SystemExit(3)")
     pd.testing.assert_frame_equal(geo.assign(pts.Longitude, pts.Latitude), expected)
 
 
-def test_the_grid_gives_the_same_areas_as_testing_every_point():
+def test_the_grid_gives_the_same_areas_as_testing_every_point(monkeypatch):
     """Real points, points on grid lines and corners, and polygon vertices (on a boundary: in no area, or in the
     area that lists them inside) get the same area with the grid as by testing each against the polygons."""
     import numpy as np
     import shapely
 
+    monkeypatch.setattr(geo, "BIG_LOAD", 1)  # the grid for any number of points
     pts = _real_points()
     x0, y0, grid = geo._grid("neighborhood")
     lines_x = x0 + geo.GRID_STEP * np.arange(100, 300)
