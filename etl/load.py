@@ -117,6 +117,18 @@ def _insert_incidents(con: duckdb.DuckDBPyConnection, table: str, load_id: int) 
         con.unregister("_places")
 
 
+def _replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> None:
+    """A count file's rows replace the rows of the same key already loaded; of a file's own rows with one key, the
+    first wins (area_counts has no key index to do this, see schema.sql)."""
+    key = [c for c in AREA_COUNT_COLUMNS if c != "n"]
+    register(con, "_counts", counts[AREA_COUNT_COLUMNS].drop_duplicates(key))
+    try:
+        con.execute(f"DELETE FROM area_counts a USING _counts c WHERE {' AND '.join(f'a.{k} = c.{k}' for k in key)}")  # noqa: S608
+        con.execute("INSERT INTO area_counts SELECT * FROM _counts")
+    finally:
+        con.execute("DROP TABLE _counts")
+
+
 def _periods(parsed: Parsed, spec: CoverageSpec, dates: pd.Series) -> pd.DataFrame:
     """Coverage rows (period_start, status, note) for the file, from its incidents' dates (or its count periods).
 
@@ -164,7 +176,7 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
         con.execute(f"INSERT INTO incident_categories SELECT incident_id, category_id FROM {categories}")  # noqa: S608
         con.execute(f"INSERT INTO people_counts SELECT {', '.join(PEOPLE_COLUMNS)} FROM {people}")  # noqa: S608
     if not parsed.area_counts.empty:
-        insert(con, "area_counts", parsed.area_counts, AREA_COUNT_COLUMNS, replace=True)
+        _replace_counts(con, parsed.area_counts)
     if parsed.population is not None:
         insert(con, "city_population", parsed.population.assign(source_id=parsed.source_id),
                ["year", "population", "source_id"], replace=True)
@@ -187,35 +199,33 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
 
 
 ROLLUP = """
-CREATE OR REPLACE TEMP TABLE _rollup AS
-WITH placed AS (
-    SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month, i.firearm,
-           CASE WHEN i.geo_status <> 'outside_city' THEN 'Kansas City' END AS city,
-           i.neighborhood, i.zip, i.council_district, CASE WHEN i.geo_status = 'in_city' THEN i.h3_cell END AS hex
-    FROM incidents i JOIN incident_categories c USING (incident_id)
-)
-SELECT source_id, category_id, month, city, neighborhood, zip, council_district, hex,
-       grouping(city, neighborhood, zip, council_district, hex) AS unit,  -- which of the five is grouped
-       count(*) AS n, count(*) FILTER (firearm) AS n_firearm
-FROM placed
-GROUP BY GROUPING SETS ((source_id, category_id, month, city), (source_id, category_id, month, neighborhood),
-                        (source_id, category_id, month, zip), (source_id, category_id, month, council_district),
-                        (source_id, category_id, month, hex));
+CREATE OR REPLACE TEMP TABLE _placed AS
+SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month, i.firearm,
+       i.geo_status <> 'outside_city' AS in_city, i.neighborhood, i.zip, i.council_district,
+       CASE WHEN i.geo_status = 'in_city' THEN i.h3_cell END AS hex
+FROM incidents i JOIN incident_categories c USING (incident_id);
 DELETE FROM area_counts WHERE source_id IN (SELECT source_id FROM sources WHERE kind = 'incidents');
 INSERT INTO area_counts
-SELECT source_id, t, id, 'month', month, category_id, n FROM (
-    SELECT *, CASE unit WHEN 15 THEN 'city' WHEN 23 THEN 'neighborhood' WHEN 27 THEN 'zip'
-                        WHEN 29 THEN 'council_district' END AS t,
-              CASE unit WHEN 15 THEN city WHEN 23 THEN neighborhood WHEN 27 THEN zip
-                        WHEN 29 THEN council_district END AS id
-    FROM _rollup WHERE unit <> 30
-) WHERE id IS NOT NULL
+WITH places AS (  -- every area type at once first (a tenth as many rows), then each type from those rows
+    SELECT source_id, category_id, month, in_city, neighborhood, zip, council_district, count(*) AS n
+    FROM _placed GROUP BY ALL
+), rolled AS (
+    SELECT source_id, category_id, month, sum(n) AS n,
+           grouping(in_city, neighborhood, zip, council_district) AS unit,  -- which of the four is kept
+           CASE unit WHEN 7 THEN 'city' WHEN 11 THEN 'neighborhood' WHEN 13 THEN 'zip' ELSE 'council_district' END AS t,
+           CASE unit WHEN 7 THEN CASE WHEN in_city THEN 'Kansas City' END WHEN 11 THEN neighborhood
+                     WHEN 13 THEN zip ELSE council_district END AS id
+    FROM places
+    GROUP BY GROUPING SETS ((source_id, category_id, month, in_city), (source_id, category_id, month, neighborhood),
+                            (source_id, category_id, month, zip), (source_id, category_id, month, council_district))
+)
+SELECT source_id, t, id, 'month', month, category_id, n FROM rolled WHERE id IS NOT NULL
 ORDER BY source_id, category_id, t, month;  -- clustered as pages filter, so scans skip most row groups
 DELETE FROM hex_month_counts;
 INSERT INTO hex_month_counts
-SELECT source_id, category_id, month, hex, n, n_firearm FROM _rollup WHERE unit = 30 AND hex IS NOT NULL
-ORDER BY source_id, category_id, month;
-DROP TABLE _rollup;
+SELECT source_id, category_id, month, hex, count(*), count(*) FILTER (firearm) FROM _placed WHERE hex IS NOT NULL
+GROUP BY source_id, category_id, month, hex ORDER BY source_id, category_id, month;
+DROP TABLE _placed;
 DELETE FROM source_measures;
 INSERT INTO source_measures
 WITH scope AS (

@@ -87,7 +87,9 @@ CREATE TABLE IF NOT EXISTS city_population (
 );
 
 -- Counts per area and period; incident sources roll up into it too, so trends and
--- evaluations read one table whatever the source.
+-- evaluations read one table whatever the source. One row per (source_id, area_type, area_id, grain,
+-- period_start, measure), by construction: the roll-up groups by them and a count file replaces the keys it
+-- brings (load.write). No PRIMARY KEY index: keeping it cost a second per roll-up of 5M incidents.
 CREATE TABLE IF NOT EXISTS area_counts (
     source_id VARCHAR NOT NULL,
     area_type VARCHAR NOT NULL,
@@ -95,8 +97,7 @@ CREATE TABLE IF NOT EXISTS area_counts (
     grain VARCHAR NOT NULL,           -- day | month | year
     period_start DATE NOT NULL,
     measure VARCHAR NOT NULL,         -- a category_id
-    n DOUBLE NOT NULL,
-    PRIMARY KEY (source_id, area_type, area_id, grain, period_start, measure)
+    n DOUBLE NOT NULL
 );
 
 -- Incidents per H3 cell (resolution 9) and month, for maps over whole months without scanning incidents.

@@ -46,6 +46,23 @@ def test_loading_the_same_file_twice_changes_nothing(db_copy, tmp_path):
         assert c.execute("SELECT count(*) - count(DISTINCT incident_id) FROM incidents").fetchall()[0][0] == 0
 
 
+def test_a_count_file_replaces_the_counts_it_brings(db_copy):
+    """area_counts has no key index: a count file's rows replace the same keys, and a file's first row of a key wins."""
+    with duckdb.connect(str(db_copy)) as c:
+        rows = c.execute("""SELECT * FROM area_counts WHERE source_id = 'fbi_ucr' AND measure = 'homicide'
+                            ORDER BY period_start""").df()
+        total = c.execute("SELECT count(*) FROM area_counts").fetchall()[0][0]
+        again = pd.concat([rows.assign(n=rows.n + 1000), rows.head(1).assign(n=-1)], ignore_index=True)
+        load_module._replace_counts(c, again)
+        after = c.execute("""SELECT * FROM area_counts WHERE source_id = 'fbi_ucr' AND measure = 'homicide'
+                             ORDER BY period_start""").df()
+        assert c.execute("SELECT count(*) FROM area_counts").fetchall()[0][0] == total
+        assert c.execute("""SELECT count(*) FROM (SELECT DISTINCT source_id, area_type, area_id, grain, period_start,
+                            measure FROM area_counts)""").fetchall()[0][0] == total
+    assert len(rows) == 12  # UCR Table 8, 2006-2018 without 2007 (Kansas City is absent from it)
+    assert after.n.tolist() == (rows.n + 1000).tolist()
+
+
 def test_a_user_file_is_kept_for_later_builds(db_copy, tmp_path):
     raw = pd.read_csv(RAW / "gva_kc_2020_jan_may.csv.gz", dtype=str).head(5)
     path = write_csv(tmp_path / "gva_export.csv", raw.to_csv(index=False))
