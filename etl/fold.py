@@ -2,9 +2,12 @@
 
 The KCPD adapters put their parsed rows in the temporary table or view `_rows` (source_key, event_date,
 occurred_date, occurred_hour, lat, lon, address, label, firearm, offense_group, against, _row) and, for people,
-`_people_rows` (source_key, involvement, invl_no, sex, race, age, _row); `fold` leaves `_incidents`,
-`_categories` and `_people` for load.write, keyed '<source>:<source_key>'. `_row` is the published row's number:
-"first" means first in the file.
+`_people_rows` (source_key, involvement, invl_no, sex, race, age, _row): the same rows, their people columns.
+`fold` leaves `_incidents`, `_categories` and `_people` for load.write, keyed '<source>:<source_key>'. `_row` is
+the published row's number: "first" means first in the file.
+
+Most reports have one row, and a report of one row is its own incident, with its categories and one person: only
+the rows of keys that repeat (`_repeated`, found once from `_rows`) are grouped.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ ROLES = {"VIC": "victim", "SUS": "suspect", "ARR": "arrestee"}
 
 INCIDENTS = """
 CREATE OR REPLACE TEMP TABLE _incidents AS
-WITH repeated AS (  -- reports of several rows, by a hash of their key (a collision only sends a report the long way)
-    SELECT hash(source_key) AS h FROM _rows GROUP BY h HAVING count(*) > 1
-), g AS (
+WITH g AS (
     SELECT source_key,
            min(event_date) AS event_date,
            min(occurred_date) AS occurred_date,
@@ -34,7 +35,7 @@ WITH repeated AS (  -- reports of several rows, by a hash of their key (a collis
            arg_min(label, _row) FILTER (label IS NOT NULL) AS offenses,  -- right for reports of one row
            CASE WHEN bool_or(firearm) THEN true WHEN count(firearm) = count(*) THEN false END AS firearm,
            count(*)::INTEGER AS person_rows
-    FROM _rows WHERE hash(source_key) IN (SELECT h FROM repeated) GROUP BY source_key
+    FROM _rows WHERE hash(source_key) IN (SELECT h FROM _repeated) GROUP BY source_key
 ), labels AS (  -- reports of several rows: each offense label once, in file order ('; '-joined)
     SELECT source_key, string_agg(label, '; ' ORDER BY first_row) AS offenses
     FROM (SELECT source_key, label, min(_row) AS first_row FROM _rows
@@ -44,7 +45,7 @@ WITH repeated AS (  -- reports of several rows, by a hash of their key (a collis
 ), folded AS (  -- a report of one row is its own incident: no aggregates, no label list (1.3 s of 2.4 s at 5M)
     SELECT source_key, event_date, occurred_date, occurred_hour, lat, lon, address, label AS offenses, firearm,
            1::INTEGER AS person_rows
-    FROM _rows WHERE hash(source_key) NOT IN (SELECT h FROM repeated)
+    FROM _rows WHERE hash(source_key) NOT IN (SELECT h FROM _repeated)
     UNION ALL
     SELECT g.* REPLACE (CASE WHEN g.person_rows > 1 THEN l.offenses ELSE g.offenses END AS offenses)
     FROM g LEFT JOIN labels l USING (source_key)
@@ -57,26 +58,40 @@ FROM folded
 
 CATEGORIES = """
 CREATE OR REPLACE TEMP TABLE _categories AS
-SELECT DISTINCT $source || ':' || r.source_key AS incident_id, m.category_id
-FROM _rows r JOIN _category_map m
-  ON r.offense_group = m.offense_group AND r.against = m.against AND r.firearm IS NOT DISTINCT FROM m.firearm
+WITH pairs AS (
+    SELECT r.source_key, m.category_id, hash(r.source_key) IN (SELECT h FROM _repeated) AS several
+    FROM _rows r JOIN _category_map m
+      ON r.offense_group = m.offense_group AND r.against = m.against AND r.firearm IS NOT DISTINCT FROM m.firearm
+)
+SELECT $source || ':' || source_key AS incident_id, category_id FROM (
+    SELECT source_key, category_id FROM pairs WHERE NOT several  -- one row: its categories are distinct already
+    UNION ALL
+    SELECT DISTINCT source_key, category_id FROM pairs WHERE several
+)
 """
 
 PEOPLE = """
 CREATE OR REPLACE TEMP TABLE _people AS
 WITH p AS (
-    SELECT $source || ':' || source_key AS incident_id, involvement, invl_no, upper(coalesce(sex, 'U')) AS sex,
-           upper(coalesce(race, 'U')) AS race,
-           coalesce(b.age_band, 'unknown') AS age_band, _row
+    SELECT source_key, involvement, invl_no, upper(coalesce(sex, 'U')) AS sex, upper(coalesce(race, 'U')) AS race,
+           coalesce(b.age_band, 'unknown') AS age_band, _row,
+           hash(source_key) IN (SELECT h FROM _repeated) AS several
     FROM _people_rows r LEFT JOIN _age_bands b ON b.age IS NOT DISTINCT FROM r.age
+), kept AS (
+    SELECT * FROM p WHERE NOT several
+    UNION ALL
+    SELECT * FROM p WHERE several
     -- with person numbers, a person listed under several offenses is counted once
     QUALIFY NOT $numbered OR row_number() OVER (PARTITION BY source_key, involvement, invl_no ORDER BY _row) = 1
 ), roles AS (
-    SELECT *, upper(kc_strip(coalesce(involvement, ''))) AS inv FROM p
+    SELECT $source || ':' || source_key AS incident_id, several, sex, race, age_band,
+           coalesce(k.role, CASE WHEN inv = '' THEN 'unknown' ELSE 'other' END) AS role
+    FROM (SELECT *, upper(kc_strip(coalesce(involvement, ''))) AS inv FROM kept) LEFT JOIN _roles k ON k.code = inv
 )
-SELECT incident_id, coalesce(k.role, CASE WHEN inv = '' THEN 'unknown' ELSE 'other' END) AS role,
-       sex, race, age_band, count(*)::INTEGER AS n
-FROM roles LEFT JOIN _roles k ON k.code = inv GROUP BY ALL
+SELECT incident_id, role, sex, race, age_band, 1::INTEGER AS n FROM roles WHERE NOT several  -- one row: one person
+UNION ALL
+SELECT incident_id, role, sex, race, age_band, count(*)::INTEGER AS n FROM roles WHERE several
+GROUP BY incident_id, role, sex, race, age_band
 """
 
 
@@ -91,6 +106,9 @@ def define_macros(con: duckdb.DuckDBPyConnection) -> None:
 def fold(con: duckdb.DuckDBPyConnection, source_id: str) -> None:
     """`_rows` and `_people_rows` -> `_incidents`, `_categories`, `_people`."""
     define_macros(con)
+    # keys of several rows, by hash: only their rows are grouped (a hash collision only sends a report the long way)
+    con.execute("CREATE OR REPLACE TEMP TABLE _repeated AS SELECT hash(source_key) AS h FROM _rows GROUP BY h "
+                "HAVING count(*) > 1")
     con.execute(INCIDENTS, {"source": source_id})
     combos = con.execute("SELECT DISTINCT offense_group, against, firearm FROM _rows").df()
     combos["incident_id"] = range(len(combos))  # categories are decided per combination, by reference's rules
