@@ -1,7 +1,9 @@
-"""Placing points: the child process that indexes H3 cells for big loads gives the same answer as this process."""
+"""Placing points: areas by grid or polygons, H3 cells by h3ronpy, checked against the slow, plain ways."""
 
 from __future__ import annotations
 
+import h3.api.basic_int
+import numpy as np
 import pandas as pd
 
 from etl import geo
@@ -14,33 +16,32 @@ def _real_points() -> pd.DataFrame:
     return pd.concat([pts, pd.DataFrame({"Longitude": [float("nan")], "Latitude": [float("nan")]})], ignore_index=True)
 
 
-def test_the_h3_child_process_places_points_like_this_process(monkeypatch):
+def test_h3ronpy_gives_the_cells_of_ubers_h3():
+    pts = _real_points()
+    x, y = pts.Longitude.to_numpy(), pts.Latitude.to_numpy()
+    plain = [h3.api.basic_int.latlng_to_cell(b, a, geo.H3_RESOLUTION) if a == a else 0 for a, b in zip(x, y, strict=True)]
+    np.testing.assert_array_equal(geo.h3_ints(x, y), np.array(plain, dtype=np.uint64))
+    assert geo.h3_ints(np.array([np.inf, -94.5]), np.array([39.1, np.nan])).tolist() == [0, 0]  # no finite point
+
+
+def test_placing_points(monkeypatch):
     pts = _real_points()
     monkeypatch.setattr(geo, "BIG_LOAD", 10**12)
     here = geo.assign(pts.Longitude, pts.Latitude)
     monkeypatch.setattr(geo, "BIG_LOAD", 1)
-    child = geo.assign(pts.Longitude, pts.Latitude)
-    pd.testing.assert_frame_equal(here, child)
+    pd.testing.assert_frame_equal(geo.assign(pts.Longitude, pts.Latitude), here)  # with the grids
     assert here["h3"].iloc[-1] == 0 and pd.isna(here["neighborhood"].iloc[-1])  # no point: no cell, no area
     assert here["in_city"].mean() > 0.95  # the extract is KCPD's, geocoded in the city
     # Kansas City Police headquarters, 1125 Locust St: downtown, council district 4, ZIP 64106
     hq = geo.assign([-94.5786], [39.1004]).iloc[0]
     assert (hq["neighborhood"], hq["zip"], hq["council_district"]) == ("CBD Downtown", "64106", "4")
     assert format(int(hq["h3"]), "x") == geo.h3_cells(pd.Series([-94.5786]), pd.Series([39.1004])).iloc[0]
-
-
-def test_a_failed_child_process_falls_back_to_this_process(monkeypatch):
-    pts = _real_points().head(2000)
-    expected = geo.assign(pts.Longitude, pts.Latitude)
-    monkeypatch.setattr(geo, "BIG_LOAD", 1)
-    monkeypatch.setattr(geo, "_H3_WORKER", "raise SystemExit(3)")
-    pd.testing.assert_frame_equal(geo.assign(pts.Longitude, pts.Latitude), expected)
+    assert format(int(hq["h3"]), "x") == h3.latlng_to_cell(39.1004, -94.5786, geo.H3_RESOLUTION)
 
 
 def test_the_grid_gives_the_same_areas_as_testing_every_point(monkeypatch):
     """Real points, points on grid lines and corners, and polygon vertices (on a boundary: in no area, or in the
     area that lists them inside) get the same area with the grid as by testing each against the polygons."""
-    import numpy as np
     import shapely
 
     monkeypatch.setattr(geo, "BIG_LOAD", 1)  # the grid for any number of points
