@@ -24,7 +24,8 @@ def test_harness_measures_every_figure_on_a_tiny_input(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "WORK", tmp_path)
     results = run.run_all({"etl": 3_000, "spatial": 3_000, "payload": [1_000, 3_000]}, with_app=False)
     assert results["etl"]["etl_s"] > 0 and results["etl"]["duckdb_scan_s"] > 0
+    assert 0 < results["etl"]["bare_io_s"] < results["etl"]["etl_s"]  # the load computes on top of its bare I/O
     assert {q["query"] for q in results["queries"]} == set(run.PAGE_QUERIES)
     assert [p["incidents"] for p in results["payload"]] == [1_000, 3_000]
     table = run.report(results)
-    assert "Map payload at 3,000 incidents" in table and "| home: total |" in table
+    assert "Map payload at 3,000 incidents" in table and "| home: total |" in table and "nothing computed" in table
