@@ -204,23 +204,23 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
 
 
 ROLLUP = """
-CREATE OR REPLACE TEMP TABLE _placed AS
-SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month, i.firearm,
+CREATE OR REPLACE TEMP TABLE _rollup AS  -- one pass over incidents x categories: by every area at once, and by hex
+SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month,
        i.geo_status <> 'outside_city' AS in_city, i.neighborhood, i.zip, i.council_district,
-       CASE WHEN i.geo_status = 'in_city' THEN i.h3_cell END AS hex
-FROM incidents i JOIN incident_categories c USING (incident_id);
+       CASE WHEN i.geo_status = 'in_city' THEN i.h3_cell END AS hex, grouping(hex) = 1 AS by_areas,
+       count(*) AS n, count(*) FILTER (i.firearm) AS n_firearm
+FROM incidents i JOIN incident_categories c USING (incident_id)
+GROUP BY GROUPING SETS ((i.source_id, c.category_id, month, in_city, i.neighborhood, i.zip, i.council_district),
+                        (i.source_id, c.category_id, month, hex));
 DELETE FROM area_counts WHERE source_id IN (SELECT source_id FROM sources WHERE kind = 'incidents');
 INSERT INTO area_counts
-WITH places AS (  -- every area type at once first (a tenth as many rows), then each type from those rows
-    SELECT source_id, category_id, month, in_city, neighborhood, zip, council_district, count(*) AS n
-    FROM _placed GROUP BY ALL
-), rolled AS (
+WITH rolled AS (  -- each area type from the rows by every area (a tenth as many rows as incidents)
     SELECT source_id, category_id, month, sum(n) AS n,
            grouping(in_city, neighborhood, zip, council_district) AS unit,  -- which of the four is kept
            CASE unit WHEN 7 THEN 'city' WHEN 11 THEN 'neighborhood' WHEN 13 THEN 'zip' ELSE 'council_district' END AS t,
            CASE unit WHEN 7 THEN CASE WHEN in_city THEN 'Kansas City' END WHEN 11 THEN neighborhood
                      WHEN 13 THEN zip ELSE council_district END AS id
-    FROM places
+    FROM _rollup WHERE by_areas
     GROUP BY GROUPING SETS ((source_id, category_id, month, in_city), (source_id, category_id, month, neighborhood),
                             (source_id, category_id, month, zip), (source_id, category_id, month, council_district))
 )
@@ -228,9 +228,9 @@ SELECT source_id, t, id, 'month', month, category_id, n FROM rolled WHERE id IS 
 ORDER BY source_id, category_id, t, month;  -- clustered as pages filter, so scans skip most row groups
 DELETE FROM hex_month_counts;
 INSERT INTO hex_month_counts
-SELECT source_id, category_id, month, hex, count(*), count(*) FILTER (firearm) FROM _placed WHERE hex IS NOT NULL
-GROUP BY source_id, category_id, month, hex ORDER BY source_id, category_id, month;
-DROP TABLE _placed;
+SELECT source_id, category_id, month, hex, n, n_firearm FROM _rollup WHERE NOT by_areas AND hex IS NOT NULL
+ORDER BY source_id, category_id, month;
+DROP TABLE _rollup;
 DELETE FROM source_measures;
 INSERT INTO source_measures
 WITH scope AS (
