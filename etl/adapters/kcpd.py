@@ -107,8 +107,12 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
     row_hash = f"hash({', '.join(staged_cols)})"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _kc AS
-        WITH repeated AS (SELECT {row_hash} AS h FROM _staged GROUP BY h HAVING count(*) > 1),
-        dups AS (
+        WITH reports AS (  -- exact duplicates share their report number: only rows of repeated numbers can be
+            SELECT hash({cols['report_no']}) AS h FROM _staged GROUP BY h HAVING count(*) > 1
+        ), repeated AS (
+            SELECT {row_hash} AS h FROM _staged WHERE hash({cols['report_no']}) IN (SELECT h FROM reports)
+            GROUP BY h HAVING count(*) > 1
+        ), dups AS (
             SELECT _row FROM _staged WHERE {row_hash} IN (SELECT h FROM repeated)
             QUALIFY row_number() OVER (PARTITION BY {', '.join(staged_cols)} ORDER BY _row) > 1
         )
