@@ -152,6 +152,7 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
         SELECT report AS source_key, involvement, invl_no, sex, race, age, _row
         FROM _kc_checked WHERE reason IS NULL""")
     fold(con, source_id)
+    con.execute("DROP VIEW _rows; DROP VIEW _people_rows; DROP VIEW _kc_checked; DROP TABLE _kc")  # folded: free them
     return Parsed(
         source_id=source_id,
         rows_read=staged.rows_read,
