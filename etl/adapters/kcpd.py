@@ -174,8 +174,13 @@ def _check_coordinates(con: duckdb.DuckDBPyConnection) -> None:
     number (a reason, (0, 0) made missing, a spelling SQL reads otherwise) come back to SQL, in `_coords`, so
     millions of good rows are never copied again.
     """
-    raw = con.execute("""SELECT _row, lon_raw, lat_raw, TRY_CAST(lon_raw AS DOUBLE) AS lon_sql,
-                                TRY_CAST(lat_raw AS DOUBLE) AS lat_sql FROM _kc""").df()
+    types = [str(c[1]) for c in con.execute("SELECT lon_raw, lat_raw FROM _kc LIMIT 0").description]
+    if types == ["DOUBLE", "DOUBLE"]:  # points split in SQL: SQL reads them as they are (fetched once, not twice)
+        raw = con.execute("SELECT _row, lon_raw, lat_raw FROM _kc").df()
+        raw["lon_sql"], raw["lat_sql"] = raw["lon_raw"], raw["lat_raw"]
+    else:
+        raw = con.execute("""SELECT _row, lon_raw, lat_raw, TRY_CAST(lon_raw AS DOUBLE) AS lon_sql,
+                                    TRY_CAST(lat_raw AS DOUBLE) AS lat_sql FROM _kc""").df()
     lon, lat, reason = check_coordinates(raw["lon_raw"], raw["lat_raw"])
 
     def differs(kept: pd.Series, sql: pd.Series) -> pd.Series:
