@@ -137,8 +137,8 @@ class Context:
         return self.months.get(month) or self.years.get(month.year)
 
     def missing_months(self, start: date, end: date, area_level: bool, firearm: bool) -> list[str]:
-        """Months from start to end with no data: area-level counts also need coordinates, firearm counts (a
-        firearm category, or firearm-only maps) the firearm flag."""
+        """Months from start to end with no monthly data (a covered year gives no single month's count): area-level
+        counts also need coordinates, firearm counts (a firearm category, or firearm-only maps) the firearm flag."""
         return [f"{m:%Y-%m}" for m in month_starts(start, end) if unusable(self.months.get(m), area_level, firearm)]
 
 

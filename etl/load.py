@@ -170,8 +170,8 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
     """Insert a parsed file. Runs in the caller's transaction."""
     load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM load_log").fetchall()[0][0]
     incidents = _as_table(con, parsed.incidents, "_incidents_frame", INCIDENT_COLUMNS)
-    n_incidents = con.execute(f"SELECT count(*) FROM {incidents}").fetchall()[0][0]  # noqa: S608
     dates = con.execute(f"SELECT event_date FROM {incidents}").df()["event_date"]  # noqa: S608
+    n_incidents = len(dates)
     if n_incidents:
         _insert_incidents(con, incidents, load_id)
         categories = _as_table(con, parsed.categories if isinstance(parsed.categories, str)

@@ -107,7 +107,7 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
     row_hash = f"hash({', '.join(staged_cols)})"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _kc AS
-        WITH reports AS (  -- exact duplicates share their report number: only rows of repeated numbers can be
+        WITH reports AS (  -- only rows whose report number repeats can be exact duplicates of each other
             SELECT hash({cols['report_no']}) AS h FROM _staged GROUP BY h HAVING count(*) > 1
         ), repeated AS (
             SELECT {row_hash} AS h FROM _staged WHERE hash({cols['report_no']}) IN (SELECT h FROM reports)
