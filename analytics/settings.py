@@ -47,3 +47,15 @@ def db_path() -> Path:
 #: Published stand-in locations that are not where anything happened (lat, lon):
 #: GVA mass-shooting rows from 2025-09 carry Kansas City's centre point.
 PLACEHOLDER_POINTS = {(39.099792, -94.578559)}
+
+
+#: Loader limits: a file is refused, with a message, beyond them (compression bombs, absurd headers).
+DEFAULT_MAX_UNCOMPRESSED = 2 * 1024**3  # bytes of a gzip file once decompressed (`KC_VIOLENCE_MAX_UNCOMPRESSED`)
+MAX_COLUMNS = 500  # columns in a header; the widest published file has 32
+MAX_HEADER_BYTES = 1 << 20  # a header line longer than this is not a CSV header
+
+
+def max_uncompressed() -> int:
+    """Largest decompressed size of a gzip file the loader reads (bytes; `KC_VIOLENCE_MAX_UNCOMPRESSED` overrides)."""
+    text = os.environ.get("KC_VIOLENCE_MAX_UNCOMPRESSED", "")
+    return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_MAX_UNCOMPRESSED

@@ -27,7 +27,7 @@ from analytics import hotspots, queries
 from analytics.settings import ROOT
 from bench.generate import generate, seed_rows
 from etl import geo, load
-from etl.build import _load_one, swapped
+from etl.build import load_one, swapped
 from etl.load import CoverageSpec
 
 WORK = ROOT / "bench" / "_work"
@@ -54,7 +54,7 @@ def bench_etl(csv: Path, db: Path) -> dict:
     def ours():
         with swapped(db, start_from_current=False) as con:
             load.init_schema(con)
-            _load_one(con, csv, "kcpd", None, CoverageSpec())
+            load_one(con, csv, "kcpd", None, CoverageSpec())
             load.rollup(con)
 
     etl_s, _ = timed(ours)

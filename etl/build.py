@@ -18,9 +18,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from analytics.db import needs_build
+from analytics.locks import writer_lock
 from analytics.settings import DATA_DIR, MANIFEST, db_path, user_dir
 from etl import adapters, load, reference
-from etl.extract import read_csv_text, sha256, stage, unstage
+from etl.errors import SchemaError
+from etl.extract import ROW, excerpt, header_names, name_columns, read_csv_text, sha256, stage, unstage
 from etl.load import CoverageSpec, LoadResult
 
 
@@ -56,7 +58,10 @@ def _remove_stale_copies(target: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def _load_one(con, path: Path, source_id: str, adapter: str | None, spec: CoverageSpec) -> LoadResult:
+def load_one(con, path: Path, source_id: str, adapter: str | None, spec: CoverageSpec,
+             replace: bool = False) -> LoadResult:
+    """Load one file into the open database copy (skipped when its checksum is in the load log). KCPD person-rows
+    merge with the rows already loaded for their reports; `replace` makes the file's rows replace them."""
     file = load.relative(path)
     sha = sha256(path)
     done = load.already_loaded(con, sha, source_id)
@@ -66,7 +71,7 @@ def _load_one(con, path: Path, source_id: str, adapter: str | None, spec: Covera
     name = adapter or adapters.DEFAULT_ADAPTER[source_id]
     try:
         if name in adapters.STAGED:
-            parsed = adapters.STAGED[name](con, stage(con, path), file, source_id)
+            parsed = adapters.STAGED[name](con, stage(con, path), file, source_id, replace=replace)
         else:
             parsed = adapters.ADAPTERS[name](read_csv_text(path), file, source_id)
         return load.write(con, parsed, file, sha, spec)
@@ -74,37 +79,62 @@ def _load_one(con, path: Path, source_id: str, adapter: str | None, spec: Covera
         unstage(con)
 
 
-def bundled_files() -> list[tuple[Path, str, str, CoverageSpec]]:
-    """The manifest's bundled files, then files users loaded (kept under data/user/<source>/)."""
+def bundled_files() -> list[tuple[Path, str, str | None, CoverageSpec, bool]]:
+    """The manifest's bundled files, then files users loaded (kept under data/user/<source>/): path, source,
+    adapter, coverage and whether the file's reports replace those already loaded (refreshes, --replace)."""
     manifest = pd.read_csv(MANIFEST, dtype=str, keep_default_na=False)
     out = [
-        (DATA_DIR / r.file, r.source_id, r.adapter, CoverageSpec(r.coverage_start or None, r.coverage_end or None, r.status, True))
+        (DATA_DIR / r.file, r.source_id, r.adapter,
+         CoverageSpec(r.coverage_start or None, r.coverage_end or None, r.status, True), False)
         for r in manifest.itertuples()
     ]
     manifest = user_dir() / "manifest.csv"
     if manifest.exists():
-        for r in pd.read_csv(manifest, dtype=str, keep_default_na=False).itertuples():
-            spec = CoverageSpec(r.coverage_start or None, r.coverage_end or None, declare=r.declare == "true")
-            out.append((user_dir() / r.file, r.source_id, None, spec))
+        for r in pd.read_csv(manifest, dtype=str, keep_default_na=False).to_dict("records"):
+            spec = CoverageSpec(r.get("coverage_start") or None, r.get("coverage_end") or None,
+                                declare=r.get("declare") == "true")
+            out.append((_under_user_dir(r["file"]), r["source_id"], None, spec, r.get("replace") == "true"))
     return out
 
 
-def keep_user_file(path: Path, source_id: str, spec: CoverageSpec, name: str | None = None) -> Path:
-    """Keep a loaded file under data/user/<source>/ and record how it was loaded, so builds repeat it exactly."""
+def _under_user_dir(name: str) -> Path:
+    """A kept file's path from the user manifest (a file users can edit: a path must stay under data/user)."""
+    base = user_dir().resolve()
+    path = (base / name).resolve()
+    if not path.is_relative_to(base):
+        raise SchemaError(f"{user_dir() / 'manifest.csv'}: file {excerpt(name)} is outside {base}; fix the manifest")
+    return path
+
+
+def keep_user_file(path: Path, source_id: str, spec: CoverageSpec, name: str | None = None,
+                   replace: bool = False) -> Path:
+    """Keep a loaded file under data/user/<source>/, without columns that hold people's names, and record how it
+    was loaded, so builds repeat it exactly."""
     keep = user_dir() / source_id / (name or f"{sha256(path)[:12]}-{Path(path).name}")
     keep.parent.mkdir(parents=True, exist_ok=True)
     if not keep.exists():
-        shutil.copyfile(path, keep)
+        copy_without_names(path, keep)
     manifest = user_dir() / "manifest.csv"
     row = pd.DataFrame([{"file": str(keep.relative_to(user_dir())), "source_id": source_id,
                          "coverage_start": spec.start or "", "coverage_end": spec.end or "",
-                         "declare": "true" if spec.declare else "false"}])
+                         "declare": "true" if spec.declare else "false", "replace": "true" if replace else "false"}])
     old = pd.read_csv(manifest, dtype=str, keep_default_na=False) if manifest.exists() else row.iloc[0:0]
-    merged = pd.concat([old[old.file != row.file.iloc[0]], row], ignore_index=True)
+    merged = pd.concat([old[old.file != row.file.iloc[0]], row], ignore_index=True).fillna("")
     tmp = manifest.with_name(f"manifest.csv.tmp-{os.getpid()}")
     merged.to_csv(tmp, index=False)
     os.replace(tmp, manifest)
     return keep
+
+
+def copy_without_names(path: Path, keep: Path) -> None:
+    """Copy a file as it is, or, when its header has columns that hold names, rewritten without them."""
+    if not name_columns(header_names(path)):
+        shutil.copyfile(path, keep)
+        return
+    raw = read_csv_text(path)  # drops them
+    tmp = keep.with_name(keep.name + f".tmp-{os.getpid()}")
+    raw.frame.drop(columns=[ROW]).to_csv(tmp, index=False, compression="gzip" if keep.suffix == ".gz" else None)
+    os.replace(tmp, keep)
 
 
 def build(target: Path | None = None, progress: bool = True) -> list[LoadResult]:
@@ -112,30 +142,59 @@ def build(target: Path | None = None, progress: bool = True) -> list[LoadResult]
     target = Path(target or db_path())
     results = []
     files = bundled_files()
-    with swapped(target, start_from_current=False) as con:
+    with writer_lock(target, "etl build"), swapped(target, start_from_current=False) as con:
         load.init_schema(con)
-        for path, source_id, adapter, spec in tqdm(files, desc="Loading files", unit="file", disable=not progress):
-            results.append(_load_one(con, path, source_id, adapter, spec))
+        for path, source_id, adapter, spec, replace in tqdm(files, desc="Loading files", unit="file",
+                                                            disable=not progress):
+            results.append(load_one(con, path, source_id, adapter, spec, replace))
         load.rollup(con)
     return results
 
 
-def load_file(path: Path, source_id: str, target: Path | None = None, progress: bool = True) -> LoadResult:
+class _Preview(Exception):
+    """Raised inside the swap to discard a load that was only previewed."""
+
+
+def load_file(path: Path, source_id: str, target: Path | None = None, progress: bool = True, replace: bool = False,
+              preview: bool = False, covers: tuple[str, str] | None = None) -> LoadResult:
     """Add a user's file (city portal CSV, GVA export) to the database, atomically.
 
-    The file is kept under data/user/<source>/ so later builds include it.
+    KCPD person-rows merge with the rows already loaded for their reports, so a partial file never shrinks a
+    report; `replace` makes the file's reports replace the loaded ones. `preview` loads into the private copy,
+    measures the effect (LoadResult.changes: incidents by year before and after) and discards it. `covers`
+    (first month, last month or day) declares the span the file covers; without it, a file covers the months it
+    has rows in. The file is kept under data/user/<source>/ so later builds include it.
     """
     path = Path(path)
     if source_id not in adapters.DEFAULT_ADAPTER:
         reference.source_kind(source_id)  # raises UnknownSource for a typo
         raise ValueError(f"files for source {source_id!r} are bundled, not loaded by users")
+    spec = CoverageSpec(*covers) if covers else CoverageSpec()
     target = Path(target or db_path())
-    if needs_build(target):
-        build(target, progress=progress)
-    with swapped(target, start_from_current=True) as con:
-        result = _load_one(con, path, source_id, None, CoverageSpec())
+    with writer_lock(target, f"etl load {path.name[:40]}"):
+        if needs_build(target):
+            build(target, progress=progress)
+        try:
+            with swapped(target, start_from_current=True) as con:
+                before = year_counts(con, source_id)
+                result = load_one(con, path, source_id, None, spec, replace)
+                if not result.skipped:
+                    load.rollup(con)
+                after = year_counts(con, source_id)
+                result.changes = {y: (before.get(y, 0), after.get(y, 0)) for y in sorted(set(before) | set(after))
+                                  if before.get(y, 0) != after.get(y, 0)}
+                if preview:
+                    raise _Preview
+        except _Preview:
+            result.message = "; ".join(m for m in (result.message, "preview: nothing was changed") if m)
+            return result
         if not result.skipped:
-            load.rollup(con)
-    if not result.skipped:
-        keep_user_file(path, source_id, CoverageSpec())
+            keep_user_file(path, source_id, spec, replace=replace)
     return result
+
+
+def year_counts(con: duckdb.DuckDBPyConnection, source_id: str) -> dict[int, int]:
+    """Incidents of a source by year of their counted date (what a load or refresh is judged by)."""
+    rows = con.execute("SELECT year(event_date), count(*) FROM incidents WHERE source_id = ? GROUP BY 1",
+                       [source_id]).fetchall()
+    return {int(y): int(n) for y, n in rows}

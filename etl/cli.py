@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from analytics import status
 from analytics.db import DataUnavailable, connect
+from analytics.locks import LockHeld
 from analytics.settings import db_path
 from etl.build import build, load_file
 from etl.errors import EtlError
+from etl.extract import excerpt
 
 
 def _print_result(r) -> None:
@@ -33,14 +36,34 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    if not path.is_file():
-        print(f"error: no such file: {path}", file=sys.stderr)
+    if path.is_symlink() or not path.is_file():
+        what = "is a symbolic link: give the file itself" if path.is_symlink() else "no such file"
+        print(f"error: {excerpt(path, 200)}: {what}", file=sys.stderr)
         return 2
-    r = load_file(path, args.source, progress=not args.quiet)
+    preview = args.replace and not args.yes
+    r = load_file(path, args.source, progress=not args.quiet, replace=args.replace, preview=preview,
+                  covers=args.covers)
     _print_result(r)
-    if r.rows_rejected:
+    if r.changes:
+        print("incidents by year: " + ", ".join(f"{y}: {b:,} -> {a:,}" for y, (b, a) in r.changes.items()))
+    if preview:
+        print("this was a preview of --replace: nothing changed. Rerun with --replace --yes to apply it.")
+    elif r.rows_rejected:
         print(f"rejected rows are kept with their reasons: python -m etl status, or the Data page (load #{r.load_id})")
     return 0
+
+
+def _covers(text: str) -> tuple[str, str]:
+    """`--covers 2019-01:2019-12` (months, or an end day YYYY-MM-DD for a partial last month)."""
+    first, sep, last = text.partition(":")
+    try:
+        start = datetime.strptime(first, "%Y-%m")
+        end = datetime.strptime(last, "%Y-%m-%d" if len(last) == 10 else "%Y-%m")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a span FIRST:LAST of months (YYYY-MM:YYYY-MM): {excerpt(text)}") from None
+    if not sep or not date(1900, 1, 1) <= start.date() <= end.date() <= date.today().replace(day=28) + timedelta(days=40):
+        raise argparse.ArgumentTypeError(f"not a span of past months, first before last: {excerpt(text)}")
+    return first, last
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -81,6 +104,12 @@ def parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="add a file downloaded from the city portal (kcpd) or Gun Violence Archive (gva)")
     load.add_argument("file", help="CSV file, plain or .gz")
     load.add_argument("--source", required=True, choices=["kcpd", "gva"], help="which source the file is from")
+    load.add_argument("--covers", type=_covers, metavar="FIRST:LAST",
+                      help="declare the months the file covers, e.g. 2019-01:2019-12 (default: the months it has rows in)")
+    load.add_argument("--replace", action="store_true",
+                      help="the file's reports replace those already loaded (default: person-rows merge); shows the "
+                           "effect and changes nothing unless --yes is given")
+    load.add_argument("--yes", action="store_true", help="with --replace: apply it")
     load.set_defaults(func=cmd_load)
     rf = sub.add_parser("refresh", help="fetch the yearly KCPD datasets from the city's open-data portal (SODA API)")
     rf.add_argument("--since", type=int, help="first year to refresh (default: every year listed)")
@@ -98,6 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (EtlError, DataUnavailable) as exc:
+    except (EtlError, DataUnavailable, LockHeld) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,15 +17,47 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from analytics.settings import MAX_COLUMNS, MAX_HEADER_BYTES, max_uncompressed
 from etl.errors import SchemaError
 from etl.model import register
 
 GZIP_MAGIC = b"\x1f\x8b"
 ROW = "_row"  # 1-based data record number (header excluded)
-#: Columns that hold people's names. They are dropped as a file is read, for every source, so no name
-#: reaches the database, the rejected-rows table or a page (GVA's research scrape has participant_name).
-NAME_COLUMNS = {"participant_name", "participant_names", "name", "names", "victim_name", "suspect_name",
-                "first_name", "last_name", "full_name", "person_name", "arrestee_name"}
+#: Words that make a column hold people's names. Such columns are dropped as a file is read, for every source, so
+#: no name reaches the database, the rejected-rows table, a kept copy of the file or a page (GVA's research scrape
+#: has participant_name). A header is split into words (camelCase, punctuation); it holds names when a word is a
+#: name word and no word says it names a place or thing (street_name, neighborhood name), or when it is nothing but
+#: a role (a column "Victim" or "suspects_2" holds who they were: "Victims Killed" and "participant_age" do not).
+NAME_WORDS = {"name", "names", "nm", "firstname", "lastname", "fullname", "surname", "fname", "lname", "givenname",
+              "middlename", "nickname", "alias", "aka"}
+ROLE_WORDS = {"victim", "suspect", "participant", "arrestee", "offender", "decedent", "deceased", "shooter",
+              "witness", "complainant", "defendant"}
+NOT_PEOPLE = {"street", "city", "county", "neighborhood", "neighbourhood", "place", "location", "offense", "crime",
+              "file", "dataset", "agency", "beat", "division", "district", "area", "zone", "state", "park",
+              "business", "premise", "premises", "school", "company", "organization", "organisation", "event",
+              "source", "category", "column", "field", "road", "avenue", "block", "venue", "facility"}
+
+
+def _words(header: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(header))
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+def holds_names(header: str) -> bool:
+    """Whether a column's header says it holds people's names (see NAME_WORDS)."""
+    words = _words(header)
+    if any(w in NAME_WORDS for w in words) or any(w.endswith(("firstname", "lastname")) for w in words):
+        return not any(w in NOT_PEOPLE for w in words)
+    bare = [re.sub(r"s?\d*$", "", w) for w in words if not w.isdigit()]
+    return bool(bare) and all(w in ROLE_WORDS for w in bare)
+
+
+def excerpt(text: object, limit: int = 80) -> str:
+    """A short, escaped excerpt of a value from a file for a message: control characters escaped, cut to `limit`
+    characters, so a message never echoes a file's content (loading /etc/passwd through a link shows no line)."""
+    cut = str(text)[:limit]
+    cut = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in cut)
+    return cut + ("..." if len(str(text)) > limit else "")
 
 
 @dataclass
@@ -46,8 +78,60 @@ def sha256(path: Path) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
-    raw = Path(path).read_bytes()
-    return gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw
+    with Path(path).open("rb") as fh:
+        magic = fh.read(2)
+    if magic != GZIP_MAGIC:
+        return Path(path).read_bytes()
+    out = bytearray()
+    with gzip.open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            out += block
+            _check_size(len(out), path)
+    return bytes(out)
+
+
+def _check_size(n: int, path: Path) -> None:
+    cap = max_uncompressed()
+    if n > cap:
+        raise SchemaError(f"{excerpt(Path(path).name)}: refused: it decompresses to more than {cap / 1e6:,.0f} MB "
+                          "(the limit, KC_VIOLENCE_MAX_UNCOMPRESSED)")
+
+
+def check_gzip_size(path: Path) -> None:
+    """Refuse a gzip file whose content is larger than the limit, by decompressing it as a stream and counting
+    (a compression bomb never reaches memory; the size in the gzip trailer could lie)."""
+    n = 0
+    with gzip.open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            n += len(block)
+            _check_size(n, path)
+
+
+def header_names(path: Path) -> list[str]:
+    """The column names of a file's first line (after check_header)."""
+    check_header(path)
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as fh:
+        first = fh.readline(MAX_HEADER_BYTES + 1).decode("utf-8-sig", errors="replace")
+    return [c.strip() for c in next(csv.reader([first], delimiter=_delimiter(first, [])), [])]
+
+
+def check_header(path: Path) -> None:
+    """Refuse a file whose first line is not a plausible CSV header (longer than MAX_HEADER_BYTES, or more than
+    MAX_COLUMNS fields) before any parser sees it: a million-column header took minutes to reject."""
+    opener = gzip.open if _is_gzip(path) else open
+    try:
+        with opener(path, "rb") as fh:
+            first = fh.readline(MAX_HEADER_BYTES + 1)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise SchemaError(f"{excerpt(Path(path).name)}: cannot read the file ({excerpt(exc)})") from exc
+    name = excerpt(Path(path).name)
+    if len(first) > MAX_HEADER_BYTES:
+        raise SchemaError(f"{name}: refused: the first line is longer than {MAX_HEADER_BYTES:,} bytes, not a header")
+    text = first.decode("utf-8", errors="replace")
+    fields = max(text.count(d) for d in (",", ";", "\t", "|")) + 1
+    if fields > MAX_COLUMNS:
+        raise SchemaError(f"{name}: refused: the header has {fields:,} columns (the limit is {MAX_COLUMNS:,})")
 
 
 def _decode(data: bytes, notes: list[str]) -> str:
@@ -73,10 +157,11 @@ def _delimiter(text: str, notes: list[str]) -> str:
 def read_csv_text(path: Path) -> RawTable:
     """Read a CSV (plain or gzip) as strings. Raises SchemaError when nothing usable is there."""
     notes: list[str] = []
+    check_header(path)
     try:
         text = _decode(_read_bytes(path), notes)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise SchemaError(f"{Path(path).name}: cannot read the file ({exc})") from exc
+        raise SchemaError(f"{excerpt(Path(path).name)}: cannot read the file ({excerpt(exc)})") from exc
     if not text.strip():
         raise SchemaError(f"{Path(path).name}: the file is empty")
     sep = _delimiter(text, notes)
@@ -93,7 +178,7 @@ def read_csv_text(path: Path) -> RawTable:
         except pd.errors.ParserError:  # the Python parser keeps the good lines and hands us the bad ones
             frame = pd.read_csv(io.StringIO(text), engine="python", on_bad_lines=on_bad, **options)
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise SchemaError(f"{Path(path).name}: not a readable CSV file ({exc})") from exc
+        raise SchemaError(f"{excerpt(Path(path).name)}: not a readable CSV file ({excerpt(exc, 160)})") from exc
     except pd.errors.EmptyDataError as exc:
         raise SchemaError(f"{Path(path).name}: the file is empty") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -109,8 +194,8 @@ def read_csv_text(path: Path) -> RawTable:
 
 
 def name_columns(columns) -> list[str]:
-    """The columns that hold people's names (see NAME_COLUMNS)."""
-    return [c for c in columns if re.sub(r"[^a-z0-9]+", "_", str(c).lower()).strip("_") in NAME_COLUMNS]
+    """The columns that hold people's names (see holds_names)."""
+    return [c for c in columns if holds_names(c)]
 
 
 MAX_FIELD = 10_000  # characters; no published field comes close (block addresses, 20-character offense labels)
@@ -133,10 +218,19 @@ def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, sour
     file's own headers (`published`, before any renaming)."""
     missing = [f"{name} ({what})" for name, what in needed.items() if name not in frame.columns]
     if missing:
-        found = ", ".join(c for c in (published or frame.columns) if c != ROW)[:400]
+        found = _shown_columns([c for c in (published or frame.columns) if c != ROW])
         raise SchemaError(
             f"{file}: not a {source} file: missing column(s) {', '.join(missing)}. Columns found: {found}"
         )
+
+
+def _shown_columns(columns: list[str]) -> str:
+    """The columns of a refused file, for its message: only names that look like column names (a line of another
+    kind of file, such as a system file behind a link, is never echoed), at most 20."""
+    plausible = [c for c in columns if re.fullmatch(r"[\w .()#/-]{1,40}", str(c))]
+    shown = ", ".join(plausible[:20]) + (" ..." if len(plausible) > 20 else "")
+    hidden = len(columns) - len(plausible)
+    return (shown or "none that look like column names") + (f" (and {hidden} not shown)" if hidden and shown else "")
 
 
 @dataclass
@@ -156,6 +250,9 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     and explains the rest. Either way name columns are dropped and rows with an oversize field rejected."""
     path = Path(path)
     notes: list[str] = []
+    check_header(path)
+    if _is_gzip(path):
+        check_gzip_size(path)
     try:
         header = _fast_stage(con, path, notes)
     except (duckdb.Error, UnicodeDecodeError, OSError, EOFError, gzip.BadGzipFile, csv.Error, ValueError):

@@ -8,7 +8,7 @@ load log is skipped whole.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -50,6 +50,7 @@ class LoadResult:
     incidents: int
     skipped: bool = False
     message: str = ""
+    changes: dict = field(default_factory=dict)  # year -> (incidents before, after), filled by load_file
 
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: list[str],
@@ -134,26 +135,40 @@ def _replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> Non
         con.execute("DROP TABLE _counts")
 
 
-def _periods(parsed: Parsed, spec: CoverageSpec, dates: pd.Series) -> pd.DataFrame:
-    """Coverage rows (period_start, status, note) for the file, from its incidents' dates (or its count periods).
+def _periods(parsed: Parsed, spec: CoverageSpec, dates: pd.Series) -> tuple[pd.DataFrame, str | None]:
+    """Coverage rows (period_start, status, note) for the file, from its incidents' dates (or its count periods),
+    and a note naming the months of its span that it has no rows for.
 
-    Inferred spans (no start/end) run from the file's 1st-percentile date to its last date, so a
-    handful of late-entered reports from earlier years never claims those years as covered. An
-    end given to the day (YYYY-MM-DD) that is not a month's last day makes that month partial.
+    A declared span (start/end: the manifest, a refresh, `etl load --covers`) covers every period in it. Without
+    one, a file covers only the months it has rows in, from its 1st-percentile date (so a handful of late-entered
+    reports from earlier years never claims those years) to its last date: a month with no rows is no data, never
+    a zero, and the load summary names it. An end given to the day (YYYY-MM-DD) that is not a month's last day
+    makes that month partial.
     """
     empty = pd.DataFrame(columns=["period_start", "status", "note"])
     freq = "YS" if parsed.grain == "year" else "MS"
     from_counts = dates.empty
     dates = pd.to_datetime(parsed.area_counts["period_start"] if from_counts else dates)
     if not spec.declare or (dates.empty and not spec.start):
-        return empty
+        return empty, None
     if not spec.start and from_counts:  # count files cover the periods they list, no more
         periods = pd.DatetimeIndex(sorted(dates.dt.to_period(freq[0]).dt.start_time.unique()))
-        return pd.DataFrame({"period_start": periods, "status": spec.status, "note": None})
-    first = pd.Timestamp(spec.start) if spec.start else dates.quantile(0.01).normalize()
+        return pd.DataFrame({"period_start": periods, "status": spec.status, "note": None}), None
+    first = pd.Timestamp(spec.start) if spec.start else dates.quantile(0.01, interpolation="lower").normalize()
     last = pd.Timestamp(spec.end) if spec.end else dates.max()
     periods = pd.date_range(first.to_period(freq[0]).start_time, last.to_period(freq[0]).start_time, freq=freq)
+    gaps = None
+    if not spec.start:
+        with_rows = set(dates.dt.to_period(freq[0]).dt.start_time.unique())
+        empty_months = [p for p in periods if p not in with_rows]
+        periods = pd.DatetimeIndex([p for p in periods if p in with_rows])
+        if empty_months:
+            shown = ", ".join(f"{p:%Y-%m}" for p in empty_months[:12]) + (" ..." if len(empty_months) > 12 else "")
+            gaps = (f"no rows in {len(empty_months)} month(s) of the file's span ({shown}): not marked covered; "
+                    "declare them with --covers if the file really covers them")
     out = pd.DataFrame({"period_start": periods, "status": spec.status, "note": None})
+    if out.empty:
+        return out, gaps
     if not spec.start and first.day != 1:
         out.loc[0, ["status", "note"]] = ["partial", f"this file starts on {first:%Y-%m-%d}"]
     if (not spec.end or len(spec.end) == 10) and freq == "MS" and not last.is_month_end:
@@ -163,7 +178,7 @@ def _periods(parsed: Parsed, spec: CoverageSpec, dates: pd.Series) -> pd.DataFra
         for n in notes[notes.source_id == parsed.source_id].itertuples():
             hit = out["period_start"].between(pd.Timestamp(n.start), pd.Timestamp(n.end))
             out.loc[hit, ["status", "note"]] = [n.status, n.note]
-    return out
+    return out, gaps
 
 
 def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, spec: CoverageSpec) -> LoadResult:
@@ -185,7 +200,8 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
     if parsed.population is not None:
         insert(con, "city_population", parsed.population.assign(source_id=parsed.source_id),
                ["year", "population", "source_id"], replace=True)
-    cov = _periods(parsed, spec, dates).assign(
+    periods, gaps = _periods(parsed, spec, dates)
+    cov = periods.assign(
         load_id=load_id, source_id=parsed.source_id, grain=parsed.grain,
         has_coords=parsed.has_coords, has_firearm=parsed.has_firearm,
     )
@@ -193,7 +209,7 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
            ["load_id", "source_id", "grain", "period_start", "status", "has_coords", "has_firearm", "note"])
     rejected = pd.DataFrame(parsed.rejects, columns=["row_number", "reason", "raw"]).assign(load_id=load_id, file=file)
     insert(con, "rejects", rejected, ["load_id", "file", "row_number", "reason", "raw"])
-    message = "; ".join(parsed.notes)
+    message = "; ".join([*parsed.notes, *([gaps] if gaps else [])])
     con.execute(
         "INSERT INTO load_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [load_id, file, parsed.source_id, sha, parsed.rows_read, parsed.rows_loaded, len(parsed.rejects),

@@ -54,6 +54,31 @@ CREATE TABLE IF NOT EXISTS incidents (
     load_id INTEGER NOT NULL
 );
 
+-- KCPD's published person-rows, parsed (one per person and offense, as the city publishes them): the core rows
+-- that KCPD incidents are folded from. Kept so that a later file repeating some of a report's rows adds only the
+-- rows that differ instead of replacing the report with a part of it (etl/merge.py). No names: people are sex,
+-- race and age as published. seq orders the rows, first loaded first.
+CREATE TABLE IF NOT EXISTS person_rows (
+    source_id VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    source_key VARCHAR NOT NULL,      -- report number
+    event_date TIMESTAMP,
+    occurred_date TIMESTAMP,
+    occurred_hour TINYINT,
+    lat DOUBLE,
+    lon DOUBLE,
+    address VARCHAR,
+    label VARCHAR,
+    firearm BOOLEAN,
+    offense_group VARCHAR,
+    against VARCHAR,
+    involvement VARCHAR,
+    invl_no VARCHAR,
+    sex VARCHAR,
+    race VARCHAR,
+    age VARCHAR
+);
+
 -- Distinct (incident, category) pairs, unique by construction like incidents.
 CREATE TABLE IF NOT EXISTS incident_categories (
     incident_id VARCHAR NOT NULL,

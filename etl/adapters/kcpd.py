@@ -17,6 +17,7 @@ import pandas as pd
 from etl import reference
 from etl.extract import RawTable, Staged, require_columns, stage_frame
 from etl.fold import define_macros, fold
+from etl.merge import merge
 from etl.model import Parsed, materialize, register
 from etl.transform import check_coordinates, normalize_header, parse_dates, parse_flag, parse_hour, parse_location
 
@@ -55,10 +56,10 @@ def column_map(headers: list[str]) -> dict[str, str]:
     return found
 
 
-def parse(raw: RawTable, file: str, source_id: str = "kcpd") -> Parsed:
+def parse(raw: RawTable, file: str, source_id: str = "kcpd", replace: bool = False) -> Parsed:
     """Parse a file already read as text (API pages, tests): the same SQL, in a private in-memory database."""
     with duckdb.connect() as con:
-        parsed = parse_staged(con, stage_frame(con, raw), file, source_id)
+        parsed = parse_staged(con, stage_frame(con, raw), file, source_id, replace)
         return materialize(con, parsed)
 
 
@@ -66,12 +67,14 @@ def parse(raw: RawTable, file: str, source_id: str = "kcpd") -> Parsed:
 _WKT = r"POINT \((-?[0-9]+(\.[0-9]+)?) (-?[0-9]+(\.[0-9]+)?)\)"
 
 
-def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str = "kcpd") -> Parsed:
+def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str = "kcpd",
+                 replace: bool = False) -> Parsed:
     """Parse the staged file (view `_staged`) into `_incidents`, `_categories` and `_people` (see etl.fold).
 
     Dates, times, flags and codes: the rules of etl.transform / etl.reference on each distinct value (a few
     thousand), joined back. Points: the portal's canonical 'POINT (lon lat)' split in SQL, other spellings through
-    transform.parse_location. Coordinates are checked by transform.check_coordinates on the column arrays.
+    transform.parse_location. Coordinates are checked by transform.check_coordinates on the column arrays. The good
+    rows are merged with the rows already stored for their reports (etl.merge; `replace`: they replace them).
     """
     cols = column_map(staged.columns)
     have = pd.DataFrame(columns=list(cols))
@@ -143,16 +146,14 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
             WHERE k.reason IS NOT NULL ORDER BY k._row""").fetchall()]  # noqa: S608
     con.execute("DROP VIEW _staged; DROP TABLE _raw")  # free memory early
     con.execute("""
-        CREATE OR REPLACE TEMP VIEW _rows AS
+        CREATE OR REPLACE TEMP TABLE _new AS
         SELECT report AS source_key, event_date, occurred_date, occurred_hour, lat, lon, address, label, firearm,
-               offense_group, against, _row
+               offense_group, against, involvement, invl_no, sex, race, age, _row
         FROM _kc_checked WHERE reason IS NULL""")
-    con.execute("""
-        CREATE OR REPLACE TEMP VIEW _people_rows AS
-        SELECT report AS source_key, involvement, invl_no, sex, race, age, _row
-        FROM _kc_checked WHERE reason IS NULL""")
+    con.execute("DROP VIEW _kc_checked; DROP TABLE _kc")
+    merged = merge(con, source_id, replace)
     fold(con, source_id)
-    con.execute("DROP VIEW _rows; DROP VIEW _people_rows; DROP VIEW _kc_checked; DROP TABLE _kc")  # folded: free them
+    con.execute("DROP VIEW _rows; DROP VIEW _people_rows; DROP TABLE _new")  # folded: free them
     return Parsed(
         source_id=source_id,
         rows_read=staged.rows_read,
@@ -160,7 +161,7 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
         categories="_categories",
         people="_people",
         rejects=rejects,
-        notes=staged.notes,
+        notes=staged.notes + [n for n in [merged.note()] if n],
         has_coords="location" in cols or {"latitude", "longitude"} <= set(cols),
         has_firearm="firearm" in cols,
     )
