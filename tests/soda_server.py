@@ -3,7 +3,9 @@
 It serves `/resource/<id>.json` in the SODA format ($select, $where, $order, $limit, $offset),
 with rows built from the real KCPD 2018 API sample bundled in data/raw, plus Socrata's system
 fields (`:id`, `:updated_at`). Field names can be drifted as the city's yearly datasets do,
-and faults (500s, slow answers, a dead portal) can be switched on.
+and faults (500s, slow answers, a dead portal) can be switched on, as can hostile answers
+(raw bodies, redirects, a body trickled a byte at a time). `$where` is parsed as strictly as
+Socrata does: a malformed literal gets a 400 and is marked in the log.
 """
 
 from __future__ import annotations
@@ -20,8 +22,19 @@ import pandas as pd
 
 from tests.conftest import RAW
 
-IN_CLAUSE = re.compile(r"^(\w+) IN \((.*)\)$")
-UPDATED = re.compile(r"^:updated_at > '([^']+)'$")
+LITERAL = r"'(?:[^']|'')*'"
+IN_CLAUSE = re.compile(rf"(\w+) IN \(({LITERAL}(?:, {LITERAL})*)\)")
+UPDATED = re.compile(rf":updated_at > ({LITERAL})")
+
+
+def parse_where(where: str) -> tuple[str, str | None, list[str]]:
+    """The two `$where` forms the refresh sends, read as SoQL would (quotes doubled inside a literal): returns
+    (kind, field, values). Raises ValueError for anything else, e.g. a literal a stray quote has broken open."""
+    if m := UPDATED.fullmatch(where):
+        return "updated", ":updated_at", [m.group(1)[1:-1].replace("''", "'")]
+    if m := IN_CLAUSE.fullmatch(where):
+        return "in", m.group(1), [v[1:-1].replace("''", "'") for v in re.findall(LITERAL, m.group(2))]
+    raise ValueError(f"malformed $where: {where!r}")
 
 
 def api_rows(variant: str = "api") -> list[dict]:
@@ -48,7 +61,7 @@ def api_rows(variant: str = "api") -> list[dict]:
 
 
 class Portal:
-    """Datasets by id, a request log, and fault switches."""
+    """Datasets by id, a request log (with the app token each request carried), fault and hostile switches."""
 
     def __init__(self, datasets: dict[str, list[dict]]):
         self.datasets = datasets
@@ -57,6 +70,13 @@ class Portal:
         self.slow_next = 0  # sleep `slow_seconds` before the next N answers
         self.slow_seconds = 3.0
         self.dead_after = None  # answer 503 to every page request from this offset on
+        self.bodies: list[bytes] = []  # hostile: answer 200 with these raw bodies, one per request, first first
+        self.redirect_to = None  # hostile: answer 302 to this base URL (+ the same path and query) ...
+        self.redirect_next = 0  # ... for the next N requests
+        self.trickle_next = 0  # hostile: the next N answers send their body one byte every `trickle_seconds` ...
+        self.trickle_seconds = 2.0
+        self.trickle_for = 20.0  # ... for at most this long, then hang up
+        self.stopping = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -69,11 +89,14 @@ class Portal:
         return self
 
     def __exit__(self, *exc):
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
 
-    def answer(self, dataset: str, params: dict) -> tuple[int, object]:
-        self.log.append({"dataset": dataset, **params})
+    def answer(self, dataset: str, params: dict, token: str | None = None) -> tuple[int, object]:
+        self.log.append({"dataset": dataset, **params, "token": token})
+        if self.bodies:
+            return 200, self.bodies.pop(0)
         if self.fail_next > 0:
             self.fail_next -= 1
             return 500, {"error": "simulated server error"}
@@ -86,12 +109,13 @@ class Portal:
         offset, limit = int(params.get("$offset", 0)), int(params.get("$limit", 1000))
         if self.dead_after is not None and offset >= self.dead_after:
             return 503, {"error": "simulated outage"}
-        where = params.get("$where", "")
-        if m := UPDATED.match(where):
-            rows = [r for r in rows if r[":updated_at"] > m.group(1)]
-        elif m := IN_CLAUSE.match(where):
-            wanted = {v.strip().strip("'") for v in m.group(2).split(",")}
-            rows = [r for r in rows if r.get(m.group(1)) in wanted]
+        if where := params.get("$where", ""):
+            try:
+                kind, name, values = parse_where(where)
+            except ValueError:
+                self.log[-1]["malformed"] = True
+                return 400, {"error": True, "code": "query.soql.invalid", "message": "malformed $where"}
+            rows = [r for r in rows if (r[":updated_at"] > values[0] if kind == "updated" else r.get(name) in values)]
         rows = sorted(rows, key=lambda r: r[":id"])
         return 200, rows[offset:offset + limit]
 
@@ -101,18 +125,48 @@ class Portal:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 parsed = urlparse(self.path)
+                if portal.redirect_to and portal.redirect_next > 0:
+                    portal.redirect_next -= 1
+                    portal.log.append({"redirected": self.path, "token": self.headers.get("X-App-Token")})
+                    return self._send(302, b"", {"Location": portal.redirect_to + self.path})
                 m = re.match(r"^/resource/([\w-]+)\.json$", parsed.path)
                 params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-                status, body = portal.answer(m.group(1), params) if m else (404, {"error": "not found"})
-                data = json.dumps(body).encode()
+                token = self.headers.get("X-App-Token")
+                status, body = portal.answer(m.group(1), params, token) if m else (404, {"error": "not found"})
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                if status == 200 and portal.trickle_next > 0:
+                    portal.trickle_next -= 1
+                    return self._trickle(data)
+                self._send(status, data)
+
+            def _send(self, status: int, data: bytes, headers: dict | None = None) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
+
+            def _trickle(self, data: bytes) -> None:
+                """Headers at once, then the body a byte every `trickle_seconds`: no read ever times out, yet the
+                answer takes hours. Hangs up after `trickle_for` seconds or when the portal stops."""
+                give_up = time.monotonic() + portal.trickle_for
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        if portal.stopping.wait(portal.trickle_seconds) or time.monotonic() > give_up:
+                            break
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
             def log_message(self, *args):
                 pass

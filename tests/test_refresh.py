@@ -62,7 +62,7 @@ def test_full_fetch_pages_through_and_loads_every_report(portal_env, db_copy):
 
 
 def test_drifted_field_names_give_the_same_incidents(portal_env, db_copy, tmp_path):
-    with portal_env({"x-drift": api_rows("drifted")}, [Dataset(2018, "x-drift")]):
+    with portal_env({"dmjw-d28i": api_rows("drifted")}, [Dataset(2018, "dmjw-d28i")]):
         refresh(page_size=PAGE, target=db_copy, progress=False, http=_fast())
     drifted = _incidents(db_copy)
     raw = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz", dtype=str)
