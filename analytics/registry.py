@@ -2,34 +2,71 @@
 
 Events live in a CSV file outside the incident database (data/registry/canvass_events.csv,
 or `KC_VIOLENCE_REGISTRY`), written atomically. The first use seeds it with the real
-events in data/reference/canvass_events_seed.csv. Validation is pydantic's.
+events in data/reference/canvass_events_seed.csv. Validation is pydantic's; footprint geometry
+is first checked numerically by analytics.geometry.guard, because GEOS crashes on some hostile shapes.
+
+A registry file is edited by hand too, so one bad row must not take the others down: `Store.read()` returns
+the good records and the rejected rows, each with its row number and reason. Rejected rows stay in the file,
+as typed, through every later save; a row leaves only when a valid record with the same id replaces it (a form
+save or an import) or it is deleted by id. Every read-modify-write holds the file's writer lock
+(analytics.locks), so two writers never silently discard each other's work.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pandas as pd
 import shapely
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from analytics import geometry
+from analytics.locks import LockHeld, writer_lock
+from analytics.queries import date_problem
 from analytics.settings import DATA_DIR, REFERENCE_DIR
 
 SEED = REFERENCE_DIR / "canvass_events_seed.csv"
 COLUMNS = ["event_id", "name", "start_date", "end_date", "date_confirmed", "organisations", "footprint_type",
            "neighborhoods", "line_wkt", "corridor_width_m", "point_lon", "point_lat", "radius_m", "doors_knocked",
            "contacts", "notes", "source"]
-EARLIEST, LATEST_YEARS_AHEAD = date(2000, 1, 1), 2
 
 
 class RegistryError(ValueError):
-    """An event or a registry file that cannot be accepted; the message says why."""
+    """An event or a registry file that cannot be accepted, or a write refused because another is under way; the
+    message says why."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row of a registry file that failed validation, kept as it was typed (`raw`) so a later save keeps it."""
+
+    row: int  # 1 = the first row under the header
+    record_id: str
+    reason: str
+    raw: dict
+
+    def __str__(self) -> str:
+        return " ".join(f"row {self.row}: {self.reason}".split())  # one line, whatever the file held
+
+
+class Contents(NamedTuple):
+    """A registry file read: the good records, and the rows set aside with their reasons."""
+
+    records: list
+    rejected: list[Rejected]
+
+
+log = logging.getLogger(__name__)
+_reported: set[str] = set()
 
 
 def _blank(value) -> bool:
@@ -54,6 +91,15 @@ class Footprint(BaseModel):
             return []
         return [v.strip() for v in value.split("|") if v.strip()] if isinstance(value, str) else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _guard(cls, data):
+        """Every geometry field given, whatever the footprint type, is checked as typed before anything reads it."""
+        if isinstance(data, dict):
+            geometry.guard(data.get("line_wkt"), data.get("point_lon"), data.get("point_lat"),
+                           corridor_width_m=data.get("corridor_width_m"), radius_m=data.get("radius_m"))
+        return data
+
     @model_validator(mode="after")
     def _complete(self):
         needs = {"neighborhoods": ["neighborhoods"], "corridor": ["line_wkt", "corridor_width_m"],
@@ -61,22 +107,25 @@ class Footprint(BaseModel):
         missing = [n for n in needs if getattr(self, n) in (None, [], "")]
         if missing:
             raise ValueError(f"a {self.footprint_type} footprint needs {', '.join(missing)}")
-        if self.footprint_type == "corridor":
-            try:
-                line = shapely.from_wkt(self.line_wkt)
-            except shapely.errors.GEOSException as exc:
-                raise ValueError(f"line_wkt is not a valid WKT line: {exc}") from exc
-            if line.geom_type != "LineString":
-                raise ValueError("line_wkt must be a LINESTRING")
         return self
 
     def footprint(self) -> shapely.Geometry | None:
-        """The footprint as a lon/lat polygon (None for a neighborhoods footprint: see areas)."""
-        if self.footprint_type == "corridor":
-            return geometry.buffer_m(shapely.from_wkt(self.line_wkt), self.corridor_width_m)
-        if self.footprint_type == "point":
-            return geometry.circle(self.point_lon, self.point_lat, self.radius_m)
-        return None
+        """The footprint as a lon/lat polygon (None for a neighborhoods footprint: see areas).
+
+        Checked again here, just before GEOS: a record changed with model_copy(update=...) skips validation.
+        """
+        if self.footprint_type == "neighborhoods":
+            return None
+        corridor = self.footprint_type == "corridor"
+        metres = self.corridor_width_m if corridor else self.radius_m
+        try:
+            base = (geometry.guard(self.line_wkt, corridor_width_m=metres) if corridor else
+                    geometry.guard(lon=self.point_lon, lat=self.point_lat, radius_m=metres))
+            if base is None or metres is None:
+                raise RegistryError(f"a {self.footprint_type} footprint is incomplete")
+            return geometry.buffer_m(base, metres)
+        except geometry.GeometryRejected as exc:
+            raise RegistryError(str(exc)) from exc
 
     def row(self) -> dict:
         data = self.model_dump()
@@ -110,10 +159,9 @@ class CanvassEvent(Footprint):
 
     @model_validator(mode="after")
     def _dates(self):
-        today = date.today()
         for d in (self.start_date, self.end_date):
-            if d is not None and not EARLIEST <= d <= today.replace(year=today.year + LATEST_YEARS_AHEAD):
-                raise ValueError(f"date {d} is outside {EARLIEST.year} to {today.year + LATEST_YEARS_AHEAD}")
+            if d is not None and (problem := date_problem(d, "date")):
+                raise ValueError(problem)
         if self.end_date and not self.start_date:
             raise ValueError("an end date needs a start date")
         if self.end_date and self.start_date and self.end_date < self.start_date:
@@ -145,7 +193,8 @@ def check_inside_city(event: Footprint, city: shapely.Geometry, known_neighborho
 
 
 class Store:
-    """A small CSV file of validated records, written atomically; seeded from a bundled file on first use."""
+    """A small CSV file of validated records, written atomically under a writer lock; seeded from a bundled file on
+    first use. Rows that fail validation are set aside, not fatal, and kept in the file (see the module docstring)."""
 
     def __init__(self, model: type[BaseModel], key: str, columns: list[str], env: str, default: Path,
                  seed: Path | None = None):
@@ -155,75 +204,159 @@ class Store:
         override = os.environ.get(self.env)
         return Path(override) if override else self.default
 
+    @contextmanager
+    def _locked(self, what: str) -> Iterator[None]:
+        """The file's writer lock; a writer already at work becomes a RegistryError naming it."""
+        try:
+            with writer_lock(self.path(), what):
+                yield
+        except LockHeld as exc:
+            raise RegistryError(str(exc)) from exc
+
     def parse(self, raw: dict):
         """A dict (form or CSV row) -> record, or RegistryError with every problem named."""
         clean = {k: (None if _blank(v) or v == "" else v) for k, v in raw.items() if k in self.columns}
         try:
             return self.model(**clean)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
-            raise RegistryError(f"{raw.get(self.key) or 'record'}: {problems}") from exc
+            problems = "; ".join(_problem(e) for e in exc.errors())
+            raise RegistryError(f"{_shown_id(raw.get(self.key)) or 'record'}: {problems}") from exc
 
     def _read(self, source) -> pd.DataFrame:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        try:
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise RegistryError(f"cannot read {getattr(source, 'name', 'the file')} as CSV: "
+                                f"{' '.join(str(exc).split())[:300]}") from exc
         missing = [c for c in (self.key, "footprint_type") if c not in frame.columns]
         if missing:
             raise RegistryError(f"not a {self.key[:-3]} file: missing column(s) {', '.join(missing)}")
         return frame
 
-    def load(self) -> list:
-        path = self.path()
-        if not path.exists():
-            seed = self._read(self.seed).to_dict("records") if self.seed else []
-            self.save([self.parse(r) for r in seed])
-        return [self.parse(r) for r in self._read(path).to_dict("records")]
-
-    def save(self, records: list) -> None:
-        path = self.path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-        pd.DataFrame([r.row() for r in records], columns=self.columns).to_csv(tmp, index=False)
-        os.replace(tmp, path)
-
-    def get(self, record_id: str):
-        for r in self.load():
-            if getattr(r, self.key) == record_id:
-                return r
-        raise RegistryError(f"no {self.key[:-3]} {record_id!r}")
-
-    def upsert(self, record) -> None:
-        rid = getattr(record, self.key)
-        self.save([*[r for r in self.load() if getattr(r, self.key) != rid], record])
-
-    def delete(self, record_id: str) -> None:
-        records = self.load()
-        if not any(getattr(r, self.key) == record_id for r in records):
-            raise RegistryError(f"no {self.key[:-3]} {record_id!r}")
-        self.save([r for r in records if getattr(r, self.key) != record_id])
-
-    def export_csv(self) -> str:
-        return pd.DataFrame([r.row() for r in self.load()], columns=self.columns).to_csv(index=False)
-
-    def import_csv(self, text: str, validate=None) -> tuple[int, list[str]]:
-        """Add or update records from CSV text. Good rows are saved; bad rows come back with reasons."""
-        frame = self._read(io.StringIO(text))
-        accepted, problems = [], []
-        for i, raw in enumerate(frame.to_dict("records"), start=1):
+    def _parse_rows(self, rows: list[dict], validate: Callable | None = None) -> Contents:
+        """Records from rows in order; a row that fails, or repeats an earlier row's id, is set aside with why."""
+        records, rejected, first = [], [], {}
+        for i, raw in enumerate(rows, start=1):
+            rid = str(raw.get(self.key) or "").strip()
             try:
+                if rid in first:
+                    raise RegistryError(f"{self.key} {_shown_id(rid)} repeats row {first[rid]}")
+                if rid:
+                    first[rid] = i
                 record = self.parse(raw)
                 if validate:
                     validate(record)
-                accepted.append(record)
+                records.append(record)
             except RegistryError as exc:
-                problems.append(f"row {i}: {exc}")
-        if accepted:
-            keep = {getattr(r, self.key): r for r in self.load()}
-            keep.update({getattr(r, self.key): r for r in accepted})
-            self.save(list(keep.values()))
-        return len(accepted), problems
+                rejected.append(Rejected(i, rid, str(exc), raw))
+        return Contents(records, rejected)
+
+    def _seed(self) -> None:
+        with self._locked(f"seeding {self.path().name}"):
+            if not self.path().exists():
+                seed = self._read(self.seed).to_dict("records") if self.seed else []
+                self._write([self.parse(r) for r in seed], [])
+
+    def read(self) -> Contents:
+        """The good records and the rejected rows (seeding the file on first use)."""
+        if not self.path().exists():
+            self._seed()
+        return self._parse_rows(self._read(self.path()).to_dict("records"))
+
+    def problems(self) -> list[str]:
+        """One line per rejected row of the file, naming the file, the row and the reason."""
+        return [f"{self.path().name} {r}" for r in self.read().rejected]
+
+    def load(self) -> list:
+        """The good records. Each rejected row is also logged as a warning, once per process: the command line
+        shows it as one line on stderr; pages show `problems()` themselves."""
+        contents = self.read()
+        for r in contents.rejected:
+            line = f"warning: {self.path().name} {r} (set aside; the row stays in the file)"
+            if line not in _reported:
+                _reported.add(line)
+                log.warning(line)
+        return contents.records
+
+    def _write(self, records: list, rejected: list[Rejected]) -> None:
+        """Write records and the rejected rows; callers hold the lock. Refuses records that load would reject."""
+        rows = [self.parse(r.row()).row() for r in records]
+        ids = [row[self.key] for row in rows]
+        if len(set(ids)) < len(ids):
+            raise RegistryError(f"{self.key} {sorted({i for i in ids if ids.count(i) > 1})[0]} appears twice")
+        rows += [{c: r.raw.get(c, "") for c in self.columns} for r in rejected]
+        path = self.path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+        pd.DataFrame(rows, columns=self.columns).to_csv(tmp, index=False)
+        os.replace(tmp, path)
+
+    def save(self, records: list) -> None:
+        """Replace the file's records with these; its rejected rows stay unless one of these has the same id."""
+        with self._locked(f"saving {self.path().name}"):
+            ids = {getattr(r, self.key) for r in records}
+            kept = self.read().rejected if self.path().exists() else []
+            self._write(records, [r for r in kept if r.record_id not in ids])
+
+    def get(self, record_id: str):
+        contents = self.read()
+        for r in contents.records:
+            if getattr(r, self.key) == record_id:
+                return r
+        for r in contents.rejected:
+            if r.record_id == record_id:
+                raise RegistryError(f"{self.key[:-3]} {record_id!r} is set aside: {r}")
+        raise RegistryError(f"no {self.key[:-3]} {record_id!r}")
+
+    def upsert(self, record) -> None:
+        """Add or replace one record (replacing a rejected row with the same id too)."""
+        rid = getattr(record, self.key)
+        with self._locked(f"saving {rid} to {self.path().name}"):
+            contents = self.read()
+            self._write([*[r for r in contents.records if getattr(r, self.key) != rid], record],
+                        [r for r in contents.rejected if r.record_id != rid])
+
+    def delete(self, record_id: str) -> None:
+        """Remove a record, or rejected rows, with this id."""
+        with self._locked(f"deleting {record_id} from {self.path().name}"):
+            contents = self.read()
+            if record_id not in {getattr(r, self.key) for r in contents.records} | {
+                    r.record_id for r in contents.rejected}:
+                raise RegistryError(f"no {self.key[:-3]} {record_id!r}")
+            self._write([r for r in contents.records if getattr(r, self.key) != record_id],
+                        [r for r in contents.rejected if r.record_id != record_id])
+
+    def export_csv(self) -> str:
+        """The good records as CSV (rejected rows stay in the file, not in exports)."""
+        return pd.DataFrame([r.row() for r in self.load()], columns=self.columns).to_csv(index=False)
+
+    def import_csv(self, text: str, validate: Callable | None = None) -> tuple[int, list[str]]:
+        """Add or update records from CSV text. Good rows are saved; bad rows, and rows repeating an earlier row's
+        id, come back with reasons ("row 3: event_id x repeats row 1") and change nothing."""
+        parsed = self._parse_rows(self._read(io.StringIO(text)).to_dict("records"), validate)
+        if parsed.records:
+            with self._locked(f"importing into {self.path().name}"):
+                contents = self.read()
+                new = {getattr(r, self.key) for r in parsed.records}
+                self._write([*[r for r in contents.records if getattr(r, self.key) not in new], *parsed.records],
+                            [r for r in contents.rejected if r.record_id not in new])
+        return len(parsed.records), [str(r) for r in parsed.rejected]
+
+
+def _problem(error: dict) -> str:
+    """One pydantic error in plain words: "field: message" (model-level checks name their own fields)."""
+    where = ".".join(map(str, error["loc"]))
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _shown_id(value) -> str:
+    """A record id as typed, safe to show: one line, at most 80 characters."""
+    text = " ".join(clean_text(value).split())
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 EVENTS = Store(CanvassEvent, "event_id", COLUMNS, "KC_VIOLENCE_REGISTRY", DATA_DIR / "registry" / "canvass_events.csv",
                SEED)
 parse, load, save, get, upsert, delete = EVENTS.parse, EVENTS.load, EVENTS.save, EVENTS.get, EVENTS.upsert, EVENTS.delete
-export_csv, import_csv = EVENTS.export_csv, EVENTS.import_csv
+export_csv, import_csv, read, problems = EVENTS.export_csv, EVENTS.import_csv, EVENTS.read, EVENTS.problems

@@ -4,6 +4,10 @@ Kept, like the canvass registry, as user data outside the incident database
 (data/registry/watch_areas.csv, or `KC_VIOLENCE_WATCH`). Seeded with Ruskin Heights and the
 Independence Avenue corridor between Benton Blvd and Hardesty Ave (its ends derived from GVA
 incident addresses: see analytics/geometry.corridor).
+
+Areas are registry.Footprint records, so their geometry passes geometry.guard before GEOS sees it, a bad row of
+the file is set aside with its reason (`AREAS.read()`, `AREAS.problems()`) instead of hiding every area, and
+saves hold the file's writer lock; see analytics/registry.py.
 """
 
 from __future__ import annotations

@@ -10,13 +10,22 @@ st.title("Outreach outcomes")
 st.caption("Did violence change after a canvass, compared with similar places, and did it move next door? "
            "The test compares places before and after; it cannot prove the canvass caused a change.")
 
+try:
+    events, set_aside = registry.read()
+except registry.RegistryError as exc:
+    st.error(f"The canvass registry cannot be read: {exc}")
+    st.stop()
+for row in set_aside:
+    st.warning(f"One row of the canvass registry was set aside, {row}. It stays in the file until it is fixed "
+               "there or deleted; the other events are shown.")
+
 tab_eval, tab_registry = st.tabs(["Evaluate a canvass", "Canvass registry"])
 
 with tab_registry:
     if flash := st.session_state.pop("registry_flash", None):
         st.success(flash)
-    events = registry.load()
-    table = pd.DataFrame([e.row() | {"evaluable": e.evaluable} for e in events])
+    table = pd.DataFrame([e.row() | {"evaluable": e.evaluable} for e in events],
+                         columns=[*registry.COLUMNS, "evaluable"])
     st.dataframe(table[["event_id", "name", "start_date", "date_confirmed", "organisations", "footprint_type",
                         "neighborhoods", "evaluable", "notes", "source"]], hide_index=True, width="stretch")
     st.download_button("Export the registry (CSV)", web.csv_bytes(table.drop(columns=["evaluable"])),
@@ -71,11 +80,16 @@ with tab_registry:
 
         c1, c2 = st.columns(2)
         with c1:
-            doomed = st.selectbox("Delete an event", ["—", *[e.event_id for e in events]], key="delete_choice")
+            ids = [e.event_id for e in events]
+            ids += sorted({r.record_id for r in set_aside if r.record_id and r.record_id not in ids})
+            doomed = st.selectbox("Delete an event (or a set-aside row, by its id)", ["—", *ids], key="delete_choice")
             if doomed != "—" and st.button(f"Delete {doomed}", key="delete_button"):
-                registry.delete(doomed)
-                st.session_state["registry_flash"] = f"Deleted {doomed}."
-                st.rerun()
+                try:
+                    registry.delete(doomed)
+                    st.session_state["registry_flash"] = f"Deleted {doomed}."
+                    st.rerun()
+                except registry.RegistryError as exc:
+                    st.error(f"Not deleted: {exc}")
         with c2:
             upload = st.file_uploader("Import events (CSV, same columns as the export)", type=["csv"], key="import")
             if upload is not None and st.button("Import", key="import_button"):
@@ -89,6 +103,9 @@ with tab_registry:
 
 with tab_eval:
     events = registry.load()
+    if not events:
+        st.info("The canvass registry has no events to evaluate yet: add one in the registry tab.")
+        st.stop()
     labels = {e.event_id: f"{e.name} ({e.start_date or 'no date'})" for e in events}
     chosen = st.selectbox("Canvass", list(labels), format_func=labels.get, key="event")
     event = next(e for e in events if e.event_id == chosen)
@@ -120,7 +137,11 @@ with tab_eval:
     if (unit, source, measure) == (default.unit, default.source, default.measure):
         st.info(f"**Unit and measure:** {unit} / {source} / {measure}. {why}")
     with st.spinner("Evaluating, with placebo checks at fake dates and in other neighborhoods…"):
-        result = web.evaluate(key, event.event_id, event.start_date, design)
+        try:
+            result = web.evaluate(key, event.event_id, event.start_date, design)
+        except evaluation.BadDesign as exc:
+            st.warning(f"This design cannot be evaluated: {exc}")
+            st.stop()
     suggestions_box.dataframe(pd.DataFrame(result["suggested_comparisons"]).rename(
         columns={"area": "neighborhood", "before_mean": "per month before"}), hide_index=True, width="stretch")
 

@@ -124,7 +124,7 @@ def test_registry_survives_a_rebuild(built_db, tmp_path, registry_file):
     ({"event_id": "walk-1", "name": "Walk", "footprint_type": "corridor", "line_wkt": "LINESTRING (oops)",
       "corridor_width_m": 100}, "line_wkt"),
     ({"event_id": "walk-1", "name": "=HYPERLINK(\"http://x\")", "footprint_type": "neighborhoods",
-      "start_date": "1850-01-01", "neighborhoods": "Lykins"}, "outside 2000"),
+      "start_date": "1850-01-01", "neighborhoods": "Lykins"}, "outside the accepted dates, 2000-01-01"),
 ])
 def test_bad_events_are_rejected_with_a_message(raw, message):
     with pytest.raises(registry.RegistryError, match=message):
@@ -134,10 +134,13 @@ def test_bad_events_are_rejected_with_a_message(raw, message):
 def test_footprints_must_be_in_the_city(con):
     city = shapely.from_wkt(con.execute("SELECT geometry_wkt FROM areas WHERE area_type = 'city'").fetchall()[0][0])
     known = {r[0] for r in con.execute("SELECT area_id FROM areas WHERE area_type = 'neighborhood'").fetchall()}
-    dallas = registry.parse({"event_id": "dallas", "name": "Elsewhere", "footprint_type": "point",
-                             "point_lon": -96.8, "point_lat": 32.78, "radius_m": 400})
+    with pytest.raises(registry.RegistryError, match="outside the Kansas City area"):  # refused as it enters
+        registry.parse({"event_id": "dallas", "name": "Elsewhere", "footprint_type": "point",
+                        "point_lon": -96.8, "point_lat": 32.78, "radius_m": 400})
+    kck = registry.parse({"event_id": "kck-point", "name": "Elsewhere", "footprint_type": "point",
+                          "point_lon": -94.70, "point_lat": 39.11, "radius_m": 400})  # Kansas City, Kansas
     with pytest.raises(registry.RegistryError, match="not inside Kansas City"):
-        registry.check_inside_city(dallas, city, known)
+        registry.check_inside_city(kck, city, known)
     typo = registry.parse({"event_id": "typo", "name": "Typo", "footprint_type": "neighborhoods",
                            "neighborhoods": "Lykinz"})
     with pytest.raises(registry.RegistryError, match="unknown neighborhood"):
