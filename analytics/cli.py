@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import date
+from typing import NoReturn
+
+import numpy as np
 
 from analytics import evaluation, queries, registry
 from analytics.db import DataUnavailable, connect
-from analytics.wdd import as_dict, wdd
+from analytics.wdd import BadInput, as_dict, require_variance, wdd
+
+#: what a bad value raises: each becomes one line on stderr and exit code 2, never a traceback
+BAD_VALUES = (queries.BadQuery, DataUnavailable, registry.RegistryError, evaluation.BadDesign, BadInput)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a value it refuses is one line on stderr (and exit 2), like every other bad value."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _date(text: str) -> date:
@@ -17,6 +31,35 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of 1 or more: {text!r}")
+    return value
+
+
+def _finite(value):
+    """The value with every NaN or infinity (Python or numpy) replaced by None, ready for strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    return value
+
+
+def print_json(data) -> None:
+    """Strict JSON (RFC 8259) on stdout for every command: no NaN or Infinity tokens, which most parsers outside
+    Python refuse; a missing or non-finite number is null, a date its ISO text."""
+    print(json.dumps(_finite(data), indent=2, allow_nan=False, default=str))
 
 
 def cmd_counts(args: argparse.Namespace) -> int:
@@ -29,7 +72,7 @@ def cmd_counts(args: argparse.Namespace) -> int:
         for m, n, st in zip(series["month"], series["n"], series["status"], strict=True)
     ]
     if args.json:
-        print(json.dumps(result, indent=2))
+        print_json(result)
     else:
         n = "no data" if result["n"] is None else result["n"]
         print(f"{f.category} ({f.source}) in {result['area']}, {f.start} to {f.end}: {n}")
@@ -48,7 +91,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     table = result.pop("table")
     if args.json:
         result["table"] = json.loads(table.to_json(orient="records"))
-        print(json.dumps(result, indent=2))
+        print_json(result)
     else:
         print(table.head(args.top).to_string(index=False))
     return 0
@@ -57,28 +100,35 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     events = [e.row() | {"evaluable": e.evaluable} for e in registry.load()]
     if args.json:
-        print(json.dumps(events, indent=2, default=str))
+        print_json(events)
     else:
         for e in events:
             print(f"{e['event_id']:<32} {str(e['start_date'] or 'no date'):<10} {e['name']}")
     return 0
 
 
+def _design(con, args: argparse.Namespace, event: registry.CanvassEvent) -> evaluation.Design | None:
+    """The design the options ask for, or None to let `evaluate` choose from coverage. A unit other than the
+    default's brings its own default source and measure; `evaluate` checks every value (Design.check)."""
+    custom = any((args.unit, args.source, args.measure, args.comparison)) or (
+        args.months_before, args.months_after, args.buffer_m) != (6, 6, 400.0)
+    if not custom:
+        return None
+    base = evaluation.default_design(con, event)[0] if event.evaluable else evaluation.Design()
+    unit = args.unit or base.unit
+    source, measure = (base.source, base.measure) if unit == base.unit else evaluation.UNIT_DEFAULTS[unit]
+    comparison = [a.strip() for a in (args.comparison or "").split("|") if a.strip()]
+    return evaluation.Design(unit=unit, source=args.source or source, measure=args.measure or measure,
+                             months_before=args.months_before, months_after=args.months_after, buffer_m=args.buffer_m,
+                             comparison=comparison or None)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     event = registry.get(args.event)
-    overrides = (args.unit, args.source, args.measure, args.comparison)
     with connect() as con:
-        design = None
-        custom = any(overrides) or (args.months_before, args.months_after, args.buffer_m) != (6, 6, 400.0)
-        if custom and event.evaluable:
-            base, _ = evaluation.default_design(con, event)
-            design = evaluation.Design(
-                unit=args.unit or base.unit, source=args.source or base.source, measure=args.measure or base.measure,
-                months_before=args.months_before, months_after=args.months_after, buffer_m=args.buffer_m,
-                comparison=args.comparison.split("|") if args.comparison else None)
-        result = evaluation.evaluate(con, event, design)
+        result = evaluation.evaluate(con, event, _design(con, args, event))
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print_json(result)
     else:
         print(f"{result.get('name', event.name)}: {result['status']}")
         print(result.get("verdict") or result.get("message"))
@@ -88,11 +138,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_wdd(args: argparse.Namespace) -> int:
-    result = as_dict(wdd(tuple(args.treated), tuple(args.control), tuple(args.buffer) if args.buffer else None,
-                         tuple(args.buffer_control) if args.buffer_control else None,
-                         args.before_len, args.after_len))
+    buffers = [tuple(b) if b else None for b in (args.buffer, args.buffer_control)]
+    result = as_dict(require_variance(wdd(tuple(args.treated), tuple(args.control), *buffers, args.before_len,
+                                          args.after_len)))
     if args.json:
-        print(json.dumps(result, indent=2))
+        print_json(result)
     else:
         for part, r in result.items():
             print(f"{part}: estimate {r['estimate']:+.2f}, SE {r['se']:.2f}, z {r['z']:.2f}, "
@@ -100,14 +150,19 @@ def cmd_wdd(args: argparse.Namespace) -> int:
     return 0
 
 
+START_HELP = f"first day, YYYY-MM-DD, from {queries.EARLIEST}"
+END_HELP = f"last day, YYYY-MM-DD, up to 31 December {queries.YEARS_AHEAD} years ahead"
+MONTHS = f"{evaluation.MONTHS[0]} to {evaluation.MONTHS[1]}"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analytics", description="Counts and statistics from the database.")
+    p = Parser(prog="python -m analytics", description="Counts and statistics from the database.")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("counts", help="incident count for a source, category, date range and optional neighborhood")
     c.add_argument("--category", required=True, help="category id, e.g. shooting, homicide, persons")
     c.add_argument("--source", required=True, help="source id, e.g. gva, kcpd, kcpd_nbhd")
-    c.add_argument("--start", required=True, type=_date, help="first day, YYYY-MM-DD")
-    c.add_argument("--end", required=True, type=_date, help="last day, YYYY-MM-DD")
+    c.add_argument("--start", required=True, type=_date, help=START_HELP)
+    c.add_argument("--end", required=True, type=_date, help=END_HELP)
     c.add_argument("--area", help="neighborhood name (default: the whole city)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=cmd_counts)
@@ -115,10 +170,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rank", help="the target-neighborhood ranking the Hotspots page shows")
     r.add_argument("--category", required=True, help="category id")
     r.add_argument("--source", required=True, help="source id")
-    r.add_argument("--start", required=True, type=_date, help="first day, YYYY-MM-DD")
-    r.add_argument("--end", required=True, type=_date, help="last day, YYYY-MM-DD")
+    r.add_argument("--start", required=True, type=_date, help=START_HELP)
+    r.add_argument("--end", required=True, type=_date, help=END_HELP)
     r.add_argument("--firearm", action="store_true", help="firearm-involved incidents only")
-    r.add_argument("--top", type=int, default=20, help="rows to print without --json (default 20)")
+    r.add_argument("--top", type=_positive_int, default=20, help="rows to print without --json (default 20)")
     r.add_argument("--json", action="store_true", help="machine-readable output: every neighborhood")
     r.set_defaults(func=cmd_rank)
 
@@ -131,9 +186,10 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--unit", choices=["areas", "points"], help="neighborhood-month counts or incident points")
     v.add_argument("--source", help="source id (default: chosen from coverage)")
     v.add_argument("--measure", help="category id, e.g. persons or shooting")
-    v.add_argument("--months-before", type=int, default=6, help="before window in months (default 6)")
-    v.add_argument("--months-after", type=int, default=6, help="after window in months (default 6)")
-    v.add_argument("--buffer-m", type=float, default=400.0, help="displacement buffer in metres (default 400)")
+    v.add_argument("--months-before", type=int, default=6, help=f"before window in months, {MONTHS} (default 6)")
+    v.add_argument("--months-after", type=int, default=6, help=f"after window in months, {MONTHS} (default 6)")
+    v.add_argument("--buffer-m", type=float, default=400.0,
+                   help=f"displacement buffer in metres, above 0 and at most {evaluation.MAX_BUFFER_M:g} (default 400)")
     v.add_argument("--comparison", help="comparison neighborhoods, '|'-separated (default: suggested)")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=cmd_evaluate)
@@ -151,9 +207,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A bad value is one line on stderr and exit code 2, with nothing on stdout."""
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (queries.BadQuery, DataUnavailable, registry.RegistryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except BAD_VALUES as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2

@@ -12,6 +12,8 @@ Windows are whole months: the N months before the event's month and the N months
 
 from __future__ import annotations
 
+import difflib
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -32,6 +34,18 @@ HOW_TO_ADD = {
 }
 
 
+#: The design values an evaluation accepts. Windows beyond three years mix in too much else that changed; a buffer
+#: ring wider than 2 km is no longer "next door" (canvass footprints are a few blocks).
+MONTHS = (1, 36)
+MAX_BUFFER_M = 2000.0
+#: each unit's source and measure when nothing else is chosen (see default_design)
+UNIT_DEFAULTS = {"points": ("gva", "shooting"), "areas": ("kcpd_nbhd", "persons")}
+
+
+class BadDesign(ValueError):
+    """A design value an evaluation cannot use: a window or buffer out of range, or an id the data does not know."""
+
+
 @dataclass
 class Design:
     unit: str = "areas"  # areas | points
@@ -41,6 +55,49 @@ class Design:
     months_after: int = 6
     buffer_m: float = 400.0
     comparison: list[str] | None = None  # neighborhoods; None = suggested
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> Design:
+        """This design, or BadDesign naming the first value out of range or unknown to the database."""
+        self._check_ranges()
+        self._check_ids(con)
+        return self
+
+    def _check_ranges(self) -> None:
+        if self.unit not in UNIT_DEFAULTS:
+            raise BadDesign(f"unknown unit {self.unit!r}; known: {', '.join(sorted(UNIT_DEFAULTS))}")
+        for name, value in (("months before", self.months_before), ("months after", self.months_after)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or not MONTHS[0] <= value <= MONTHS[1]:
+                raise BadDesign(f"{name} must be a whole number from {MONTHS[0]} to {MONTHS[1]}, not {value!r}")
+        buffer_m = self.buffer_m
+        numeric = isinstance(buffer_m, int | float | np.number) and not isinstance(buffer_m, bool)
+        if not (numeric and math.isfinite(buffer_m) and 0 < buffer_m <= MAX_BUFFER_M):
+            shown = f"{buffer_m:g}" if numeric else repr(buffer_m)
+            raise BadDesign(f"buffer must be a distance in metres above 0 and at most {MAX_BUFFER_M:,.0f}, not {shown}")
+
+    def _check_ids(self, con: duckdb.DuckDBPyConnection) -> None:
+        cat = queries.catalog(con)
+        usable = _usable_sources(cat, self.unit)
+        if self.source not in cat.kinds:
+            raise BadDesign(f"unknown source {self.source!r}; known: {', '.join(usable)}")
+        if self.source not in usable:
+            what = "incident points" if self.unit == "points" else "neighborhood counts"
+            raise BadDesign(f"source {self.source!r} has no {what} for unit {self.unit!r}; choose one of: "
+                            f"{', '.join(usable)}")
+        if (self.source, self.measure) not in cat.scopes:
+            known = sorted(m for src, m in cat.scopes if src == self.source)
+            raise BadDesign(f"unknown measure {self.measure!r} for source {self.source!r}; known: {', '.join(known)}")
+        names = set(cat.neighborhoods["area_id"])
+        for area in self.comparison or []:
+            if area not in names:  # about 240 names: the closest few, not all of them
+                near = difflib.get_close_matches(str(area), sorted(names), n=3) or sorted(names)[:3]
+                raise BadDesign(f"unknown comparison neighborhood {area!r}; known: {len(names)} neighborhoods "
+                                f"such as {', '.join(near)} (as on the Neighborhood page)")
+
+
+def _usable_sources(cat: queries.Catalog, unit: str) -> list[str]:
+    """Sources a unit can count: incident sources for `points`; for `areas` also neighborhood-level count tables."""
+    by_neighborhood = {src for (src, _measure), (scope, _id) in cat.scopes.items() if scope == "neighborhood"}
+    return sorted(s for s, kind in cat.kinds.items() if kind == "incidents" or (unit == "areas" and s in by_neighborhood))
 
 
 @dataclass
@@ -61,10 +118,10 @@ def default_design(con: duckdb.DuckDBPyConnection, event: CanvassEvent) -> tuple
     months = _window_months(event.start_date, 6, 6)
     covered = queries.covered_months(con, "gva", has_coords=True)
     if all(m in covered for m in months["before"] + months["after"]):
-        return Design("points", "gva", "shooting"), (
+        return Design("points", *UNIT_DEFAULTS["points"]), (
             "GVA covers both windows, so shootings are counted as points inside the footprint: the measure "
             "closest to what canvasses aim to prevent.")
-    return Design("areas", "kcpd_nbhd", "persons"), (
+    return Design("areas", *UNIT_DEFAULTS["areas"]), (
         "No incident-level shooting data covers these windows; KCPD crimes against persons by neighborhood-month is "
         "the only continuous series (2015-2026). It is dominated by simple assault and undercounts 2019-2021.")
 
@@ -300,7 +357,12 @@ def displacement_verdict(disp: dict, d0_rate: float, critical: float) -> str:
 
 
 def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placebos: bool = True) -> dict:
-    """Everything the evaluation page and `analytics evaluate` show, as plain data."""
+    """Everything the evaluation page and `analytics evaluate` show, as plain data.
+
+    Raises BadDesign for a design value out of range or unknown (see Design.check), before anything is counted.
+    """
+    if design is not None:
+        design.check(con)
     if not event.evaluable:
         return {"event": event.event_id, "status": "needs a date",
                 "message": "This event has no date, so it cannot be evaluated. Add the date to the registry."}

@@ -10,6 +10,8 @@ from datetime import date
 
 import pandas as pd
 
+from analytics import queries
+
 #: categories shown first for each source when nothing is chosen
 DEFAULT_CATEGORIES = {
     "gva": ["shooting", "homicide"],
@@ -21,7 +23,16 @@ DEFAULT_CATEGORIES = {
 }
 
 
+def date_bounds() -> tuple[date, date]:
+    """The first and last day links and date widgets accept: the query layer's range, so a value a link brings in is
+    never one the widget or the query would refuse."""
+    return queries.EARLIEST, queries.latest_date()
+
+
 def parse_date(text: str | None, fallback: date, problems: list[str], name: str) -> date:
+    """A link's date, or `fallback` (kept inside `date_bounds`) with a problem naming the value and the range."""
+    lo, hi = date_bounds()
+    fallback = min(max(fallback, lo), hi)
     if not text:
         return fallback
     try:
@@ -29,8 +40,8 @@ def parse_date(text: str | None, fallback: date, problems: list[str], name: str)
     except ValueError:
         problems.append(f"ignored {name}={str(text)[:40]!r}: not a date (YYYY-MM-DD)")
         return fallback
-    if not date(1900, 1, 1) <= value <= date(2100, 1, 1):
-        problems.append(f"ignored {name}={value}: outside 1900-2100")
+    if not lo <= value <= hi:
+        problems.append(f"ignored {name}={value}: outside the accepted dates, {lo} to {hi}")
         return fallback
     return value
 

@@ -15,6 +15,23 @@ import pandas as pd
 
 CITY = "Kansas City"
 
+#: The dates every filter, link and date widget accepts (checked in `validate`, shown in `filters`). No source starts
+#: before 2006 (FBI UCR) and none is published ahead of time, so anything outside is a typo, never a real question.
+EARLIEST = date(2000, 1, 1)
+YEARS_AHEAD = 2
+
+
+def latest_date(today: date | None = None) -> date:
+    """The last accepted day: the end of the year YEARS_AHEAD after today's (a whole year, so never 29 February)."""
+    return date((today or date.today()).year + YEARS_AHEAD, 12, 31)
+
+
+def date_problem(value: date, name: str) -> str | None:
+    """Why a date is outside the accepted range (naming it and the range), or None when it is inside."""
+    if EARLIEST <= value <= latest_date():
+        return None
+    return f"{name} {value} is outside the accepted dates, {EARLIEST} to {latest_date()}"
+
 
 class BadQuery(ValueError):
     """A filter value the data does not know (source, category, area, dates)."""
@@ -151,6 +168,9 @@ def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> Context:
     if scope is None:
         known_cats = ", ".join(categories(con, f.source)["category_id"])
         raise BadQuery(f"source {f.source!r} has no category {f.category!r}; it has: {known_cats}")
+    for value, name in ((f.start, "start"), (f.end, "end")):
+        if problem := date_problem(value, name):
+            raise BadQuery(problem)
     if f.start > f.end:
         raise BadQuery(f"start {f.start} is after end {f.end}")
     if f.area is not None:

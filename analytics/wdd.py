@@ -16,6 +16,15 @@ from dataclasses import asdict, dataclass
 from scipy.stats import norm
 
 Z90 = float(norm.ppf(0.95))  # two-sided 90% interval
+#: Counts above this are not incident counts (Kansas City records a few thousand violent crimes a year); window
+#: lengths outside LENGTHS would over- or underflow the variance (count / length squared).
+MAX_COUNT = 1e9
+LENGTHS = (1e-6, 1e6)
+PAIRS = ("treated", "control", "buffer", "buffer control")
+
+
+class BadInput(ValueError):
+    """A count or window length the test cannot use, or counts that leave it undefined; the message names which."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,46 @@ def _estimate(est: float, var: float) -> Estimate:
     return Estimate(est, se, z, float(2 * norm.sf(abs(z))), (est - Z90 * se, est + Z90 * se))
 
 
+def check_inputs(treated: tuple[float, float], control: tuple[float, float], buffer: tuple[float, float] | None = None,
+                 buffer_control: tuple[float, float] | None = None, before_len: float = 1.0,
+                 after_len: float = 1.0) -> None:
+    """Raise BadInput naming the first value that is not a usable count or window length.
+
+    Counts must be finite, 0 or more and at most MAX_COUNT; lengths finite and within LENGTHS; the buffers come
+    as a pair or not at all.
+    """
+    if (buffer is None) != (buffer_control is None):
+        raise BadInput("the displacement test needs both the buffer and the buffer control counts, or neither")
+    given = [(name, pair) for name, pair in zip(PAIRS, (treated, control, buffer, buffer_control), strict=True)
+             if pair is not None]
+    for name, pair in given:
+        for when, value in zip(("before", "after"), pair, strict=True):
+            if not math.isfinite(value) or not 0 <= value <= MAX_COUNT:
+                raise BadInput(f"{name} {when} count {value:g} is not a count: it must be a number from 0 to "
+                               f"{MAX_COUNT:,.0f}")
+    for when, value in (("before", before_len), ("after", after_len)):
+        if not math.isfinite(value) or not LENGTHS[0] <= value <= LENGTHS[1]:
+            raise BadInput(f"{when} window length {value:g} is not a length: it must be a number from "
+                           f"{LENGTHS[0]:g} to {LENGTHS[1]:g}")
+
+
+def require_variance(result: dict) -> dict:
+    """The result of `wdd`, or BadInput when a part has zero variance (all its counts are 0): its z, p-value and
+    interval would be undefined, and an estimate of 0 with no uncertainty is not a finding."""
+    for part, counts in (("local", "treated and control"), ("displacement", "buffer and buffer control")):
+        if part in result and result[part].z is None:
+            raise BadInput(f"the {part} test is undefined: the {counts} counts are all 0 (zero variance)")
+    return result
+
+
 def wdd(treated: tuple[float, float], control: tuple[float, float], buffer: tuple[float, float] | None = None,
         buffer_control: tuple[float, float] | None = None, before_len: float = 1.0, after_len: float = 1.0) -> dict:
-    """Local, displacement and total estimates. Pairs are (before, after) counts."""
+    """Local, displacement and total estimates. Pairs are (before, after) counts.
+
+    Raises BadInput for values `check_inputs` refuses. A part whose counts are all 0 comes back with z, p None
+    (see `require_variance`).
+    """
+    check_inputs(treated, control, buffer, buffer_control, before_len, after_len)
     def part(a, b):
         (a0, a1), (b0, b1) = a, b
         est = (a1 / after_len - a0 / before_len) - (b1 / after_len - b0 / before_len)

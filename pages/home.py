@@ -34,10 +34,11 @@ with st.sidebar:
     chosen = st.multiselect("Categories", list(cat_labels), default=wanted, format_func=lambda c: cat_labels[c],
                             key=f"categories_{source}")
     first, last = filters.covered_range(coverage, source)
+    lo, hi = filters.date_bounds()
     start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"),
-                          min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="start")
+                          min_value=lo, max_value=hi, key="start")
     end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
-                        min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="end")
+                        min_value=lo, max_value=hi, key="end")
     nbhd = web.neighborhoods(key)
     area_options = ["Whole city", *nbhd["area_id"]]
     area_choice = st.selectbox("Area", area_options,

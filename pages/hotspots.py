@@ -30,11 +30,12 @@ with st.sidebar:
                             index=cat_ids.index(filters.pick(params.get("category"), cat_ids, default_cat, problems,
                                                              "category")), key=f"h_category_{source}")
     first, last = filters.covered_range(coverage, source)
+    lo, hi = filters.date_bounds()
     default_start = max(first, date(last.year - 1, 1, 1))
     start = st.date_input("From", filters.parse_date(params.get("start"), default_start, problems, "start"),
-                          min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="h_start")
+                          min_value=lo, max_value=hi, key="h_start")
     end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
-                        min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="h_end")
+                        min_value=lo, max_value=hi, key="h_end")
     incident_source = bool(all_sources.set_index("source_id").loc[source, "kind"] == "incidents")
     firearm = st.checkbox("Firearm involved only", value=params.get("firearm") == "1", key="h_firearm",
                           disabled=not incident_source or source.startswith("gva"),
@@ -136,6 +137,8 @@ if incident_source:
 
 st.subheader("Watch areas")
 areas = watch.AREAS.load()
+for problem in watch.AREAS.problems():
+    st.warning(problem)
 st.dataframe(web.watch_summary(key, source, category, start, end, firearm, incident_source), hide_index=True,
              width="stretch")
 if access.unlock_form("watch"):
@@ -156,5 +159,8 @@ if access.unlock_form("watch"):
                     st.error(f"Not saved: {exc}")
     drop = st.selectbox("Remove a watch area", ["—", *[a.area_id for a in areas]], key="w_delete")
     if drop != "—" and st.button(f"Remove {drop}", key="w_delete_button"):
-        watch.AREAS.delete(drop)
-        st.rerun()
+        try:
+            watch.AREAS.delete(drop)
+            st.rerun()
+        except registry.RegistryError as exc:
+            st.error(f"Not removed: {exc}")

@@ -1,7 +1,5 @@
 """Neighborhood profile: trend against the city, timing, mix, people involved (aggregates), neighbours, canvasses."""
 
-from datetime import date
-
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -28,15 +26,19 @@ with st.sidebar:
                                                              filters.DEFAULT_CATEGORIES.get(source, cat_ids)[0],
                                                              problems, "category")), key=f"p_category_{source}")
     first, last = filters.covered_range(coverage, source)
-    start = st.date_input("From", first, min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="p_start")
-    end = st.date_input("To", last, min_value=date(2000, 1, 1), max_value=date(2030, 12, 31), key="p_end")
+    lo, hi = filters.date_bounds()
+    start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"), min_value=lo,
+                          max_value=hi, key="p_start")
+    end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"), min_value=lo,
+                        max_value=hi, key="p_end")
 
 for p in problems:
     st.warning(f"Link parameter {p}.")
 if start > end:
     st.error(f"'From' ({start}) is after 'To' ({end}).")
     st.stop()
-st.query_params.from_dict({"area": area, "source": source, "category": category})
+st.query_params.from_dict({"area": area, "source": source, "category": category, "start": str(start),
+                           "end": str(end)})
 st.title(area)
 pop = web.neighborhoods(key).set_index("area_id").loc[area, "population"]
 st.caption(f"Population {pop:,.0f} (2010 Census). Source: {labels[source]}." if pop == pop else
