@@ -4,6 +4,7 @@ import streamlit as st
 
 from analytics import web
 from analytics.db import ensure_built, needs_build
+from analytics.locks import LockHeld
 
 st.set_page_config(page_title="KC Violence Trends", page_icon=":material/monitoring:", layout="wide")
 
@@ -26,7 +27,12 @@ if not _current(web.db_key()):
     with st.status("Building the database from the bundled Kansas City data (first run, or the data model "
                    "changed)…", expanded=True) as box:
         st.write("Reading KCPD, Gun Violence Archive, FBI UCR and neighborhood files (about 15 seconds).")
-        ensure_built()
+        try:
+            ensure_built()
+        except LockHeld as exc:
+            box.update(label="Another process is writing the database", state="error")
+            st.warning(f"{exc} Reload this page in a minute.")
+            st.stop()
         box.update(label="Database built", state="complete", expanded=False)
 
 page.run()
