@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from analytics import web
-from analytics.db import ensure_built, needs_build
-from analytics.locks import LockHeld
+from app import web
+from kcvt.db import needs_build
+from kcvt.locks import LockHeld, writer_lock
 
 st.set_page_config(page_title="KC Violence Trends", page_icon=":material/monitoring:", layout="wide")
 
@@ -19,20 +19,32 @@ page = st.navigation([
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _current(db_key: str) -> bool:
-    """Whether this version of the database file fits the code's data model (checked once per file version)."""
-    return not needs_build()
+    """Whether the database version the key names fits the code's data model (checked once per file version)."""
+    return not needs_build(web.path_of(db_key))
+
+
+def _first_run_build() -> None:
+    """Build the database from the bundled data (first run, or a database of an older data model). One session
+    builds; others wait for it on the writer lock and then find the database current."""
+    from etl.build import build
+
+    path = web.path_of(web.db_key())
+    with writer_lock(path, "first-run build (app)", wait=180):
+        if needs_build(path):
+            build(path, progress=False)
 
 
 if not _current(web.db_key()):
-    with st.status("Building the database from the bundled Kansas City data (first run, or the data model "
-                   "changed)…", expanded=True) as box:
+    box_slot = st.empty()
+    with box_slot.status("Building the database from the bundled Kansas City data (first run, or the data model "
+                         "changed)…", expanded=True) as box:
         st.write("Reading KCPD, Gun Violence Archive, FBI UCR and neighborhood files (about 15 seconds).")
         try:
-            ensure_built()
+            _first_run_build()
         except LockHeld as exc:
             box.update(label="Another process is writing the database", state="error")
             st.warning(f"{exc} Reload this page in a minute.")
             st.stop()
-        box.update(label="Database built", state="complete", expanded=False)
+    box_slot.empty()  # built: the page shows its data, not a leftover notice
 
 page.run()

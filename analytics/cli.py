@@ -12,8 +12,8 @@ from typing import NoReturn
 import numpy as np
 
 from analytics import evaluation, queries, registry
-from analytics.db import DataUnavailable, connect
 from analytics.wdd import BadInput, as_dict, require_variance, wdd
+from kcvt.db import DataUnavailable, connect
 
 #: what a bad value raises: each becomes one line on stderr and exit code 2, never a traceback
 BAD_VALUES = (queries.BadQuery, DataUnavailable, registry.RegistryError, evaluation.BadDesign, BadInput)

@@ -12,15 +12,28 @@ import pandas as pd
 
 from analytics import queries
 
-#: categories shown first for each source when nothing is chosen
+#: categories shown first for each source when nothing is chosen (violence first: crimes against persons for the
+#: NIBRS groups, shootings for GVA)
 DEFAULT_CATEGORIES = {
     "gva": ["shooting", "homicide"],
     "gva_mass": ["mass_shooting"],
     "kcpd": ["violent", "aggravated_assault", "homicide", "shooting"],
     "kcpd17": ["shooting", "homicide", "aggravated_assault"],
-    "kcpd_nbhd": ["persons", "property", "society"],
+    "kcpd_nbhd": ["persons"],
     "kcpd_district": ["aggravated_assault_index", "assault_index"],
 }
+
+#: Sources with places below the city (incident points or neighborhood counts), in the order pages offer them: the
+#: maps and the neighborhood profile need them; district, FBI and annual series have no neighborhoods.
+PLACE_SOURCES = ["gva", "kcpd_nbhd", "kcpd17", "kcpd", "gva_mass"]
+#: Sources whose every incident involves a gun (GVA lists gun incidents only): "firearm involved only" changes nothing.
+ALL_GUN_SOURCES = {"gva", "gva_mass"}
+
+
+def firearm_choice_applies(source: str, incident_source: bool) -> bool:
+    """Whether "firearm involved only" means anything: incident rows with a firearm flag, not GVA (all guns) and not
+    counts by area (no flag per incident)."""
+    return incident_source and source not in ALL_GUN_SOURCES
 
 
 def date_bounds() -> tuple[date, date]:

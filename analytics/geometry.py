@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from analytics.settings import CITY_BBOX
+from kcvt.settings import CITY_BBOX
 
 _TO_M = Transformer.from_crs("EPSG:4326", "EPSG:26915", always_xy=True)
 _TO_DEG = Transformer.from_crs("EPSG:26915", "EPSG:4326", always_xy=True)

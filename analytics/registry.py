@@ -9,7 +9,7 @@ A registry file is edited by hand too, so one bad row must not take the others d
 the good records and the rejected rows, each with its row number and reason. Rejected rows stay in the file,
 as typed, through every later save; a row leaves only when a valid record with the same id replaces it (a form
 save or an import) or it is deleted by id. Every read-modify-write holds the file's writer lock
-(analytics.locks), so two writers never silently discard each other's work.
+(kcvt.locks), so two writers never silently discard each other's work.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import shapely
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from analytics import geometry
-from analytics.locks import LockHeld, writer_lock
 from analytics.queries import date_problem
-from analytics.settings import DATA_DIR, REFERENCE_DIR
+from kcvt.locks import LockHeld, writer_lock
+from kcvt.settings import DATA_DIR, REFERENCE_DIR
 
 SEED = REFERENCE_DIR / "canvass_events_seed.csv"
 COLUMNS = ["event_id", "name", "start_date", "end_date", "date_confirmed", "organisations", "footprint_type",

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from analytics.queries import Filter
 from analytics.registry import Footprint, Store, clean_text
-from analytics.settings import DATA_DIR, REFERENCE_DIR
+from kcvt.settings import DATA_DIR, REFERENCE_DIR
 
 COLUMNS = ["area_id", "name", "footprint_type", "neighborhoods", "line_wkt", "corridor_width_m", "point_lon",
            "point_lat", "radius_m"]

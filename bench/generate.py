@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.settings import DATA_DIR
+from kcvt.settings import DATA_DIR
 
 RAW = DATA_DIR / "raw"
 FIRST, LAST = np.datetime64("2009-01-01"), np.datetime64("2026-06-30")

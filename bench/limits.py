@@ -19,10 +19,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from analytics.settings import ROOT
 from bench.generate import generate
 from bench.run import DOC, WORK, machine
 from etl.build import build
+from kcvt.settings import ROOT
 
 TARGET_MB = 2500
 SIZE_MB = 100

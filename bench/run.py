@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from analytics import hotspots, queries
-from analytics.settings import ROOT
 from bench.generate import generate, seed_rows
 from etl import geo, load
 from etl.build import load_one, swapped
 from etl.load import CoverageSpec
+from kcvt.settings import ROOT
 
 WORK = ROOT / "bench" / "_work"
 DOC = ROOT / "docs" / "benchmarks.md"

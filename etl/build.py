@@ -17,13 +17,13 @@ import duckdb
 import pandas as pd
 from tqdm import tqdm
 
-from analytics.db import needs_build
-from analytics.locks import writer_lock
-from analytics.settings import DATA_DIR, MANIFEST, db_path, user_dir
 from etl import adapters, load, reference
 from etl.errors import SchemaError
 from etl.extract import ROW, excerpt, header_names, name_columns, read_csv_text, sha256, stage, unstage
 from etl.load import CoverageSpec, LoadResult
+from kcvt.db import needs_build
+from kcvt.locks import writer_lock
+from kcvt.settings import DATA_DIR, MANIFEST, db_path, user_dir
 
 
 @contextmanager

@@ -8,13 +8,13 @@ import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from analytics import status
-from analytics.db import DataUnavailable, connect
-from analytics.locks import LockHeld
-from analytics.settings import db_path
 from etl.build import build, load_file
 from etl.errors import EtlError
 from etl.extract import excerpt
+from kcvt import status
+from kcvt.db import DataUnavailable, connect
+from kcvt.locks import LockHeld
+from kcvt.settings import db_path
 
 
 def _print_result(r) -> None:

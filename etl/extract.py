@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analytics.settings import MAX_COLUMNS, MAX_HEADER_BYTES, max_uncompressed
 from etl.errors import SchemaError
 from etl.model import register
+from kcvt.settings import MAX_COLUMNS, MAX_HEADER_BYTES, max_uncompressed
 
 GZIP_MAGIC = b"\x1f\x8b"
 ROW = "_row"  # 1-based data record number (header excluded)

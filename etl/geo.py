@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from h3ronpy.vector import coordinates_to_cells
 
-from analytics.settings import DATA_DIR
+from kcvt.settings import DATA_DIR
 
 GEO = DATA_DIR / "geo"
 CITY_NAME = "Kansas City"

@@ -7,7 +7,6 @@ load log is skipped whole.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,12 +14,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analytics.settings import ROOT
 from etl import geo, reference
 from etl.model import AREA_COUNT_COLUMNS, INCIDENT_COLUMNS, PEOPLE_COLUMNS, Parsed, register
+from kcvt.db import SCHEMA_SHA256, SCHEMA_SQL
+from kcvt.settings import ROOT
 
-SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
-SCHEMA_SHA256 = hashlib.sha256(SCHEMA.encode()).hexdigest()
 INCIDENT_TABLE_COLUMNS = [
     "incident_id", "source_id", "source_key", "event_date", "occurred_date", "occurred_hour", "lat", "lon", "geo_status",
     "neighborhood", "zip", "council_district", "h3_cell", "address", "offenses", "firearm", "killed", "injured", "person_rows",
@@ -66,7 +64,7 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, colu
 
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Tables, reference data and areas: everything a build starts from."""
-    con.execute(SCHEMA)
+    con.execute(SCHEMA_SQL)
     con.execute("DELETE FROM build_info")
     con.execute("INSERT INTO build_info VALUES (?)", [SCHEMA_SHA256])
     insert(con, "sources", reference.sources(), ["source_id", "label", "kind", "publisher", "unit", "caveat"], True)

@@ -10,8 +10,8 @@ from functools import cache
 
 import pandas as pd
 
-from analytics.settings import REFERENCE_DIR
 from etl.errors import UnknownSource
+from kcvt.settings import REFERENCE_DIR
 
 
 @cache

@@ -38,13 +38,13 @@ from tqdm import tqdm
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
-from analytics.db import needs_build
-from analytics.locks import writer_lock
-from analytics.settings import REFERENCE_DIR, db_path, open_data_token, open_data_url, refresh_dir
 from etl import build as build_module
 from etl.errors import EtlError
 from etl.extract import excerpt
 from etl.load import CoverageSpec
+from kcvt.db import needs_build
+from kcvt.locks import writer_lock
+from kcvt.settings import REFERENCE_DIR, db_path, open_data_token, open_data_url, refresh_dir
 
 DEFAULT_TOLERANCE = 0.10  # a year's incident count may move by 10% before a refresh asks for --force
 PAGE_SIZE = 5000

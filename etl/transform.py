@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from analytics.settings import CITY_BBOX
+from kcvt.settings import CITY_BBOX
 
 EARLIEST = pd.Timestamp("1900-01-01")
 _POINT_DICT = re.compile(r"coordinates['\"]?\s*:\s*\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]")  # lon, lat

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from analytics import charts, web
-from analytics.settings import DATA_DIR
+from analytics import charts
+from app import web
+from kcvt.settings import DATA_DIR
 
 key = web.db_key()
 info = web.summary(key)

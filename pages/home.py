@@ -4,58 +4,23 @@ from datetime import date
 
 import streamlit as st
 
-from analytics import charts, filters, stats, status, web
+from analytics import charts, stats
+from app import sidebar, web
+from kcvt import status
 
 key = web.db_key()
 coverage = web.coverage_table(key)
 all_sources = web.sources(key)
-monthly_ids = sorted(coverage.loc[coverage.grain == "month", "source_id"].unique())
-labels = dict(zip(all_sources.source_id, all_sources.label, strict=True))
-monthly_ids = [s for s in labels if s in monthly_ids]
+monthly_ids = set(coverage.loc[coverage.grain == "month", "source_id"])
 
 st.title("Kansas City violence: citywide trends")
 st.caption("Public KCPD, Gun Violence Archive and FBI data. Sources describe overlapping events, so they are never "
            "added together: pick one.")
 
-params = st.query_params
-problems: list[str] = []
-source_default = filters.pick(params.get("source"), monthly_ids, "kcpd_nbhd", problems, "source")
-
-with st.sidebar:
-    source = st.selectbox("Source", monthly_ids, index=monthly_ids.index(source_default),
-                          format_func=lambda s: labels[s], key="source")
-    cats = web.categories(key, source)
-    cat_labels = dict(zip(cats.category_id, cats.label, strict=True))
-    wanted = [c for c in params.get_all("category") if c in cat_labels] or [
-        c for c in filters.DEFAULT_CATEGORIES.get(source, []) if c in cat_labels] or list(cat_labels)[:1]
-    bad = [c for c in params.get_all("category") if c not in cat_labels]
-    if bad:
-        problems.append(f"ignored category {', '.join(repr(b[:40]) for b in bad)}: not available for this source")
-    chosen = st.multiselect("Categories", list(cat_labels), default=wanted, format_func=lambda c: cat_labels[c],
-                            key=f"categories_{source}")
-    first, last = filters.covered_range(coverage, source)
-    lo, hi = filters.date_bounds()
-    start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"),
-                          min_value=lo, max_value=hi, key="start")
-    end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
-                        min_value=lo, max_value=hi, key="end")
-    nbhd = web.neighborhoods(key)
-    area_options = ["Whole city", *nbhd["area_id"]]
-    area_choice = st.selectbox("Area", area_options,
-                               index=area_options.index(filters.pick(params.get("area"), area_options, "Whole city",
-                                                                     problems, "area")), key="area")
-area = None if area_choice == "Whole city" else area_choice
-
-for p in problems:
-    st.warning(f"Link parameter {p}.")
-if start > end:
-    st.error(f"'From' ({start}) is after 'To' ({end}): pick a start before the end.")
-    st.stop()
-if not chosen:
-    st.info("Pick at least one category.")
-    st.stop()
-st.query_params.from_dict({"source": source, "category": chosen, "start": str(start), "end": str(end),
-                           **({"area": area} if area else {})})
+sel = sidebar.filter_sidebar(key, "", [s for s in all_sources.source_id if s in monthly_ids], "kcpd_nbhd",
+                             multi_category=True, area="city")
+sidebar.check(sel)
+source, chosen, start, end, area, cat_labels = sel.source, sel.categories, sel.start, sel.end, sel.area, sel.category_labels
 
 src = all_sources.set_index("source_id").loc[source]
 mine = coverage[coverage.source_id == source]

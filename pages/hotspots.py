@@ -1,17 +1,13 @@
 """Hotspots: where violence concentrates, the watch areas, and the target-neighborhood ranking."""
 
-from datetime import date
 
 import pydeck as pdk
 import streamlit as st
 
-from analytics import access, filters, forms, maps, registry, watch, web
+from analytics import filters, maps, registry, watch
+from app import access, forms, sidebar, web
 
 key = web.db_key()
-coverage = web.coverage_table(key)
-all_sources = web.sources(key)
-labels = dict(zip(all_sources.source_id, all_sources.label, strict=True))
-choices = [s for s in ["gva", "kcpd_nbhd", "kcpd17", "kcpd", "gva_mass"] if s in labels]
 LAYERS = {"hex": "Hexagons (H3)", "heat": "Heat map", "points": "Individual incidents", "rate": "Neighborhoods: rate",
           "count": "Neighborhoods: count"}
 
@@ -19,42 +15,17 @@ st.title("Hotspots and target neighborhoods")
 st.caption("Where violence concentrates, how it is changing, and which neighborhoods stand out once population and "
            "chance are taken into account.")
 
-params, problems = st.query_params, []
+sel = sidebar.filter_sidebar(key, "h_", filters.PLACE_SOURCES, "gva", firearm=True, recent=True)
+source, category, start, end, firearm = sel.source, sel.category, sel.start, sel.end, sel.firearm
+incident_source = sel.incident_source
 with st.sidebar:
-    source = st.selectbox("Source", choices, format_func=labels.get, key="h_source",
-                          index=choices.index(filters.pick(params.get("source"), choices, "gva", problems, "source")))
-    cats = web.categories(key, source)
-    cat_ids = cats.category_id.tolist()
-    default_cat = filters.DEFAULT_CATEGORIES.get(source, cat_ids)[0]
-    category = st.selectbox("Category", cat_ids, format_func=dict(zip(cats.category_id, cats.label, strict=True)).get,
-                            index=cat_ids.index(filters.pick(params.get("category"), cat_ids, default_cat, problems,
-                                                             "category")), key=f"h_category_{source}")
-    first, last = filters.covered_range(coverage, source)
-    lo, hi = filters.date_bounds()
-    default_start = max(first, date(last.year - 1, 1, 1))
-    start = st.date_input("From", filters.parse_date(params.get("start"), default_start, problems, "start"),
-                          min_value=lo, max_value=hi, key="h_start")
-    end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
-                        min_value=lo, max_value=hi, key="h_end")
-    incident_source = bool(all_sources.set_index("source_id").loc[source, "kind"] == "incidents")
-    firearm = st.checkbox("Firearm involved only", value=params.get("firearm") == "1", key="h_firearm",
-                          disabled=not incident_source or source.startswith("gva"),
-                          help="KCPD's firearm flag; every GVA incident involves a gun.")
     layer_options = list(LAYERS) if incident_source else ["rate", "count"]
     layer = st.radio("Map layer", layer_options, format_func=LAYERS.get, key=f"h_layer_{incident_source}",
-                     index=layer_options.index(filters.pick(params.get("layer"), layer_options, layer_options[0],
-                                                            problems, "layer")))
+                     index=layer_options.index(filters.pick(st.query_params.get("layer"), layer_options,
+                                                            layer_options[0], sel.problems, "layer")))
     res = st.select_slider("Hexagon size", [7, 8, 9], value=8, key="h_res",
                            format_func={7: "large (5 km²)", 8: "medium (0.7 km²)", 9: "small (0.1 km²)"}.get)
-
-for p in problems:
-    st.warning(f"Link parameter {p}.")
-if start > end:
-    st.error(f"'From' ({start}) is after 'To' ({end}).")
-    st.stop()
-firearm = bool(firearm and incident_source and not source.startswith("gva"))
-st.query_params.from_dict({"source": source, "category": category, "start": str(start), "end": str(end),
-                           "layer": layer, **({"firearm": "1"} if firearm else {})})
+sidebar.check(sel, {"layer": layer})
 
 ranking = web.rank(key, source, category, start, end, firearm)
 gaps = ranking["missing_months"]["period"]

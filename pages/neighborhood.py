@@ -3,42 +3,14 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics import charts, filters, profile, web
+from analytics import charts, filters, profile
+from app import sidebar, web
 
 key = web.db_key()
-coverage = web.coverage_table(key)
-all_sources = web.sources(key)
-labels = dict(zip(all_sources.source_id, all_sources.label, strict=True))
-choices = [s for s in ["kcpd_nbhd", "gva", "kcpd17", "kcpd"] if s in labels]
-params, problems = st.query_params, []
-areas = web.neighborhoods(key)["area_id"].tolist()
-
-with st.sidebar:
-    area = st.selectbox("Neighborhood", areas, key="p_area",
-                        index=areas.index(filters.pick(params.get("area"), areas, "Ruskin Heights", problems, "area")))
-    source = st.selectbox("Source", choices, format_func=labels.get, key="p_source",
-                          index=choices.index(filters.pick(params.get("source"), choices, "kcpd_nbhd", problems,
-                                                           "source")))
-    cats = web.categories(key, source)
-    cat_ids = cats.category_id.tolist()
-    category = st.selectbox("Category", cat_ids, format_func=dict(zip(cats.category_id, cats.label, strict=True)).get,
-                            index=cat_ids.index(filters.pick(params.get("category"), cat_ids,
-                                                             filters.DEFAULT_CATEGORIES.get(source, cat_ids)[0],
-                                                             problems, "category")), key=f"p_category_{source}")
-    first, last = filters.covered_range(coverage, source)
-    lo, hi = filters.date_bounds()
-    start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"), min_value=lo,
-                          max_value=hi, key="p_start")
-    end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"), min_value=lo,
-                        max_value=hi, key="p_end")
-
-for p in problems:
-    st.warning(f"Link parameter {p}.")
-if start > end:
-    st.error(f"'From' ({start}) is after 'To' ({end}).")
-    st.stop()
-st.query_params.from_dict({"area": area, "source": source, "category": category, "start": str(start),
-                           "end": str(end)})
+sel = sidebar.filter_sidebar(key, "p_", [s for s in filters.PLACE_SOURCES if s != "gva_mass"], "kcpd_nbhd",
+                             area="neighborhood")
+sidebar.check(sel)
+area, source, category, start, end, labels = sel.area, sel.source, sel.category, sel.start, sel.end, sel.labels
 st.title(area)
 pop = web.neighborhoods(key).set_index("area_id").loc[area, "population"]
 st.caption(f"Population {pop:,.0f} (2010 Census). Source: {labels[source]}." if pop == pop else

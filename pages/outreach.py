@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import access, charts, evaluation, forms, maps, registry, report, web
+from analytics import charts, evaluation, maps, registry, report
+from app import access, forms, web
 
 key = web.db_key()
 st.title("Outreach outcomes")

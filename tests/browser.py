@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from analytics.settings import ROOT
+from kcvt.settings import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

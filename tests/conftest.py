@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics.settings import DATA_DIR
 from etl.build import build
+from kcvt.settings import DATA_DIR
 
 RAW = DATA_DIR / "raw"
 

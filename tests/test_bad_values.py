@@ -16,7 +16,7 @@ from streamlit.config import ShowErrorDetailsConfigOptions
 from streamlit.testing.v1 import AppTest
 
 from analytics import cli, filters
-from analytics.settings import ROOT
+from kcvt.settings import ROOT
 
 COUNTS = ["counts", "--category", "shooting", "--source", "gva"]
 RANK = ["rank", "--category", "shooting", "--source", "gva"]

@@ -10,7 +10,7 @@ import shapely
 
 from analytics import queries
 from analytics.queries import Filter
-from analytics.settings import DATA_DIR
+from kcvt.settings import DATA_DIR
 from tests.conftest import RAW
 
 
@@ -119,7 +119,7 @@ def test_catalog_is_read_once_per_database_version_and_survives_a_removed_link(b
         first = queries.catalog(ro)
         assert queries.catalog(ro.cursor()) is first
         assert first.kinds["gva"] == "incidents" and ("gva", "shooting") in first.scopes
-        link.unlink()  # what analytics.db.versioned_path does to older versions
+        link.unlink()  # what kcvt.db.versioned_path does to older versions
         assert queries.total(ro, Filter("gva", "shooting", date(2016, 1, 1), date(2016, 12, 31)))["n"] == 246
     copy = tmp_path / "rw.duckdb"
     copy.write_bytes(built_db.read_bytes())

@@ -11,8 +11,8 @@ import pytest
 
 from analytics import cli as analytics_cli
 from analytics import queries
-from analytics.settings import ROOT
 from etl import cli as etl_cli
+from kcvt.settings import ROOT
 
 
 def run(*args: str, env_db=None) -> subprocess.CompletedProcess:

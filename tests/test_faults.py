@@ -14,8 +14,8 @@ import duckdb
 import pandas as pd
 
 from analytics import registry
-from analytics.settings import ROOT
 from etl.build import load_file
+from kcvt.settings import ROOT
 from tests.soda_server import Portal, api_rows
 
 TRIALS = 20

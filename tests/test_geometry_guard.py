@@ -19,7 +19,7 @@ import shapely
 from streamlit.testing.v1 import AppTest
 
 from analytics import geometry, registry, watch
-from analytics.settings import ROOT
+from kcvt.settings import ROOT
 
 SEEDED = {"independence-ave-2023-11-29", "ruskin-heights-undated", "pal-center-2017-07-26"}
 
@@ -143,7 +143,7 @@ def test_a_second_writer_is_refused_naming_the_first(registry_file, monkeypatch)
     before = registry_file.read_text()
     monkeypatch.setenv("KC_VIOLENCE_LOCK_WAIT", "0")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom analytics.locks import writer_lock\n"
+        [sys.executable, "-c", "import sys\nfrom kcvt.locks import writer_lock\n"
          f"with writer_lock({str(registry_file)!r}, 'synthetic holder'):\n"
          "    print('held', flush=True)\n    sys.stdin.read()\n"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

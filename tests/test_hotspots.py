@@ -18,7 +18,7 @@ from statsmodels.stats.rates import test_poisson_2indep as poisson_etest
 
 from analytics import hotspots, profile, watch
 from analytics.queries import Filter
-from analytics.settings import DATA_DIR, ROOT
+from kcvt.settings import DATA_DIR, ROOT
 from tests.conftest import RAW
 
 GVA_2016 = Filter("gva", "shooting", date(2016, 1, 1), date(2016, 12, 31))

@@ -15,11 +15,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics.locks import writer_lock
-from analytics.settings import ROOT
 from etl.build import build, load_file
 from etl.errors import SchemaError
 from etl.extract import holds_names
+from kcvt.locks import writer_lock
+from kcvt.settings import ROOT
 from tests.conftest import RAW
 
 EXTRACT_2020 = RAW / "kcpd_2020_jan_jul_extract.csv.gz"

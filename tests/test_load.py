@@ -14,10 +14,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics.settings import ROOT
 from etl import load as load_module
 from etl.build import build, load_file
 from etl.errors import SchemaError
+from kcvt.settings import ROOT
 from tests.conftest import RAW, write_csv
 
 

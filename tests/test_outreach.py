@@ -13,8 +13,8 @@ import pytest
 import shapely
 
 from analytics import evaluation, registry
-from analytics.settings import ROOT
 from analytics.wdd import Z90, minimum_detectable_drop, wdd
+from kcvt.settings import ROOT
 from tests.conftest import RAW
 
 

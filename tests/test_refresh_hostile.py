@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from analytics.locks import writer_lock
 from etl import refresh as refresh_module
 from etl.cli import main
 from etl.refresh import Dataset, RefreshError, refresh, session
+from kcvt.locks import writer_lock
 from tests.soda_server import Portal, api_rows, parse_where
 
 ID, YEAR = "dmjw-d28i", 2018

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import queries, registry, web
-from analytics.settings import ROOT
+from analytics import queries, registry
+from app import web
+from kcvt.settings import ROOT
 
 HOSTILE = ["'; DROP TABLE incidents; --", "\" OR 1=1 --", "=HYPERLINK(\"http://x.invalid\")", "<script>alert(1)</script>",
            "Robert'); DELETE FROM areas; --", "../../etc/passwd", "\x00\x1b[2J", "🙂" * 50]

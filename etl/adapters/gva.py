@@ -15,11 +15,11 @@ import re
 
 import pandas as pd
 
-from analytics.settings import PLACEHOLDER_POINTS
 from etl import reference
 from etl.extract import ROW, RawTable, require_columns
 from etl.model import INCIDENT_COLUMNS, Parsed, first_reason, reject_rows
 from etl.transform import check_coordinates, normalize_header, parse_dates
+from kcvt.settings import PLACEHOLDER_POINTS
 
 ALIASES = {
     "incident_id": ["incident_id", "id"],

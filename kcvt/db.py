@@ -1,13 +1,20 @@
-"""Opening the database: read-only for queries, built on first use when missing."""
+"""Opening the database read-only, and telling whether it fits this version of the data model (else it is rebuilt:
+the app starts that build at first run, `etl` before a load or refresh)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import duckdb
 
-from analytics.settings import db_path
+from kcvt.settings import db_path
+
+#: The data model (tables, views) both the loader and the readers rely on, and its version: a database whose
+#: build_info holds another hash was built by another version and is rebuilt rather than read.
+SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text()
+SCHEMA_SHA256 = hashlib.sha256(SCHEMA_SQL.encode()).hexdigest()
 
 
 class DataUnavailable(Exception):
@@ -30,9 +37,7 @@ def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def _current_model(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the database was built with this code's schema (etl/schema.sql)."""
-    from etl.load import SCHEMA_SHA256
-
+    """Whether the database was built with this code's data model: its build_info holds SCHEMA_SHA256."""
     try:
         return con.execute("SELECT schema_sha256 FROM build_info").fetchall() == [(SCHEMA_SHA256,)]
     except duckdb.Error:  # no build_info table: built before the model was versioned
@@ -71,15 +76,3 @@ def needs_build(path: Path | None = None) -> bool:
             return not _current_model(con)
     except duckdb.Error:
         return True
-
-
-def ensure_built(path: Path | None = None, progress: bool = False) -> bool:
-    """Build the database from data/ (bundled and user-loaded files) if it is missing or was built by another version
-    of the data model. Returns True when it built one."""
-    path = Path(path or db_path())
-    if not needs_build(path):
-        return False
-    from etl.build import build  # the loader is only needed on first run
-
-    build(path, progress=progress)
-    return True

@@ -8,14 +8,16 @@ functions take every input as an argument: the arguments are the whole cache key
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
-from analytics import queries, status
-from analytics.db import connect, versioned_path
-from analytics.settings import db_path
+from analytics import queries
+from kcvt import status
+from kcvt.db import connect, versioned_path
+from kcvt.settings import db_path
 
 
 def db_key() -> str:
@@ -27,74 +29,81 @@ def db_key() -> str:
     return f"{path}:{info.st_ino}:{info.st_mtime_ns}"
 
 
+def path_of(db_key: str) -> Path:
+    """The database file a key names (`path:inode:mtime`, or a bare path when there was no file yet)."""
+    parts = db_key.rsplit(":", 2)
+    return Path(parts[0] if len(parts) == 3 and parts[1].isdigit() else db_key)
+
+
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _connection(db_key: str) -> duckdb.DuckDBPyConnection:
-    """One read-only connection per database version (see analytics.db.versioned_path)."""
-    return connect(versioned_path(db_path()))
+    """One read-only connection per database version: the key names the file, and its version picks the link
+    (see kcvt.db.versioned_path), so a swapped-in file gets a new connection."""
+    return connect(versioned_path(path_of(db_key)))
 
 
-def cursor() -> duckdb.DuckDBPyConnection:
-    """A cursor on the shared read-only connection (one per query: cursors are thread-safe)."""
-    return _connection(db_key()).cursor()
+def cursor(db_key: str) -> duckdb.DuckDBPyConnection:
+    """A cursor on the shared read-only connection of that database version (cursors are thread-safe)."""
+    return _connection(db_key).cursor()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def sources(db_key: str) -> pd.DataFrame:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return queries.sources(cur)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def categories(db_key: str, source: str | None) -> pd.DataFrame:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return queries.categories(cur, source)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def neighborhoods(db_key: str) -> pd.DataFrame:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return queries.neighborhoods(cur)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def monthly(db_key: str, source: str, category: str, start: date, end: date, area: str | None) -> pd.DataFrame:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return queries.monthly(cur, queries.Filter(source, category, start, end, area))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def total(db_key: str, source: str, category: str, start: date, end: date, area: str | None) -> dict:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return queries.total(cur, queries.Filter(source, category, start, end, area))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def yearly(db_key: str, source: str, category: str, start: date, end: date) -> pd.DataFrame:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return queries.yearly(cur, queries.Filter(source, category, start, end))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def latest_two_years(db_key: str, source: str, category: str, area: str | None) -> dict | None:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return queries.latest_two_years(cur, source, category, area)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def coverage_table(db_key: str) -> pd.DataFrame:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return status.coverage_table(cur)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def summary(db_key: str) -> dict:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return status.summary(cur)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def rejects(db_key: str) -> pd.DataFrame:
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return status.rejects(cur)
 
 
@@ -126,24 +135,30 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 def city_shape(db_key: str):
     import shapely
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         wkt = cur.execute("SELECT geometry_wkt FROM areas WHERE area_type = 'city'").fetchall()[0][0]
     return shapely.from_wkt(wkt)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def default_design(db_key: str, event_id: str, start_date: date):
-    from analytics import evaluation, registry
-
-    with cursor() as cur:
-        return evaluation.default_design(cur, registry.get(event_id))
-
-
-def evaluate(db_key: str, event_id: str, start_date: date, design) -> dict:
-    """Evaluate with a cache keyed on the database, the event as stored, and every design choice."""
+def event_at(event_id: str, start_date: date | None):
+    """The stored event with `start_date` in place of its own (validated again: a date a reader tries)."""
     from analytics import registry
 
-    event = registry.get(event_id)
+    return registry.parse({**registry.get(event_id).row(), "start_date": start_date})
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def default_design(db_key: str, event_id: str, start_date: date | None):
+    from analytics import evaluation
+
+    with cursor(db_key) as cur:
+        return evaluation.default_design(cur, event_at(event_id, start_date))
+
+
+def evaluate(db_key: str, event_id: str, start_date: date | None, design) -> dict:
+    """Evaluate the event as stored, at `start_date` (its own, or a date a reader tries without saving it), with a
+    cache keyed on the database, that event and every design choice."""
+    event = event_at(event_id, start_date)
     d = design
     return _evaluate(db_key, tuple(sorted(event.row().items(), key=lambda kv: kv[0])),
                      (d.unit, d.source, d.measure, d.months_before, d.months_after, d.buffer_m,
@@ -157,7 +172,7 @@ def _evaluate(db_key: str, event_items: tuple, design_items: tuple) -> dict:
     event = registry.parse({k: ("|".join(v) if isinstance(v, list) else v) for k, v in event_items})
     unit, source, measure, mb, ma, buf, comparison = design_items
     design = evaluation.Design(unit, source, measure, mb, ma, buf, list(comparison) or None)
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return evaluation.evaluate(cur, event, design)
 
 
@@ -166,7 +181,7 @@ def neighborhood_outlines(db_key: str) -> dict:
     """All neighborhoods as simplified GeoJSON (about 20 m), for map context."""
     import shapely
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         rows = cur.execute("SELECT area_id, name, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     features = [{"type": "Feature", "properties": {"name": name, "area_id": area_id},
                  "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0002))}
@@ -182,7 +197,7 @@ def _f(source: str, category: str, start: date, end: date, area: str | None = No
 def hex_bins(db_key: str, source: str, category: str, start: date, end: date, firearm: bool, res: int) -> pd.DataFrame:
     from analytics import hotspots
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return hotspots.with_centres(hotspots.hex_bins(cur, _f(source, category, start, end), firearm, res))
 
 
@@ -190,7 +205,7 @@ def hex_bins(db_key: str, source: str, category: str, start: date, end: date, fi
 def points(db_key: str, source: str, category: str, start: date, end: date, firearm: bool):
     from analytics import hotspots
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return hotspots.points(cur, _f(source, category, start, end), firearm)
 
 
@@ -198,7 +213,7 @@ def points(db_key: str, source: str, category: str, start: date, end: date, fire
 def rank(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
     from analytics import hotspots
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return hotspots.rank(cur, _f(source, category, start, end), firearm)
 
 
@@ -206,7 +221,7 @@ def rank(db_key: str, source: str, category: str, start: date, end: date, firear
 def choropleth(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
     from analytics import hotspots
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         counts = hotspots.neighborhood_counts(cur, _f(source, category, start, end), firearm)
         return hotspots.choropleth_geojson(cur, counts)
 
@@ -215,7 +230,7 @@ def choropleth(db_key: str, source: str, category: str, start: date, end: date, 
 def concentration(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
     from analytics import hotspots
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return hotspots.concentration(cur, _f(source, category, start, end), firearm)
 
 
@@ -223,7 +238,7 @@ def concentration(db_key: str, source: str, category: str, start: date, end: dat
 def gi_star(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> pd.DataFrame:
     from analytics import hotspots
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return hotspots.with_centres(hotspots.gi_star(cur, _f(source, category, start, end), firearm))
 
 
@@ -232,7 +247,7 @@ def watch_summary(db_key: str, source: str, category: str, start: date, end: dat
     """Watch areas and their incident counts (read fresh: users add areas)."""
     from analytics import watch
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         f = _f(source, category, start, end) if incident_source else None
         return watch.summary(cur, watch.AREAS.load(), f, firearm)
 
@@ -241,14 +256,14 @@ def events_touching(db_key: str, area: str) -> list:
     """Canvass events whose footprint touches a neighborhood (read fresh: the registry changes)."""
     from analytics import profile
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return profile.events_touching(cur, area)
 
 
 def watch_geojson(db_key: str) -> dict:
     from analytics import watch
 
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         return watch.geojson(cur, watch.AREAS.load())
 
 
@@ -257,7 +272,7 @@ def profile(db_key: str, source: str, category: str, start: date, end: date, are
     from analytics import profile as prof
 
     f = _f(source, category, start, end, area)
-    with cursor() as cur:
+    with cursor(db_key) as cur:
         neighbours = prof.neighbours(cur, area)
         return {
             "trend": prof.indexed_trend(cur, f),
@@ -272,7 +287,7 @@ def refresh_state() -> dict:
     """Watermarks and last successful refresh per portal dataset (data/user/refresh/state.json)."""
     import json
 
-    from analytics.settings import refresh_dir
+    from kcvt.settings import refresh_dir
 
     path = refresh_dir() / "state.json"
     return json.loads(path.read_text()) if path.exists() else {}
