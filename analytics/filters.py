@@ -11,6 +11,7 @@ from datetime import date
 import pandas as pd
 
 from analytics import queries
+from kcvt import status
 
 #: categories shown first for each source when nothing is chosen (violence first: crimes against persons for the
 #: NIBRS groups, shootings for GVA)
@@ -75,3 +76,9 @@ def covered_range(coverage: pd.DataFrame, source: str) -> tuple[date, date]:
         return date(2015, 1, 1), date.today()
     last = months.max() + pd.offsets.MonthEnd(0)
     return months.min().date(), last.date()
+
+
+def coverage_ranges(coverage: pd.DataFrame, source: str) -> dict[str, list[str]]:
+    """A source's covered periods by status ('complete', 'partial', 'sample'), as ranges for a banner."""
+    mine = coverage[coverage.source_id == source]
+    return {st: status.ranges(mine.loc[mine.status == st, "period"].tolist()) for st in ("complete", "partial", "sample")}

@@ -291,3 +291,11 @@ def refresh_state() -> dict:
 
     path = refresh_dir() / "state.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+@st.cache_data(show_spinner=False)
+def provenance() -> str:
+    """data/PROVENANCE.md: publisher, origin and caveats of every bundled file."""
+    from kcvt.settings import DATA_DIR
+
+    return (DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8")

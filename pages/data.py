@@ -4,7 +4,6 @@ import streamlit as st
 
 from analytics import charts
 from app import web
-from kcvt.settings import DATA_DIR
 
 key = web.db_key()
 info = web.summary(key)
@@ -65,4 +64,4 @@ else:
     st.write("No rows were rejected.")
 
 with st.expander("Provenance of every bundled file"):
-    st.markdown((DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8"))
+    st.markdown(web.provenance())

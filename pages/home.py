@@ -4,9 +4,8 @@ from datetime import date
 
 import streamlit as st
 
-from analytics import charts, stats
+from analytics import charts, filters, stats
 from app import sidebar, web
-from kcvt import status
 
 key = web.db_key()
 coverage = web.coverage_table(key)
@@ -23,8 +22,7 @@ sidebar.check(sel)
 source, chosen, start, end, area, cat_labels = sel.source, sel.categories, sel.start, sel.end, sel.area, sel.category_labels
 
 src = all_sources.set_index("source_id").loc[source]
-mine = coverage[coverage.source_id == source]
-ranges = {st_: status.ranges(mine.loc[mine.status == st_, "period"].tolist()) for st_ in ("complete", "partial", "sample")}
+ranges = filters.coverage_ranges(coverage, source)
 banner = f"**Coverage of {src.label}:** " + "; ".join(f"{k} {', '.join(v)}" for k, v in ranges.items() if v)
 st.info(banner + f"  \nUnit: {src.unit}.", icon=":material/calendar_month:")
 st.warning(src.caveat, icon=":material/info:")
