@@ -1,7 +1,7 @@
 """Before/after evaluation of a canvass against comparison areas, with a displacement buffer.
 
 Two units of analysis, both on real data:
-- `areas`: neighborhood-month counts (e.g. KCPD crimes against persons, 2015-2026). Footprint =
+- `areas`: neighborhood-month counts (e.g. KCPD crimes against persons). Footprint =
   the neighborhoods the canvass touched, buffer = the neighborhoods around them, comparisons =
   other neighborhoods.
 - `points`: incident points (e.g. GVA shootings). Footprint, buffer ring and comparison areas
@@ -121,9 +121,35 @@ def default_design(con: duckdb.DuckDBPyConnection, event: CanvassEvent) -> tuple
         return Design("points", *UNIT_DEFAULTS["points"]), (
             "GVA covers both windows, so shootings are counted as points inside the footprint: the measure "
             "closest to what canvasses aim to prevent.")
-    return Design("areas", *UNIT_DEFAULTS["areas"]), (
+    source, measure = UNIT_DEFAULTS["areas"]
+    span = sorted(queries.covered_months(con, source))
+    years = f" ({span[0]:%Y}-{span[-1]:%Y})" if span else ""
+    return Design("areas", source, measure), (
         "No incident-level shooting data covers these windows; KCPD crimes against persons by neighborhood-month is "
-        "the only continuous series (2015-2026). It is dominated by simple assault and undercounts 2019-2021.")
+        f"the only continuous series{years}. It is dominated by simple assault; see the caveats below.")
+
+
+#: What every evaluation's reader should know, whatever the data.
+DESIGN_CAVEATS = [
+    "Before/after comparisons against similar places show whether a change is larger than chance; they cannot show "
+    "that the canvass caused it.",
+    "Months a source does not cover are never treated as zero: such windows are not evaluated.",
+]
+
+
+def caveats(con: duckdb.DuckDBPyConnection, design: Design, months: list[pd.Timestamp]) -> list[str]:
+    """The caveats of the design actually used, from the database: the measure's definition, the source's caveat
+    and the coverage notes of the months counted (e.g. the 2019-2021 coordinates gap), then DESIGN_CAVEATS."""
+    label, definition = (con.execute("SELECT label, definition FROM categories WHERE category_id = ?",
+                                     [design.measure]).fetchall() or [(design.measure, "")])[0]
+    source = con.execute("SELECT label, caveat FROM sources WHERE source_id = ?", [design.source]).fetchall()
+    notes = [r[0] for r in con.execute(
+        """SELECT note FROM coverage WHERE source_id = ? AND note IS NOT NULL AND period_start IN (SELECT unnest(?))
+           GROUP BY note ORDER BY min(period_start)""", [design.source, [m.date() for m in months]]).fetchall()]
+    out = [f"Measure: {label}" + (f": {definition}" if definition else ".")]
+    if source:
+        out.append(f"{source[0][0]}: {source[0][1]}")
+    return out + notes + DESIGN_CAVEATS
 
 
 def _window_months(event_date: date, before: int, after: int) -> dict[str, list[pd.Timestamp]]:
@@ -382,7 +408,7 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
             "footprint_areas": reg.footprint_areas, "buffer_areas": reg.buffer_areas,
             "comparison_areas": reg.control_areas, "comparison_buffer_areas": reg.control_buffer_areas,
             "suggested_comparisons": reg.suggestions,
-            "shapes": _shapes(event, reg),
+            "shapes": _shapes(event, reg), "caveats": caveats(con, design, win["before"] + win["after"]),
             "monthly": [{"month": m.strftime("%Y-%m"), **{k: (None if pd.isna(v) else int(v)) for k, v in row.items()}}
                         for m, row in series.iterrows()]}
     if missing:

@@ -9,14 +9,6 @@ import shapely
 
 from analytics import charts, evaluation
 
-CAVEATS = [
-    "Before/after comparisons against similar places show whether a change is larger than chance; they cannot show "
-    "that the canvass caused it.",
-    "KCPD neighborhood counts include only incidents with coordinates; 2019-2021 undercount by 18-24%.",
-    "Gun Violence Archive lists incidents from news and police sources and misses some that police count.",
-    "Months a source does not cover are never treated as zero: such windows are not evaluated.",
-]
-
 
 def counts_table(result: dict) -> pd.DataFrame:
     rows = [{"area": k, "before": v["before"], "after": v["after"], "change": v["after"] - v["before"]}
@@ -68,6 +60,6 @@ td,th{{border:1px solid #ccc;padding:4px 8px}} .verdict{{background:#f6f6f6;padd
 <h2>Weighted displacement difference test</h2>{tests_table(result).to_html(index=False, escape=True)}
 <p>Poisson e-test on the footprint's raw change: {esc(result['etest']['sentence'])}.</p>
 <h2>Charts</h2>{fig_html}
-<h2>Caveats</h2><ul>{"".join(f"<li>{esc(c)}</li>" for c in CAVEATS)}</ul>
+<h2>Caveats</h2><ul>{"".join(f"<li>{esc(c)}</li>" for c in result["caveats"])}</ul>
 <p>Footprint: {esc(', '.join(result['footprint_areas']))}. Comparison: {esc(', '.join(result['comparison_areas']))}.
 Source of the event: {esc(event.source)}</p></body></html>"""

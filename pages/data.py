@@ -24,8 +24,9 @@ rows = [
     for s in info["sources"]
 ]
 st.dataframe(rows, hide_index=True, width="stretch")
-st.warning("The KCPD 2017 extract (`kcpd17`) is a third-party cleaned, biased subset: it holds only 49 homicide rows "
-           "against 150 homicides in 2017 (FBI UCR). Use it for places and shares, never for totals.")
+for s in info["sources"]:
+    if s["source"] == "kcpd17":  # the one source whose caveat changes every total drawn from it
+        st.warning(f"**{s['label']}** (`{s['source']}`): {s['caveat']}")
 
 st.subheader("Coverage by month")
 st.plotly_chart(charts.coverage_heatmap(coverage), width="stretch")
