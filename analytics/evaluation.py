@@ -100,6 +100,13 @@ def _usable_sources(cat: queries.Catalog, unit: str) -> list[str]:
     return sorted(s for s, kind in cat.kinds.items() if kind == "incidents" or (unit == "areas" and s in by_neighborhood))
 
 
+def usable_sources(con: duckdb.DuckDBPyConnection, unit: str) -> list[str]:
+    """The sources a unit can count, the unit's default first (what the Outreach page offers)."""
+    found = _usable_sources(queries.catalog(con), unit)
+    first = UNIT_DEFAULTS[unit][0]
+    return [first] * (first in found) + [s for s in found if s != first]
+
+
 @dataclass
 class Regions:
     footprint: shapely.Geometry

@@ -76,3 +76,18 @@ def events_touching(con: duckdb.DuckDBPyConnection, area_id: str) -> list[regist
         if area_id in e.neighborhoods or (fp is not None and fp.intersects(shape)):
             out.append(e)
     return out
+
+
+def summary(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:
+    """Everything the profile page shows for one neighborhood: the trend against the city, hour by weekday (only
+    for incident sources: counts by area have no time of day), the category mix, victims (small groups hidden) and
+    the neighbours' monthly series."""
+    kind = con.execute("SELECT kind FROM sources WHERE source_id = ?", [f.source]).fetchall()
+    return {
+        "trend": indexed_trend(con, f),
+        "hours": hour_by_weekday(con, f) if kind == [("incidents",)] else None,
+        "mix": category_mix(con, f),
+        "victims": victims(con, f),
+        "neighbours": {n: queries.monthly(con, Filter(f.source, f.category, f.start, f.end, n))
+                       for n in neighbours(con, f.area)},
+    }

@@ -147,6 +147,14 @@ def event_at(event_id: str, start_date: date | None):
     return registry.parse({**registry.get(event_id).row(), "start_date": start_date})
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def usable_sources(db_key: str, unit: str) -> list[str]:
+    from analytics import evaluation
+
+    with cursor(db_key) as cur:
+        return evaluation.usable_sources(cur, unit)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def default_design(db_key: str, event_id: str, start_date: date | None):
     from analytics import evaluation
@@ -271,16 +279,8 @@ def watch_geojson(db_key: str) -> dict:
 def profile(db_key: str, source: str, category: str, start: date, end: date, area: str) -> dict:
     from analytics import profile as prof
 
-    f = _f(source, category, start, end, area)
     with cursor(db_key) as cur:
-        neighbours = prof.neighbours(cur, area)
-        return {
-            "trend": prof.indexed_trend(cur, f),
-            "hours": prof.hour_by_weekday(cur, f) if source not in ("kcpd_nbhd", "kcpd_district") else None,
-            "mix": prof.category_mix(cur, f),
-            "victims": prof.victims(cur, f),
-            "neighbours": {n: queries.monthly(cur, _f(source, category, start, end, n)) for n in neighbours},
-        }
+        return prof.summary(cur, _f(source, category, start, end, area))
 
 
 def refresh_state() -> dict:

@@ -120,8 +120,7 @@ with tab_eval:
         unit = c1.selectbox("Unit of analysis", ["areas", "points"], index=["areas", "points"].index(default.unit),
                             format_func={"areas": "neighborhood-month counts", "points": "incident points"}.get,
                             key=f"unit_{chosen}")
-        source = c2.selectbox("Source", ["kcpd_nbhd", "kcpd", "gva", "kcpd17"] if unit == "areas" else
-                              ["gva", "kcpd", "kcpd17"], key=f"source_{unit}_{chosen}")
+        source = c2.selectbox("Source", web.usable_sources(key, unit), key=f"source_{unit}_{chosen}")
         measures = web.categories(key, source)["category_id"].tolist()
         pref = default.measure if default.measure in measures else measures[0]
         measure = c3.selectbox("Measure", measures, index=measures.index(pref), key=f"measure_{source}_{chosen}")
