@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 PALETTE = ["#c0392b", "#2c3e50", "#e67e22", "#16a085", "#8e44ad", "#7f8c8d", "#d35400", "#27ae60"]
+#: line styles per series, so overlapping lines stay readable without colour (and in print)
+DASHES = ["solid", "dot", "dash", "longdash", "dashdot", "longdashdot"]
+
+
+def _count_axis(fig: go.Figure, title: str, **where) -> None:
+    """A y axis of counts: from zero, whole numbers only, thousands separated, with its unit in the title."""
+    fig.update_yaxes(title_text=title, rangemode="tozero", tickformat=",d", **where)
 
 
 def _spans(months: pd.Series, missing: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -33,7 +41,7 @@ def monthly_lines(series: dict[str, pd.DataFrame], title: str, y_title: str = "i
         partial = frame["status"].eq("partial")
         fig.add_trace(go.Scatter(
             x=frame["month"], y=frame["n"], name=label, mode="lines+markers", connectgaps=False,
-            line={"color": colour, "width": 2},
+            line={"color": colour, "width": 2, "dash": DASHES[i % len(DASHES)]},
             marker={"size": [8 if p else 4 for p in partial], "symbol": ["circle-open" if p else "circle" for p in partial]},
             customdata=frame[["status", "note"]].fillna("").to_numpy(),
             hovertemplate="%{x|%b %Y}: %{y}<br>%{customdata[0]} %{customdata[1]}<extra>" + label + "</extra>",
@@ -44,24 +52,52 @@ def monthly_lines(series: dict[str, pd.DataFrame], title: str, y_title: str = "i
             fig.add_vrect(x0=first - pd.Timedelta(days=15), x1=last + pd.Timedelta(days=15), fillcolor="#bbbbbb",
                           opacity=0.25, line_width=0, annotation_text="no data", annotation_position="top left",
                           annotation_font_size=10)
-    fig.update_layout(title=title, yaxis_title=y_title, xaxis_title=None, hovermode="x unified", height=420,
-                      legend={"orientation": "h", "y": -0.15}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(title=title, xaxis_title="month", hovermode="x unified", height=420,
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    _count_axis(fig, y_title)
     return fig
 
 
 def yearly_rates(frames: dict[str, pd.DataFrame], title: str) -> go.Figure:
-    """Annual rates per 100,000 residents; years without data are gaps."""
-    fig = go.Figure()
+    """Annual rates per 100,000 residents, one panel per series (murder is a tenth of aggravated assault: on one axis
+    it would be flat); years without data are gaps."""
+    fig = make_subplots(rows=len(frames), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=[f"{label} per 100,000 residents" for label in frames])
     for i, (label, frame) in enumerate(frames.items()):
         rate = frame["n"] / frame["population"].astype(float) * 100_000
         fig.add_trace(go.Scatter(x=frame["year"], y=rate.round(1), name=label, mode="lines+markers", connectgaps=False,
                                  line={"color": PALETTE[i % len(PALETTE)]}, customdata=frame[["n"]].to_numpy(),
-                                 hovertemplate="%{x}: %{y} per 100k (%{customdata[0]})<extra>" + label + "</extra>"))
-    fig.update_layout(title=title, yaxis_title="per 100,000 residents", height=360, hovermode="x unified",
-                      legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+                                 hovertemplate="%{x}: %{y} per 100,000 (%{customdata[0]:,} in the year)<extra>"
+                                               + label + "</extra>"), row=i + 1, col=1)
+        fig.update_yaxes(title_text="per 100,000", rangemode="tozero", row=i + 1, col=1)
+    fig.update_xaxes(title_text="year", dtick=1, row=len(frames), col=1)
+    fig.update_layout(title=title, height=220 * len(frames) + 80, showlegend=False,
+                      margin={"l": 40, "r": 10, "t": 70, "b": 10})
+    return fig
+
+
+def indexed_trend(trend: pd.DataFrame, area: str) -> go.Figure:
+    """The area's monthly counts against the city's, each as a percentage of its own average, so a small area and
+    the city share an axis; months without data are gaps."""
+    fig = go.Figure([go.Scatter(x=trend["month"], y=trend["area_index"], name=area, connectgaps=False,
+                                line={"color": PALETTE[0]}),
+                     go.Scatter(x=trend["month"], y=trend["city_index"], name="Kansas City", connectgaps=False,
+                                line={"dash": "dot", "color": PALETTE[1]})])
+    fig.update_layout(title="Monthly trend against the city (each as % of its own average)", height=360,
+                      xaxis_title="month", yaxis_title="index (own average = 100)", legend={"orientation": "h", "y": -0.25},
+                      margin={"l": 40, "r": 10, "t": 50, "b": 10}, hovermode="x unified")
     fig.update_yaxes(rangemode="tozero")
     return fig
+
+
+def hour_weekday(hours: pd.DataFrame, weekdays: list[str]) -> go.Figure:
+    """Incidents by hour of day and weekday (of the time the incident happened, where the source gives it)."""
+    grid = hours.pivot_table(index="weekday", columns="hour", values="n", fill_value=0).reindex(
+        index=range(7), columns=range(24), fill_value=0)
+    fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=list(range(24)), y=weekdays, colorscale="Reds",
+                               colorbar={"title": {"text": "incidents"}},
+                               hovertemplate="%{y} %{x}:00: %{z:,} incidents<extra></extra>"))
+    return fig.update_layout(height=300, xaxis_title="hour of day", margin={"l": 40, "r": 10, "t": 20, "b": 10})
 
 
 STATUS_CODE = {"no data": 0, "sample": 1, "partial": 2, "complete": 3}

@@ -101,10 +101,27 @@ def summary(db_key: str) -> dict:
         return status.summary(cur)
 
 
+#: what the Data page calls the load log's and the rejects' columns
+LOG_COLUMNS = {"load_id": "load", "file": "file", "source_id": "source", "rows_read": "rows read",
+               "rows_loaded": "rows loaded", "rows_rejected": "rows rejected", "incidents": "incidents",
+               "loaded_at": "loaded at", "message": "notes", "sha256": "SHA-256"}
+REJECT_COLUMNS = {"load_id": "load", "file": "file", "row_number": "row in file", "reason": "reason",
+                  "raw": "row as read"}
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def rejects(db_key: str) -> pd.DataFrame:
+def rejects(db_key: str, limit: int | None = None) -> pd.DataFrame:
+    """Rejected rows with readable column names, the first `limit` or all of them (for the download)."""
     with cursor(db_key) as cur:
-        return status.rejects(cur)
+        return status.rejects(cur, limit).rename(columns=REJECT_COLUMNS)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_log(db_key: str) -> pd.DataFrame:
+    """Every load, newest last, with readable column names (notes blank rather than missing)."""
+    with cursor(db_key) as cur:
+        loads = pd.DataFrame(status.summary(cur)["loads"])
+    return loads[list(LOG_COLUMNS)].rename(columns=LOG_COLUMNS).fillna({"notes": ""})
 
 
 def monthly_table(series: dict[str, pd.DataFrame]) -> pd.DataFrame:

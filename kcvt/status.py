@@ -67,7 +67,9 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict:
     }
 
 
-def rejects(con: duckdb.DuckDBPyConnection, limit: int = 500) -> pd.DataFrame:
+def rejects(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> pd.DataFrame:
+    """Rejected rows with their reasons (all of them unless `limit`): the Data page shows the first few and
+    offers every one for download."""
     return con.execute(
-        "SELECT load_id, file, row_number, reason, raw FROM rejects ORDER BY load_id, row_number LIMIT ?", [limit]
-    ).df()
+        "SELECT load_id, file, row_number, reason, raw FROM rejects ORDER BY load_id, row_number LIMIT ?",
+        [limit if limit is not None else 2**62]).df()

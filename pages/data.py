@@ -16,14 +16,10 @@ st.markdown(
 )
 
 st.subheader("Sources")
-rows = [
-    {"source id": s["source"], "name": s["label"], "kind": s["kind"].replace("_", " "), "unit": s["unit"],
-     "incidents": s["incidents"] or None,
-     "covered": "; ".join(f"{k}: {', '.join(v)}" for k, v in s["coverage"].items() if v),
-     "caveat": s["caveat"]}
-    for s in info["sources"]
-]
-st.dataframe(rows, hide_index=True, width="stretch")
+st.table([{"source": f"{s['label']} ({s['source']})", "kind": s["kind"].replace("_", " "), "unit": s["unit"],
+           "incidents": f"{s['incidents']:,}" if s["incidents"] else "counts, not incidents",
+           "covered": "; ".join(f"{k}: {', '.join(v)}" for k, v in s["coverage"].items() if v) or "no coverage",
+           "caveat": s["caveat"]} for s in info["sources"]])
 for s in info["sources"]:
     if s["source"] == "kcpd17":  # the one source whose caveat changes every total drawn from it
         st.warning(f"**{s['label']}** (`{s['source']}`): {s['caveat']}")
@@ -33,12 +29,13 @@ st.plotly_chart(charts.coverage_heatmap(coverage), width="stretch")
 
 st.subheader("Categories")
 cats = web.categories(key, None)
-st.dataframe(cats[["category_id", "label", "kind", "definition"]], hide_index=True, width="stretch")
+st.table(cats[["category_id", "label", "kind", "definition"]].rename(
+    columns={"category_id": "category id", "label": "name", "kind": "group"}))
 
 st.subheader("Load log")
-st.dataframe(info["loads"], hide_index=True, width="stretch",
-             column_order=["load_id", "file", "source_id", "rows_read", "rows_loaded", "rows_rejected", "incidents",
-                           "loaded_at", "message", "sha256"])
+st.dataframe(web.load_log(key), hide_index=True, width="stretch",
+             column_config={"notes": st.column_config.TextColumn(width="large"),
+                            "file": st.column_config.TextColumn(width="medium")})
 st.subheader("Keeping KCPD data fresh")
 refreshed = web.refresh_state()
 if refreshed:
@@ -56,11 +53,13 @@ st.code("python -m etl load KCPD_Crime_Data_2023.csv --source kcpd\npython -m et
 
 st.subheader(f"Rejected rows ({info['rejected_rows']:,})")
 if info["rejected_rows"]:
-    st.write({reason: n for reason, n in info["rejects_by_reason"].items()})
-    rej = web.rejects(key)
-    st.dataframe(rej, hide_index=True, width="stretch")
-    st.download_button("Download rejected rows (CSV)", web.csv_bytes(rej), file_name="rejected_rows.csv",
-                       mime="text/csv", key="download_rejects")
+    st.table([{"reason": reason, "rows": f"{n:,}"} for reason, n in info["rejects_by_reason"].items()])
+    shown = web.rejects(key, 500)
+    st.caption(f"The first {len(shown):,} of {info['rejected_rows']:,} rejected rows; the download holds all of them.")
+    st.dataframe(shown, hide_index=True, width="stretch",
+                 column_config={"reason": st.column_config.TextColumn(width="large")})
+    st.download_button("Download every rejected row (CSV)", web.csv_bytes(web.rejects(key)),
+                       file_name="rejected_rows.csv", mime="text/csv", key="download_rejects")
 else:
     st.write("No rows were rejected.")
 

@@ -1,6 +1,5 @@
 """Neighborhood profile: trend against the city, timing, mix, people involved (aggregates), neighbours, canvasses."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from analytics import charts, filters, profile
@@ -18,14 +17,11 @@ st.caption(f"Population {pop:,.0f} (2010 Census). Source: {labels[source]}." if 
 
 data = web.profile(key, source, category, start, end, area)
 trend = data["trend"]
-fig = go.Figure([go.Scatter(x=trend["month"], y=trend["area_index"], name=area, connectgaps=False),
-                 go.Scatter(x=trend["month"], y=trend["city_index"], name="Kansas City", connectgaps=False,
-                            line={"dash": "dot"})])
-fig.update_layout(title="Monthly trend against the city (each as % of its own average)", height=360,
-                  yaxis_title="index (average = 100)", legend={"orientation": "h", "y": -0.2})
-st.plotly_chart(fig, width="stretch")
-total = trend["area"].sum()
-st.caption(f"{int(total):,} incidents in the months with data; gaps are months without data for this area.")
+st.plotly_chart(charts.indexed_trend(trend, area), width="stretch")
+if trend["area"].notna().any():
+    st.caption(f"{int(trend['area'].sum()):,} incidents in the months with data; gaps are months without data.")
+else:
+    st.info("This source has no data for this neighborhood in the period: nothing to count (not zero).")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -34,22 +30,19 @@ with c1:
     if hours is None or hours.empty:
         st.info("This source publishes no time of day for incidents here.")
     else:
-        grid = hours.pivot_table(index="weekday", columns="hour", values="n", fill_value=0).reindex(
-            index=range(7), columns=range(24), fill_value=0)
-        st.plotly_chart(go.Figure(go.Heatmap(z=grid.to_numpy(), x=list(range(24)), y=profile.WEEKDAYS,
-                                             colorscale="Reds")).update_layout(height=300, xaxis_title="hour"),
-                        width="stretch")
+        st.plotly_chart(charts.hour_weekday(hours, profile.WEEKDAYS), width="stretch")
 with c2:
     st.subheader("What")
-    st.dataframe(data["mix"][["label", "n"]], hide_index=True, width="stretch")
+    st.dataframe(data["mix"][["label", "n"]].rename(columns={"label": "category", "n": "incidents"}),
+                 hide_index=True, width="stretch")
 
 st.subheader("Who (victims, aggregated)")
 vic = data["victims"]
 if vic.empty:
     st.info("This source publishes no victim details here.")
 else:
-    st.dataframe(vic[["sex", "age_band", "shown"]].rename(columns={"shown": "victims"}), hide_index=True,
-                 width="stretch")
+    st.dataframe(vic[["sex", "age_band", "shown"]].rename(columns={"age_band": "age", "shown": "victims"}),
+                 hide_index=True, width="stretch")
     st.caption(f"Groups of fewer than {profile.SMALL_CELL} people are not shown. No names are stored.")
 
 st.subheader("Neighbouring neighborhoods")
