@@ -23,6 +23,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, except that a value it refuses is one line on stderr (and exit 2), like every other bad value."""
 
     def error(self, message: str) -> NoReturn:
+        """Exit 2 with one line naming the refused value and pointing to --help, instead of argparse's usage block: the
+        same shape as every other bad value (BAD_VALUES)."""
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
@@ -63,6 +65,8 @@ def print_json(data) -> None:
 
 
 def cmd_counts(args: argparse.Namespace) -> int:
+    """`counts`: the total a page shows for the filter, with its monthly series. Months without data print as null
+    ("no data" in text), never 0, and are listed, so a partial total is not taken for a full one."""
     f = queries.Filter(args.source, args.category, args.start, args.end, args.area)
     with connect() as con:
         result = queries.total(con, f)
@@ -82,6 +86,8 @@ def cmd_counts(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
+    """`rank`: the Hotspots page's neighborhood ranking, each change flagged against Poisson noise; --json gives
+    every neighborhood, text the first --top rows."""
     from analytics import hotspots
 
     f = queries.Filter(args.source, args.category, args.start, args.end)
@@ -98,6 +104,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    """`events`: the canvass registry, marking which events have a date: an undated event (the Ruskin Heights
+    canvass was never dated in print) cannot be evaluated."""
     events = [e.row() | {"evaluable": e.evaluable} for e in registry.load()]
     if args.json:
         print_json(events)
@@ -124,6 +132,8 @@ def _design(con, args: argparse.Namespace, event: registry.CanvassEvent) -> eval
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """`evaluate`: one event's before/after evaluation, as the Outreach page shows it. Without design options the
+    design is chosen from coverage (GVA points where GVA covers both windows, else KCPD neighborhood-months)."""
     event = registry.get(args.event)
     with connect() as con:
         result = evaluation.evaluate(con, event, _design(con, args, event))
@@ -138,6 +148,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_wdd(args: argparse.Namespace) -> int:
+    """`wdd`: the test on counts given by hand (e.g. the paper's worked example). A part whose counts are all 0 is
+    refused rather than printed as an estimate of 0 with no uncertainty."""
     buffers = [tuple(b) if b else None for b in (args.buffer, args.buffer_control)]
     result = as_dict(require_variance(wdd(tuple(args.treated), tuple(args.control), *buffers, args.before_len,
                                           args.after_len)))
@@ -156,6 +168,8 @@ MONTHS = f"{evaluation.MONTHS[0]} to {evaluation.MONTHS[1]}"
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line. Dates are parsed here, so a typo is one line and exit 2; their range, the ids and the
+    windows are checked by the layers below, the same checks the pages go through."""
     p = Parser(prog="python -m analytics", description="Counts and statistics from the database.")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("counts", help="incident count for a source, category, date range and optional neighborhood")

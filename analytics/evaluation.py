@@ -48,6 +48,10 @@ class BadDesign(ValueError):
 
 @dataclass
 class Design:
+    """How an evaluation counts: the unit (`areas`: neighborhood-months; `points`: incidents inside shapes), source,
+    measure, windows in whole months, buffer ring in metres, and comparison neighborhoods (None: matched on the
+    before window). The defaults are KCPD crimes against persons by neighborhood-month, the only continuous series;
+    `check` refuses values out of range before anything is counted."""
     unit: str = "areas"  # areas | points
     source: str = "kcpd_nbhd"
     measure: str = "persons"
@@ -109,6 +113,9 @@ def usable_sources(con: duckdb.DuckDBPyConnection, unit: str) -> list[str]:
 
 @dataclass
 class Regions:
+    """The four regions of the weighted displacement difference test (footprint, its buffer, the comparison and
+    its buffer) as shapes, with the neighborhoods in each: area-unit counts exist only per whole neighborhood.
+    `suggestions` are the ranked comparison candidates shown to the reader."""
     footprint: shapely.Geometry
     buffer: shapely.Geometry
     control: shapely.Geometry
@@ -166,6 +173,8 @@ def _window_months(event_date: date, before: int, after: int) -> dict[str, list[
 
 
 def neighborhood_shapes(con) -> dict[str, shapely.Geometry]:
+    """Every neighborhood's polygon by area_id, parsed once per set of borders (geometry.neighborhood_shapes caches
+    on the WKT) rather than on every evaluation."""
     pairs = con.execute("SELECT area_id, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     return geometry.neighborhood_shapes(tuple(pairs))
 
@@ -214,7 +223,9 @@ def _level_trend(series: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def suggest(before: pd.DataFrame, treated_before: pd.Series, exclude: set[str], limit: int = 12) -> list[dict]:
-    """Neighborhoods most like the footprint in the before window (level and relative trend)."""
+    """Neighborhoods most like the footprint in the before window (level and relative trend): a comparison is fair
+    only if it moved like the footprint before the event, and using the before window alone keeps the outcome from
+    steering the choice."""
     candidates = before[[c for c in before.columns if c not in exclude]].dropna(axis=1)
     level, trend = _level_trend(candidates)
     t_level, t_trend = _level_trend(treated_before.to_frame("t"))
@@ -245,6 +256,12 @@ def _match_each(before: pd.DataFrame, areas: list[str], exclude: set[str]) -> li
 
 
 def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFrame) -> Regions:
+    """Footprint, buffer and comparison regions for the event, comparisons matched on the before window only.
+
+    Neighborhoods within twice the buffer distance of the footprint are never comparisons, so displacement next
+    door cannot leak into the control. For the areas unit every region is a union of whole neighborhoods, since
+    that is all the counts know. Comparisons the design names are used as given.
+    """
     shapes = neighborhood_shapes(con)
     if event.footprint_type == "neighborhoods":
         f_areas = list(event.neighborhoods)
@@ -287,7 +304,8 @@ def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFram
 
 
 def region_series(con, design: Design, reg: Regions, months: list[pd.Timestamp]) -> pd.DataFrame:
-    """Monthly counts in footprint, buffer, comparison and comparison buffer."""
+    """Monthly counts in footprint, buffer, comparison and comparison buffer. A month the source does not cover
+    stays NaN, never 0, so a window with a gap is refused rather than read as a drop."""
     if design.unit == "areas":
         m = area_matrix(con, design.source, design.measure, months)
         cols = {"footprint": reg.footprint_areas, "buffer": reg.buffer_areas, "comparison": reg.control_areas,

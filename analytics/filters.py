@@ -61,6 +61,8 @@ def parse_date(text: str | None, fallback: date, problems: list[str], name: str)
 
 
 def pick(value: str | None, allowed: list[str], fallback: str, problems: list[str], name: str) -> str:
+    """A link's value if it is one of `allowed`, else `fallback` with a problem naming it: a shared or hand-edited
+    link never selects a source, area or category the data does not have."""
     if value is None or value == "":
         return fallback
     if value in allowed:

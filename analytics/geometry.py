@@ -168,10 +168,13 @@ def _sane(geom: shapely.Geometry) -> bool:
 
 
 def to_metres(geom: shapely.Geometry) -> shapely.Geometry:
+    """Lon/lat to metres in UTM zone 15N (EPSG:26915), where buffers and lengths are true distances: at Kansas
+    City's latitude a degree of longitude is about a fifth shorter than a degree of latitude."""
     return shapely.transform(geom, lambda xy: np.column_stack(_TO_M.transform(xy[:, 0], xy[:, 1])))
 
 
 def to_degrees(geom: shapely.Geometry) -> shapely.Geometry:
+    """UTM zone 15N metres back to lon/lat, the frame of the database, the maps and GeoJSON."""
     return shapely.transform(geom, lambda xy: np.column_stack(_TO_DEG.transform(xy[:, 0], xy[:, 1])))
 
 
@@ -195,11 +198,16 @@ def ring(footprint: shapely.Geometry, metres: float) -> shapely.Geometry:
 
 
 def circle(lon: float, lat: float, radius_m: float) -> shapely.Geometry:
+    """A point footprint: a circle of `radius_m` metres, buffered in metres (round on the ground, not an ellipse in
+    degrees) and through buffer_m's checks."""
     return buffer_m(shapely.Point(lon, lat), radius_m)
 
 
 @cache
 def neighborhood_shapes(wkt_pairs: tuple[tuple[str, str], ...]) -> dict[str, shapely.Geometry]:
+    """Shapes by area_id from (area_id, WKT) pairs, cached on the pairs: a rebuild brings new pairs, so a new
+    entry. These are the city's published borders from the database (repaired on load), not users' geometry, so
+    they do not pass `guard`."""
     return {area_id: shapely.from_wkt(wkt) for area_id, wkt in wkt_pairs}
 
 

@@ -38,7 +38,8 @@ def _params(f: Filter, firearm_only: bool) -> list:
 
 
 def points(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> pd.DataFrame | None:
-    """Individual incidents, only when there are at most MAX_POINTS of them (else None)."""
+    """Individual incidents, only when there are at most MAX_POINTS of them (else None): more dots would hide the
+    pattern, and each is a row sent to the browser."""
     validate(con, f)
     frame = con.execute(
         f"""SELECT i.lat, i.lon, strftime(i.event_date, '%Y-%m-%d') AS date, i.neighborhood, i.offenses
@@ -105,7 +106,9 @@ def _with_rate(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def neighborhood_counts(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> pd.DataFrame:
-    """Every neighborhood's count and rate per 10,000 residents (2010 Census) for the period."""
+    """Every neighborhood's count and rate per 10,000 residents for the period. Rates use 2010 Census populations
+    (2010-era denominators for every year) and are blank under 100 residents, where a few incidents would explode
+    the rate."""
     ctx = validate(con, f)
     return _with_rate(_counts_by_neighborhood(con, ctx, firearm_only, [f]).rename(columns={"p0": "n"}))
 
@@ -157,7 +160,8 @@ def city_cells(con: duckdb.DuckDBPyConnection, resolution: int) -> list[str]:
 
 def concentration(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False,
                   resolution: int = STORED_RESOLUTION) -> dict:
-    """Share of all placed incidents in the busiest 5% of the city's hex cells."""
+    """Share of all placed incidents in the busiest 5% of the city's hex cells. Incidents without coordinates
+    (18-24% of KCPD's 2019-2021 rows) are not placed, so not counted."""
     bins = hex_bins(con, f, firearm_only, resolution)
     cells = city_cells(con, resolution)
     top = math.ceil(0.05 * len(cells))

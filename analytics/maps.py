@@ -55,11 +55,15 @@ def heat_layer(bins) -> pdk.Layer:
 
 
 def point_layer(points) -> pdk.Layer:
+    """One dot per incident, for small selections only (hotspots.points gives None above MAX_POINTS): each dot is a
+    row sent to the browser, and thousands would hide the pattern."""
     return pdk.Layer("ScatterplotLayer", points, id="points", get_position=["lon", "lat"], get_radius=60,
                      radius_min_pixels=2, get_fill_color=[192, 57, 43, 180], pickable=True)
 
 
 def choropleth_layer(geojson: dict, value: str, max_value: float) -> pdk.Layer:
+    """Neighborhoods filled by a property (`n` or `rate`) on the ramp up to `max_value`, colours computed here since
+    deck.gl JSON allows no function calls. A blank rate (under 100 residents in 2010) is drawn like 0."""
     features = geojson["features"]
     colours = ramp([f["properties"][value] for f in features], max_value, alpha=220)
     coloured = {"type": "FeatureCollection", "features": [

@@ -15,7 +15,8 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
 def indexed_trend(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
-    """Monthly counts for the area and the city, each as a percentage of its own average over the period."""
+    """Monthly counts for the area and the city, each as a percentage of its own average over the period, so a
+    neighborhood's trend and the city's share one axis whatever their sizes."""
     area = queries.monthly(con, f)
     city = queries.monthly(con, Filter(f.source, f.category, f.start, f.end))
     out = pd.DataFrame({"month": area["month"], "area": area["n"], "city": city["n"], "status": area["status"],
@@ -59,6 +60,8 @@ def victims(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
 
 
 def neighbours(con: duckdb.DuckDBPyConnection, area_id: str) -> list[str]:
+    """Neighborhoods next to this one, its border widened by about 50 m: the published borders leave small gaps (a
+    street, a sliver) between some neighborhoods that plainly adjoin."""
     rows = con.execute("SELECT area_id, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     shapes = {a: shapely.from_wkt(w) for a, w in rows}
     mine = shapes[area_id].buffer(0.0005)

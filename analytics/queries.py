@@ -39,6 +39,8 @@ class BadQuery(ValueError):
 
 @dataclass(frozen=True)
 class Filter:
+    """What a count is of: source, category, an inclusive date range and optionally one neighborhood (None: the
+    whole city). Values come from links and forms, so every query checks them first (`validate`)."""
     source: str
     category: str
     start: date
@@ -47,11 +49,14 @@ class Filter:
 
 
 def sources(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every source with its kind, publisher, unit and caveat, incident sources first: pages show the caveat next
+    to the numbers it qualifies."""
     return con.execute("SELECT * FROM sources ORDER BY kind DESC, source_id").df()
 
 
 def categories(con: duckdb.DuckDBPyConnection, source: str | None = None) -> pd.DataFrame:
-    """Categories, or those a source actually has counts for."""
+    """Categories, or only those a source has counts for (violence first): a source never offers a measure it does
+    not publish, e.g. no shootings from kcpd_nbhd, whose neighborhood counts have no shooting split."""
     if source is None:
         return con.execute("SELECT * FROM categories ORDER BY category_id").df()
     return con.execute(
@@ -63,6 +68,8 @@ def categories(con: duckdb.DuckDBPyConnection, source: str | None = None) -> pd.
 
 
 def neighborhoods(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Named neighborhoods with their population (2010 Census, areal-interpolated, so fractional): the
+    denominators of every neighborhood rate, whatever the year."""
     return con.execute(
         "SELECT area_id, name, population FROM areas WHERE area_type = 'neighborhood' ORDER BY name"
     ).df()
@@ -200,7 +207,8 @@ GROUP BY 1
 
 
 def monthly(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
-    """Monthly counts (month, n, status, note); n is NULL where there is no data."""
+    """Monthly counts (month, n, status, note). n is NULL, never 0, for a month the source does not cover, a
+    sample, or one without the coordinates or firearm flag the count needs; `note` says which."""
     return _monthly(con, f, validate(con, f))
 
 
@@ -264,7 +272,8 @@ def total(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:
 
 
 def whole_months(f: Filter) -> bool:
-    """True when the range starts on a month's first day and ends on a month's last day."""
+    """True when the range starts on a month's first day and ends on a month's last day: only then can the monthly
+    roll-ups answer; other ranges count incidents by day."""
     return f.start.day == 1 and (f.end + timedelta(days=1)).day == 1
 
 
@@ -303,7 +312,8 @@ def latest_two_years(con: duckdb.DuckDBPyConnection, source: str, category: str,
 
 
 def needs_firearm(con: duckdb.DuckDBPyConnection, category: str) -> bool:
-    """Whether counts of this category need the source's firearm flag."""
+    """Whether counts of this category need the source's firearm flag (a KCPD shooting is a homicide or aggravated
+    assault flagged Y): periods without the flag, such as the bundled 2020 export, have no such counts."""
     return bool(catalog(con).needs_firearm.get(category))
 
 

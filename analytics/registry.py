@@ -128,13 +128,17 @@ class Footprint(BaseModel):
             raise RegistryError(str(exc)) from exc
 
     def row(self) -> dict:
+        """The record as one flat CSV row (neighborhoods `|`-joined), the form of the registry file and its exports;
+        `parse` reads it back."""
         data = self.model_dump()
         data["neighborhoods"] = "|".join(self.neighborhoods)
         return data
 
 
 class CanvassEvent(Footprint):
-    """One outreach event."""
+    """One outreach event, as published (`source` says where). The date may be unknown (the Ruskin Heights canvass
+    was never dated in print): such an event is kept but cannot be evaluated until a date is added;
+    `date_confirmed` says whether a source confirms the date."""
 
     event_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,79}$")
     name: str = Field(min_length=3, max_length=200)
@@ -172,6 +176,7 @@ class CanvassEvent(Footprint):
 
     @property
     def evaluable(self) -> bool:
+        """Whether the event has a start date: without one there are no before and after windows to compare."""
         return self.start_date is not None
 
 
@@ -181,7 +186,8 @@ def clean_text(value) -> str:
 
 
 def check_inside_city(event: Footprint, city: shapely.Geometry, known_neighborhoods: set[str]) -> None:
-    """Footprints must name known neighborhoods or lie (mostly) inside the city."""
+    """Footprints must name known neighborhoods or lie mostly (at least half their area) inside the city limit:
+    counts exist only inside the city, so a footprint outside it would be evaluated on nothing."""
     if event.footprint_type == "neighborhoods":
         unknown = [n for n in event.neighborhoods if n not in known_neighborhoods]
         if unknown:
@@ -201,6 +207,8 @@ class Store:
         self.model, self.key, self.columns, self.env, self.default, self.seed = model, key, columns, env, default, seed
 
     def path(self) -> Path:
+        """The file: the store's environment variable if set, else its default under data/registry/. Records live
+        outside the database, so a rebuild never loses them."""
         override = os.environ.get(self.env)
         return Path(override) if override else self.default
 
@@ -299,6 +307,8 @@ class Store:
             self._write(records, [r for r in kept if r.record_id not in ids])
 
     def get(self, record_id: str):
+        """The record with this id. The RegistryError says whether the id is unknown or its row is set aside (and why),
+        so a bad row in the file is not mistaken for a missing record."""
         contents = self.read()
         for r in contents.records:
             if getattr(r, self.key) == record_id:

@@ -11,12 +11,16 @@ from analytics import charts, evaluation
 
 
 def counts_table(result: dict) -> pd.DataFrame:
+    """Before and after counts per region, with the raw change: the numbers behind the test, so a reader can redo
+    it."""
     rows = [{"area": k, "before": v["before"], "after": v["after"], "change": v["after"] - v["before"]}
             for k, v in result["counts"].items()]
     return pd.DataFrame(rows)
 
 
 def tests_table(result: dict) -> pd.DataFrame:
+    """The WDD parts (local, displacement, total) per month of window, with the 90% interval Wheeler & Ratcliffe
+    report; z is blank where the counts are all 0."""
     rows = []
     for part, r in result["wdd"].items():
         rows.append({"WDD part": part, "estimate (per month)": round(r["estimate"], 2), "SE": round(r["se"], 2),

@@ -17,6 +17,8 @@ MIN_EVENTS = 10
 
 @dataclass(frozen=True)
 class Change:
+    """Two counts and their verdict: 'up', 'down', 'no clear change' (within Poisson noise) or 'too few to tell'
+    (fewer than MIN_EVENTS in all). pct is None when before is 0."""
     before: int
     after: int
     pct: float | None  # percent change, None when before is 0
@@ -25,6 +27,8 @@ class Change:
 
     @property
     def sentence(self) -> str:
+        """The change in words for headlines: 'larger than chance' only when the e-test says so, and no percentage when
+        the counts are too few to tell."""
         if self.verdict == "too few to tell":
             return f"{self.before:,} → {self.after:,}: too few to tell"
         pct = "" if self.pct is None else f" ({self.pct:+.0f}%)"
@@ -36,7 +40,8 @@ class Change:
 @lru_cache(maxsize=65536)
 def poisson_change(before: int, after: int, exposure_before: float = 1.0, exposure_after: float = 1.0,
                    alpha: float = 0.05) -> Change:
-    """Is the change from `before` to `after` larger than Poisson noise? Two-sided e-test."""
+    """Is the change from `before` to `after` larger than Poisson noise? Two-sided e-test (Krishnamoorthy & Thomson
+    2004). It tests a raw change in rate, not its cause; with fewer than MIN_EVENTS in all it is 'too few to tell'."""
     pct = None if before == 0 else 100.0 * (after / exposure_after - before / exposure_before) / (
         before / exposure_before)
     if before + after < MIN_EVENTS:

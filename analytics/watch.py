@@ -26,6 +26,8 @@ COLUMNS = ["area_id", "name", "footprint_type", "neighborhoods", "line_wkt", "co
 
 
 class WatchArea(Footprint):
+    """A place users keep an eye on: a registry.Footprint (so the same geometry checks) with an id and a name. The
+    id is a lower-case slug, safe in links and file rows."""
     area_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,79}$")
     name: str = Field(min_length=3, max_length=200)
 
@@ -50,6 +52,8 @@ def shape(con: duckdb.DuckDBPyConnection, area: Footprint) -> shapely.Geometry:
 
 
 def geojson(con: duckdb.DuckDBPyConnection, areas: list[WatchArea]) -> dict:
+    """Watch areas as GeoJSON simplified to about 10 m for the map outlines: enough for orientation, and a small
+    payload."""
     features = [{"type": "Feature", "properties": {"name": a.name, "area_id": a.area_id},
                  "geometry": shapely.geometry.mapping(shape(con, a).simplify(0.0001))} for a in areas]
     return {"type": "FeatureCollection", "features": features}

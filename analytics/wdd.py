@@ -29,6 +29,8 @@ class BadInput(ValueError):
 
 @dataclass(frozen=True)
 class Estimate:
+    """One part of the test: estimate (per unit of window length), standard error, z, two-sided p and the 90%
+    interval the paper reports; z and p are None when the variance is 0 (see require_variance)."""
     estimate: float
     se: float
     z: float | None
@@ -100,6 +102,7 @@ def wdd(treated: tuple[float, float], control: tuple[float, float], buffer: tupl
 
 
 def as_dict(result: dict) -> dict:
+    """The result as plain dicts, the interval as a list: the form JSON output and the pages use."""
     return {k: {**asdict(v), "ci90": list(v.ci90)} for k, v in result.items()}
 
 

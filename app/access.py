@@ -23,6 +23,8 @@ def _settings() -> dict:
 
 
 def editing_configured() -> bool:
+    """Whether the deployment turned editing on at all (a password or allowed e-mails in the secrets). Off by
+    default, so a public deployment never lets visitors change the registry or the watch areas."""
     s = _settings()
     return bool(s.get("password") or s.get("allowed_emails"))
 

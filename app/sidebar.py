@@ -29,6 +29,8 @@ class Selection:
 
     @property
     def category(self) -> str:
+        """The first chosen category: single-category pages read this; the home page draws one line per entry of
+        `categories`."""
         return self.categories[0]
 
     def link(self) -> dict:

@@ -49,54 +49,71 @@ def cursor(db_key: str) -> duckdb.DuckDBPyConnection:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def sources(db_key: str) -> pd.DataFrame:
+    """Sources with their labels, units and caveats (queries.sources), cached per database version: every sidebar
+    and the home page read them."""
     with cursor(db_key) as cur:
         return queries.sources(cur)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def categories(db_key: str, source: str | None) -> pd.DataFrame:
+    """The categories a source has counts for (queries.categories), cached per database version: the sidebar offers
+    only these, so no page asks a source for a measure it does not publish."""
     with cursor(db_key) as cur:
         return queries.categories(cur, source)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def neighborhoods(db_key: str) -> pd.DataFrame:
+    """Named neighborhoods with their 2010 population (queries.neighborhoods), cached per database version: area
+    pickers and link checks read them on every rerun."""
     with cursor(db_key) as cur:
         return queries.neighborhoods(cur)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def monthly(db_key: str, source: str, category: str, start: date, end: date, area: str | None) -> pd.DataFrame:
+    """queries.monthly, cached on every argument: months without data stay NaN (gaps in the charts), never 0."""
     with cursor(db_key) as cur:
         return queries.monthly(cur, queries.Filter(source, category, start, end, area))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def total(db_key: str, source: str, category: str, start: date, end: date, area: str | None) -> dict:
+    """queries.total, cached on every argument: the total comes with its missing and partial months, so a page can
+    say what it leaves out."""
     with cursor(db_key) as cur:
         return queries.total(cur, queries.Filter(source, category, start, end, area))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def yearly(db_key: str, source: str, category: str, start: date, end: date) -> pd.DataFrame:
+    """queries.yearly for annual sources (FBI UCR, KCPD annual), cached on every argument: uncovered years (FBI's
+    2007) stay NULL and are drawn as gaps."""
     with cursor(db_key) as cur:
         return queries.yearly(cur, queries.Filter(source, category, start, end))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def latest_two_years(db_key: str, source: str, category: str, area: str | None) -> dict | None:
+    """queries.latest_two_years, cached on every argument: the headline compares whole covered years only, or
+    nothing (None)."""
     with cursor(db_key) as cur:
         return queries.latest_two_years(cur, source, category, area)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def coverage_table(db_key: str) -> pd.DataFrame:
+    """status.coverage_table, cached per database version: the sidebar's default period and every coverage banner
+    come from it."""
     with cursor(db_key) as cur:
         return status.coverage_table(cur)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def summary(db_key: str) -> dict:
+    """status.summary for the Data page, cached per database version: it changes only with a build, load or
+    refresh."""
     with cursor(db_key) as cur:
         return status.summary(cur)
 
@@ -150,6 +167,8 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def city_shape(db_key: str):
+    """The city limit (the union of the 2023 council districts) as a shape, cached per database version: the
+    registry and watch-area forms check footprints against it (registry.check_inside_city)."""
     import shapely
 
     with cursor(db_key) as cur:
@@ -166,6 +185,8 @@ def event_at(event_id: str, start_date: date | None):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def usable_sources(db_key: str, unit: str) -> list[str]:
+    """evaluation.usable_sources, cached per database version: the sources the Outreach page offers for a unit,
+    its default first."""
     from analytics import evaluation
 
     with cursor(db_key) as cur:
@@ -174,6 +195,8 @@ def usable_sources(db_key: str, unit: str) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def default_design(db_key: str, event_id: str, start_date: date | None):
+    """evaluation.default_design for the event at `start_date`, cached on the event and that date: the choice
+    depends on whether GVA covers both windows around the date, so each date a reader tries has its own."""
     from analytics import evaluation
 
     with cursor(db_key) as cur:
@@ -220,6 +243,8 @@ def _f(source: str, category: str, start: date, end: date, area: str | None = No
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def hex_bins(db_key: str, source: str, category: str, start: date, end: date, firearm: bool, res: int) -> pd.DataFrame:
+    """hotspots.hex_bins with each cell's centre, cached on every argument: maps get aggregated bins, never raw
+    rows."""
     from analytics import hotspots
 
     with cursor(db_key) as cur:
@@ -228,6 +253,8 @@ def hex_bins(db_key: str, source: str, category: str, start: date, end: date, fi
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def points(db_key: str, source: str, category: str, start: date, end: date, firearm: bool):
+    """hotspots.points, cached on every argument: individual incidents, or None above MAX_POINTS (the page falls back
+    to hexagons)."""
     from analytics import hotspots
 
     with cursor(db_key) as cur:
@@ -236,6 +263,8 @@ def points(db_key: str, source: str, category: str, start: date, end: date, fire
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def rank(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    """hotspots.rank, cached on every argument: the neighborhood ranking, each change flagged against Poisson noise
+    ('too few to tell' for small counts)."""
     from analytics import hotspots
 
     with cursor(db_key) as cur:
@@ -244,6 +273,8 @@ def rank(db_key: str, source: str, category: str, start: date, end: date, firear
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def choropleth(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    """Neighborhood counts and rates as GeoJSON, cached on every argument. Rates use 2010 populations and are blank
+    under 100 residents (see hotspots.neighborhood_counts)."""
     from analytics import hotspots
 
     with cursor(db_key) as cur:
@@ -253,6 +284,8 @@ def choropleth(db_key: str, source: str, category: str, start: date, end: date, 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def concentration(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    """hotspots.concentration, cached on every argument: the share of placed incidents in the busiest 5% of cells
+    (incidents without coordinates are not placed, so not counted)."""
     from analytics import hotspots
 
     with cursor(db_key) as cur:
@@ -261,6 +294,8 @@ def concentration(db_key: str, source: str, category: str, start: date, end: dat
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def gi_star(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> pd.DataFrame:
+    """hotspots.gi_star with each cell's centre, cached on every argument: hot and cold spots after the
+    false-discovery-rate correction, not raw z-scores."""
     from analytics import hotspots
 
     with cursor(db_key) as cur:
@@ -286,6 +321,8 @@ def events_touching(db_key: str, area: str) -> list:
 
 
 def watch_geojson(db_key: str) -> dict:
+    """Watch areas as GeoJSON for the maps, read fresh on every run (not cached): users add and edit areas while
+    the database stays the same."""
     from analytics import watch
 
     with cursor(db_key) as cur:
@@ -294,6 +331,8 @@ def watch_geojson(db_key: str) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def profile(db_key: str, source: str, category: str, start: date, end: date, area: str) -> dict:
+    """profile.summary for one neighborhood, cached on every argument; victim groups under profile.SMALL_CELL
+    people are already hidden."""
     from analytics import profile as prof
 
     with cursor(db_key) as cur:

@@ -22,7 +22,8 @@ class DataUnavailable(Exception):
 
 
 def connect(path: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection. Raises DataUnavailable if there is no database."""
+    """A read-only connection (readers never write). Raises DataUnavailable when there is no database, or when it was
+    built by another version of the data model: a stale model is rebuilt, never read."""
     path = Path(path or db_path())
     if not path.exists():
         raise DataUnavailable(f"no database at {path}: run `python -m etl build`")

@@ -53,6 +53,8 @@ def holder(path: Path) -> str:
 
 
 def lock_path(path: Path) -> Path:
+    """The lock file beside `path`, never `path` itself: writers replace the file by an atomic rename, and a lock
+    held on the old file would not guard the new one."""
     path = Path(path)
     return path.with_name(path.name + ".lock")
 

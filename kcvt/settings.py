@@ -26,11 +26,14 @@ def user_dir() -> Path:
 
 
 def refresh_dir() -> Path:
-    """Refresh watermarks and spooled pages."""
+    """Refresh watermarks (state.json) and spooled pages, kept with the user's files: pages on disk let an
+    interrupted refresh resume where it stopped."""
     return user_dir() / "refresh"
 
 
 def open_data_url() -> str:
+    """The Socrata portal refreshes read from: data.kcmo.org, or `KC_OPEN_DATA_URL` (a mirror, or the tests' stand-in
+    portal); no trailing slash, so resource paths join cleanly."""
     return os.environ.get("KC_OPEN_DATA_URL", DEFAULT_OPEN_DATA_URL).rstrip("/")
 
 

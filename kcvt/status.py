@@ -28,7 +28,8 @@ def _next(period: str) -> str:
 
 
 def coverage_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per source and covered period."""
+    """One row per source and covered period (a year for annual sources, else a month), with its status and note.
+    A period with no row is not covered: pages show it as no data, never as zero."""
     return con.execute(
         """SELECT source_id, grain,
                   CASE grain WHEN 'year' THEN strftime(period_start, '%Y') ELSE strftime(period_start, '%Y-%m') END
@@ -39,7 +40,8 @@ def coverage_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def summary(con: duckdb.DuckDBPyConnection) -> dict:
-    """Everything `etl status --json` prints."""
+    """Everything `etl status --json` prints and the Data page shows: per source its caveat, incidents and covered
+    periods by status (complete, partial, sample), the loads, and the rejected rows by reason."""
     cov = coverage_table(con)
     counts = dict(con.execute("SELECT source_id, count(*) FROM incidents GROUP BY 1").fetchall())
     area_rows = dict(con.execute("SELECT source_id, count(*) FROM area_counts GROUP BY 1").fetchall())
@@ -68,8 +70,8 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def rejects(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> pd.DataFrame:
-    """Rejected rows with their reasons (all of them unless `limit`): the Data page shows the first few and
-    offers every one for download."""
+    """Rows the loader refused, each with its reason and the row as published (all of them unless `limit`): bad
+    rows are kept and shown on the Data page, never silently dropped, and every one can be downloaded."""
     return con.execute(
         "SELECT load_id, file, row_number, reason, raw FROM rejects ORDER BY load_id, row_number LIMIT ?",
         [limit if limit is not None else 2**62]).df()
