@@ -29,6 +29,7 @@ from bench.generate import generate, seed_rows
 from etl import geo, load
 from etl.build import load_one, swapped
 from etl.load import CoverageSpec
+from etl.rollup import rollup
 
 WORK = ROOT / "bench" / "_work"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -55,7 +56,7 @@ def bench_etl(csv: Path, db: Path) -> dict:
         with swapped(db, start_from_current=False) as con:
             load.init_schema(con)
             load_one(con, csv, "kcpd", None, CoverageSpec())
-            load.rollup(con)
+            rollup(con)
 
     etl_s, _ = timed(ours)
     io_s = bench_bare_io(csv, db)
@@ -177,7 +178,7 @@ def synthetic_db(n: int, path: Path, seed: int = 2) -> Path:
                        lat, lon, 'in_city', h3_cell, 1, 0 FROM f""")
         con.execute("INSERT INTO incident_categories SELECT incident_id, 'violent' FROM f")
         con.unregister("f")
-    load.rollup(con)
+    rollup(con)
     con.close()
     return path
 

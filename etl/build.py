@@ -24,6 +24,7 @@ from etl import adapters, load, reference
 from etl.errors import SchemaError
 from etl.extract import ROW, excerpt, header_names, name_columns, read_csv_text, sha256, stage, unstage
 from etl.load import CoverageSpec, LoadResult
+from etl.rollup import rollup
 
 
 @contextmanager
@@ -147,7 +148,7 @@ def build(target: Path | None = None, progress: bool = True) -> list[LoadResult]
         for path, source_id, adapter, spec, replace in tqdm(files, desc="Loading files", unit="file",
                                                             disable=not progress):
             results.append(load_one(con, path, source_id, adapter, spec, replace))
-        load.rollup(con)
+        rollup(con)
     return results
 
 
@@ -179,7 +180,7 @@ def load_file(path: Path, source_id: str, target: Path | None = None, progress: 
                 before = year_counts(con, source_id)
                 result = load_one(con, path, source_id, None, spec, replace)
                 if not result.skipped:
-                    load.rollup(con)
+                    rollup(con)
                 after = year_counts(con, source_id)
                 result.changes = {y: (before.get(y, 0), after.get(y, 0)) for y in sorted(set(before) | set(after))
                                   if before.get(y, 0) != after.get(y, 0)}

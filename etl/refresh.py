@@ -45,6 +45,7 @@ from etl import build as build_module
 from etl.errors import EtlError
 from etl.extract import excerpt
 from etl.load import CoverageSpec
+from etl.rollup import rollup
 
 DEFAULT_TOLERANCE = 0.10  # a year's incident count may move by 10% before a refresh asks for --force
 PAGE_SIZE = 5000
@@ -499,7 +500,7 @@ def _apply(ds: Dataset, csv_path: Path, spec: CoverageSpec, target: Path, what: 
     with build_module.swapped(target, start_from_current=True) as con:
         before = year_counts(con)
         loaded = build_module.load_one(con, csv_path, "kcpd", None, spec, replace=True)
-        build_module.load.rollup(con)
+        rollup(con)
         after = year_counts(con)
         result.changes = {y: (before.get(y, 0), after.get(y, 0)) for y in sorted(set(before) | set(after))
                           if before.get(y, 0) != after.get(y, 0)}
