@@ -123,14 +123,16 @@ def _insert_incidents(con: duckdb.DuckDBPyConnection, table: str, load_id: int) 
         con.unregister("_places")
 
 
-def _replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> None:
-    """A count file's rows replace the rows of the same key already loaded; of a file's own rows with one key, the
-    first wins (area_counts has no key index to do this, see schema.sql)."""
+def replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> None:
+    """Store a count file's rows as published counts (origin 'published'), replacing the rows of the same key already
+    loaded, so a corrected file never doubles a count; of a file's own rows with one key, the first wins
+    (area_counts has no key index to do this, see schema.sql)."""
     key = [c for c in AREA_COUNT_COLUMNS if c != "n"]
     register(con, "_counts", counts[AREA_COUNT_COLUMNS].drop_duplicates(key))
+    columns = ", ".join(AREA_COUNT_COLUMNS)
     try:
         con.execute(f"DELETE FROM area_counts a USING _counts c WHERE {' AND '.join(f'a.{k} = c.{k}' for k in key)}")  # noqa: S608
-        con.execute("INSERT INTO area_counts SELECT * FROM _counts")
+        con.execute(f"INSERT INTO area_counts ({columns}, origin) SELECT {columns}, 'published' FROM _counts")  # noqa: S608
     finally:
         con.execute("DROP TABLE _counts")
 
@@ -196,7 +198,7 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
         con.execute(f"INSERT INTO incident_categories SELECT incident_id, category_id FROM {categories}")  # noqa: S608
         con.execute(f"INSERT INTO people_counts SELECT {', '.join(PEOPLE_COLUMNS)} FROM {people}")  # noqa: S608
     if not parsed.area_counts.empty:
-        _replace_counts(con, parsed.area_counts)
+        replace_counts(con, parsed.area_counts)
     if parsed.population is not None:
         insert(con, "city_population", parsed.population.assign(source_id=parsed.source_id),
                ["year", "population", "source_id"], replace=True)

@@ -22,8 +22,8 @@ SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS mo
 FROM incidents i JOIN incident_categories c USING (incident_id)
 GROUP BY GROUPING SETS ((i.source_id, c.category_id, month, in_city, i.neighborhood, i.zip, i.council_district),
                         (i.source_id, c.category_id, month, hex));
-DELETE FROM area_counts WHERE source_id IN (SELECT source_id FROM sources WHERE kind = 'incidents');
-INSERT INTO area_counts
+DELETE FROM area_counts WHERE origin = 'rollup';
+INSERT INTO area_counts (source_id, area_type, area_id, grain, period_start, measure, n, origin)
 WITH rolled AS (  -- each area type from the rows by every area (a tenth as many rows as incidents)
     SELECT source_id, category_id, month, sum(n) AS n,
            grouping(in_city, neighborhood, zip, council_district) AS unit,  -- which of the four is kept
@@ -34,7 +34,7 @@ WITH rolled AS (  -- each area type from the rows by every area (a tenth as many
     GROUP BY GROUPING SETS ((source_id, category_id, month, in_city), (source_id, category_id, month, neighborhood),
                             (source_id, category_id, month, zip), (source_id, category_id, month, council_district))
 )
-SELECT source_id, t, id, 'month', month, category_id, n FROM rolled WHERE id IS NOT NULL
+SELECT source_id, t, id, 'month', month, category_id, n, 'rollup' FROM rolled WHERE id IS NOT NULL
 ORDER BY source_id, category_id, t, month;  -- clustered as pages filter, so scans skip most row groups
 DELETE FROM hex_month_counts;
 INSERT INTO hex_month_counts
