@@ -74,7 +74,7 @@ def load_one(con, path: Path, source_id: str, adapter: str | None, spec: Coverag
         if name in adapters.STAGED:
             parsed = adapters.STAGED[name](con, stage(con, path), file, source_id, replace=replace)
         else:
-            parsed = adapters.ADAPTERS[name](read_csv_text(path), file, source_id)
+            parsed = adapters.TEXT[name](read_csv_text(path), file, source_id)
         return load.write(con, parsed, file, sha, spec)
     finally:
         unstage(con)

@@ -97,7 +97,7 @@ FROM _inc i JOIN _places p USING (rid)
 
 
 def _as_table(con: duckdb.DuckDBPyConnection, part: pd.DataFrame | str, name: str, columns: list[str]) -> str:
-    """A parsed part as a table name: SQL adapters hand over temporary tables, the others data frames."""
+    """A parsed part as a table name: staged adapters hand over temporary tables, text adapters data frames."""
     if isinstance(part, str):
         return part
     register(con, name, part[columns])

@@ -56,10 +56,11 @@ def column_map(headers: list[str]) -> dict[str, str]:
     return found
 
 
-def parse(raw: RawTable, file: str, source_id: str = "kcpd", replace: bool = False) -> Parsed:
-    """Parse a file already read as text (API pages, tests): the same SQL, in a private in-memory database."""
+def parse(raw: RawTable, file: str, source_id: str = "kcpd") -> Parsed:
+    """The text adapter: a file already read as text through the staged adapter's SQL, in a private in-memory
+    database, so both forms parse a file alike. Nothing is stored there, so reports merge only within the file."""
     with duckdb.connect() as con:
-        parsed = parse_staged(con, stage_frame(con, raw), file, source_id, replace)
+        parsed = parse_staged(con, stage_frame(con, raw), file, source_id)
         return materialize(con, parsed)
 
 
@@ -67,7 +68,7 @@ def parse(raw: RawTable, file: str, source_id: str = "kcpd", replace: bool = Fal
 _WKT = r"POINT \((-?[0-9]+(\.[0-9]+)?) (-?[0-9]+(\.[0-9]+)?)\)"
 
 
-def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str = "kcpd",
+def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str = "kcpd", *,
                  replace: bool = False) -> Parsed:
     """Parse the staged file (view `_staged`) into `_incidents`, `_categories` and `_people` (see etl.fold).
 
