@@ -96,7 +96,7 @@ def bench_spatial(n: int, seed: int = 1) -> dict:
     places, _ = seed_rows()
     rng = np.random.default_rng(seed)
     p = places[rng.integers(0, len(places), n)] + rng.normal(0, 0.0012, (n, 2))
-    geo._grid.cache_clear()  # the grid is built in the timed call, as in a load
+    geo.area_grid.cache_clear()  # the grid is built in the timed call, as in a load
     secs, idx = timed(geo.locate, "neighborhood", p[:, 0], p[:, 1])
     return {"points": n, "spatial_s": round(secs, 2), "placed_share": round(float((idx >= 0).mean()), 3)}
 
@@ -135,6 +135,13 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000
 
 
+def new_version(db: Path) -> None:
+    """Make the file look like a new version (its mtime moves on by a nanosecond), so the app's catalog, memoised per
+    file version (analytics.queries.catalog), is read afresh: a cold query as after a rebuild."""
+    st = db.stat()
+    os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+
+
 def bench_queries(db: Path, repeats: int = 20) -> list[dict]:
     f = queries.Filter("kcpd", "violent", pd.Timestamp("2024-01-01").date(), pd.Timestamp("2024-12-31").date())
     rows = []
@@ -145,7 +152,7 @@ def bench_queries(db: Path, repeats: int = 20) -> list[dict]:
     for name, fn in PAGE_QUERIES.items():
         cold = []
         for _ in range(3):
-            queries._CATALOGS.clear()  # cold: a new connection and no catalog read yet
+            new_version(db)  # cold: a new connection and no catalog read yet
             with duckdb.connect(str(db), read_only=True) as con:
                 cold.append(timed(fn, con, f)[0])
         with duckdb.connect(str(db), read_only=True) as con:

@@ -2,7 +2,7 @@
 
 Geometry work uses shapely 2 (vectorised, GEOS underneath): validity repair with `make_valid`; a grid over each
 layer whose cells no boundary crosses answer for their points (`locate`); the other points go to prepared polygons
-tested with `contains_xy` against the points in their bounding box (`_locate`). H3 cells of points come from
+tested with `contains_xy` against the points in their bounding box (`first_containing`). H3 cells of points come from
 h3ronpy (H3 in Rust over whole arrays), the rest of H3 from Uber's h3 library. Both release the GIL, so the layers
 and the H3 cells run in threads on every core: 5 million points take about 2 s on two cores.
 """
@@ -90,7 +90,7 @@ def areas() -> pd.DataFrame:
     return frame
 
 
-def _locate(geoms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def first_containing(geoms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Index of the first geometry containing each point (-1 if none).
 
     Each polygon is prepared once and tested only against the points inside its bounding box, found by binary
@@ -120,20 +120,21 @@ BIG_LOAD = 500_000
 
 
 @cache
-def _layer(area_type: str) -> pd.DataFrame:
+def layer(area_type: str) -> pd.DataFrame:
+    """The areas of one type, in the order whose indexes `locate` and `first_containing` answer with."""
     return areas()[lambda a: a.area_type == area_type].reset_index(drop=True)
 
 
 @cache
-def _grid(area_type: str) -> tuple[float, float, np.ndarray]:
+def area_grid(area_type: str) -> tuple[float, float, np.ndarray]:
     """A grid of GRID_STEP cells over a layer's extent: each cell holds the index of the first area containing all
     of it (-1: none), or -2 where an area's boundary crosses it. Built with shapely in about 0.3 s."""
-    geoms = _layer(area_type)["geometry"].to_numpy()
+    geoms = layer(area_type)["geometry"].to_numpy()
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     x0, y0 = minx - GRID_STEP, miny - GRID_STEP
     nx, ny = int((maxx - x0) / GRID_STEP) + 2, int((maxy - y0) / GRID_STEP) + 2
     gx, gy = (g.ravel() for g in np.meshgrid(x0 + GRID_STEP * np.arange(nx), y0 + GRID_STEP * np.arange(ny)))
-    cells = _locate(geoms, gx + GRID_STEP / 2, gy + GRID_STEP / 2)  # a cell no boundary crosses is all on one side
+    cells = first_containing(geoms, gx + GRID_STEP / 2, gy + GRID_STEP / 2)  # a cell no boundary crosses is all on one side
     pad = GRID_STEP * 1e-3  # cells tested a little larger: a point rounded into the next cell is still covered
     boxes = shapely.box(gx - pad, gy - pad, gx + GRID_STEP + pad, gy + GRID_STEP + pad)
     cells[shapely.STRtree(boxes).query(shapely.boundary(geoms), predicate="intersects")[1]] = -2
@@ -144,18 +145,18 @@ def locate(area_type: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Index (in the layer's rows) of the first area of `area_type` containing each point, -1 if none.
 
     From BIG_LOAD points, a point in a grid cell that no boundary crosses takes the cell's answer; only points in
-    crossed cells (about a tenth in the city) are tested against the polygons (`_locate`). Same answers as testing
+    crossed cells (about a tenth in the city) are tested against the polygons (`first_containing`). Same answers as testing
     every point; fewer points are all tested (building the grids takes longer than that).
     """
     if len(x) < BIG_LOAD:
-        return _locate(_layer(area_type)["geometry"].to_numpy(), x, y)
-    x0, y0, grid = _grid(area_type)
+        return first_containing(layer(area_type)["geometry"].to_numpy(), x, y)
+    x0, y0, grid = area_grid(area_type)
     ix, iy = np.floor((x - x0) / GRID_STEP), np.floor((y - y0) / GRID_STEP)
     on_grid = (ix >= 0) & (ix < grid.shape[1]) & (iy >= 0) & (iy < grid.shape[0])  # NaN: off the grid
     found = np.full(len(x), -1, dtype=np.int64)  # off the grid is outside every area
     found[on_grid] = grid[iy[on_grid].astype(np.int64), ix[on_grid].astype(np.int64)]
     crossed = np.flatnonzero(found == -2)
-    found[crossed] = _locate(_layer(area_type)["geometry"].to_numpy(), x[crossed], y[crossed])
+    found[crossed] = first_containing(layer(area_type)["geometry"].to_numpy(), x[crossed], y[crossed])
     return found
 
 
@@ -177,7 +178,7 @@ def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
         slices = [pool.submit(h3_ints, x[a:b], y[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         found = [f.result() for f in layers]
         cells = np.concatenate([f.result() for f in slices])
-    frame = pd.DataFrame({column: pd.Categorical.from_codes(idx, categories=_layer(t)["area_id"].to_numpy(dtype=object))
+    frame = pd.DataFrame({column: pd.Categorical.from_codes(idx, categories=layer(t)["area_id"].to_numpy(dtype=object))
                           for (t, column), idx in zip(LAYERS.items(), found, strict=True)})
     frame["in_city"] = frame["council_district"].notna()
     frame["h3"] = cells
