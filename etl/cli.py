@@ -15,6 +15,7 @@ from analytics.settings import db_path
 from etl.build import build, load_file
 from etl.errors import EtlError
 from etl.extract import excerpt
+from etl.transform import EARLIEST
 
 
 def _print_result(r) -> None:
@@ -61,7 +62,7 @@ def _covers(text: str) -> tuple[str, str]:
         end = datetime.strptime(last, "%Y-%m-%d" if len(last) == 10 else "%Y-%m")
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a span FIRST:LAST of months (YYYY-MM:YYYY-MM): {excerpt(text)}") from None
-    if not sep or not date(1900, 1, 1) <= start.date() <= end.date() <= date.today().replace(day=28) + timedelta(days=40):
+    if not sep or not EARLIEST.date() <= start.date() <= end.date() <= date.today().replace(day=28) + timedelta(days=40):
         raise argparse.ArgumentTypeError(f"not a span of past months, first before last: {excerpt(text)}")
     return first, last
 

@@ -22,9 +22,15 @@ import shapely
 from h3ronpy.vector import coordinates_to_cells
 
 from analytics.settings import DATA_DIR
+from etl import reference
 
 GEO = DATA_DIR / "geo"
 CITY_NAME = "Kansas City"
+
+
+def _layer_file(area_type: str, column: str = "file") -> str:
+    """A layer's file under data/geo, as data/reference/area_layers.csv names it (the files carry their vintage)."""
+    return reference.table("area_layers").set_index("area_type").loc[area_type, column]
 
 
 def _features(name: str) -> list[dict]:
@@ -42,11 +48,11 @@ def _repair(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def _neighborhoods() -> pd.DataFrame:
-    census = pd.read_csv(GEO / "kc_neighborhood_population_2010.csv.gz").dropna(subset=["Name"])
+    census = pd.read_csv(GEO / _layer_file("neighborhood", "population_file")).dropna(subset=["Name"])
     by_name = census.set_index("Name")["Population"]
     by_no = census.set_index(census["No."].astype(int).astype(str))["Population"]
     rows = []
-    for f in _features("kc_neighborhoods.geojson.gz"):
+    for f in _features(_layer_file("neighborhood")):
         p = f["properties"]
         name = p["nbhname"] or f"Unnamed area (object {p['objectid']})"
         area_id = p["nbhname"] or f"unnamed-{p['objectid']}"
@@ -59,14 +65,14 @@ def _neighborhoods() -> pd.DataFrame:
 
 def _zips() -> pd.DataFrame:
     rows = [(f["properties"]["postalcode"], f["properties"]["postalcode"], None, shapely.geometry.shape(f["geometry"]))
-            for f in _features("kc_zipcodes.geojson.gz")]
+            for f in _features(_layer_file("zip"))]
     out = pd.DataFrame(rows, columns=["area_id", "name", "population", "geometry"])
     out["area_type"] = "zip"
     return out
 
 
 def _districts() -> pd.DataFrame:
-    raw = pd.read_csv(GEO / "kc_council_districts_2023.csv.gz", dtype=str)
+    raw = pd.read_csv(GEO / _layer_file("council_district"), dtype=str)
     out = pd.DataFrame({
         "area_id": raw["DIST_ID"].str.strip(),
         "name": "Council district " + raw["DIST_ID"].str.strip(),
@@ -79,14 +85,19 @@ def _districts() -> pd.DataFrame:
 
 @lru_cache(maxsize=1)
 def areas() -> pd.DataFrame:
-    """Every area with a repaired geometry; the city is the union of the council districts."""
+    """Every area with a repaired geometry; the city is the union of the council districts.
+
+    Populations (neighborhoods only) come with their source as area_layers.csv states it, so rates per resident
+    always say which census they rest on.
+    """
     parts = [_neighborhoods(), _zips(), _districts()]
     frame = pd.concat(parts, ignore_index=True)
     frame["geometry"] = [_repair(g) for g in frame["geometry"]]
     city = shapely.unary_union(list(frame.loc[frame.area_type == "council_district", "geometry"]))
     frame.loc[len(frame)] = {"area_id": CITY_NAME, "name": CITY_NAME, "population": None, "geometry": city,
                              "area_type": "city"}
-    frame["population_source"] = np.where(frame["population"].notna(), "2010 Census (City of KCMO tabulation)", None)
+    stated = reference.table("area_layers").set_index("area_type")["population_source"].to_dict()
+    frame["population_source"] = np.where(frame["population"].notna(), frame["area_type"].map(stated), None)
     return frame
 
 

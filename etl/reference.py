@@ -78,16 +78,21 @@ def categorize_kcpd_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def categorize_gva(incidents: pd.DataFrame) -> pd.DataFrame:
-    """GVA incidents (incident_id, killed, injured, mass) -> (incident_id, category_id)."""
+    """GVA incidents (incident_id, killed, injured, mass) -> (incident_id, category_id), by each category's gva_rule.
+
+    'mass' follows GVA's own definition: an incident GVA lists as a mass shooting, or one with at least
+    gva_min_shot people shot (categories.csv), so a row missing GVA's tag is still counted.
+    """
     shot = incidents["killed"] + incidents["injured"]
-    rules = {
-        "shot": shot > 0,
-        "killed": incidents["killed"] > 0,
-        "any": pd.Series(True, index=incidents.index),
-        "mass": incidents["mass"] | (shot >= 4),
-    }
+
+    def rule(cat) -> pd.Series:
+        if cat.gva_rule == "mass":
+            return incidents["mass"] | (shot >= int(cat.gva_min_shot))
+        return {"shot": shot > 0, "killed": incidents["killed"] > 0,
+                "any": pd.Series(True, index=incidents.index)}[cat.gva_rule]
+
     found = [
-        pd.DataFrame({"incident_id": incidents.loc[rules[cat.gva_rule], "incident_id"], "category_id": cat.category_id})
+        pd.DataFrame({"incident_id": incidents.loc[rule(cat), "incident_id"], "category_id": cat.category_id})
         for cat in categories().itertuples()
         if cat.gva_rule
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from etl import geo
 from etl.extract import RawTable, require_columns
 from etl.model import AREA_COUNT_COLUMNS, Parsed, first_reason, reject_rows
 from etl.transform import normalize_header, parse_dates
@@ -59,13 +60,14 @@ def parse_nbhd_monthly(raw: RawTable, file: str, source_id: str = "kcpd_nbhd") -
 
 def parse_district_daily(raw: RawTable, file: str, source_id: str = "kcpd_district") -> Parsed:
     frame = raw.frame
-    require_columns(frame, {"reported_date": "date", "council_district": "1-6", "crime_cluster": "label",
+    require_columns(frame, {"reported_date": "date", "council_district": "district number", "crime_cluster": "label",
                             "count": "rows"}, file, "council-district daily")
     day, day_reason = parse_dates(frame["reported_date"])
     n, n_reason = _counts(frame["count"])
     district = frame["council_district"].fillna("").str.strip()
+    known = sorted(geo.layer("council_district")["area_id"], key=lambda d: (len(d), d))  # data/geo's districts
     bad_district = pd.Series(None, index=frame.index, dtype=object).where(
-        district.isin([str(i) for i in range(1, 7)]), "council district not 1-6: " + district)
+        district.isin(known), f"council district not one of {', '.join(known)}: " + district)
     reason = first_reason(day_reason, n_reason, bad_district)
     ok = reason.isna()
     out = pd.DataFrame({

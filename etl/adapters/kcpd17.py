@@ -5,7 +5,8 @@ into one incident when they share date, hour, offense label and location: person
 of one report share all four. This can merge two distinct same-hour, same-block,
 same-offense reports (rare) and cannot merge rows of one report listed under different
 offense labels. The extract is a biased subset (rows with any missing field were
-dropped): only 49 homicide rows against 150 homicides in 2017 (FBI UCR).
+dropped): its caveat in data/reference/sources.csv and its coverage note in
+data/reference/coverage_notes.csv give the undercount against FBI UCR.
 """
 
 from __future__ import annotations
