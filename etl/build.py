@@ -61,8 +61,11 @@ def _remove_stale_copies(target: Path) -> None:
 
 def load_one(con, path: Path, source_id: str, adapter: str | None, spec: CoverageSpec,
              replace: bool = False) -> LoadResult:
-    """Load one file into the open database copy (skipped when its checksum is in the load log). KCPD person-rows
-    merge with the rows already loaded for their reports; `replace` makes the file's rows replace them."""
+    """Load one file into the open database copy (skipped when its checksum is in the load log).
+
+    KCPD person-rows merge with the rows already loaded for their reports; `replace` makes the file's rows replace
+    them.
+    """
     file = load.relative(path)
     sha = sha256(path)
     done = load.already_loaded(con, sha, source_id)
@@ -81,8 +84,11 @@ def load_one(con, path: Path, source_id: str, adapter: str | None, spec: Coverag
 
 
 def bundled_files() -> list[tuple[Path, str, str | None, CoverageSpec, bool]]:
-    """The manifest's bundled files, then files users loaded (kept under data/user/<source>/): path, source,
-    adapter, coverage and whether the file's reports replace those already loaded (refreshes, --replace)."""
+    """The files a build loads: the manifest's bundled files, then files users loaded (data/user/<source>/).
+
+    Each as (path, source, adapter, coverage, replace), replace saying whether the file's reports replace those
+    already loaded (refreshes, --replace), so a build repeats every load exactly.
+    """
     manifest = pd.read_csv(MANIFEST, dtype=str, keep_default_na=False)
     out = [
         (DATA_DIR / r.file, r.source_id, r.adapter,
@@ -109,8 +115,10 @@ def _under_user_dir(name: str) -> Path:
 
 def keep_user_file(path: Path, source_id: str, spec: CoverageSpec, name: str | None = None,
                    replace: bool = False) -> Path:
-    """Keep a loaded file under data/user/<source>/, without columns that hold people's names, and record how it
-    was loaded, so builds repeat it exactly."""
+    """Keep a loaded file under data/user/<source>/ and record how it was loaded, so builds repeat it exactly.
+
+    Columns that hold people's names are dropped from the kept copy.
+    """
     keep = user_dir() / source_id / (name or f"{sha256(path)[:12]}-{Path(path).name}")
     keep.parent.mkdir(parents=True, exist_ok=True)
     if not keep.exists():

@@ -138,8 +138,11 @@ def layer(area_type: str) -> pd.DataFrame:
 
 @cache
 def area_grid(area_type: str) -> tuple[float, float, np.ndarray]:
-    """A grid of GRID_STEP cells over a layer's extent: each cell holds the index of the first area containing all
-    of it (-1: none), or -2 where an area's boundary crosses it. Built with shapely in about 0.3 s."""
+    """A grid of GRID_STEP cells over a layer's extent, so most points are placed without testing polygons.
+
+    Each cell holds the index of the first area containing all of it (-1: none), or -2 where an area's boundary
+    crosses it. Built with shapely in about 0.3 s.
+    """
     geoms = layer(area_type)["geometry"].to_numpy()
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     x0, y0 = minx - GRID_STEP, miny - GRID_STEP
@@ -177,10 +180,11 @@ LAYERS = {"neighborhood": "neighborhood", "zip": "zip", "council_district": "cou
 
 
 def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
-    """Neighborhood, ZIP and council district of each point (categoricals: compact for millions of points), whether
-    it is inside the city, and its H3 cell as a 64-bit integer (0 where there is no point).
+    """Neighborhood, ZIP, council district, whether inside the city, and H3 cell of each point.
 
-    The three layers and the H3 cells (in one slice per core) run in threads: shapely and h3ronpy release the GIL.
+    Areas are categoricals (compact for millions of points); the H3 cell is a 64-bit integer, 0 where there is no
+    point. The three layers and the H3 cells (in one slice per core) run in threads: shapely and h3ronpy release the
+    GIL.
     """
     x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     bounds = np.linspace(0, len(x), (os.cpu_count() or 1) + 1, dtype=int)
@@ -200,9 +204,11 @@ H3_RESOLUTION = 9  # about 0.1 km2 a cell: a few blocks
 
 
 def h3_ints(x: np.ndarray, y: np.ndarray, resolution: int = H3_RESOLUTION) -> np.ndarray:
-    """The H3 cell of each point as an integer (0 where there is no finite point); its usual name is its hexadecimal form
-    (SQL: lower(hex(cell))). h3ronpy does whole arrays in Rust, 1.6x as fast as Uber's h3 point by point and
-    without the GIL; tests check both give the same cells."""
+    """The H3 cell of each point as an integer (0 where there is no finite point).
+
+    Its usual name is its hexadecimal form (SQL: lower(hex(cell))). h3ronpy does whole arrays in Rust, 1.6x as fast as
+    Uber's h3 point by point and without the GIL; tests check both give the same cells.
+    """
     cells = np.zeros(len(x), dtype=np.uint64)
     point = np.isfinite(x) & np.isfinite(y)
     if point.any():

@@ -41,6 +41,8 @@ class CoverageSpec:
 
 @dataclass
 class LoadResult:
+    """What loading one file did, for the CLI, the app and the load log (`changes`: incidents by year)."""
+
     load_id: int | None
     file: str
     source_id: str
@@ -77,6 +79,7 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, sha: str, source_id: str) -> tuple | None:
+    """The load (id, file, time) that already loaded a file with this checksum for this source, if any."""
     rows = con.execute(
         "SELECT load_id, file, loaded_at FROM load_log WHERE sha256 = ? AND source_id = ?", [sha, source_id]
     ).fetchall()
@@ -124,9 +127,11 @@ def _insert_incidents(con: duckdb.DuckDBPyConnection, table: str, load_id: int) 
 
 
 def replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> None:
-    """Store a count file's rows as published counts (origin 'published'), replacing the rows of the same key already
-    loaded, so a corrected file never doubles a count; of a file's own rows with one key, the first wins
-    (area_counts has no key index to do this, see schema.sql)."""
+    """Store a count file's rows as published counts (origin 'published'), replacing those of the same key.
+
+    So a corrected file never doubles a count; of a file's own rows with one key, the first wins (area_counts has no
+    key index to do this, see schema.sql).
+    """
     key = [c for c in AREA_COUNT_COLUMNS if c != "n"]
     register(con, "_counts", counts[AREA_COUNT_COLUMNS].drop_duplicates(key))
     columns = ", ".join(AREA_COUNT_COLUMNS)
@@ -138,14 +143,13 @@ def replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> None
 
 
 def _periods(parsed: Parsed, spec: CoverageSpec, dates: pd.Series) -> tuple[pd.DataFrame, str | None]:
-    """Coverage rows (period_start, status, note) for the file, from its incidents' dates (or its count periods),
-    and a note naming the months of its span that it has no rows for.
+    """Coverage rows (period_start, status, note) for a file, and a note naming its span's months without rows.
 
-    A declared span (start/end: the manifest, a refresh, `etl load --covers`) covers every period in it. Without
-    one, a file covers only the months it has rows in, from its 1st-percentile date (so a handful of late-entered
-    reports from earlier years never claims those years) to its last date: a month with no rows is no data, never
-    a zero, and the load summary names it. An end given to the day (YYYY-MM-DD) that is not a month's last day
-    makes that month partial.
+    Periods come from the file's incidents' dates (or its count periods). A declared span (start/end: the manifest, a
+    refresh, `etl load --covers`) covers every period in it. Without one, a file covers only the months it has rows
+    in, from its 1st-percentile date (so a handful of late-entered reports from earlier years never claims those
+    years) to its last date: a month with no rows is no data, never a zero, and the load summary names it. An end
+    given to the day (YYYY-MM-DD) that is not a month's last day makes that month partial.
     """
     empty = pd.DataFrame(columns=["period_start", "status", "note"])
     freq = "YS" if parsed.grain == "year" else "MS"

@@ -39,6 +39,7 @@ class Parsed:
 
     @property
     def rows_loaded(self) -> int:
+        """Rows read minus rows rejected: every row read is either loaded or rejected with a reason."""
         return self.rows_read - len(self.rejects)
 
 

@@ -16,14 +16,17 @@ from etl.errors import UnknownSource
 
 @cache
 def table(name: str) -> pd.DataFrame:
+    """A reference table from data/reference/<name>.csv, every value a string (blanks stay ''), read once."""
     return pd.read_csv(REFERENCE_DIR / f"{name}.csv", dtype=str, keep_default_na=False)
 
 
 def sources() -> pd.DataFrame:
+    """The sources (data/reference/sources.csv), with the caveats the pages show beside their counts."""
     return table("sources")
 
 
 def source_kind(source_id: str) -> str:
+    """Whether a source publishes 'incidents' or 'area_counts'; raises UnknownSource for an unknown id."""
     found = sources().loc[sources().source_id == source_id, "kind"]
     if found.empty:
         raise UnknownSource(f"unknown source {source_id!r}; known: {', '.join(sources().source_id)}")
@@ -31,6 +34,7 @@ def source_kind(source_id: str) -> str:
 
 
 def categories() -> pd.DataFrame:
+    """The categories (data/reference/categories.csv), with needs_firearm as a boolean."""
     cats = table("categories").copy()
     cats["needs_firearm"] = cats["kcpd_needs_firearm"].eq("true")
     return cats

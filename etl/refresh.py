@@ -47,12 +47,16 @@ DATASET_ID = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.ASCII)  # Socrata's "4x4"
 
 @dataclass
 class Dataset:
+    """One yearly "KCPD Crime Data <year>" dataset on the portal (data/reference/kcpd_datasets.csv)."""
+
     year: int
     dataset_id: str
 
 
 @dataclass
 class RefreshResult:
+    """What refreshing one dataset did (`changes`: incidents by year, before and after)."""
+
     dataset: Dataset
     rows: int = 0
     pages: int = 0
@@ -63,6 +67,7 @@ class RefreshResult:
 
 
 def datasets(since: int | None = None) -> list[Dataset]:
+    """The yearly datasets listed in data/reference/kcpd_datasets.csv (from year `since`): the allow-list."""
     table = pd.read_csv(REFERENCE_DIR / "kcpd_datasets.csv", dtype={"dataset_id": str})
     return [Dataset(int(r.year), r.dataset_id) for r in table.itertuples() if since is None or r.year >= since]
 
@@ -79,8 +84,10 @@ def checked_id(ds: Dataset) -> str:
 
 
 def _inside(path: Path) -> Path:
-    """`path` resolved, if it stays under refresh_dir(): checked before any mkdir, write or rmtree, whatever built
-    the name and whatever links lie on the way."""
+    """`path` resolved, if it stays under refresh_dir(): checked before any mkdir, write or rmtree.
+
+    The check holds whatever built the name and whatever links lie on the way.
+    """
     root = refresh_dir().resolve()
     resolved = path.resolve()
     if resolved == root or not resolved.is_relative_to(root):
@@ -103,8 +110,11 @@ def _state_path() -> Path:
 
 
 def load_state() -> dict:
-    """Watermarks by dataset id. state.json is a file anyone can edit, read as warily as the network: it must be a
-    JSON object, and each watermark is parsed where it is used (`_watermark`)."""
+    """Watermarks by dataset id, from state.json.
+
+    state.json is a file anyone can edit, read as warily as the network: it must be a JSON object, and each
+    watermark is parsed where it is used (`_watermark`).
+    """
     path = _state_path()
     if not path.exists():
         return {}
@@ -170,8 +180,10 @@ def fetch_pages(s: requests.Session, ds: Dataset, watermark: datetime | None, pa
 
 def _page(s: requests.Session, ds: Dataset, spool: Path, watermark: datetime | None, page: int,
           page_size: int) -> list[dict]:
-    """One page: the spooled copy if it is still valid (a resumed run), else fetched, validated, then spooled. A
-    spooled page that fails validation is deleted and fetched again, never replayed."""
+    """One page: the spooled copy if it is still valid (a resumed run), else fetched, validated, then spooled.
+
+    A spooled page that fails validation is deleted and fetched again, never replayed.
+    """
     what = f"{_label(ds)} page {page + 1} (offset {page * page_size:,})"
     path = _inside(spool / f"page-{page:05d}.json")
     if path.exists():
@@ -229,8 +241,11 @@ class _DryRun(Exception):
 def refresh(since: int | None = None, dry_run: bool = False, force: bool = False,
             tolerance: float = DEFAULT_TOLERANCE, page_size: int = PAGE_SIZE, target: Path | None = None,
             progress: bool = True, http: requests.Session | None = None) -> list[RefreshResult]:
-    """Fetch and load each dataset in turn; each one is its own atomic swap. The whole run (fetch, spool, apply,
-    state) holds the database's writer lock: another writer's swap in between would silently undo ours or theirs."""
+    """Fetch and load each dataset in turn; each one is its own atomic swap.
+
+    The whole run (fetch, spool, apply, state) holds the database's writer lock: another writer's swap in between
+    would silently undo ours or theirs.
+    """
     target = Path(target or db_path())
     with writer_lock(target, "etl refresh"):
         if needs_build(target):
@@ -276,8 +291,11 @@ def _refresh_one(s, ds: Dataset, state: dict, dry_run: bool, force: bool, tolera
 
 def _apply(ds: Dataset, csv_path: Path, spec: CoverageSpec, target: Path, what: str, result: RefreshResult,
            tolerance: float, force: bool, dry_run: bool) -> None:
-    """Load the fetched rows in one atomic swap. The portal is authoritative for the reports it returned, so their
-    rows replace the loaded ones (`replace=True`) rather than merging with them."""
+    """Load the fetched rows in one atomic swap, stopping on a suspicious change unless forced.
+
+    The portal is authoritative for the reports it returned, so their rows replace the loaded ones (`replace=True`)
+    rather than merging with them.
+    """
     with build_module.swapped(target, start_from_current=True) as con:
         before = build_module.year_counts(con, "kcpd")
         loaded = build_module.load_one(con, csv_path, "kcpd", None, spec, replace=True)
@@ -299,8 +317,10 @@ def _apply(ds: Dataset, csv_path: Path, spec: CoverageSpec, target: Path, what: 
 
 
 def _coverage(csv_path: Path, ds: Dataset, incremental: bool) -> CoverageSpec:
-    """A yearly dataset covers its own year, up to the last reported date in it; an incremental fetch claims
-    nothing new (late reports for earlier years must not mark those years covered)."""
+    """A yearly dataset covers its own year, up to the last reported date in it.
+
+    An incremental fetch claims nothing new: late reports for earlier years must not mark those years covered.
+    """
     if incremental:
         return CoverageSpec(declare=False)
     frame = pd.read_csv(csv_path, dtype=str)

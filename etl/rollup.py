@@ -55,9 +55,12 @@ FROM area_counts a JOIN scope s USING (source_id);
 
 
 def rollup(con: duckdb.DuckDBPyConnection) -> None:
-    """Incident sources roll up into area_counts (city, neighborhood, ZIP, district by month) and into hex cells
-    by month, so pages over whole months read small aggregates instead of every incident; source_measures and
-    h3_parents are the small lookups the pages check filters and coarsen hex bins with."""
+    """Rebuild the roll-ups of incidents: area_counts (origin 'rollup'), hex_month_counts and their lookups.
+
+    Incident sources roll up into area_counts (city, neighborhood, ZIP, district by month) and into hex cells by
+    month, so pages over whole months read small aggregates instead of every incident; source_measures and
+    h3_parents are the small lookups the pages check filters and coarsen hex bins with.
+    """
     con.execute(ROLLUP)
     new_cells = [r[0] for r in con.execute(
         """SELECT DISTINCT h3_cell FROM hex_month_counts

@@ -1,5 +1,6 @@
-"""The city's Socrata open-data portal (SODA API) as a hostile peer: every value it sends is parsed into its type
-before use, and every answer has a deadline and a size cap.
+"""The city's Socrata open-data portal (SODA API) as a hostile peer: values parsed, answers bounded.
+
+Every value the portal sends is parsed into its type before use, and every answer has a deadline and a size cap.
 
 - Values: a timestamp (`:updated_at`, a watermark) is parsed and written in one format; a report number is short
   plain text; a value enters SoQL only through `soql_literal`; a page is a list of row objects whose
@@ -42,8 +43,10 @@ EARLIEST = datetime(2000, 1, 1)  # no KCPD dataset row was updated before the po
 # --- values from the network: parsed into their types before use ---------------------------------------------------
 
 def parse_timestamp(value: object) -> datetime:
-    """A Socrata timestamp (`2018-11-01T00:00:00.000`: ISO 8601, optional fraction, `Z` or offset) as a naive UTC
-    datetime. Raises ValueError for anything else, so the text as it came is never used."""
+    """A Socrata timestamp (`2018-11-01T00:00:00.000`: ISO 8601, optional fraction, `Z` or offset) as naive UTC.
+
+    Raises ValueError for anything else, so the text as it came is never used.
+    """
     m = TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
     if m is None:
         raise ValueError(f"'{excerpt(value)}' is not a timestamp")
@@ -57,8 +60,10 @@ def parse_timestamp(value: object) -> datetime:
 
 
 def parse_watermark(value: object) -> datetime:
-    """A timestamp fit to be a watermark: parsed, and not in the future (a watermark in year 9999 would make every
-    later refresh find nothing new, silently) nor before the portal existed."""
+    """A timestamp fit to be a watermark: parsed, not in the future and not before the portal existed.
+
+    A watermark in year 9999 would make every later refresh find nothing new, silently.
+    """
     stamp = parse_timestamp(value)
     if not EARLIEST <= stamp <= datetime.now(UTC).replace(tzinfo=None) + timedelta(days=2):
         raise ValueError(f"'{excerpt(value)}' is not a plausible update time")
@@ -66,22 +71,30 @@ def parse_watermark(value: object) -> datetime:
 
 
 def format_timestamp(stamp: datetime) -> str:
-    """The one format a watermark is stored and sent in: Socrata's floating timestamp, to the millisecond (cutting
-    the fraction can only make the next fetch ask for a little more, never less)."""
+    """The one format a watermark is stored and sent in: Socrata's floating timestamp, to the millisecond.
+
+    Cutting the fraction can only make the next fetch ask for a little more, never less.
+    """
     return stamp.isoformat(timespec="milliseconds")
 
 
 def soql_literal(value: str) -> str:
-    """`value` as a SoQL string literal, quotes doubled: the only way a value enters SoQL text. Control and line
-    separator characters are refused: SoQL has no escape for them and no watermark or report number has one."""
+    """`value` as a SoQL string literal, quotes doubled: the only way a value enters SoQL text.
+
+    Control and line separator characters are refused: SoQL has no escape for them and no watermark or report
+    number has one.
+    """
     if not isinstance(value, str) or any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in value):
         raise RefreshError(f"refusing to put '{excerpt(value)}' into a SoQL query: not plain text")
     return "'" + value.replace("'", "''") + "'"
 
 
 def report_number(value: object, where: str) -> str:
-    """A report number from the portal, checked before it goes into a query: short plain text (digits, letters and
-    a few separators). Anything else means the portal is not sending what it publishes."""
+    """A report number from the portal, checked before it goes into a query.
+
+    It must be short plain text (digits, letters and a few separators); anything else means the portal is not
+    sending what it publishes.
+    """
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str) or not REPORT_NUMBER.fullmatch(text):
         raise RefreshError(f"{where}: report number '{excerpt(value)}' is not a plain report number; refused, "
@@ -94,9 +107,11 @@ _JSON_KINDS = {dict: "an object", list: "a list", str: "a string", int: "a numbe
 
 
 def validate_page(data: object, what: str, limit: int | None = None) -> list[dict]:
-    """A page as the SODA API defines it: a list of at most `limit` row objects, each with an `:updated_at` fit to
-    be a watermark. Checked before a page is spooled and again when it is read back, so a bad page is never
-    replayed; the message names the dataset and page."""
+    """A page as the SODA API defines it: a list of at most `limit` row objects with a plausible `:updated_at`.
+
+    Checked before a page is spooled and again when it is read back, so a bad page is never replayed; the message
+    names the dataset and page.
+    """
     if not isinstance(data, list):
         raise RefreshError(f"{what}: expected a JSON list of rows, got {_JSON_KINDS.get(type(data), 'something else')}"
                            "; nothing was changed")
@@ -129,7 +144,8 @@ def session(retries: int = 5, backoff: float = 0.5, timeout: float = 60.0,
 
     `timeout` bounds each socket read; `deadline` bounds a whole answer, retries included (a server sending a byte
     now and then never trips a read timeout). The app token is not a session header: `_download` adds it to
-    requests for the configured portal only."""
+    requests for the configured portal only.
+    """
     s = requests.Session()
     retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
                   status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
@@ -155,17 +171,22 @@ def _same_origin(url: str) -> bool:
 
 def get_rows(s: requests.Session, url: str, params: dict, what: str = "the portal", limit: int | None = None,
          deadline: float | None = None) -> list[dict]:
-    """One page of rows from the portal, parsed and validated (`validate_page`): nothing unchecked leaves this
-    function. `what` names the dataset and page in messages; `limit` is the most rows a page may hold."""
+    """One page of rows from the portal, parsed and validated (`validate_page`): nothing unchecked leaves here.
+
+    `what` names the dataset and page in messages; `limit` is the most rows a page may hold.
+    """
     seconds = deadline if deadline is not None else getattr(s, "deadline", DEFAULT_DEADLINE)
     body = _within(seconds, what, lambda cancel: _download(s, url, params, what, cancel))
     return validate_page(_parse_json(body, what), what, limit)
 
 
 def _within(seconds: float, what: str, work: Callable[[threading.Event], bytes]) -> bytes:
-    """`work` run in a helper thread, given up after `seconds`: requests' timeout bounds each read, not the answer,
-    and the stages before the body (connecting, retries, headers) cannot be cut from this thread. The abandoned
-    helper stops at its next chunk (it is told to) or when its connection ends."""
+    """`work` run in a helper thread, given up after `seconds`: a deadline on the whole answer.
+
+    requests' timeout bounds each read, not the answer, and the stages before the body (connecting, retries,
+    headers) cannot be cut from this thread. The abandoned helper stops at its next chunk (it is told to) or when its
+    connection ends.
+    """
     box: dict = {}
     cancel = threading.Event()
 
@@ -188,8 +209,10 @@ def _within(seconds: float, what: str, work: Callable[[threading.Event], bytes])
 
 
 def _download(s: requests.Session, url: str, params: dict | None, what: str, cancel: threading.Event) -> bytes:
-    """The body of one answer. Redirects are followed only within the portal (never to another host, which would
-    also get the request and its token), and the token is sent only to the portal."""
+    """The body of one answer, following redirects within the portal only.
+
+    Never to another host, which would also get the request and its token; the token is sent only to the portal.
+    """
     for _ in range(MAX_REDIRECTS + 1):
         if not _same_origin(url):
             raise RefreshError(f"{what}: the portal redirected to another host ({excerpt(url)}); refused. "
@@ -208,8 +231,10 @@ def _download(s: requests.Session, url: str, params: dict | None, what: str, can
 
 
 def _body(r: requests.Response, what: str, cancel: threading.Event) -> bytes:
-    """Read a 200 answer a chunk at a time, so the deadline can stop it and a body over MAX_PAGE_BYTES is refused
-    before it fills memory (whatever Content-Length claims)."""
+    """Read a 200 answer a chunk at a time, so the deadline can stop it and a body too large is refused.
+
+    A body over MAX_PAGE_BYTES is refused before it fills memory, whatever Content-Length claims.
+    """
     too_large = RefreshError(f"{what}: the answer is larger than {MAX_PAGE_BYTES:,} bytes; refused, nothing was changed")
     try:
         if r.status_code != 200:

@@ -71,7 +71,7 @@ def parse_flag(values: pd.Series) -> pd.Series:
 
 
 def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """A KCPD location in any published spelling -> (lon, lat).
+    r"""A KCPD location in any published spelling -> (lon, lat).
 
     API: "{'type': 'Point', 'coordinates': [-94.55, 39.04]}" (longitude first); 2017-2020 API
     location objects: {"latitude": "39.04", "longitude": "-94.55", ...}; portal: "POINT (-94.55 39.04)";

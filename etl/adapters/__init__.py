@@ -26,15 +26,20 @@ from etl.model import Parsed
 class TextAdapter(Protocol):
     """Parse a file read as text: `raw` -> a Parsed of data frames."""
 
-    def __call__(self, raw: RawTable, file: str, source_id: str) -> Parsed: ...
+    def __call__(self, raw: RawTable, file: str, source_id: str) -> Parsed:
+        """Parse `raw`, the file `file` of source `source_id`."""
 
 
 class StagedAdapter(Protocol):
-    """Parse a file staged in `con` -> a Parsed naming temporary tables of `con`. `replace`: the file's rows replace
-    the rows already stored for the same keys instead of merging with them (KCPD person-rows, etl.merge)."""
+    """Parse a file staged in `con` -> a Parsed naming temporary tables of `con`.
+
+    `replace`: the file's rows replace the rows already stored for the same keys instead of merging with them
+    (KCPD person-rows, etl.merge).
+    """
 
     def __call__(self, con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str, *,
-                 replace: bool = False) -> Parsed: ...
+                 replace: bool = False) -> Parsed:
+        """Parse the file staged in `con` (view `_staged`), the file `file` of source `source_id`."""
 
 
 #: Every adapter, by the name data/manifest.csv gives it.

@@ -42,6 +42,11 @@ def _long(frame: pd.DataFrame, id_cols: dict[str, pd.Series], measures: dict[str
 
 
 def parse_nbhd_monthly(raw: RawTable, file: str, source_id: str = "kcpd_nbhd") -> Parsed:
+    """KCPD incidents per neighborhood and month by NIBRS "crimes against" group (a text adapter).
+
+    Counts are distinct reports placed by their coordinates upstream, so reports without coordinates are missing
+    (see the source's caveat); each group becomes a measure of its own name.
+    """
     frame = raw.frame
     require_columns(frame, {"neighborhood": "name", "month": "YYYY-MM", **{g: "count" for g in NBHD_GROUPS}}, file,
                     "neighborhood-month")
@@ -59,6 +64,11 @@ def parse_nbhd_monthly(raw: RawTable, file: str, source_id: str = "kcpd_nbhd") -
 
 
 def parse_district_daily(raw: RawTable, file: str, source_id: str = "kcpd_district") -> Parsed:
+    """KCPD rows per council district and day for each offense cluster (a text adapter).
+
+    The upstream counts are of person-rows, not reports, so each cluster is loaded as an index measure
+    ('<cluster>_index'), never as incidents. A district must be one of data/geo's council districts.
+    """
     frame = raw.frame
     require_columns(frame, {"reported_date": "date", "council_district": "district number", "crime_cluster": "label",
                             "count": "rows"}, file, "council-district daily")
@@ -100,9 +110,14 @@ def _annual(raw: RawTable, file: str, source_id: str, measures: dict[str, str], 
 
 
 def parse_ucr_annual(raw: RawTable, file: str, source_id: str = "fbi_ucr") -> Parsed:
+    """FBI UCR Table 8 for Kansas City, one row per year (a text adapter), with the city's population.
+
+    UCR's hierarchy rule counts one offense per incident, so these totals differ from KCPD's own counts.
+    """
     return _annual(raw, file, source_id, UCR_MEASURES, "FBI UCR annual")
 
 
 def parse_kcpd_annual(raw: RawTable, file: str, source_id: str = "kcpd_annual") -> Parsed:
+    """Distinct KCPD reports citywide per year (a text adapter), including reports without coordinates."""
     return _annual(raw, file, source_id, {"reports": "all_reports"}, "KCPD annual reports")
 

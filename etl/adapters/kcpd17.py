@@ -27,6 +27,11 @@ COLUMNS = {
 
 
 def parse(raw: RawTable, file: str, source_id: str = "kcpd17") -> Parsed:
+    """The third-party 2017 extract (a text adapter): rows folded by date, hour, offense and place.
+
+    Offense labels map to NIBRS codes through data/reference/kcpd2017_labels.csv; a label not listed is a reject,
+    never a guess.
+    """
     frame = raw.frame
     require_columns(frame, COLUMNS, file, "KCPD 2017 extract")
     dates, date_reason = parse_dates(frame["Date"])
