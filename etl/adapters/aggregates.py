@@ -95,7 +95,7 @@ def _annual(raw: RawTable, file: str, source_id: str, measures: dict[str, str], 
     year, year_reason = parse_dates(frame["year"].astype(str) + "-01-01")
     reason = first_reason(year_reason, *[_counts(frame[c])[1] for c in measures])
     ok = reason.isna()
-    ids = {"area_type": pd.Series("city", index=frame.index), "area_id": pd.Series("Kansas City", index=frame.index),
+    ids = {"area_type": pd.Series("city", index=frame.index), "area_id": pd.Series(geo.CITY_NAME, index=frame.index),
            "period_start": year}
     out = _long(frame, ids, measures, ok)
     out["source_id"], out["grain"] = source_id, "year"
