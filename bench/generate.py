@@ -2,7 +2,7 @@
 
 Real bundled rows are resampled and jittered: places from real geocoded incidents (KCPD
 2017 extract, GVA, the 2018 API sample) moved by up to about 150 m, dates spread uniformly
-over 2009-01-01 to 2026-06-30, offense codes, firearm flags and hours drawn from the real
+over the span in bench/bench.toml, offense codes, firearm flags and hours drawn from the real
 2018 sample. Report numbers start with SYNTH- and files are named SYNTHETIC-*.
 """
 
@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.settings import SYNTHETIC
 from kcvt.settings import DATA_DIR
 
 RAW = DATA_DIR / "raw"
-FIRST, LAST = np.datetime64("2009-01-01"), np.datetime64("2026-06-30")
+FIRST, LAST = np.datetime64(SYNTHETIC["first"]), np.datetime64(SYNTHETIC["last"])
 
 
 def seed_rows() -> tuple[np.ndarray, pd.DataFrame]:
@@ -24,7 +25,9 @@ def seed_rows() -> tuple[np.ndarray, pd.DataFrame]:
     k17 = pd.read_csv(RAW / "kcpd_2017_extract.csv.gz", usecols=["Latitude", "Longitude"])
     gva = pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz", usecols=["latitude", "longitude"]).dropna()
     places = np.vstack([k17[["Longitude", "Latitude"]].to_numpy(), gva[["longitude", "latitude"]].to_numpy()])
-    places = places[(places[:, 0] > -94.8) & (places[:, 0] < -94.35) & (places[:, 1] > 38.8) & (places[:, 1] < 39.4)]
+    lon_min, lat_min, lon_max, lat_max = SYNTHETIC["places_bbox"]
+    places = places[(places[:, 0] > lon_min) & (places[:, 0] < lon_max) & (places[:, 1] > lat_min)
+                    & (places[:, 1] < lat_max)]
     offenses = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz", dtype=str,
                            usecols=["ibrs", "offense", "description", "firearm_used_flag", "from_time"]).dropna(
         subset=["ibrs"])

@@ -1,4 +1,6 @@
-"""The loader against files built to hurt: every file of 100 MB or less is loaded or refused within 2.5 GB.
+"""The loader against files built to hurt: every file up to a size is loaded or refused within a memory target.
+
+The size and the target are in bench/bench.toml (hostile_file_mb, loader_peak_mb).
 
     python -m bench.limits            # about two minutes; files under bench/_work (SYNTHETIC, several GB on disk)
     python -m bench.limits --write    # and record the results in docs/benchmarks.md
@@ -21,11 +23,12 @@ from pathlib import Path
 
 from bench.generate import generate
 from bench.run import DOC, WORK, machine
+from bench.settings import SYNTHETIC, TARGETS
 from etl.build import build
 from kcvt.settings import ROOT
 
-TARGET_MB = 2500
-SIZE_MB = 100
+TARGET_MB = TARGETS["loader_peak_mb"]
+SIZE_MB = TARGETS["hostile_file_mb"]
 #: Runs the load in a child and prints the child's peak RSS in kB (ru_maxrss of the children of this launcher).
 LAUNCH = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
           "print(r.returncode); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
@@ -40,7 +43,7 @@ def kcpd_csv(path: Path) -> Path:
     return generate(rows, path)
 
 
-def gzip_bomb(path: Path, expands_to: float = 4e9) -> Path:
+def gzip_bomb(path: Path, expands_to: float = SYNTHETIC["gzip_bomb_bytes"]) -> Path:
     """A small gzip file of one real row repeated until it expands to `expands_to` bytes."""
     head = (ROOT / "data" / "raw" / "kcpd_2020_jan_jul_extract.csv.gz")
     with gzip.open(head, "rt") as fh:
@@ -87,13 +90,15 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     db = WORK / "limits-base.duckdb"
     build(db, progress=False)
-    cases = [("100 MB KCPD CSV", kcpd_csv(WORK / "SYNTHETIC-limits-100mb.csv")),
-             ("gzip bomb (4 GB inside)", gzip_bomb(WORK / "SYNTHETIC-limits-bomb.csv.gz")),
+    cases = [(f"{SIZE_MB:g} MB KCPD CSV", kcpd_csv(WORK / f"SYNTHETIC-limits-{SIZE_MB:g}mb.csv")),
+             (f"gzip bomb ({SYNTHETIC['gzip_bomb_bytes'] / 1e9:g} GB inside)",
+              gzip_bomb(WORK / "SYNTHETIC-limits-bomb.csv.gz")),
              ("1,000,000 columns", wide_header(WORK / "SYNTHETIC-limits-wide.csv")),
-             ("one 100 MB field", huge_field(WORK / "SYNTHETIC-limits-field.csv"))]
+             (f"one {SIZE_MB:g} MB field", huge_field(WORK / "SYNTHETIC-limits-field.csv"))]
     started = datetime.now()
     results = [run_case(name.split()[0] + str(k), path, db) | {"case": name} for k, (name, path) in enumerate(cases)]
-    lines = ["| file (SYNTHETIC) | size | exit | loader peak RSS | within 2.5 GB | message |", "|---|---|---|---|---|---|"]
+    within = f"within {TARGET_MB / 1000:g} GB"
+    lines = [f"| file (SYNTHETIC) | size | exit | loader peak RSS | {within} | message |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['file_mb']} MB | {r['exit']} | {r['peak_mb']:,} MB | "
               f"{'yes' if r['peak_mb'] <= TARGET_MB else '**no**'} | {r['message'].replace('|', '/')} |" for r in results]
     table = "\n".join(lines)
@@ -102,8 +107,8 @@ def main() -> None:
         marker = "<!-- limits -->"
         text = DOC.read_text()
         section = (f"{marker}\n\n## Files built to hurt: loader peak memory\n\nRun {started:%Y-%m-%d %H:%M} on "
-                   f"{machine()}; reproduce with `python -m bench.limits --write`. Target: any file of 100 MB or less "
-                   f"is loaded or refused with the loader's peak RSS at most 2.5 GB.\n\n{table}\n{marker}")
+                   f"{machine()}; reproduce with `python -m bench.limits --write`. Target: any file of {SIZE_MB:g} MB or "
+                   f"less is loaded or refused with the loader's peak RSS at most {TARGET_MB / 1000:g} GB.\n\n{table}\n{marker}")
         parts = text.split(marker)
         if len(parts) == 3:
             text = parts[0] + section + parts[2]

@@ -4,7 +4,7 @@
     python -m bench --quick    # a small run to check the harness
 
 Every figure is measured in the same run as its baseline (DuckDB's own CSV scan; a pandas
-in-memory implementation of the same page queries) and printed against its target.
+in-memory implementation of the same page queries) and printed against its target (bench/bench.toml).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import numpy as np
@@ -25,15 +26,15 @@ import pandas as pd
 
 from analytics import hotspots, queries
 from bench.generate import generate, seed_rows
+from bench.settings import QUERIES, SYNTHETIC, TARGETS
 from etl import geo, load
 from etl.build import load_one, swapped
 from etl.load import CoverageSpec
+from etl.rollup import rollup
 from kcvt.settings import ROOT
 
 WORK = ROOT / "bench" / "_work"
 DOC = ROOT / "docs" / "benchmarks.md"
-TARGETS = {"etl_ratio": 2.0, "spatial_s": 5.0, "warm_p95_ms": 100.0, "speedup": 10.0, "payload_bytes": 1_000_000,
-           "app_peak_mb": 600.0}
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
@@ -55,7 +56,7 @@ def bench_etl(csv: Path, db: Path) -> dict:
         with swapped(db, start_from_current=False) as con:
             load.init_schema(con)
             load_one(con, csv, "kcpd", None, CoverageSpec())
-            load.rollup(con)
+            rollup(con)
 
     etl_s, _ = timed(ours)
     io_s = bench_bare_io(csv, db)
@@ -95,18 +96,19 @@ def bench_spatial(n: int, seed: int = 1) -> dict:
     places, _ = seed_rows()
     rng = np.random.default_rng(seed)
     p = places[rng.integers(0, len(places), n)] + rng.normal(0, 0.0012, (n, 2))
-    geo._grid.cache_clear()  # the grid is built in the timed call, as in a load
+    geo.area_grid.cache_clear()  # the grid is built in the timed call, as in a load
     secs, idx = timed(geo.locate, "neighborhood", p[:, 0], p[:, 1])
     return {"points": n, "spatial_s": round(secs, 2), "placed_share": round(float((idx >= 0).mean()), 3)}
 
 
+NEIGHBORHOOD = QUERIES["neighborhood"]
 PAGE_QUERIES = {
     "home: monthly series": lambda c, f: queries.monthly(c, f),
     "home: total": lambda c, f: queries.total(c, f),
     "hotspots: hex bins": lambda c, f: hotspots.hex_bins(c, f, resolution=8),
     "hotspots: ranking": lambda c, f: hotspots.rank(c, f),
     "profile: neighborhood series": lambda c, f: queries.monthly(c, queries.Filter(f.source, f.category, f.start,
-                                                                                  f.end, "Lykins")),
+                                                                                  f.end, NEIGHBORHOOD)),
 }
 
 
@@ -125,7 +127,7 @@ def _pandas_queries(inc: pd.DataFrame, f: queries.Filter) -> dict:
         "hotspots: ranking": lambda: (sel(inc).groupby("neighborhood").size(),
                                       inc[(inc.category_id == f.category)
                                           & inc.event_date.between(prev_start, start)].groupby("neighborhood").size()),
-        "profile: neighborhood series": lambda: sel(inc)[sel(inc).neighborhood == "Lykins"].groupby(
+        "profile: neighborhood series": lambda: sel(inc)[sel(inc).neighborhood == NEIGHBORHOOD].groupby(
             sel(inc).event_date.dt.to_period("M")).size(),
     }
 
@@ -134,8 +136,15 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000
 
 
+def new_version(db: Path) -> None:
+    """Make the file look like a new version (its mtime moves on by a nanosecond), so the app's catalog, memoised per
+    file version (analytics.queries.catalog), is read afresh: a cold query as after a rebuild."""
+    st = db.stat()
+    os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+
+
 def bench_queries(db: Path, repeats: int = 20) -> list[dict]:
-    f = queries.Filter("kcpd", "violent", pd.Timestamp("2024-01-01").date(), pd.Timestamp("2024-12-31").date())
+    f = queries.Filter("kcpd", "violent", QUERIES["start"], QUERIES["end"])
     rows = []
     with duckdb.connect(str(db), read_only=True) as con:
         inc = con.execute("""SELECT i.event_date, i.neighborhood, i.h3_cell, c.category_id FROM incidents i
@@ -144,7 +153,7 @@ def bench_queries(db: Path, repeats: int = 20) -> list[dict]:
     for name, fn in PAGE_QUERIES.items():
         cold = []
         for _ in range(3):
-            queries._CATALOGS.clear()  # cold: a new connection and no catalog read yet
+            new_version(db)  # cold: a new connection and no catalog read yet
             with duckdb.connect(str(db), read_only=True) as con:
                 cold.append(timed(fn, con, f)[0])
         with duckdb.connect(str(db), read_only=True) as con:
@@ -173,17 +182,17 @@ def synthetic_db(n: int, path: Path, seed: int = 2) -> Path:
         frame["h3_cell"] = geo.h3_cells(frame["lon"], frame["lat"])
         con.register("f", frame)
         con.execute("""INSERT INTO incidents (incident_id, source_id, source_key, event_date, lat, lon, geo_status,
-                       h3_cell, person_rows, load_id) SELECT incident_id, 'kcpd', incident_id, DATE '2024-06-01',
-                       lat, lon, 'in_city', h3_cell, 1, 0 FROM f""")
+                       h3_cell, person_rows, load_id) SELECT incident_id, 'kcpd', incident_id, ?::DATE,
+                       lat, lon, 'in_city', h3_cell, 1, 0 FROM f""", [SYNTHETIC["payload_date"]])
         con.execute("INSERT INTO incident_categories SELECT incident_id, 'violent' FROM f")
         con.unregister("f")
-    load.rollup(con)
+    rollup(con)
     con.close()
     return path
 
 
 def bench_payload(db: Path) -> dict:
-    f = queries.Filter("kcpd", "violent", pd.Timestamp("2009-01-01").date(), pd.Timestamp("2026-06-30").date())
+    f = queries.Filter("kcpd", "violent", SYNTHETIC["first"], SYNTHETIC["last"])
     with duckdb.connect(str(db), read_only=True) as con:
         n = con.execute("SELECT count(*) FROM incidents").fetchall()[0][0]
         sizes = {res: len(hotspots.with_centres(hotspots.hex_bins(con, f, resolution=res)).to_json(
@@ -203,9 +212,10 @@ def bench_app_memory(db: Path) -> dict:
     env = {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_REGISTRY": str(WORK / "events.csv"),
            "KC_VIOLENCE_WATCH": str(WORK / "watch.csv")}
     proc = start_app(port, WORK / "streamlit.log", env)
-    pages = ["/?source=kcpd&category=violent", "/hotspots?source=kcpd&category=violent&start=2024-01-01&end=2024-12-31",
-             "/hotspots?source=kcpd&category=violent&start=2009-01-01&end=2026-06-30&layer=heat",
-             "/neighborhood?area=Lykins&source=kcpd&category=violent", "/data"]
+    year, span = f"start={QUERIES['start']}&end={QUERIES['end']}", f"start={SYNTHETIC['first']}&end={SYNTHETIC['last']}"
+    pages = ["/?source=kcpd&category=violent", f"/hotspots?source=kcpd&category=violent&{year}",
+             f"/hotspots?source=kcpd&category=violent&{span}&layer=heat",
+             f"/neighborhood?area={quote(NEIGHBORHOOD)}&source=kcpd&category=violent", "/data"]
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -243,23 +253,25 @@ def run_all(sizes: dict, with_app: bool = True) -> dict:
 
 
 def verdicts(r: dict) -> list[tuple[str, str, str, bool]]:
-    q = r["queries"]
+    """Each figure with its result, its target (bench/bench.toml) and whether the target is met."""
+    q, t = r["queries"], TARGETS
     rows = [
         (f"ETL of {r['etl']['rows']:,} rows vs DuckDB read_csv", f"{r['etl']['etl_ratio']}x "
-         f"({r['etl']['etl_s']} s vs {r['etl']['duckdb_scan_s']} s)", "≤ 2.0x", r["etl"]["etl_ratio"] <= 2.0),
-        (f"Assign {r['spatial']['points']:,} points to neighborhoods", f"{r['spatial']['spatial_s']} s", "≤ 5 s",
-         r["spatial"]["spatial_s"] <= 5.0),
-        ("Page queries, worst warm p95", f"{max(x['warm_p95_ms'] for x in q)} ms", "≤ 100 ms",
-         max(x["warm_p95_ms"] for x in q) <= 100),
-        ("Page queries, smallest speed-up over pandas", f"{min(x['speedup'] for x in q)}x", "≥ 10x",
-         min(x["speedup"] for x in q) >= 10),
+         f"({r['etl']['etl_s']} s vs {r['etl']['duckdb_scan_s']} s)", f"≤ {t['etl_ratio']:.1f}x",
+         r["etl"]["etl_ratio"] <= t["etl_ratio"]),
+        (f"Assign {r['spatial']['points']:,} points to neighborhoods", f"{r['spatial']['spatial_s']} s",
+         f"≤ {t['spatial_s']:g} s", r["spatial"]["spatial_s"] <= t["spatial_s"]),
+        ("Page queries, worst warm p95", f"{max(x['warm_p95_ms'] for x in q)} ms", f"≤ {t['warm_p95_ms']:g} ms",
+         max(x["warm_p95_ms"] for x in q) <= t["warm_p95_ms"]),
+        ("Page queries, smallest speed-up over pandas", f"{min(x['speedup'] for x in q)}x", f"≥ {t['speedup']:g}x",
+         min(x["speedup"] for x in q) >= t["speedup"]),
     ]
     for p in r["payload"]:
-        rows.append((f"Map payload at {p['incidents']:,} incidents", f"{p['payload_bytes']:,} bytes", "≤ 1 MB",
-                     p["payload_bytes"] <= 1_000_000))
+        rows.append((f"Map payload at {p['incidents']:,} incidents", f"{p['payload_bytes']:,} bytes",
+                     f"≤ {t['payload_bytes'] / 1e6:g} MB", p["payload_bytes"] <= t["payload_bytes"]))
     if "app" in r:
-        rows.append(("Peak memory of the app process", f"{r['app']['app_peak_mb']} MB", "≤ 600 MB",
-                     r["app"]["app_peak_mb"] <= 600))
+        rows.append(("Peak memory of the app process", f"{r['app']['app_peak_mb']} MB", f"≤ {t['app_peak_mb']:g} MB",
+                     r["app"]["app_peak_mb"] <= t["app_peak_mb"]))
     return rows
 
 

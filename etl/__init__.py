@@ -3,5 +3,6 @@
 Stages: `extract` reads files as published (strings, row numbers kept), `adapters/`
 turn each source format into the canonical model (pure functions over data frames),
 `geo` assigns places, `load` writes to DuckDB with a load log and rejected rows,
-`build` makes a whole database and swaps it in atomically.
+`rollup` computes the aggregates pages read, and `build` makes a whole database and
+swaps it in atomically.
 """

@@ -1,3 +1,4 @@
+"""`python -m etl`: the loader's command line (etl.cli)."""
 from etl.cli import main
 
 raise SystemExit(main())

@@ -21,6 +21,7 @@ from etl import adapters, load, reference
 from etl.errors import SchemaError
 from etl.extract import ROW, excerpt, header_names, name_columns, read_csv_text, sha256, stage, unstage
 from etl.load import CoverageSpec, LoadResult
+from etl.rollup import rollup
 from kcvt.db import needs_build
 from kcvt.locks import writer_lock
 from kcvt.settings import DATA_DIR, MANIFEST, db_path, user_dir
@@ -60,8 +61,11 @@ def _remove_stale_copies(target: Path) -> None:
 
 def load_one(con, path: Path, source_id: str, adapter: str | None, spec: CoverageSpec,
              replace: bool = False) -> LoadResult:
-    """Load one file into the open database copy (skipped when its checksum is in the load log). KCPD person-rows
-    merge with the rows already loaded for their reports; `replace` makes the file's rows replace them."""
+    """Load one file into the open database copy (skipped when its checksum is in the load log).
+
+    KCPD person-rows merge with the rows already loaded for their reports; `replace` makes the file's rows replace
+    them.
+    """
     file = load.relative(path)
     sha = sha256(path)
     done = load.already_loaded(con, sha, source_id)
@@ -73,15 +77,18 @@ def load_one(con, path: Path, source_id: str, adapter: str | None, spec: Coverag
         if name in adapters.STAGED:
             parsed = adapters.STAGED[name](con, stage(con, path), file, source_id, replace=replace)
         else:
-            parsed = adapters.ADAPTERS[name](read_csv_text(path), file, source_id)
+            parsed = adapters.TEXT[name](read_csv_text(path), file, source_id)
         return load.write(con, parsed, file, sha, spec)
     finally:
         unstage(con)
 
 
 def bundled_files() -> list[tuple[Path, str, str | None, CoverageSpec, bool]]:
-    """The manifest's bundled files, then files users loaded (kept under data/user/<source>/): path, source,
-    adapter, coverage and whether the file's reports replace those already loaded (refreshes, --replace)."""
+    """The files a build loads: the manifest's bundled files, then files users loaded (data/user/<source>/).
+
+    Each as (path, source, adapter, coverage, replace), replace saying whether the file's reports replace those
+    already loaded (refreshes, --replace), so a build repeats every load exactly.
+    """
     manifest = pd.read_csv(MANIFEST, dtype=str, keep_default_na=False)
     out = [
         (DATA_DIR / r.file, r.source_id, r.adapter,
@@ -108,8 +115,10 @@ def _under_user_dir(name: str) -> Path:
 
 def keep_user_file(path: Path, source_id: str, spec: CoverageSpec, name: str | None = None,
                    replace: bool = False) -> Path:
-    """Keep a loaded file under data/user/<source>/, without columns that hold people's names, and record how it
-    was loaded, so builds repeat it exactly."""
+    """Keep a loaded file under data/user/<source>/ and record how it was loaded, so builds repeat it exactly.
+
+    Columns that hold people's names are dropped from the kept copy.
+    """
     keep = user_dir() / source_id / (name or f"{sha256(path)[:12]}-{Path(path).name}")
     keep.parent.mkdir(parents=True, exist_ok=True)
     if not keep.exists():
@@ -147,7 +156,7 @@ def build(target: Path | None = None, progress: bool = True) -> list[LoadResult]
         for path, source_id, adapter, spec, replace in tqdm(files, desc="Loading files", unit="file",
                                                             disable=not progress):
             results.append(load_one(con, path, source_id, adapter, spec, replace))
-        load.rollup(con)
+        rollup(con)
     return results
 
 
@@ -179,7 +188,7 @@ def load_file(path: Path, source_id: str, target: Path | None = None, progress: 
                 before = year_counts(con, source_id)
                 result = load_one(con, path, source_id, None, spec, replace)
                 if not result.skipped:
-                    load.rollup(con)
+                    rollup(con)
                 after = year_counts(con, source_id)
                 result.changes = {y: (before.get(y, 0), after.get(y, 0)) for y in sorted(set(before) | set(after))
                                   if before.get(y, 0) != after.get(y, 0)}

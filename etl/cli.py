@@ -11,6 +11,7 @@ from pathlib import Path
 from etl.build import build, load_file
 from etl.errors import EtlError
 from etl.extract import excerpt
+from etl.transform import EARLIEST
 from kcvt import status
 from kcvt.db import DataUnavailable, connect
 from kcvt.locks import LockHeld
@@ -28,6 +29,7 @@ def _print_result(r) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    """`etl build`: rebuild the database from data/ and print what each file gave."""
     for r in build(progress=not args.quiet):
         _print_result(r)
     print(f"database ready: {db_path()}")
@@ -35,6 +37,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    """`etl load FILE --source S`: add a user's file; `--replace` is only previewed until `--yes`.
+
+    A link or a missing file is refused before anything is read, so the loader never follows a link to a file the
+    user did not mean to load.
+    """
     path = Path(args.file)
     if path.is_symlink() or not path.is_file():
         what = "is a symbolic link: give the file itself" if path.is_symlink() else "no such file"
@@ -61,12 +68,13 @@ def _covers(text: str) -> tuple[str, str]:
         end = datetime.strptime(last, "%Y-%m-%d" if len(last) == 10 else "%Y-%m")
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a span FIRST:LAST of months (YYYY-MM:YYYY-MM): {excerpt(text)}") from None
-    if not sep or not date(1900, 1, 1) <= start.date() <= end.date() <= date.today().replace(day=28) + timedelta(days=40):
+    if not sep or not EARLIEST.date() <= start.date() <= end.date() <= date.today().replace(day=28) + timedelta(days=40):
         raise argparse.ArgumentTypeError(f"not a span of past months, first before last: {excerpt(text)}")
     return first, last
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
+    """`etl refresh`: fetch the yearly KCPD datasets from the portal and print each one's changes."""
     from etl.refresh import DEFAULT_TOLERANCE, refresh
 
     results = refresh(since=args.since, dry_run=args.dry_run, force=args.force,
@@ -81,6 +89,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """`etl status`: coverage, counts, rejects and the last load, as text or JSON."""
     with connect() as con:
         info = status.summary(con)
     if args.json:
@@ -96,6 +105,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line's parser; every command and option has help text (a test checks it)."""
     p = argparse.ArgumentParser(prog="python -m etl", description="Load KC incident and count data into DuckDB.")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True)
@@ -124,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; problems a user can act on are one line on stderr and exit code 2, never a traceback."""
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -11,3 +11,11 @@ class SchemaError(EtlError):
 
 class UnknownSource(EtlError):
     """A source id that is not in data/reference/sources.csv."""
+
+
+class RefreshError(EtlError):
+    """The portal could not be read (after retries), or answered something that is not what was asked for."""
+
+
+class SuspiciousChange(EtlError):
+    """A refresh would change a year's incident count by more than the tolerance."""

@@ -53,8 +53,11 @@ def holds_names(header: str) -> bool:
 
 
 def excerpt(text: object, limit: int = 80) -> str:
-    """A short, escaped excerpt of a value from a file for a message: control characters escaped, cut to `limit`
-    characters, so a message never echoes a file's content (loading /etc/passwd through a link shows no line)."""
+    """A short, escaped excerpt of a value from a file, for a message.
+
+    Control characters are escaped and the text cut to `limit` characters, so a message never echoes a file's
+    content (loading /etc/passwd through a link shows no line).
+    """
     cut = str(text)[:limit]
     cut = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in cut)
     return cut + ("..." if len(str(text)) > limit else "")
@@ -70,6 +73,7 @@ class RawTable:
 
 
 def sha256(path: Path) -> str:
+    """A file's SHA-256, read in blocks: the load log's identity of a file, so a file loaded twice is skipped."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -98,8 +102,10 @@ def _check_size(n: int, path: Path) -> None:
 
 
 def check_gzip_size(path: Path) -> None:
-    """Refuse a gzip file whose content is larger than the limit, by decompressing it as a stream and counting
-    (a compression bomb never reaches memory; the size in the gzip trailer could lie)."""
+    """Refuse a gzip file whose content is larger than the limit, counted by decompressing it as a stream.
+
+    A compression bomb never reaches memory, and the size in the gzip trailer, which could lie, is not trusted.
+    """
     n = 0
     with gzip.open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
@@ -117,8 +123,11 @@ def header_names(path: Path) -> list[str]:
 
 
 def check_header(path: Path) -> None:
-    """Refuse a file whose first line is not a plausible CSV header (longer than MAX_HEADER_BYTES, or more than
-    MAX_COLUMNS fields) before any parser sees it: a million-column header took minutes to reject."""
+    """Refuse a file whose first line is not a plausible CSV header, before any parser sees it.
+
+    A line longer than MAX_HEADER_BYTES, or with more than MAX_COLUMNS fields, is refused: a million-column header
+    took minutes to reject.
+    """
     opener = gzip.open if _is_gzip(path) else open
     try:
         with opener(path, "rb") as fh:
@@ -214,8 +223,10 @@ def _drop_oversize(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, s
 
 def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, source: str,
                     published: list[str] | None = None) -> None:
-    """Refuse a file whose columns do not fit: `needed` maps canonical name -> what it is. The message lists the
-    file's own headers (`published`, before any renaming)."""
+    """Refuse a file whose columns do not fit: `needed` maps canonical name -> what it is.
+
+    The message lists the file's own headers (`published`, before any renaming).
+    """
     missing = [f"{name} ({what})" for name, what in needed.items() if name not in frame.columns]
     if missing:
         found = _shown_columns([c for c in (published or frame.columns) if c != ROW])
@@ -225,8 +236,10 @@ def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, sour
 
 
 def _shown_columns(columns: list[str]) -> str:
-    """The columns of a refused file, for its message: only names that look like column names (a line of another
-    kind of file, such as a system file behind a link, is never echoed), at most 20."""
+    """The columns of a refused file, for its message: at most 20, and only names that look like column names.
+
+    A line of another kind of file, such as a system file behind a link, is never echoed.
+    """
     plausible = [c for c in columns if re.fullmatch(r"[\w .()#/-]{1,40}", str(c))]
     shown = ", ".join(plausible[:20]) + (" ..." if len(plausible) > 20 else "")
     hidden = len(columns) - len(plausible)
@@ -235,8 +248,11 @@ def _shown_columns(columns: list[str]) -> str:
 
 @dataclass
 class Staged:
-    """A file staged in DuckDB for SQL adapters: the temporary view `_staged` (_row, c0, c1, ...: every value a
-    string, `_row` the 1-based data record number); `columns` are the file's own headers for c0, c1, ..."""
+    """A file staged in DuckDB for staged adapters: the temporary view `_staged` (_row, c0, c1, ...).
+
+    Every value is a string and `_row` the 1-based data record number; `columns` are the file's own headers for c0,
+    c1, ...
+    """
 
     columns: list[str]
     rows_read: int
@@ -245,9 +261,12 @@ class Staged:
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
-    """Stage a CSV: DuckDB's own reader for well-formed files (millions of rows in seconds); a file it refuses
-    (malformed lines, another encoding, empty, odd headers) goes through read_csv_text, which keeps the good rows
-    and explains the rest. Either way name columns are dropped and rows with an oversize field rejected."""
+    """Stage a CSV in DuckDB: DuckDB's own reader for well-formed files, read_csv_text for the others.
+
+    DuckDB's reader takes millions of rows in seconds; a file it refuses (malformed lines, another encoding, empty,
+    odd headers) goes through read_csv_text, which keeps the good rows and explains the rest. Either way name columns
+    are dropped and rows with an oversize field rejected.
+    """
     path = Path(path)
     notes: list[str] = []
     check_header(path)

@@ -96,8 +96,11 @@ GROUP BY incident_id, role, sex, race, age_band
 
 
 def define_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """kc_strip: Python's str.strip() for ASCII whitespace (DuckDB's trim() removes only spaces). Most values have
-    none to strip; a regular expression finds those that do (trimming every value took 2.5x as long)."""
+    """kc_strip: Python's str.strip() for ASCII whitespace (DuckDB's trim() removes only spaces).
+
+    Most values have none to strip; a regular expression finds those that do (trimming every value took 2.5x as
+    long).
+    """
     con.execute(r"""CREATE OR REPLACE TEMP MACRO kc_strip(s) AS
                     CASE WHEN regexp_matches(s, '^[\t\n\v\f\r ]|[\t\n\v\f\r ]$')
                          THEN trim(s, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) ELSE s END""")

@@ -2,7 +2,7 @@
 
 Geometry work uses shapely 2 (vectorised, GEOS underneath): validity repair with `make_valid`; a grid over each
 layer whose cells no boundary crosses answer for their points (`locate`); the other points go to prepared polygons
-tested with `contains_xy` against the points in their bounding box (`_locate`). H3 cells of points come from
+tested with `contains_xy` against the points in their bounding box (`first_containing`). H3 cells of points come from
 h3ronpy (H3 in Rust over whole arrays), the rest of H3 from Uber's h3 library. Both release the GIL, so the layers
 and the H3 cells run in threads on every core: 5 million points take about 2 s on two cores.
 """
@@ -21,10 +21,16 @@ import pandas as pd
 import shapely
 from h3ronpy.vector import coordinates_to_cells
 
+from etl import reference
 from kcvt.settings import DATA_DIR
 
 GEO = DATA_DIR / "geo"
 CITY_NAME = "Kansas City"
+
+
+def _layer_file(area_type: str, column: str = "file") -> str:
+    """A layer's file under data/geo, as data/reference/area_layers.csv names it (the files carry their vintage)."""
+    return reference.table("area_layers").set_index("area_type").loc[area_type, column]
 
 
 def _features(name: str) -> list[dict]:
@@ -42,11 +48,11 @@ def _repair(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def _neighborhoods() -> pd.DataFrame:
-    census = pd.read_csv(GEO / "kc_neighborhood_population_2010.csv.gz").dropna(subset=["Name"])
+    census = pd.read_csv(GEO / _layer_file("neighborhood", "population_file")).dropna(subset=["Name"])
     by_name = census.set_index("Name")["Population"]
     by_no = census.set_index(census["No."].astype(int).astype(str))["Population"]
     rows = []
-    for f in _features("kc_neighborhoods.geojson.gz"):
+    for f in _features(_layer_file("neighborhood")):
         p = f["properties"]
         name = p["nbhname"] or f"Unnamed area (object {p['objectid']})"
         area_id = p["nbhname"] or f"unnamed-{p['objectid']}"
@@ -59,14 +65,14 @@ def _neighborhoods() -> pd.DataFrame:
 
 def _zips() -> pd.DataFrame:
     rows = [(f["properties"]["postalcode"], f["properties"]["postalcode"], None, shapely.geometry.shape(f["geometry"]))
-            for f in _features("kc_zipcodes.geojson.gz")]
+            for f in _features(_layer_file("zip"))]
     out = pd.DataFrame(rows, columns=["area_id", "name", "population", "geometry"])
     out["area_type"] = "zip"
     return out
 
 
 def _districts() -> pd.DataFrame:
-    raw = pd.read_csv(GEO / "kc_council_districts_2023.csv.gz", dtype=str)
+    raw = pd.read_csv(GEO / _layer_file("council_district"), dtype=str)
     out = pd.DataFrame({
         "area_id": raw["DIST_ID"].str.strip(),
         "name": "Council district " + raw["DIST_ID"].str.strip(),
@@ -79,18 +85,23 @@ def _districts() -> pd.DataFrame:
 
 @lru_cache(maxsize=1)
 def areas() -> pd.DataFrame:
-    """Every area with a repaired geometry; the city is the union of the council districts."""
+    """Every area with a repaired geometry; the city is the union of the council districts.
+
+    Populations (neighborhoods only) come with their source as area_layers.csv states it, so rates per resident
+    always say which census they rest on.
+    """
     parts = [_neighborhoods(), _zips(), _districts()]
     frame = pd.concat(parts, ignore_index=True)
     frame["geometry"] = [_repair(g) for g in frame["geometry"]]
     city = shapely.unary_union(list(frame.loc[frame.area_type == "council_district", "geometry"]))
     frame.loc[len(frame)] = {"area_id": CITY_NAME, "name": CITY_NAME, "population": None, "geometry": city,
                              "area_type": "city"}
-    frame["population_source"] = np.where(frame["population"].notna(), "2010 Census (City of KCMO tabulation)", None)
+    stated = reference.table("area_layers").set_index("area_type")["population_source"].to_dict()
+    frame["population_source"] = np.where(frame["population"].notna(), frame["area_type"].map(stated), None)
     return frame
 
 
-def _locate(geoms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def first_containing(geoms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Index of the first geometry containing each point (-1 if none).
 
     Each polygon is prepared once and tested only against the points inside its bounding box, found by binary
@@ -120,20 +131,24 @@ BIG_LOAD = 500_000
 
 
 @cache
-def _layer(area_type: str) -> pd.DataFrame:
+def layer(area_type: str) -> pd.DataFrame:
+    """The areas of one type, in the order whose indexes `locate` and `first_containing` answer with."""
     return areas()[lambda a: a.area_type == area_type].reset_index(drop=True)
 
 
 @cache
-def _grid(area_type: str) -> tuple[float, float, np.ndarray]:
-    """A grid of GRID_STEP cells over a layer's extent: each cell holds the index of the first area containing all
-    of it (-1: none), or -2 where an area's boundary crosses it. Built with shapely in about 0.3 s."""
-    geoms = _layer(area_type)["geometry"].to_numpy()
+def area_grid(area_type: str) -> tuple[float, float, np.ndarray]:
+    """A grid of GRID_STEP cells over a layer's extent, so most points are placed without testing polygons.
+
+    Each cell holds the index of the first area containing all of it (-1: none), or -2 where an area's boundary
+    crosses it. Built with shapely in about 0.3 s.
+    """
+    geoms = layer(area_type)["geometry"].to_numpy()
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     x0, y0 = minx - GRID_STEP, miny - GRID_STEP
     nx, ny = int((maxx - x0) / GRID_STEP) + 2, int((maxy - y0) / GRID_STEP) + 2
     gx, gy = (g.ravel() for g in np.meshgrid(x0 + GRID_STEP * np.arange(nx), y0 + GRID_STEP * np.arange(ny)))
-    cells = _locate(geoms, gx + GRID_STEP / 2, gy + GRID_STEP / 2)  # a cell no boundary crosses is all on one side
+    cells = first_containing(geoms, gx + GRID_STEP / 2, gy + GRID_STEP / 2)  # a cell no boundary crosses is all on one side
     pad = GRID_STEP * 1e-3  # cells tested a little larger: a point rounded into the next cell is still covered
     boxes = shapely.box(gx - pad, gy - pad, gx + GRID_STEP + pad, gy + GRID_STEP + pad)
     cells[shapely.STRtree(boxes).query(shapely.boundary(geoms), predicate="intersects")[1]] = -2
@@ -144,18 +159,18 @@ def locate(area_type: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Index (in the layer's rows) of the first area of `area_type` containing each point, -1 if none.
 
     From BIG_LOAD points, a point in a grid cell that no boundary crosses takes the cell's answer; only points in
-    crossed cells (about a tenth in the city) are tested against the polygons (`_locate`). Same answers as testing
+    crossed cells (about a tenth in the city) are tested against the polygons (`first_containing`). Same answers as testing
     every point; fewer points are all tested (building the grids takes longer than that).
     """
     if len(x) < BIG_LOAD:
-        return _locate(_layer(area_type)["geometry"].to_numpy(), x, y)
-    x0, y0, grid = _grid(area_type)
+        return first_containing(layer(area_type)["geometry"].to_numpy(), x, y)
+    x0, y0, grid = area_grid(area_type)
     ix, iy = np.floor((x - x0) / GRID_STEP), np.floor((y - y0) / GRID_STEP)
     on_grid = (ix >= 0) & (ix < grid.shape[1]) & (iy >= 0) & (iy < grid.shape[0])  # NaN: off the grid
     found = np.full(len(x), -1, dtype=np.int64)  # off the grid is outside every area
     found[on_grid] = grid[iy[on_grid].astype(np.int64), ix[on_grid].astype(np.int64)]
     crossed = np.flatnonzero(found == -2)
-    found[crossed] = _locate(_layer(area_type)["geometry"].to_numpy(), x[crossed], y[crossed])
+    found[crossed] = first_containing(layer(area_type)["geometry"].to_numpy(), x[crossed], y[crossed])
     return found
 
 
@@ -165,10 +180,11 @@ LAYERS = {"neighborhood": "neighborhood", "zip": "zip", "council_district": "cou
 
 
 def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
-    """Neighborhood, ZIP and council district of each point (categoricals: compact for millions of points), whether
-    it is inside the city, and its H3 cell as a 64-bit integer (0 where there is no point).
+    """Neighborhood, ZIP, council district, whether inside the city, and H3 cell of each point.
 
-    The three layers and the H3 cells (in one slice per core) run in threads: shapely and h3ronpy release the GIL.
+    Areas are categoricals (compact for millions of points); the H3 cell is a 64-bit integer, 0 where there is no
+    point. The three layers and the H3 cells (in one slice per core) run in threads: shapely and h3ronpy release the
+    GIL.
     """
     x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     bounds = np.linspace(0, len(x), (os.cpu_count() or 1) + 1, dtype=int)
@@ -177,7 +193,7 @@ def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
         slices = [pool.submit(h3_ints, x[a:b], y[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         found = [f.result() for f in layers]
         cells = np.concatenate([f.result() for f in slices])
-    frame = pd.DataFrame({column: pd.Categorical.from_codes(idx, categories=_layer(t)["area_id"].to_numpy(dtype=object))
+    frame = pd.DataFrame({column: pd.Categorical.from_codes(idx, categories=layer(t)["area_id"].to_numpy(dtype=object))
                           for (t, column), idx in zip(LAYERS.items(), found, strict=True)})
     frame["in_city"] = frame["council_district"].notna()
     frame["h3"] = cells
@@ -188,9 +204,11 @@ H3_RESOLUTION = 9  # about 0.1 km2 a cell: a few blocks
 
 
 def h3_ints(x: np.ndarray, y: np.ndarray, resolution: int = H3_RESOLUTION) -> np.ndarray:
-    """The H3 cell of each point as an integer (0 where there is no finite point); its usual name is its hexadecimal form
-    (SQL: lower(hex(cell))). h3ronpy does whole arrays in Rust, 1.6x as fast as Uber's h3 point by point and
-    without the GIL; tests check both give the same cells."""
+    """The H3 cell of each point as an integer (0 where there is no finite point).
+
+    Its usual name is its hexadecimal form (SQL: lower(hex(cell))). h3ronpy does whole arrays in Rust, 1.6x as fast as
+    Uber's h3 point by point and without the GIL; tests check both give the same cells.
+    """
     cells = np.zeros(len(x), dtype=np.uint64)
     point = np.isfinite(x) & np.isfinite(y)
     if point.any():

@@ -39,6 +39,8 @@ class CoverageSpec:
 
 @dataclass
 class LoadResult:
+    """What loading one file did, for the CLI, the app and the load log (`changes`: incidents by year)."""
+
     load_id: int | None
     file: str
     source_id: str
@@ -75,6 +77,7 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, sha: str, source_id: str) -> tuple | None:
+    """The load (id, file, time) that already loaded a file with this checksum for this source, if any."""
     rows = con.execute(
         "SELECT load_id, file, loaded_at FROM load_log WHERE sha256 = ? AND source_id = ?", [sha, source_id]
     ).fetchall()
@@ -95,7 +98,7 @@ FROM _inc i JOIN _places p USING (rid)
 
 
 def _as_table(con: duckdb.DuckDBPyConnection, part: pd.DataFrame | str, name: str, columns: list[str]) -> str:
-    """A parsed part as a table name: SQL adapters hand over temporary tables, the others data frames."""
+    """A parsed part as a table name: staged adapters hand over temporary tables, text adapters data frames."""
     if isinstance(part, str):
         return part
     register(con, name, part[columns])
@@ -121,27 +124,30 @@ def _insert_incidents(con: duckdb.DuckDBPyConnection, table: str, load_id: int) 
         con.unregister("_places")
 
 
-def _replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> None:
-    """A count file's rows replace the rows of the same key already loaded; of a file's own rows with one key, the
-    first wins (area_counts has no key index to do this, see schema.sql)."""
+def replace_counts(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> None:
+    """Store a count file's rows as published counts (origin 'published'), replacing those of the same key.
+
+    So a corrected file never doubles a count; of a file's own rows with one key, the first wins (area_counts has no
+    key index to do this, see schema.sql).
+    """
     key = [c for c in AREA_COUNT_COLUMNS if c != "n"]
     register(con, "_counts", counts[AREA_COUNT_COLUMNS].drop_duplicates(key))
+    columns = ", ".join(AREA_COUNT_COLUMNS)
     try:
         con.execute(f"DELETE FROM area_counts a USING _counts c WHERE {' AND '.join(f'a.{k} = c.{k}' for k in key)}")  # noqa: S608
-        con.execute("INSERT INTO area_counts SELECT * FROM _counts")
+        con.execute(f"INSERT INTO area_counts ({columns}, origin) SELECT {columns}, 'published' FROM _counts")  # noqa: S608
     finally:
         con.execute("DROP TABLE _counts")
 
 
 def _periods(parsed: Parsed, spec: CoverageSpec, dates: pd.Series) -> tuple[pd.DataFrame, str | None]:
-    """Coverage rows (period_start, status, note) for the file, from its incidents' dates (or its count periods),
-    and a note naming the months of its span that it has no rows for.
+    """Coverage rows (period_start, status, note) for a file, and a note naming its span's months without rows.
 
-    A declared span (start/end: the manifest, a refresh, `etl load --covers`) covers every period in it. Without
-    one, a file covers only the months it has rows in, from its 1st-percentile date (so a handful of late-entered
-    reports from earlier years never claims those years) to its last date: a month with no rows is no data, never
-    a zero, and the load summary names it. An end given to the day (YYYY-MM-DD) that is not a month's last day
-    makes that month partial.
+    Periods come from the file's incidents' dates (or its count periods). A declared span (start/end: the manifest, a
+    refresh, `etl load --covers`) covers every period in it. Without one, a file covers only the months it has rows
+    in, from its 1st-percentile date (so a handful of late-entered reports from earlier years never claims those
+    years) to its last date: a month with no rows is no data, never a zero, and the load summary names it. An end
+    given to the day (YYYY-MM-DD) that is not a month's last day makes that month partial.
     """
     empty = pd.DataFrame(columns=["period_start", "status", "note"])
     freq = "YS" if parsed.grain == "year" else "MS"
@@ -194,7 +200,7 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
         con.execute(f"INSERT INTO incident_categories SELECT incident_id, category_id FROM {categories}")  # noqa: S608
         con.execute(f"INSERT INTO people_counts SELECT {', '.join(PEOPLE_COLUMNS)} FROM {people}")  # noqa: S608
     if not parsed.area_counts.empty:
-        _replace_counts(con, parsed.area_counts)
+        replace_counts(con, parsed.area_counts)
     if parsed.population is not None:
         insert(con, "city_population", parsed.population.assign(source_id=parsed.source_id),
                ["year", "population", "source_id"], replace=True)
@@ -215,59 +221,6 @@ def write(con: duckdb.DuckDBPyConnection, parsed: Parsed, file: str, sha: str, s
     )
     return LoadResult(load_id, file, parsed.source_id, parsed.rows_read, parsed.rows_loaded, len(parsed.rejects),
                       n_incidents, message=message)
-
-
-ROLLUP = """
-CREATE OR REPLACE TEMP TABLE _rollup AS  -- one pass over incidents x categories: by every area at once, and by hex
-SELECT i.source_id, c.category_id, date_trunc('month', i.event_date)::DATE AS month,
-       i.geo_status <> 'outside_city' AS in_city, i.neighborhood, i.zip, i.council_district,
-       CASE WHEN i.geo_status = 'in_city' THEN i.h3_cell END AS hex, grouping(hex) = 1 AS by_areas,
-       count(*) AS n, count(*) FILTER (i.firearm) AS n_firearm
-FROM incidents i JOIN incident_categories c USING (incident_id)
-GROUP BY GROUPING SETS ((i.source_id, c.category_id, month, in_city, i.neighborhood, i.zip, i.council_district),
-                        (i.source_id, c.category_id, month, hex));
-DELETE FROM area_counts WHERE source_id IN (SELECT source_id FROM sources WHERE kind = 'incidents');
-INSERT INTO area_counts
-WITH rolled AS (  -- each area type from the rows by every area (a tenth as many rows as incidents)
-    SELECT source_id, category_id, month, sum(n) AS n,
-           grouping(in_city, neighborhood, zip, council_district) AS unit,  -- which of the four is kept
-           CASE unit WHEN 7 THEN 'city' WHEN 11 THEN 'neighborhood' WHEN 13 THEN 'zip' ELSE 'council_district' END AS t,
-           CASE unit WHEN 7 THEN CASE WHEN in_city THEN 'Kansas City' END WHEN 11 THEN neighborhood
-                     WHEN 13 THEN zip ELSE council_district END AS id
-    FROM _rollup WHERE by_areas
-    GROUP BY GROUPING SETS ((source_id, category_id, month, in_city), (source_id, category_id, month, neighborhood),
-                            (source_id, category_id, month, zip), (source_id, category_id, month, council_district))
-)
-SELECT source_id, t, id, 'month', month, category_id, n FROM rolled WHERE id IS NOT NULL
-ORDER BY source_id, category_id, t, month;  -- clustered as pages filter, so scans skip most row groups
-DELETE FROM hex_month_counts;
-INSERT INTO hex_month_counts
-SELECT source_id, category_id, month, hex, n, n_firearm FROM _rollup WHERE NOT by_areas AND hex IS NOT NULL
-ORDER BY source_id, category_id, month;
-DROP TABLE _rollup;
-DELETE FROM source_measures;
-INSERT INTO source_measures
-WITH scope AS (
-    SELECT source_id, bool_or(area_type = 'city' AND grain <> 'year') AS has_city,
-           any_value(area_type) FILTER (grain <> 'year') AS area_type
-    FROM area_counts GROUP BY source_id
-)
-SELECT DISTINCT a.source_id, a.measure, CASE WHEN s.has_city THEN 'city' ELSE coalesce(s.area_type, 'city') END,
-       CASE WHEN s.has_city THEN 'Kansas City' END
-FROM area_counts a JOIN scope s USING (source_id);
-"""
-
-
-def rollup(con: duckdb.DuckDBPyConnection) -> None:
-    """Incident sources roll up into area_counts (city, neighborhood, ZIP, district by month) and into hex cells
-    by month, so pages over whole months read small aggregates instead of every incident; source_measures and
-    h3_parents are the small lookups the pages check filters and coarsen hex bins with."""
-    con.execute(ROLLUP)
-    new_cells = [r[0] for r in con.execute(
-        """SELECT DISTINCT h3_cell FROM hex_month_counts
-           WHERE h3_cell NOT IN (SELECT h3_cell FROM h3_parents)""").fetchall()]
-    if new_cells:
-        insert(con, "h3_parents", geo.h3_parents(new_cells), ["h3_cell", "r8", "r7"])
 
 
 def relative(path: Path) -> str:

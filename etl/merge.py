@@ -36,6 +36,7 @@ class Merged:
     rows_replaced: int = 0  # stored rows removed by a replace
 
     def note(self) -> str | None:
+        """The load summary's line about reports already loaded (None when the file brought only new ones)."""
         if not self.reports_known:
             return None
         if self.rows_replaced:
@@ -46,8 +47,11 @@ class Merged:
 
 
 def merge(con: duckdb.DuckDBPyConnection, source_id: str, replace: bool) -> Merged:
-    """`_new` (the file's good rows: VALUES and `_row`) -> the views `_rows` and `_people_rows`, and `person_rows`
-    updated. Without a `person_rows` table (an in-memory parse) the file's rows are taken as they are."""
+    """Merge the file's good rows (`_new`: VALUES and `_row`) with the stored rows of their reports.
+
+    Leaves the views `_rows` and `_people_rows` that etl.fold reads, and `person_rows` updated. Without a
+    `person_rows` table (an in-memory parse) the file's rows are taken as they are.
+    """
     stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'person_rows' AND NOT temporary"
                          ).fetchall()[0][0]
     result = Merged()
@@ -74,8 +78,10 @@ def merge(con: duckdb.DuckDBPyConnection, source_id: str, replace: bool) -> Merg
 
 
 def _union(con: duckdb.DuckDBPyConnection) -> None:
-    """`_all`: the stored rows of the file's reports, then the file's rows that are not exact duplicates of them
-    (counted with multiplicity: the k-th copy of a value is a duplicate only if k copies are stored)."""
+    """`_all`: the stored rows of the file's reports, then the file's rows that are not exact duplicates of them.
+
+    Duplicates are counted with multiplicity: the k-th copy of a value is a duplicate only if k copies are stored.
+    """
     values = ", ".join(VALUES)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _all AS
@@ -97,8 +103,11 @@ def _views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _store(con: duckdb.DuckDBPyConnection, source_id: str, known: bool) -> None:
-    """The merged rows become the stored rows of their reports. `_row` is unique in `_all` and in merge order, so
-    shifting it past the largest stored `seq` keeps every row after those stored before."""
+    """The merged rows become the stored rows of their reports, after the rows stored before.
+
+    `_row` is unique in `_all` and in merge order, so shifting it past the largest stored `seq` keeps every row after
+    those stored before.
+    """
     if known:
         con.execute("DELETE FROM person_rows WHERE source_id = $s AND source_key IN (SELECT source_key FROM _known)",
                     {"s": source_id})

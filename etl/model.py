@@ -20,7 +20,7 @@ AREA_COUNT_COLUMNS = ["source_id", "area_type", "area_id", "grain", "period_star
 class Parsed:
     """Rows for the canonical model from one file, plus what was rejected and why.
 
-    incidents, categories and people are data frames, or, from the SQL adapters, the names of temporary tables
+    incidents, categories and people are data frames, or, from staged adapters, the names of temporary tables
     in the loading connection (millions of rows never pass through pandas); `materialize` turns them into frames.
     """
 
@@ -39,6 +39,7 @@ class Parsed:
 
     @property
     def rows_loaded(self) -> int:
+        """Rows read minus rows rejected: every row read is either loaded or rejected with a reason."""
         return self.rows_read - len(self.rejects)
 
 

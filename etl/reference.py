@@ -16,14 +16,17 @@ from kcvt.settings import REFERENCE_DIR
 
 @cache
 def table(name: str) -> pd.DataFrame:
+    """A reference table from data/reference/<name>.csv, every value a string (blanks stay ''), read once."""
     return pd.read_csv(REFERENCE_DIR / f"{name}.csv", dtype=str, keep_default_na=False)
 
 
 def sources() -> pd.DataFrame:
+    """The sources (data/reference/sources.csv), with the caveats the pages show beside their counts."""
     return table("sources")
 
 
 def source_kind(source_id: str) -> str:
+    """Whether a source publishes 'incidents' or 'area_counts'; raises UnknownSource for an unknown id."""
     found = sources().loc[sources().source_id == source_id, "kind"]
     if found.empty:
         raise UnknownSource(f"unknown source {source_id!r}; known: {', '.join(sources().source_id)}")
@@ -31,6 +34,7 @@ def source_kind(source_id: str) -> str:
 
 
 def categories() -> pd.DataFrame:
+    """The categories (data/reference/categories.csv), with needs_firearm as a boolean."""
     cats = table("categories").copy()
     cats["needs_firearm"] = cats["kcpd_needs_firearm"].eq("true")
     return cats
@@ -78,16 +82,21 @@ def categorize_kcpd_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def categorize_gva(incidents: pd.DataFrame) -> pd.DataFrame:
-    """GVA incidents (incident_id, killed, injured, mass) -> (incident_id, category_id)."""
+    """GVA incidents (incident_id, killed, injured, mass) -> (incident_id, category_id), by each category's gva_rule.
+
+    'mass' follows GVA's own definition: an incident GVA lists as a mass shooting, or one with at least
+    gva_min_shot people shot (categories.csv), so a row missing GVA's tag is still counted.
+    """
     shot = incidents["killed"] + incidents["injured"]
-    rules = {
-        "shot": shot > 0,
-        "killed": incidents["killed"] > 0,
-        "any": pd.Series(True, index=incidents.index),
-        "mass": incidents["mass"] | (shot >= 4),
-    }
+
+    def rule(cat) -> pd.Series:
+        if cat.gva_rule == "mass":
+            return incidents["mass"] | (shot >= int(cat.gva_min_shot))
+        return {"shot": shot > 0, "killed": incidents["killed"] > 0,
+                "any": pd.Series(True, index=incidents.index)}[cat.gva_rule]
+
     found = [
-        pd.DataFrame({"incident_id": incidents.loc[rules[cat.gva_rule], "incident_id"], "category_id": cat.category_id})
+        pd.DataFrame({"incident_id": incidents.loc[rule(cat), "incident_id"], "category_id": cat.category_id})
         for cat in categories().itertuples()
         if cat.gva_rule
     ]

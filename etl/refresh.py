@@ -1,19 +1,16 @@
-"""Refresh KCPD crime data from the city's Socrata open-data portal (SODA API).
+"""Refresh KCPD crime data from the city's Socrata open-data portal: the orchestration.
 
 For each yearly "KCPD Crime Data <year>" dataset (data/reference/kcpd_datasets.csv):
 page through `/resource/<id>.json` ($select, $where, $order, $limit, $offset), spooling each
-page to disk so an interrupted refresh resumes where it stopped; retry timeouts and 5xx
-responses with backoff (urllib3's Retry); after the first full fetch, fetch only rows
-updated since the dataset's watermark (Socrata's `:updated_at`), plus every other row of
-the reports they belong to. Rows go through the same KCPD adapter as file loads, in the
-same atomic swap: a failure, a kill or a suspicious change leaves the last good database.
+page to disk so an interrupted refresh resumes where it stopped; after the first full fetch,
+fetch only rows updated since the dataset's watermark (Socrata's `:updated_at`), plus every
+other row of the reports they belong to. Rows go through the same KCPD adapter as file loads,
+in the same atomic swap: a failure, a kill or a suspicious change leaves the last good database.
 
-Everything the portal sends (and state.json, a file anyone can edit) is hostile until parsed: a page must be a
-list of row objects whose `:updated_at` is a timestamp in range before it is spooled or used; a watermark is a
-datetime, stored and sent in one format; a value enters SoQL only through `soql_literal`; paths are built only
-from allow-listed dataset ids and a timestamp's digits, and checked to stay under refresh_dir(). Redirects to
-another host are refused, the app token goes to the configured portal only, and every answer has a deadline and
-a size cap.
+What the portal sends is parsed, and every request made, by etl.soda (timestamps, SoQL literals, report numbers,
+pages; retries, same-origin redirects, the token, deadlines and size caps). Here, state.json (a file anyone can
+edit) is read as warily: its watermarks are parsed like the portal's; paths are built only from allow-listed
+dataset ids and a timestamp's digits, and checked to stay under refresh_dir().
 """
 
 from __future__ import annotations
@@ -22,61 +19,44 @@ import json
 import os
 import re
 import shutil
-import threading
-import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
-import duckdb
 import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
 from tqdm import tqdm
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.util.retry import Retry
 
 from etl import build as build_module
-from etl.errors import EtlError
+from etl.errors import RefreshError, SuspiciousChange
 from etl.extract import excerpt
 from etl.load import CoverageSpec
+from etl.rollup import rollup
+from etl.soda import format_timestamp, get_rows, parse_watermark, report_number, session, soql_literal, validate_page
 from kcvt.db import needs_build
 from kcvt.locks import writer_lock
-from kcvt.settings import REFERENCE_DIR, db_path, open_data_token, open_data_url, refresh_dir
+from kcvt.settings import REFERENCE_DIR, db_path, open_data_url, refresh_dir
 
 DEFAULT_TOLERANCE = 0.10  # a year's incident count may move by 10% before a refresh asks for --force
 PAGE_SIZE = 5000
 REPORT_FIELDS = ("report_no", "report", "report_number")
 BATCH = 100  # report numbers per `IN (...)` query
-DEFAULT_DEADLINE = 120.0  # seconds for one whole answer, retries included
-MAX_PAGE_BYTES = 64 * 1024 * 1024  # a page of 5,000 rows is about 8 MB
 MAX_ROWS = 2_000_000  # per dataset; a year has about 150,000 person-rows, so more means paging has gone wrong
-MAX_REDIRECTS = 3
-CHUNK = 64 * 1024
 DATASET_ID = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.ASCII)  # Socrata's "4x4"
-TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
-REPORT_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}", re.ASCII)  # KCPD's are 9 digits
-EARLIEST = datetime(2000, 1, 1)  # no KCPD dataset row was updated before the portal existed
-
-
-class RefreshError(EtlError):
-    """The portal could not be read (after retries), or answered something that is not what was asked for."""
-
-
-class SuspiciousChange(EtlError):
-    """A refresh would change a year's incident count by more than the tolerance."""
 
 
 @dataclass
 class Dataset:
+    """One yearly "KCPD Crime Data <year>" dataset on the portal (data/reference/kcpd_datasets.csv)."""
+
     year: int
     dataset_id: str
 
 
 @dataclass
 class RefreshResult:
+    """What refreshing one dataset did (`changes`: incidents by year, before and after)."""
+
     dataset: Dataset
     rows: int = 0
     pages: int = 0
@@ -87,90 +67,9 @@ class RefreshResult:
 
 
 def datasets(since: int | None = None) -> list[Dataset]:
+    """The yearly datasets listed in data/reference/kcpd_datasets.csv (from year `since`): the allow-list."""
     table = pd.read_csv(REFERENCE_DIR / "kcpd_datasets.csv", dtype={"dataset_id": str})
     return [Dataset(int(r.year), r.dataset_id) for r in table.itertuples() if since is None or r.year >= since]
-
-
-# --- values from the network: parsed into their types before use ---------------------------------------------------
-
-def parse_timestamp(value: object) -> datetime:
-    """A Socrata timestamp (`2018-11-01T00:00:00.000`: ISO 8601, optional fraction, `Z` or offset) as a naive UTC
-    datetime. Raises ValueError for anything else, so the text as it came is never used."""
-    m = TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
-    if m is None:
-        raise ValueError(f"'{excerpt(value)}' is not a timestamp")
-    whole, fraction, zone = m.groups()
-    try:
-        stamp = datetime.fromisoformat(f"{whole}.{(fraction or '').ljust(6, '0')[:6]}"
-                                       f"{'+00:00' if zone == 'Z' else zone or ''}")
-        return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
-    except (ValueError, OverflowError):
-        raise ValueError(f"'{excerpt(value)}' is not a valid date and time") from None
-
-
-def parse_watermark(value: object) -> datetime:
-    """A timestamp fit to be a watermark: parsed, and not in the future (a watermark in year 9999 would make every
-    later refresh find nothing new, silently) nor before the portal existed."""
-    stamp = parse_timestamp(value)
-    if not EARLIEST <= stamp <= datetime.now(UTC).replace(tzinfo=None) + timedelta(days=2):
-        raise ValueError(f"'{excerpt(value)}' is not a plausible update time")
-    return stamp
-
-
-def format_timestamp(stamp: datetime) -> str:
-    """The one format a watermark is stored and sent in: Socrata's floating timestamp, to the millisecond (cutting
-    the fraction can only make the next fetch ask for a little more, never less)."""
-    return stamp.isoformat(timespec="milliseconds")
-
-
-def soql_literal(value: str) -> str:
-    """`value` as a SoQL string literal, quotes doubled: the only way a value enters SoQL text. Control and line
-    separator characters are refused: SoQL has no escape for them and no watermark or report number has one."""
-    if not isinstance(value, str) or any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in value):
-        raise RefreshError(f"refusing to put '{excerpt(value)}' into a SoQL query: not plain text")
-    return "'" + value.replace("'", "''") + "'"
-
-
-def report_number(value: object, where: str) -> str:
-    """A report number from the portal, checked before it goes into a query: short plain text (digits, letters and
-    a few separators). Anything else means the portal is not sending what it publishes."""
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not REPORT_NUMBER.fullmatch(text):
-        raise RefreshError(f"{where}: report number '{excerpt(value)}' is not a plain report number; refused, "
-                           "nothing was changed")
-    return text
-
-
-_JSON_KINDS = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
-               bool: "true/false", type(None): "null"}
-
-
-def validate_page(data: object, what: str, limit: int | None = None) -> list[dict]:
-    """A page as the SODA API defines it: a list of at most `limit` row objects, each with an `:updated_at` fit to
-    be a watermark. Checked before a page is spooled and again when it is read back, so a bad page is never
-    replayed; the message names the dataset and page."""
-    if not isinstance(data, list):
-        raise RefreshError(f"{what}: expected a JSON list of rows, got {_JSON_KINDS.get(type(data), 'something else')}"
-                           "; nothing was changed")
-    if limit is not None and len(data) > limit:
-        raise RefreshError(f"{what}: {len(data):,} rows for a page of {limit:,}; nothing was changed")
-    for i, row in enumerate(data, 1):
-        if not isinstance(row, dict):
-            raise RefreshError(f"{what}: row {i} is {_JSON_KINDS.get(type(row), 'something else')}, not an object; "
-                               "nothing was changed")
-        try:
-            parse_watermark(row.get(":updated_at"))
-        except ValueError as exc:
-            raise RefreshError(f"{what}: row {i}: :updated_at {exc}; nothing was changed") from None
-    return data
-
-
-def _parse_json(body: bytes, what: str) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise RefreshError(f"{what}: the portal's answer is not JSON ({exc.__class__.__name__}); nothing was changed"
-                           ) from None
 
 
 # --- paths: only from allow-listed identifiers, always under refresh_dir() ------------------------------------------
@@ -185,8 +84,10 @@ def checked_id(ds: Dataset) -> str:
 
 
 def _inside(path: Path) -> Path:
-    """`path` resolved, if it stays under refresh_dir(): checked before any mkdir, write or rmtree, whatever built
-    the name and whatever links lie on the way."""
+    """`path` resolved, if it stays under refresh_dir(): checked before any mkdir, write or rmtree.
+
+    The check holds whatever built the name and whatever links lie on the way.
+    """
     root = refresh_dir().resolve()
     resolved = path.resolve()
     if resolved == root or not resolved.is_relative_to(root):
@@ -202,112 +103,6 @@ def _resource_url(ds: Dataset) -> str:
     return f"{open_data_url()}/resource/{checked_id(ds)}.json"
 
 
-# --- HTTP: same origin only, the token to the portal only, a deadline and a size cap per answer ---------------------
-
-def session(retries: int = 5, backoff: float = 0.5, timeout: float = 60.0,
-            deadline: float = DEFAULT_DEADLINE) -> requests.Session:
-    """An HTTP session that retries connection errors, timeouts and 5xx answers with exponential backoff.
-
-    `timeout` bounds each socket read; `deadline` bounds a whole answer, retries included (a server sending a byte
-    now and then never trips a read timeout). The app token is not a session header: `_download` adds it to
-    requests for the configured portal only."""
-    s = requests.Session()
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
-                  status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
-                  raise_on_status=False)
-    s.mount("http://", HTTPAdapter(max_retries=retry))
-    s.mount("https://", HTTPAdapter(max_retries=retry))
-    s.request_timeout = timeout  # type: ignore[attr-defined]
-    s.deadline = deadline  # type: ignore[attr-defined]
-    return s
-
-
-def _same_origin(url: str) -> bool:
-    """Whether `url` has the configured portal's scheme, host and port: the only place requests and the token go."""
-    def origin(u: str) -> tuple:
-        p = urlsplit(u)
-        return p.scheme.lower(), (p.hostname or "").lower(), p.port or {"http": 80, "https": 443}.get(p.scheme.lower())
-
-    try:
-        return origin(url) == origin(open_data_url())
-    except ValueError:  # an unparseable port or address
-        return False
-
-
-def _get(s: requests.Session, url: str, params: dict, what: str = "the portal", limit: int | None = None,
-         deadline: float | None = None) -> list[dict]:
-    """One page of rows, parsed and validated: nothing unchecked leaves this function."""
-    seconds = deadline if deadline is not None else getattr(s, "deadline", DEFAULT_DEADLINE)
-    body = _within(seconds, what, lambda cancel: _download(s, url, params, what, cancel))
-    return validate_page(_parse_json(body, what), what, limit)
-
-
-def _within(seconds: float, what: str, work: Callable[[threading.Event], bytes]) -> bytes:
-    """`work` run in a helper thread, given up after `seconds`: requests' timeout bounds each read, not the answer,
-    and the stages before the body (connecting, retries, headers) cannot be cut from this thread. The abandoned
-    helper stops at its next chunk (it is told to) or when its connection ends."""
-    box: dict = {}
-    cancel = threading.Event()
-
-    def run() -> None:
-        try:
-            box["body"] = work(cancel)
-        except BaseException as exc:  # handed to the caller below
-            box["error"] = exc
-
-    helper = threading.Thread(target=run, name=f"refresh: {what}", daemon=True)
-    helper.start()
-    helper.join(seconds)
-    if helper.is_alive():
-        cancel.set()
-        raise RefreshError(f"{what}: no complete answer within {seconds:g} s; nothing was changed. "
-                           "The portal is slow or stalled: try again later")
-    if "error" in box:
-        raise box["error"]
-    return box["body"]
-
-
-def _download(s: requests.Session, url: str, params: dict | None, what: str, cancel: threading.Event) -> bytes:
-    """The body of one answer. Redirects are followed only within the portal (never to another host, which would
-    also get the request and its token), and the token is sent only to the portal."""
-    for _ in range(MAX_REDIRECTS + 1):
-        if not _same_origin(url):
-            raise RefreshError(f"{what}: the portal redirected to another host ({excerpt(url)}); refused. "
-                               "Set KC_OPEN_DATA_URL to the portal's own address")
-        try:
-            r = s.get(url, params=params, headers={"X-App-Token": open_data_token()}, allow_redirects=False,
-                      stream=True, timeout=getattr(s, "request_timeout", 60.0))
-        except requests.RequestException as exc:
-            raise RefreshError(f"{what}: no answer after retries ({exc.__class__.__name__})") from exc
-        with r:
-            if r.is_redirect:
-                url, params = urljoin(r.url, r.headers["location"]), None
-                continue
-            return _body(r, what, cancel)
-    raise RefreshError(f"{what}: more than {MAX_REDIRECTS} redirects; refused")
-
-
-def _body(r: requests.Response, what: str, cancel: threading.Event) -> bytes:
-    """Read a 200 answer a chunk at a time, so the deadline can stop it and a body over MAX_PAGE_BYTES is refused
-    before it fills memory (whatever Content-Length claims)."""
-    too_large = RefreshError(f"{what}: the answer is larger than {MAX_PAGE_BYTES:,} bytes; refused, nothing was changed")
-    try:
-        if r.status_code != 200:
-            head = (r.raw.read1(200, decode_content=True) or b"").decode("utf-8", "replace")
-            raise RefreshError(f"{what}: HTTP {r.status_code} after retries: {excerpt(head, 200)}")
-        declared = r.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_PAGE_BYTES:
-            raise too_large
-        body = bytearray()
-        while (chunk := r.raw.read1(CHUNK, decode_content=True)) and not cancel.is_set():
-            body += chunk
-            if len(body) > MAX_PAGE_BYTES:
-                raise too_large
-        return bytes(body)
-    except (requests.RequestException, Urllib3Error, OSError) as exc:
-        raise RefreshError(f"{what}: the answer broke off ({exc.__class__.__name__}); nothing was changed") from exc
-
-
 # --- watermarks and spooled pages ----------------------------------------------------------
 
 def _state_path() -> Path:
@@ -315,8 +110,11 @@ def _state_path() -> Path:
 
 
 def load_state() -> dict:
-    """Watermarks by dataset id. state.json is a file anyone can edit, read as warily as the network: it must be a
-    JSON object, and each watermark is parsed where it is used (`_watermark`)."""
+    """Watermarks by dataset id, from state.json.
+
+    state.json is a file anyone can edit, read as warily as the network: it must be a JSON object, and each
+    watermark is parsed where it is used (`_watermark`).
+    """
     path = _state_path()
     if not path.exists():
         return {}
@@ -382,8 +180,10 @@ def fetch_pages(s: requests.Session, ds: Dataset, watermark: datetime | None, pa
 
 def _page(s: requests.Session, ds: Dataset, spool: Path, watermark: datetime | None, page: int,
           page_size: int) -> list[dict]:
-    """One page: the spooled copy if it is still valid (a resumed run), else fetched, validated, then spooled. A
-    spooled page that fails validation is deleted and fetched again, never replayed."""
+    """One page: the spooled copy if it is still valid (a resumed run), else fetched, validated, then spooled.
+
+    A spooled page that fails validation is deleted and fetched again, never replayed.
+    """
     what = f"{_label(ds)} page {page + 1} (offset {page * page_size:,})"
     path = _inside(spool / f"page-{page:05d}.json")
     if path.exists():
@@ -394,7 +194,7 @@ def _page(s: requests.Session, ds: Dataset, spool: Path, watermark: datetime | N
     params = {"$select": ":*, *", "$order": ":id", "$limit": page_size, "$offset": page * page_size}
     if watermark:
         params["$where"] = f":updated_at > {soql_literal(format_timestamp(watermark))}"
-    batch = _get(s, _resource_url(ds), params, what, limit=page_size)
+    batch = get_rows(s, _resource_url(ds), params, what, limit=page_size)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(batch))
     os.replace(tmp, path)  # a page is on disk whole or not at all
@@ -411,7 +211,7 @@ def whole_reports(s: requests.Session, ds: Dataset, changed: list[dict]) -> list
     out: list[dict] = []
     for i in range(0, len(reports), BATCH):
         listed = ", ".join(soql_literal(r) for r in reports[i:i + BATCH])
-        out += _get(s, _resource_url(ds), {"$select": ":*, *", "$where": f"{field_name} IN ({listed})", "$limit": 50_000},
+        out += get_rows(s, _resource_url(ds), {"$select": ":*, *", "$where": f"{field_name} IN ({listed})", "$limit": 50_000},
                     f"{label} reports {i + 1}-{min(i + BATCH, len(reports))} of {len(reports)}", limit=50_000)
     return out
 def rows_to_csv(rows: list[dict], path: Path) -> None:
@@ -423,12 +223,6 @@ def rows_to_csv(rows: list[dict], path: Path) -> None:
 
 
 # --- applying a refresh ----------------------------------------------------------------------
-
-def year_counts(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
-    rows = con.execute("SELECT year(event_date), count(*) FROM incidents WHERE source_id = 'kcpd' GROUP BY 1"
-                       ).fetchall()
-    return {int(y): int(n) for y, n in rows}
-
 
 def _guard(before: dict, after: dict, tolerance: float) -> dict:
     """Years whose incident count moved by more than the tolerance (only years that had at least 100)."""
@@ -447,8 +241,11 @@ class _DryRun(Exception):
 def refresh(since: int | None = None, dry_run: bool = False, force: bool = False,
             tolerance: float = DEFAULT_TOLERANCE, page_size: int = PAGE_SIZE, target: Path | None = None,
             progress: bool = True, http: requests.Session | None = None) -> list[RefreshResult]:
-    """Fetch and load each dataset in turn; each one is its own atomic swap. The whole run (fetch, spool, apply,
-    state) holds the database's writer lock: another writer's swap in between would silently undo ours or theirs."""
+    """Fetch and load each dataset in turn; each one is its own atomic swap.
+
+    The whole run (fetch, spool, apply, state) holds the database's writer lock: another writer's swap in between
+    would silently undo ours or theirs.
+    """
     target = Path(target or db_path())
     with writer_lock(target, "etl refresh"):
         if needs_build(target):
@@ -494,13 +291,16 @@ def _refresh_one(s, ds: Dataset, state: dict, dry_run: bool, force: bool, tolera
 
 def _apply(ds: Dataset, csv_path: Path, spec: CoverageSpec, target: Path, what: str, result: RefreshResult,
            tolerance: float, force: bool, dry_run: bool) -> None:
-    """Load the fetched rows in one atomic swap. The portal is authoritative for the reports it returned, so their
-    rows replace the loaded ones (`replace=True`) rather than merging with them."""
+    """Load the fetched rows in one atomic swap, stopping on a suspicious change unless forced.
+
+    The portal is authoritative for the reports it returned, so their rows replace the loaded ones (`replace=True`)
+    rather than merging with them.
+    """
     with build_module.swapped(target, start_from_current=True) as con:
-        before = year_counts(con)
+        before = build_module.year_counts(con, "kcpd")
         loaded = build_module.load_one(con, csv_path, "kcpd", None, spec, replace=True)
-        build_module.load.rollup(con)
-        after = year_counts(con)
+        rollup(con)
+        after = build_module.year_counts(con, "kcpd")
         result.changes = {y: (before.get(y, 0), after.get(y, 0)) for y in sorted(set(before) | set(after))
                           if before.get(y, 0) != after.get(y, 0)}
         jumps = _guard(before, after, tolerance)
@@ -517,8 +317,10 @@ def _apply(ds: Dataset, csv_path: Path, spec: CoverageSpec, target: Path, what: 
 
 
 def _coverage(csv_path: Path, ds: Dataset, incremental: bool) -> CoverageSpec:
-    """A yearly dataset covers its own year, up to the last reported date in it; an incremental fetch claims
-    nothing new (late reports for earlier years must not mark those years covered)."""
+    """A yearly dataset covers its own year, up to the last reported date in it.
+
+    An incremental fetch claims nothing new: late reports for earlier years must not mark those years covered.
+    """
     if incremental:
         return CoverageSpec(declare=False)
     frame = pd.read_csv(csv_path, dtype=str)

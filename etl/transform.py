@@ -12,6 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from etl import reference
 from kcvt.settings import CITY_BBOX
 
 EARLIEST = pd.Timestamp("1900-01-01")
@@ -70,7 +71,7 @@ def parse_flag(values: pd.Series) -> pd.Series:
 
 
 def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """A KCPD location in any published spelling -> (lon, lat).
+    r"""A KCPD location in any published spelling -> (lon, lat).
 
     API: "{'type': 'Point', 'coordinates': [-94.55, 39.04]}" (longitude first); 2017-2020 API
     location objects: {"latitude": "39.04", "longitude": "-94.55", ...}; portal: "POINT (-94.55 39.04)";
@@ -125,9 +126,14 @@ def check_coordinates(lon: pd.Series, lat: pd.Series) -> tuple[pd.Series, pd.Ser
 
 
 def age_band(values: pd.Series) -> pd.Series:
-    """Numeric ages -> coarse bands (blank: juvenile ages are masked by KCPD, so 'unknown')."""
+    """Numeric ages -> the coarse bands of data/reference/age_bands.csv (each band: above < age <= up_to).
+
+    Ages are kept only as bands, never exact. A blank is 'unknown': KCPD masks juveniles' ages.
+    """
     age = pd.to_numeric(values, errors="coerce")
-    bins = [-1, 17, 24, 34, 44, 54, 200]
-    labels = ["under 18", "18-24", "25-34", "35-44", "45-54", "55+"]
-    out = pd.cut(age, bins=bins, labels=labels).astype(object)
+    bands = reference.table("age_bands")
+    bins = [int(bands["above"].iloc[0]), *bands["up_to"].astype(int)]
+    if bands["above"].astype(int).tolist() != bins[:-1]:
+        raise ValueError("data/reference/age_bands.csv: each band must start where the previous one ends")
+    out = pd.cut(age, bins=bins, labels=bands["age_band"].tolist()).astype(object)
     return out.where(out.notna(), "unknown")

@@ -111,10 +111,13 @@ CREATE TABLE IF NOT EXISTS city_population (
     source_id VARCHAR NOT NULL
 );
 
--- Counts per area and period; incident sources roll up into it too, so trends and
--- evaluations read one table whatever the source. One row per (source_id, area_type, area_id, grain,
--- period_start, measure), by construction: the roll-up groups by them and a count file replaces the keys it
--- brings (load.write). No PRIMARY KEY index: keeping it cost a second per roll-up of 5M incidents.
+-- Counts per area and period, of two origins, so trends and evaluations read one table whatever the source:
+-- 'published': counts as their publisher aggregated them, loaded from count files (sources of kind
+--     'area_counts': kcpd_nbhd, kcpd_district, fbi_ucr, kcpd_annual; etl.load.replace_counts);
+-- 'rollup': our own counts of incidents (sources of kind 'incidents'), rebuilt after every load (etl/rollup.py).
+-- A source's rows all have one origin. One row per (source_id, area_type, area_id, grain, period_start, measure),
+-- by construction: the roll-up groups by them and a count file replaces the keys it brings. No PRIMARY KEY
+-- index: keeping it cost a second per roll-up of 5M incidents.
 CREATE TABLE IF NOT EXISTS area_counts (
     source_id VARCHAR NOT NULL,
     area_type VARCHAR NOT NULL,
@@ -122,7 +125,8 @@ CREATE TABLE IF NOT EXISTS area_counts (
     grain VARCHAR NOT NULL,           -- day | month | year
     period_start DATE NOT NULL,
     measure VARCHAR NOT NULL,         -- a category_id
-    n DOUBLE NOT NULL
+    n DOUBLE NOT NULL,
+    origin VARCHAR NOT NULL           -- 'published' (an upstream count file) | 'rollup' (counted from incidents)
 );
 
 -- Incidents per H3 cell (resolution 9) and month, for maps over whole months without scanning incidents.

@@ -137,8 +137,9 @@ def test_the_app_keeps_serving_during_a_refresh_and_shows_new_data_after(db_copy
     from etl.refresh import Dataset
 
     def kcpd_incidents(at) -> int:
-        table = next(d.value for d in at.dataframe if "source id" in pd.DataFrame(d.value).columns)
-        return int(pd.DataFrame(table).set_index("source id").loc["kcpd", "incidents"])
+        table = next(pd.DataFrame(t.value) for t in at.table if "caveat" in pd.DataFrame(t.value).columns)
+        row = table[table["source"].str.endswith("(kcpd)")].iloc[0]
+        return int(str(row["incidents"]).replace(",", ""))
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
     at.switch_page("pages/data.py").run()

@@ -46,13 +46,13 @@ def test_the_grid_gives_the_same_areas_as_testing_every_point(monkeypatch):
 
     monkeypatch.setattr(geo, "BIG_LOAD", 1)  # the grid for any number of points
     pts = _real_points()
-    x0, y0, grid = geo._grid("neighborhood")
+    x0, y0, grid = geo.area_grid("neighborhood")
     lines_x = x0 + geo.GRID_STEP * np.arange(100, 300)
     lines_y = y0 + geo.GRID_STEP * np.arange(100, 300)
     for area_type in geo.LAYERS:
-        geoms = geo._layer(area_type)["geometry"].to_numpy()
+        geoms = geo.layer(area_type)["geometry"].to_numpy()
         vertices = shapely.get_coordinates(shapely.boundary(geoms))[::7]
         x = np.concatenate([pts.Longitude, lines_x, lines_x, vertices[:, 0]])
         y = np.concatenate([pts.Latitude, lines_y, lines_y[::-1], vertices[:, 1]])
-        np.testing.assert_array_equal(geo.locate(area_type, x, y), geo._locate(geoms, x, y))
+        np.testing.assert_array_equal(geo.locate(area_type, x, y), geo.first_containing(geoms, x, y))
     assert (grid == -2).mean() < 0.1  # few cells need the polygons

@@ -115,6 +115,7 @@ def test_watch_areas_contain_the_incidents_they_should(con):
 def _synthetic_db(n: int, seed: int = 0) -> duckdb.DuckDBPyConnection:
     """SYNTHETIC incidents (never shown in the app): n points jittered across the city, for payload bounds."""
     from etl import geo, load
+    from etl.rollup import rollup
 
     con = duckdb.connect()
     load.init_schema(con)
@@ -128,7 +129,7 @@ def _synthetic_db(n: int, seed: int = 0) -> duckdb.DuckDBPyConnection:
                    SELECT incident_id, 'gva', incident_id, DATE '2016-06-01', lat, lon, 'in_city', h3_cell, 1, 0
                    FROM f""")
     con.execute("INSERT INTO incident_categories SELECT incident_id, 'shooting' FROM f")
-    load.rollup(con)
+    rollup(con)
     return con
 
 

@@ -53,7 +53,7 @@ def test_a_count_file_replaces_the_counts_it_brings(db_copy):
                             ORDER BY period_start""").df()
         total = c.execute("SELECT count(*) FROM area_counts").fetchall()[0][0]
         again = pd.concat([rows.assign(n=rows.n + 1000), rows.head(1).assign(n=-1)], ignore_index=True)
-        load_module._replace_counts(c, again)
+        load_module.replace_counts(c, again)
         after = c.execute("""SELECT * FROM area_counts WHERE source_id = 'fbi_ucr' AND measure = 'homicide'
                              ORDER BY period_start""").df()
         assert c.execute("SELECT count(*) FROM area_counts").fetchall()[0][0] == total

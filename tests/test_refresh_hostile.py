@@ -15,6 +15,7 @@ import time
 import pytest
 
 from etl import refresh as refresh_module
+from etl import soda
 from etl.cli import main
 from etl.refresh import Dataset, RefreshError, refresh, session
 from kcvt.locks import writer_lock
@@ -144,7 +145,7 @@ def test_a_trickling_portal_fails_within_the_deadline(portal, db_copy):
 
 
 def test_an_oversized_answer_is_refused(portal, db_copy, monkeypatch):
-    monkeypatch.setattr(refresh_module, "MAX_PAGE_BYTES", 10_000)  # a page of 200 rows is about 300 kB
+    monkeypatch.setattr(soda, "MAX_PAGE_BYTES", 10_000)  # a page of 200 rows is about 300 kB
     with portal():
         with pytest.raises(RefreshError, match=r"dmjw-d28i \(2018\) page 1 .*larger than 10,000 bytes"):
             _run(db_copy)
@@ -225,7 +226,7 @@ def test_a_refresh_holds_the_writer_lock_from_the_first_request(portal, db_copy,
     ("2018-11-01T01:00:00-05:00", "2018-11-01T06:00:00.000"),
 ])
 def test_a_timestamp_is_parsed_and_written_one_way(text, canonical):
-    assert refresh_module.format_timestamp(refresh_module.parse_timestamp(text)) == canonical
+    assert soda.format_timestamp(soda.parse_timestamp(text)) == canonical
 
 
 @pytest.mark.parametrize("value", [
@@ -234,29 +235,29 @@ def test_a_timestamp_is_parsed_and_written_one_way(text, canonical):
 ])
 def test_anything_else_is_not_a_timestamp(value):
     with pytest.raises(ValueError, match="not a"):
-        refresh_module.parse_timestamp(value)
+        soda.parse_timestamp(value)
 
 
 @pytest.mark.parametrize("value", ["9999-01-01T00:00:00.000", "1970-01-01T00:00:00.000"])
 def test_a_watermark_is_not_in_the_future_nor_before_the_portal(value):
     with pytest.raises(ValueError, match="not a plausible update time"):
-        refresh_module.parse_watermark(value)
+        soda.parse_watermark(value)
 
 
 @pytest.mark.parametrize("value, literal", [
     ("180067842", "'180067842'"), ("O'Brien", "'O''Brien'"), ("'", "''''"), ("", "''"),
 ])
 def test_soql_literal_doubles_quotes(value, literal):
-    assert refresh_module.soql_literal(value) == literal
+    assert soda.soql_literal(value) == literal
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "line\nbreak", "\x1b[31m", "a\u2028b", 180067842, None])
 def test_soql_literal_refuses_what_is_not_plain_text(value):
     with pytest.raises(RefreshError, match="into a SoQL query"):
-        refresh_module.soql_literal(value)
+        soda.soql_literal(value)
 
 
 @pytest.mark.parametrize("value", ["", "1' OR '1'='1", "18006\n7842", "x" * 41, 1.5, True, {"a": 1}])
 def test_a_report_number_must_be_short_plain_text(value):
     with pytest.raises(RefreshError, match="not a plain report number"):
-        refresh_module.report_number(value, ID)
+        soda.report_number(value, ID)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from etl import geo
 from etl.extract import RawTable, require_columns
 from etl.model import AREA_COUNT_COLUMNS, Parsed, first_reason, reject_rows
 from etl.transform import normalize_header, parse_dates
@@ -41,6 +42,11 @@ def _long(frame: pd.DataFrame, id_cols: dict[str, pd.Series], measures: dict[str
 
 
 def parse_nbhd_monthly(raw: RawTable, file: str, source_id: str = "kcpd_nbhd") -> Parsed:
+    """KCPD incidents per neighborhood and month by NIBRS "crimes against" group (a text adapter).
+
+    Counts are distinct reports placed by their coordinates upstream, so reports without coordinates are missing
+    (see the source's caveat); each group becomes a measure of its own name.
+    """
     frame = raw.frame
     require_columns(frame, {"neighborhood": "name", "month": "YYYY-MM", **{g: "count" for g in NBHD_GROUPS}}, file,
                     "neighborhood-month")
@@ -58,14 +64,20 @@ def parse_nbhd_monthly(raw: RawTable, file: str, source_id: str = "kcpd_nbhd") -
 
 
 def parse_district_daily(raw: RawTable, file: str, source_id: str = "kcpd_district") -> Parsed:
+    """KCPD rows per council district and day for each offense cluster (a text adapter).
+
+    The upstream counts are of person-rows, not reports, so each cluster is loaded as an index measure
+    ('<cluster>_index'), never as incidents. A district must be one of data/geo's council districts.
+    """
     frame = raw.frame
-    require_columns(frame, {"reported_date": "date", "council_district": "1-6", "crime_cluster": "label",
+    require_columns(frame, {"reported_date": "date", "council_district": "district number", "crime_cluster": "label",
                             "count": "rows"}, file, "council-district daily")
     day, day_reason = parse_dates(frame["reported_date"])
     n, n_reason = _counts(frame["count"])
     district = frame["council_district"].fillna("").str.strip()
+    known = sorted(geo.layer("council_district")["area_id"], key=lambda d: (len(d), d))  # data/geo's districts
     bad_district = pd.Series(None, index=frame.index, dtype=object).where(
-        district.isin([str(i) for i in range(1, 7)]), "council district not 1-6: " + district)
+        district.isin(known), f"council district not one of {', '.join(known)}: " + district)
     reason = first_reason(day_reason, n_reason, bad_district)
     ok = reason.isna()
     out = pd.DataFrame({
@@ -83,7 +95,7 @@ def _annual(raw: RawTable, file: str, source_id: str, measures: dict[str, str], 
     year, year_reason = parse_dates(frame["year"].astype(str) + "-01-01")
     reason = first_reason(year_reason, *[_counts(frame[c])[1] for c in measures])
     ok = reason.isna()
-    ids = {"area_type": pd.Series("city", index=frame.index), "area_id": pd.Series("Kansas City", index=frame.index),
+    ids = {"area_type": pd.Series("city", index=frame.index), "area_id": pd.Series(geo.CITY_NAME, index=frame.index),
            "period_start": year}
     out = _long(frame, ids, measures, ok)
     out["source_id"], out["grain"] = source_id, "year"
@@ -98,9 +110,14 @@ def _annual(raw: RawTable, file: str, source_id: str, measures: dict[str, str], 
 
 
 def parse_ucr_annual(raw: RawTable, file: str, source_id: str = "fbi_ucr") -> Parsed:
+    """FBI UCR Table 8 for Kansas City, one row per year (a text adapter), with the city's population.
+
+    UCR's hierarchy rule counts one offense per incident, so these totals differ from KCPD's own counts.
+    """
     return _annual(raw, file, source_id, UCR_MEASURES, "FBI UCR annual")
 
 
 def parse_kcpd_annual(raw: RawTable, file: str, source_id: str = "kcpd_annual") -> Parsed:
+    """Distinct KCPD reports citywide per year (a text adapter), including reports without coordinates."""
     return _annual(raw, file, source_id, {"reports": "all_reports"}, "KCPD annual reports")
 

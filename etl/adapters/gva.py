@@ -38,6 +38,10 @@ AGE = {"Adult 18+": "18+", "Teen 12-17": "12-17", "Child 0-11": "0-11"}
 
 
 def canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The GVA layouts' columns under one set of names (ALIASES; the first spelling found wins).
+
+    GVA's own export, the research scrape and the simple scrape name the same fields differently.
+    """
     normalized = {c: normalize_header(c).lstrip("_") for c in frame.columns if c != ROW}
     rename = {}
     for canonical, spellings in ALIASES.items():
@@ -57,6 +61,12 @@ def _count(values: pd.Series, what: str) -> tuple[pd.Series, pd.Series]:
 
 
 def parse(raw: RawTable, file: str, source_id: str = "gva") -> Parsed:
+    """Gun Violence Archive incidents in any of its three layouts (a text adapter).
+
+    Every incident involves a gun (firearm is true). A point GVA publishes as a stand-in (PLACEHOLDER_POINTS, or a
+    point with no address: the city's centre) is not a place, so it is kept without coordinates. Participants
+    become counts by role, sex and age group; names are dropped as the file is read (etl.extract).
+    """
     frame = canonical_columns(raw.frame)
     require_columns(
         frame,

@@ -56,10 +56,14 @@ def column_map(headers: list[str]) -> dict[str, str]:
     return found
 
 
-def parse(raw: RawTable, file: str, source_id: str = "kcpd", replace: bool = False) -> Parsed:
-    """Parse a file already read as text (API pages, tests): the same SQL, in a private in-memory database."""
+def parse(raw: RawTable, file: str, source_id: str = "kcpd") -> Parsed:
+    """The text adapter: a file already read as text, through the staged adapter's SQL.
+
+    It runs in a private in-memory database, so both forms parse a file alike. Nothing is stored there, so reports
+    merge only within the file.
+    """
     with duckdb.connect() as con:
-        parsed = parse_staged(con, stage_frame(con, raw), file, source_id, replace)
+        parsed = parse_staged(con, stage_frame(con, raw), file, source_id)
         return materialize(con, parsed)
 
 
@@ -67,7 +71,7 @@ def parse(raw: RawTable, file: str, source_id: str = "kcpd", replace: bool = Fal
 _WKT = r"POINT \((-?[0-9]+(\.[0-9]+)?) (-?[0-9]+(\.[0-9]+)?)\)"
 
 
-def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str = "kcpd",
+def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, source_id: str = "kcpd", *,
                  replace: bool = False) -> Parsed:
     """Parse the staged file (view `_staged`) into `_incidents`, `_categories` and `_people` (see etl.fold).
 
@@ -168,12 +172,11 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
 
 
 def _check_coordinates(con: duckdb.DuckDBPyConnection) -> None:
-    """The view `_kc_checked`: `_kc` with each row's coordinates as transform.check_coordinates keeps them and the
-    first reason to reject the row.
+    """The view `_kc_checked`: `_kc` with coordinates as transform.check_coordinates keeps them, and a reason.
 
-    The rule runs on the column arrays; only the rows where it decides something other than reading the value as a
-    number (a reason, (0, 0) made missing, a spelling SQL reads otherwise) come back to SQL, in `_coords`, so
-    millions of good rows are never copied again.
+    The reason is the first one to reject the row. The rule runs on the column arrays; only the rows where it decides
+    something other than reading the value as a number (a reason, (0, 0) made missing, a spelling SQL reads
+    otherwise) come back to SQL, in `_coords`, so millions of good rows are never copied again.
     """
     types = [str(c[1]) for c in con.execute("SELECT lon_raw, lat_raw FROM _kc LIMIT 0").description]
     if types == ["DOUBLE", "DOUBLE"]:  # points split in SQL: SQL reads them as they are (fetched once, not twice)
@@ -201,8 +204,10 @@ def _check_coordinates(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _lookup(con: duckdb.DuckDBPyConnection, name: str, column: str, rule) -> None:
-    """Apply a parsing rule to each distinct value of a staged column: temp table `name` (k, ...) to join on
-    coalesce(value, '') (the rules read a blank and a missing value alike)."""
+    """Apply a parsing rule once to each distinct value of a staged column: temp table `name` (k, ...).
+
+    Join it on coalesce(value, ''): the rules read a blank and a missing value alike.
+    """
     values = con.execute(f"SELECT DISTINCT coalesce({column}, '') AS k FROM _staged").df()["k"]  # noqa: S608
     register(con, name, pd.DataFrame({"k": values, **{c: v.astype(object) if v.dtype == object else v
                                                     for c, v in rule(values).items()}}))

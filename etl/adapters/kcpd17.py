@@ -5,7 +5,8 @@ into one incident when they share date, hour, offense label and location: person
 of one report share all four. This can merge two distinct same-hour, same-block,
 same-offense reports (rare) and cannot merge rows of one report listed under different
 offense labels. The extract is a biased subset (rows with any missing field were
-dropped): only 49 homicide rows against 150 homicides in 2017 (FBI UCR).
+dropped): its caveat in data/reference/sources.csv and its coverage note in
+data/reference/coverage_notes.csv give the undercount against FBI UCR.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ COLUMNS = {
 
 
 def parse(raw: RawTable, file: str, source_id: str = "kcpd17") -> Parsed:
+    """The third-party 2017 extract (a text adapter): rows folded by date, hour, offense and place.
+
+    Offense labels map to NIBRS codes through data/reference/kcpd2017_labels.csv; a label not listed is a reject,
+    never a guess.
+    """
     frame = raw.frame
     require_columns(frame, COLUMNS, file, "KCPD 2017 extract")
     dates, date_reason = parse_dates(frame["Date"])
