@@ -95,9 +95,9 @@ REGION_MEANING = {
 }
 
 
-def regions_legend(shapes: dict) -> str:
+def regions_legend(shapes: dict, outlines: bool = True) -> str:
     """A small HTML legend for `regions_map` (deck.gl draws none): each region drawn, in its map colour and name,
-    with what it is; then the grey neighborhood outlines. Text comes from this module only."""
+    with what it is; then the grey neighborhood outlines when the map has them. Text comes from this module only."""
     rows = []
     for name, colour in REGION_COLOURS.items():
         if name in shapes:
@@ -105,7 +105,8 @@ def regions_legend(shapes: dict) -> str:
             rows.append(f'<div style="margin:2px 0"><span style="display:inline-block;width:14px;height:14px;'
                         f'background:{rgba};border:2px solid rgb({colour[0]},{colour[1]},{colour[2]});'
                         f'vertical-align:middle;margin-right:6px"></span><b>{name}</b>: {REGION_MEANING[name]}</div>')
-    rows.append('<div style="margin:2px 0"><span style="display:inline-block;width:14px;height:14px;'
-                'border:1px solid rgb(120,120,120);vertical-align:middle;margin-right:6px"></span>'
-                'grey outlines: every neighborhood</div>')
+    if outlines:
+        rows.append('<div style="margin:2px 0"><span style="display:inline-block;width:14px;height:14px;'
+                    'border:1px solid rgb(120,120,120);vertical-align:middle;margin-right:6px"></span>'
+                    'grey outlines: every neighborhood</div>')
     return '<div style="font-size:0.85rem;line-height:1.4">' + "".join(rows) + "</div>"
