@@ -42,6 +42,8 @@ MONTHS = (1, 36)
 MAX_BUFFER_M = 2000.0
 #: each unit's source and measure when nothing else is chosen (see default_design)
 UNIT_DEFAULTS = {"points": ("gva", "shooting"), "areas": ("kcpd_nbhd", "persons")}
+#: each unit in words, in the order the page offers them
+UNIT_LABELS = {"areas": "neighborhood-month counts", "points": "incident points"}
 
 
 class BadDesign(ValueError):

@@ -9,6 +9,7 @@ import pandas as pd
 import shapely
 
 from analytics import charts, maps
+from analytics.evaluation import UNIT_LABELS
 
 #: what each WDD part compares, in words
 TEST_NAMES = {"local": "Footprint against comparison", "displacement": "Buffer against comparison buffer (displacement)",
@@ -207,7 +208,7 @@ def html(result: dict, event, paper: str | None = None) -> str:
     it the printer's own size is used (the layout fits both)."""
     esc = htmllib.escape
     size = f"size: {paper}; " if paper else ""
-    unit = "neighborhood-month counts" if result["unit"] == "areas" else "incident points"
+    unit = UNIT_LABELS.get(result["unit"], result["unit"])
     stored = str(event.start_date) if event.start_date else "no date"
     what_if = "" if result["date"] == stored else (
         f'<p class="whatif">What if the canvass was on {esc(result["date"])}? This date is not saved: the registry has '

@@ -339,6 +339,11 @@ def event_from_link(params: dict, event_ids: list[str], problems: list[str]) -> 
         if tried is not None and not lo <= tried <= hi:
             problems.append(f"ignored date={tried}: outside the accepted dates, {lo} to {hi}")
             tried = None
+    stray = [k for k in DESIGN_PARAMS if params.get(k)] + ["date"] * (tried is not None)
+    if event is None and stray:  # a design or date belongs to the canvass it was made for
+        problems.append(f"ignored {', '.join(stray)}: they apply to the canvass a link names, and this link names "
+                        "none in the registry")
+        tried = None
     return event, tried
 
 

@@ -119,10 +119,6 @@ with tab_eval:
                           index=ids.index(linked) if linked else 0)
     event = next(e for e in events if e.event_id == chosen)
     from_link = chosen == linked
-    if fresh and not from_link and (stray := [k for k in web.DESIGN_PARAMS if link.get(k)] + ["date"] * bool(
-            linked_date)):
-        problems.append(f"ignored {', '.join(stray)}: they apply to the canvass a link names, and this link names "
-                        "none in the registry")
     tried = st.date_input("What if the canvass was on… (try a date; it is not saved)",
                           value=linked_date if from_link else None, min_value=web.filters_bounds()[0],
                           max_value=web.filters_bounds()[1], key=f"whatif_{chosen}",
@@ -155,9 +151,9 @@ with tab_eval:
     source_labels = web.source_labels(key)
     with st.expander("Design: unit, measure, windows, comparison areas", expanded=False):
         c1, c2, c3 = st.columns(3)
-        units = ["areas", "points"]
+        units = list(evaluation.UNIT_LABELS)
         unit = c1.selectbox("Unit of analysis", units, index=units.index(d0.unit), key=f"unit_{chosen}",
-                            format_func={"areas": "neighborhood-month counts", "points": "incident points"}.get)
+                            format_func=evaluation.UNIT_LABELS.get)
         sources = web.usable_sources(key, unit)
         source = c2.selectbox("Source", sources, format_func=source_labels.get, key=f"source_{unit}_{chosen}",
                               index=web.first_index(sources, d0.source if unit == d0.unit else None))
@@ -182,7 +178,7 @@ with tab_eval:
     st.session_state["_outreach_wrote"] = web.outreach_link(chosen, tried, design, default)
     st.query_params.from_dict(st.session_state["_outreach_wrote"])
     if (unit, source, measure) == (default.unit, default.source, default.measure):
-        st.info(f"**Unit and measure:** {'neighborhood-month counts' if unit == 'areas' else 'incident points'}, "
+        st.info(f"**Unit and measure:** {evaluation.UNIT_LABELS[unit]}, "
                 f"{source_labels.get(source, source)}, {measure_labels.get(measure, measure)}. {why}")
     with st.spinner("Evaluating, with placebo checks at fake dates and in other neighborhoods…"):
         try:
