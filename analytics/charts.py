@@ -126,18 +126,29 @@ def coverage_heatmap(coverage: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def region_colour(name: str) -> str:
+    """A region's colour as on the evaluation map (maps.REGION_COLOURS), as hex."""
+    from analytics.maps import REGION_COLOURS
+
+    r, g, b, _ = REGION_COLOURS.get(name, [120, 120, 120, 0])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def region_lines(result: dict) -> go.Figure:
-    """Monthly counts in footprint, buffer and comparison areas, with the event's month marked."""
+    """Monthly counts in footprint, buffer and comparison areas, with the event's month marked; colours as on the
+    map, the measure by its label."""
     monthly = pd.DataFrame(result["monthly"])
     monthly["month"] = pd.to_datetime(monthly["month"])
     fig = go.Figure()
-    for i, col in enumerate(["footprint", "buffer", "comparison", "comparison buffer"]):
+    for col in ["footprint", "buffer", "comparison", "comparison buffer"]:
         fig.add_trace(go.Scatter(x=monthly["month"], y=monthly[col], name=col, mode="lines+markers",
-                                 connectgaps=False, line={"color": PALETTE[i], "dash": "dot" if "buffer" in col else None}))
+                                 connectgaps=False,
+                                 line={"color": region_colour(col), "dash": "dot" if "buffer" in col else None}))
     event = pd.Timestamp(result["date"])
     fig.add_vline(x=event.timestamp() * 1000, line_dash="dash", line_color="#555",
                   annotation_text=f"canvass {result['date']}", annotation_position="top")
-    fig.update_layout(title="Monthly counts around the canvass", yaxis_title=f"{result['measure']} per month",
+    measure = result.get("measure_label", result["measure"])
+    fig.update_layout(title="Monthly counts around the canvass", yaxis_title=f"{measure} per month",
                       height=380, hovermode="x unified", legend={"orientation": "h", "y": -0.2},
                       margin={"l": 40, "r": 10, "t": 50, "b": 10})
     fig.update_yaxes(rangemode="tozero")
@@ -156,7 +167,7 @@ def cumulative_band(frame: pd.DataFrame) -> go.Figure:
     ])
     fig.add_hline(y=0, line_color="#555")
     fig.update_layout(title="Cumulative difference after the canvass (footprint minus comparison, beyond the before "
-                      "average)", height=340, margin={"l": 40, "r": 10, "t": 50, "b": 10},
+                      "average)", yaxis_title="cumulative count", height=340, margin={"l": 40, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.2})
     return fig
 
@@ -171,7 +182,8 @@ def placebo_histogram(placebo: dict, real_z: float | None, critical: float) -> g
         fig.add_vline(x=real_z, line_color=PALETTE[0], line_width=3, annotation_text="this canvass")
     for c in (-critical, critical):
         fig.add_vline(x=c, line_dash="dot", line_color="#555")
-    fig.update_layout(barmode="overlay", title="Placebo checks: z of the same test where nothing happened",
-                      xaxis_title="z (local WDD)", height=320, margin={"l": 40, "r": 10, "t": 50, "b": 10},
+    fig.update_layout(barmode="overlay", title="Placebo checks: z-scores of the same test where no canvass took place",
+                      xaxis_title="z-score of the footprint-against-comparison test",
+                      height=320, margin={"l": 40, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
     return fig

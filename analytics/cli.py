@@ -141,7 +141,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print(f"{result.get('name', event.name)}: {result['status']}")
-        print(result.get("verdict") or result.get("message"))
+        print(evaluation.summary(result))
         if result.get("displacement"):
             print(result["displacement"])
     return 0

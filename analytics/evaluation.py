@@ -22,11 +22,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analytics import geometry, queries, stats
-from analytics.registry import CanvassEvent
+from analytics import geometry, queries, registry, stats
+from analytics.registry import CanvassEvent, RegistryError
 from analytics.wdd import Z90, as_dict, minimum_detectable_drop, wdd
 
 MIN_PLACEBOS = 20
+#: the most similar neighborhoods listed for the reader (those actually used are listed wherever they rank)
+SUGGESTIONS = 12
 HOW_TO_ADD = {
     "gva": "Bring those months in from a Gun Violence Archive export: python -m etl load FILE --source gva.",
     "kcpd": "Bring those months in from the city's portal with python -m etl refresh --since YEAR, or offline "
@@ -40,6 +42,8 @@ MONTHS = (1, 36)
 MAX_BUFFER_M = 2000.0
 #: each unit's source and measure when nothing else is chosen (see default_design)
 UNIT_DEFAULTS = {"points": ("gva", "shooting"), "areas": ("kcpd_nbhd", "persons")}
+#: each unit in words, in the order the page offers them
+UNIT_LABELS = {"areas": "neighborhood-month counts", "points": "incident points"}
 
 
 class BadDesign(ValueError):
@@ -125,6 +129,10 @@ class Regions:
     control_areas: list[str]
     control_buffer_areas: list[str]
     suggestions: list[dict] = field(default_factory=list)
+    #: other canvass sites left out of the comparison pools and placebos: event name -> its footprint neighborhoods
+    left_out: dict[str, list[str]] = field(default_factory=dict)
+    #: which comparison neighborhood was matched to which footprint or buffer neighborhood (areas unit)
+    matches: dict[str, str] = field(default_factory=dict)
 
 
 def default_design(con: duckdb.DuckDBPyConnection, event: CanvassEvent) -> tuple[Design, str]:
@@ -149,6 +157,18 @@ DESIGN_CAVEATS = [
     "that the canvass caused it.",
     "Months a source does not cover are never treated as zero: such windows are not evaluated.",
 ]
+
+
+def labels(con: duckdb.DuckDBPyConnection, design: Design) -> dict:
+    """The names a reader sees for the design's source and measure (the sources and categories tables), and the
+    last month the source has usable counts for: after it, more months may still be published."""
+    measure = con.execute("SELECT label, definition FROM categories WHERE category_id = ?", [design.measure]).fetchall()
+    source = con.execute("SELECT label FROM sources WHERE source_id = ?", [design.source]).fetchall()
+    usable = queries.covered_months(con, design.source, has_coords=True, firearm=queries.needs_firearm(con, design.measure))
+    return {"measure_label": measure[0][0] if measure else design.measure,
+            "measure_definition": (measure[0][1] or "") if measure else "",
+            "source_label": source[0][0] if source else design.source,
+            "data_end": max(usable).strftime("%Y-%m") if usable else None}
 
 
 def caveats(con: duckdb.DuckDBPyConnection, design: Design, months: list[pd.Timestamp]) -> list[str]:
@@ -231,8 +251,8 @@ def suggest(before: pd.DataFrame, treated_before: pd.Series, exclude: set[str], 
     t_level, t_trend = _level_trend(treated_before.to_frame("t"))
     score = np.abs(np.log((level + 0.5) / (t_level["t"] + 0.5))) + np.abs(trend - t_trend["t"])
     ranked = score.sort_values().head(limit)
-    return [{"area": a, "score": round(float(s), 3), "before_mean": round(float(level[a]), 2)} for a, s in
-            ranked.items()]
+    return [{"area": a, "rank": i, "score": round(float(s), 3), "before_mean": round(float(level[a]), 2)}
+            for i, (a, s) in enumerate(ranked.items(), start=1)]
 
 
 def choose_controls(suggestions: list[dict], treated_before_total: float, before: pd.DataFrame) -> list[str]:
@@ -247,36 +267,63 @@ def choose_controls(suggestions: list[dict], treated_before_total: float, before
     return chosen
 
 
-def _match_each(before: pd.DataFrame, areas: list[str], exclude: set[str]) -> list[str]:
+def _match_each(before: pd.DataFrame, areas: list[str], exclude: set[str]) -> dict[str, str]:
     """For each area, the most similar unused neighborhood outside `exclude` (nearest-neighbour matching)."""
-    chosen: list[str] = []
+    chosen: dict[str, str] = {}
     for a in areas:
-        chosen += [s["area"] for s in suggest(before, before[a], exclude | set(chosen), 1)]
+        for s in suggest(before, before[a], exclude | set(chosen.values()), 1):
+            chosen[a] = s["area"]
     return chosen
 
 
-def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFrame) -> Regions:
+def footprint_neighborhoods(event: CanvassEvent, shapes: dict[str, shapely.Geometry]) -> list[str]:
+    """The neighborhoods an event's footprint stands for: those it names, or those holding at least 5% of its corridor
+    or circle."""
+    if event.footprint_type == "neighborhoods":
+        return [a for a in event.neighborhoods if a in shapes]
+    footprint = event.footprint()
+    return [a for a, s in shapes.items() if s.intersects(footprint)
+            and s.intersection(footprint).area >= 0.05 * footprint.area]
+
+
+def other_sites(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[str, shapely.Geometry]) -> dict:
+    """Other registry events' footprint neighborhoods (event name -> neighborhoods), whatever their date: a place
+    that was canvassed too, or whose date is unknown, is no clean comparison for this one."""
+    out = {}
+    for other in others:
+        if other.event_id == event.event_id:
+            continue
+        try:
+            areas = footprint_neighborhoods(other, shapes)
+        except RegistryError:  # a footprint that cannot be drawn leaves nothing out
+            continue
+        if areas:
+            out[other.name] = areas
+    return out
+
+
+def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFrame,
+            others: list[CanvassEvent] | None = None) -> Regions:
     """Footprint, buffer and comparison regions for the event, comparisons matched on the before window only.
 
     Neighborhoods within twice the buffer distance of the footprint are never comparisons, so displacement next
-    door cannot leak into the control. For the areas unit every region is a union of whole neighborhoods, since
-    that is all the counts know. Comparisons the design names are used as given.
+    door cannot leak into the control; neighborhoods of `others` (the other registry events) are left out of the
+    comparison pools too. For the areas unit every region is a union of whole neighborhoods, since that is all the
+    counts know. Comparisons the design names are used as given.
     """
     shapes = neighborhood_shapes(con)
-    if event.footprint_type == "neighborhoods":
-        f_areas = list(event.neighborhoods)
-        footprint = shapely.union_all([shapes[a] for a in f_areas])
+    f_areas = footprint_neighborhoods(event, shapes)
+    if event.footprint_type == "neighborhoods" or design.unit == "areas":
+        footprint = shapely.union_all([shapes[a] for a in f_areas])  # counts are by whole neighborhoods
     else:
         footprint = event.footprint()
-        f_areas = [a for a, s in shapes.items() if s.intersects(footprint)
-                   and s.intersection(footprint).area >= 0.05 * footprint.area]
-        if design.unit == "areas":  # counts are by whole neighborhoods, so the footprint is their union
-            footprint = shapely.union_all([shapes[a] for a in f_areas])
     near = geometry.buffer_m(footprint, design.buffer_m)
     b_areas = [a for a, s in shapes.items() if a not in f_areas and s.intersects(near)
                and s.intersection(near).area >= 0.02 * s.area]
     exclude_zone = geometry.buffer_m(footprint, 2 * design.buffer_m)
+    left_out = other_sites(event, others or [], shapes)
     exclude = set(f_areas) | set(b_areas) | {a for a, s in shapes.items() if s.intersects(exclude_zone)}
+    exclude |= {a for areas in left_out.values() for a in areas}
     if design.unit == "areas":
         treated_before = before_matrix[f_areas].sum(axis=1)
         buffer_shape = shapely.union_all([shapes[a] for a in b_areas]) if b_areas else shapely.Polygon()
@@ -284,23 +331,30 @@ def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFram
         treated_before = point_matrix(con, design.source, design.measure, {"t": footprint},
                                       list(before_matrix.index))["t"]
         buffer_shape = geometry.ring(footprint, design.buffer_m)
-    suggestions = suggest(before_matrix, treated_before, exclude)
+    ranked = suggest(before_matrix, treated_before, exclude, limit=len(shapes))
+    matches: dict[str, str] = {}
     if design.comparison:
         c_areas = list(design.comparison)
     elif design.unit == "areas":
-        c_areas = _match_each(before_matrix, f_areas, exclude)
+        matches = _match_each(before_matrix, f_areas, exclude)
+        c_areas = list(matches.values())
     else:
-        c_areas = choose_controls(suggestions, float(treated_before.sum()), before_matrix)
+        c_areas = choose_controls(ranked, float(treated_before.sum()), before_matrix)
     control = shapely.union_all([shapes[a] for a in c_areas])
     if design.unit == "areas":  # the comparison buffer is matched to the buffer, neighborhood by neighborhood
-        e_areas = _match_each(before_matrix, b_areas, exclude | set(c_areas))
+        buffer_matches = _match_each(before_matrix, b_areas, exclude | set(c_areas))
+        matches |= buffer_matches
+        e_areas = list(buffer_matches.values())
         control_buffer = shapely.union_all([shapes[a] for a in e_areas]) if e_areas else shapely.Polygon()
     else:
         c_near = geometry.buffer_m(control, design.buffer_m)
         e_areas = [a for a, s in shapes.items() if a not in c_areas and a not in exclude and s.intersects(c_near)
                    and s.intersection(c_near).area >= 0.05 * s.area]
         control_buffer = geometry.ring(control, design.buffer_m).difference(near)
-    return Regions(footprint, buffer_shape, control, control_buffer, f_areas, b_areas, c_areas, e_areas, suggestions)
+    used = set(c_areas) | set(e_areas)  # the most similar, and every neighborhood actually used wherever it ranks
+    suggestions = [s for i, s in enumerate(ranked) if i < SUGGESTIONS or s["area"] in used]
+    return Regions(footprint, buffer_shape, control, control_buffer, f_areas, b_areas, c_areas, e_areas, suggestions,
+                   left_out, matches)
 
 
 def region_series(con, design: Design, reg: Regions, months: list[pd.Timestamp]) -> pd.DataFrame:
@@ -356,6 +410,7 @@ def placebos(con, design: Design, reg: Regions, event_month: pd.Timestamp) -> di
     b = pd.date_range(event_month - pd.DateOffset(months=nb), periods=nb, freq="MS")
     a = pd.date_range(event_month + pd.DateOffset(months=1), periods=na, freq="MS")
     skip = set(reg.footprint_areas) | set(reg.buffer_areas) | set(reg.control_areas)
+    skip |= {a for areas in reg.left_out.values() for a in areas}  # canvassed elsewhere: no placebo
     z_areas = []
     if m.loc[b.union(a)].notna().all(axis=None) and not m.empty:
         c0, c1 = control[b].sum(), control[a].sum()
@@ -377,8 +432,9 @@ def _pct(value: float, base: float) -> float | None:
     return None if base <= 0 else 100.0 * value / base
 
 
-def verdict(local: dict, t0_rate: float, critical: float, mdd: float | None) -> str:
-    """Plain words that never claim more than the numbers allow."""
+def verdict(local: dict, t0_rate: float, critical: float, mdd: float | None, more_data: bool = True) -> str:
+    """Plain words that never claim more than the numbers allow; "yet" only when `more_data` (months after the
+    window may still be published)."""
     z = local["z"]
     if z is None:
         return "No incidents in the footprint or comparison areas in either window: nothing to evaluate."
@@ -388,7 +444,7 @@ def verdict(local: dict, t0_rate: float, critical: float, mdd: float | None) -> 
     if abs(z) <= critical:
         need = "no drop, however large, could be told from noise with counts this small" if mdd is None else (
             f"a drop of at least {100 * mdd:.0f}% would be needed to tell")
-        return f"No detectable change yet relative to the comparison areas; {need}."
+        return f"No detectable change{' yet' * more_data} relative to the comparison areas; {need}."
     word = "drop" if z < 0 else "rise"
     return (f"Consistent with a {word} of {abs(pct):.0f}% relative to the comparison areas{ci}. "
             "This compares places; it does not show that the canvass caused the change.")
@@ -407,16 +463,140 @@ def displacement_verdict(disp: dict, d0_rate: float, critical: float) -> str:
     return f"Buffer: a drop{share} relative to the comparison buffer, consistent with a diffusion of benefits."
 
 
-def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placebos: bool = True) -> dict:
+def _change(pair: dict, nb: int, na: int) -> tuple[float | None, str]:
+    """Percent change of the monthly rate, and it in words: "fell 22% (361 → 283)"."""
+    b, a = pair["before"], pair["after"]
+    pct = _pct(a / na - b / nb, b / nb)
+    counts = f"({b:,} → {a:,})" if nb == na else f"({b / nb:,.1f} → {a / na:,.1f} a month)"
+    if pct is None:
+        return None, f"went from none to {a:,}" if a else "stayed at none"
+    if round(pct) == 0:
+        return pct, f"stayed level {counts}"
+    return pct, f"{'fell' if pct < 0 else 'rose'} {abs(pct):.0f}% {counts}"
+
+
+def _where(result: dict) -> str:
+    """Where the footprint's incidents were counted, in words."""
+    areas, fp = result["footprint_areas"], result["footprint"]
+    shape = {"corridor": "the corridor", "point": f"the {fp['radius_m'] or 0:,.0f} m circle"}.get(fp["type"])
+    if result["unit"] == "points" and shape:
+        return f"inside {shape}"
+    if shape is None or len(areas) == 1:
+        return "in " + (", ".join(areas[:-1]) + " and " + areas[-1] if len(areas) > 1 else areas[0])
+    return f"in the {len(areas)} neighborhoods around {shape}"
+
+
+def _per_month(x: float) -> str:
+    return "0.0" if round(x, 1) == 0 else f"{abs(x):.1f} {'fewer' if x < 0 else 'more'}"
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _noise(result: dict, detectable: bool) -> str:
+    """Whether the relative change stands out from what the placebos (places and dates without a canvass) show."""
+    plc = result["placebo"]
+    n = len(plc["fake_dates"]) + len(plc["other_areas"])
+    if not n or plc.get("share_as_large") is None:
+        return (f"Judged against the usual 90% threshold (no placebo checks were run), that is "
+                f"{'larger than' if detectable else 'within'} ordinary noise.")
+    checks = (f"{100 * plc['share_as_large']:.0f}% of {n:,} placebo checks (the same test at {len(plc['fake_dates'])} "
+              f"earlier dates and in {len(plc['other_areas'])} other neighborhoods, where no canvass took place) "
+              "moved at least as far")
+    if detectable:
+        return f"That is larger than the noise places like these show: only {checks}."
+    return f"That is within the noise places like these show: {checks}."
+
+
+def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, comparison_words: str) -> str:
+    """Why the raw e-test and the relative test can both be right."""
+    e, local = result["etest"], result["wdd"]["local"]
+    raw_clear = e["verdict"] in ("up", "down")
+    word = "drop" if e["verdict"] == "down" else "rise"
+    if raw_clear and not detectable:
+        t0 = result["counts"]["footprint"]["before"] / len(result["windows"]["before"])
+        rest = "" if t0 <= 0 else f" ({abs(100 * local['estimate'] / t0):.0f}% of the footprint's level)"
+        same_way = comparison_pct is not None and round(comparison_pct) != 0 and (comparison_pct < 0) == (word == "drop")
+        matched = (f"part of it is matched by the comparison neighborhoods' {abs(comparison_pct):.0f}% {word} over the "
+                   f"same months, and the rest{rest} is within that noise" if same_way else
+                   f"set against the comparison neighborhoods, which {comparison_words.split(' (')[0]}, and the "
+                   "placebos' spread, it does not stand out")
+        return (f"So both hold: the footprint's own {word} is larger than chance on its own (Poisson e-test, "
+                f"{_p(e['p_value'])}), but {matched}.")
+    if detectable and not raw_clear:
+        return ("The footprint's own change is within ordinary noise (Poisson e-test); it stands out only against "
+                f"the comparison neighborhoods, which {comparison_words}.")
+    if detectable:
+        return "This compares places; it does not show that the canvass caused the change."
+    return ""
+
+
+def _to_tell(result: dict) -> str:
+    """What it would take to tell a change from noise: a larger drop, or more months (now, or once published)."""
+    mdd, na = result["minimum_detectable_drop"], len(result["windows"]["after"])
+    need = (f"No drop, however large, could be told from noise with counts this small over {na} months" if mdd is None
+            else f"To tell, the footprint would have to fall at least {100 * mdd:.0f}% relative to the comparisons "
+                 f"over {na} months")
+    if result["more_data_may_come"]:
+        end = f" (the source's last month is {result['data_end']})" if result["data_end"] else ""
+        return f"{need}; this is not settled yet: more months of data may still be published{end}."
+    after_end = pd.Period(result["windows"]["after"][-1], "M")
+    room = min(MONTHS[1], na + (pd.Period(result["data_end"], "M") - after_end).n)
+    return (f"{need}. The data run to {result['data_end']}, so a longer after window (up to {room} months) can be "
+            "tried in the design.")
+
+
+def summary(result: dict) -> str:
+    """One plain paragraph built from the numbers: what happened in the footprint and in the comparisons, the change
+    relative to them, whether that stands out from the noise the placebos show, what it would take to tell, and
+    what was counted where (the measure's label and definition, never its id). Used by the Outreach page, the CLI
+    and the report."""
+    if result.get("status") != "evaluated":
+        return result.get("message", "")
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    before, after = result["windows"]["before"], result["windows"]["after"]
+    c = result["counts"]
+    _, fp_words = _change(c["footprint"], nb, na)
+    cp_pct, cp_words = _change(c["comparison"], nb, na)
+    k = len(result["comparison_areas"])
+    parts = [f"{result['measure_label']} ({result['source_label']}) {_where(result)} {fp_words} from the {nb} "
+             f"months before the canvass ({before[0]} to {before[-1]}) to the {na} months after ({after[0]} to "
+             f"{after[-1]}); in the {k} comparison neighborhood{'s' * (k != 1)} they {cp_words} over the same months."]
+    local = result["wdd"]["local"]
+    if local["z"] is None:
+        parts.append("There were no incidents in either window to compare.")
+    else:
+        t0 = c["footprint"]["before"] / nb
+        share = "" if t0 <= 0 else f", {abs(100 * local['estimate'] / t0):.0f}% of its level before"
+        lo, hi = local["ci90"]
+        moved = ("moved by the same amount" if round(local["estimate"], 1) == 0 else
+                 f"had {_per_month(local['estimate'])} a month{share}")
+        parts.append(f"Relative to the comparisons, the footprint {moved} (90% interval: {_per_month(lo)} to "
+                     f"{_per_month(hi)} a month).")
+        detectable = abs(local["z"]) > result["placebo"]["critical_z"]
+        parts += [_noise(result, detectable), _reconcile(result, detectable, cp_pct, cp_words)]
+        if not detectable:
+            parts.append(_to_tell(result))
+    if result["measure_definition"]:
+        parts.append(f"{result['measure_label']} here means {result['measure_definition']}")
+    return " ".join(p for p in parts if p)
+
+
+def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placebos: bool = True,
+             others: list[CanvassEvent] | None = None) -> dict:
     """Everything the evaluation page and `analytics evaluate` show, as plain data.
 
-    Raises BadDesign for a design value out of range or unknown (see Design.check), before anything is counted.
+    `others`: the other canvass events, whose footprints are left out of the comparison pools and placebos; None
+    reads them from the registry, [] leaves nothing out. Raises BadDesign for a design value out of range or
+    unknown (see Design.check), before anything is counted.
     """
     if design is not None:
         design.check(con)
     if not event.evaluable:
-        return {"event": event.event_id, "status": "needs a date",
-                "message": "This event has no date, so it cannot be evaluated. Add the date to the registry."}
+        return {"event": event.event_id, "name": event.name, "status": "needs a date",
+                "message": "This event has no date, so it cannot be evaluated as stored. Try a date to see what the "
+                           "evaluation would be (not saved), or an editor adds the date to the registry."}
     reason = None
     if design is None:
         design, reason = default_design(con, event)
@@ -424,21 +604,25 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
     win = _window_months(event.start_date, nb, na)
     all_months = win["before"] + [pd.Timestamp(event.start_date).to_period("M").start_time] + win["after"]
     before_matrix = area_matrix(con, design.source, design.measure, win["before"])
-    reg = regions(con, event, design, before_matrix)
+    if others is None:
+        others = registry.load()
+    reg = regions(con, event, design, before_matrix, others)
     series = region_series(con, design, reg, all_months)
     missing = [m.strftime("%Y-%m") for m in win["before"] + win["after"] if series.loc[m].isna().any()]
     base = {"event": event.event_id, "name": event.name, "date": str(event.start_date), "unit": design.unit,
-            "source": design.source, "measure": design.measure, "design_reason": reason,
+            "source": design.source, "measure": design.measure, "design_reason": reason, **labels(con, design),
+            "footprint": {"type": event.footprint_type, "radius_m": event.radius_m,
+                          "width_m": event.corridor_width_m},
             "windows": {k: [m.strftime("%Y-%m") for m in v] for k, v in win.items()},
             "footprint_areas": reg.footprint_areas, "buffer_areas": reg.buffer_areas,
             "comparison_areas": reg.control_areas, "comparison_buffer_areas": reg.control_buffer_areas,
-            "suggested_comparisons": reg.suggestions,
+            "suggested_comparisons": reg.suggestions, "comparison_matches": reg.matches, "left_out": reg.left_out,
             "shapes": _shapes(event, reg), "caveats": caveats(con, design, win["before"] + win["after"]),
             "monthly": [{"month": m.strftime("%Y-%m"), **{k: (None if pd.isna(v) else int(v)) for k, v in row.items()}}
                         for m, row in series.iterrows()]}
     if missing:
         return {**base, "status": "missing data", "missing_months": missing,
-                "message": f"No data for {', '.join(missing)} in {design.source}: the windows cannot be evaluated as "
+                "message": f"No data for {', '.join(missing)} in {base['source_label']}: the windows cannot be evaluated as "
                            f"if those months were zero. {HOW_TO_ADD.get(design.source, HOW_TO_ADD['kcpd'])} "
                            "Or choose another source or shorter windows."}
     b, a = series.loc[win["before"]].sum(), series.loc[win["after"]].sum()
@@ -451,12 +635,21 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
         else {"critical_z": Z90, "fake_dates": [], "other_areas": [], "share_beyond_nominal": None}
     mdd = minimum_detectable_drop(b["footprint"], b["comparison"], before_len=nb, after_len=na, z=plc["critical_z"])
     t0_rate = b["footprint"] / nb
-    return {**base, "status": "evaluated", "counts": counts, "wdd": tests,
-            "etest": {"before": etest.before, "after": etest.after, "p_value": etest.p_value,
-                      "verdict": etest.verdict, "sentence": etest.sentence},
-            "minimum_detectable_drop": mdd, "placebo": plc,
-            "verdict": verdict(tests["local"], t0_rate, plc["critical_z"], mdd),
-            "displacement": displacement_verdict(tests["displacement"], b["buffer"] / nb, plc["critical_z"])}
+    plc["share_as_large"] = _share_as_large(plc, tests["local"]["z"])
+    more_data = base["data_end"] is None or win["after"][-1].strftime("%Y-%m") >= base["data_end"]
+    out = {**base, "status": "evaluated", "counts": counts, "wdd": tests,
+           "etest": {"before": etest.before, "after": etest.after, "p_value": etest.p_value,
+                     "verdict": etest.verdict, "sentence": etest.sentence},
+           "minimum_detectable_drop": mdd, "placebo": plc, "more_data_may_come": more_data,
+           "verdict": verdict(tests["local"], t0_rate, plc["critical_z"], mdd, more_data),
+           "displacement": displacement_verdict(tests["displacement"], b["buffer"] / nb, plc["critical_z"])}
+    return {**out, "summary": summary(out)}
+
+
+def _share_as_large(plc: dict, z: float | None) -> float | None:
+    """The share of placebo results at least as far from zero as the real one (None without placebos or a z)."""
+    every = np.abs(np.array(plc["fake_dates"] + plc["other_areas"]))
+    return None if z is None or not len(every) else round(float((every >= abs(z)).mean()), 3)
 
 
 def cumulative_difference(result: dict) -> pd.DataFrame:

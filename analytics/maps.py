@@ -89,3 +89,28 @@ def _label_point(geometry: dict) -> list[float]:
 
     p = shapely.geometry.shape(geometry).representative_point()
     return [p.x, p.y]
+
+
+#: what each region of an evaluation map is, for its legend
+REGION_MEANING = {
+    "canvass": "where the canvass went", "footprint": "counted as canvassed",
+    "buffer": "next door, watched for displacement", "comparison": "matched comparison neighborhoods",
+    "comparison buffer": "matched to the buffer neighborhoods",
+}
+
+
+def regions_legend(shapes: dict, outlines: bool = True) -> str:
+    """A small HTML legend for `regions_map` (deck.gl draws none): each region drawn, in its map colour and name,
+    with what it is; then the grey neighborhood outlines when the map has them. Text comes from this module only."""
+    rows = []
+    for name, colour in REGION_COLOURS.items():
+        if name in shapes:
+            rgba = f"rgba({colour[0]},{colour[1]},{colour[2]},{max(colour[3], 90) / 255:.2f})"
+            rows.append(f'<div style="margin:2px 0"><span style="display:inline-block;width:14px;height:14px;'
+                        f'background:{rgba};border:2px solid rgb({colour[0]},{colour[1]},{colour[2]});'
+                        f'vertical-align:middle;margin-right:6px"></span><b>{name}</b>: {REGION_MEANING[name]}</div>')
+    if outlines:
+        rows.append('<div style="margin:2px 0"><span style="display:inline-block;width:14px;height:14px;'
+                    'border:1px solid rgb(120,120,120);vertical-align:middle;margin-right:6px"></span>'
+                    'grey outlines: every neighborhood</div>')
+    return '<div style="font-size:0.85rem;line-height:1.4">' + "".join(rows) + "</div>"

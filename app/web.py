@@ -206,22 +206,34 @@ def default_design(db_key: str, event_id: str, start_date: date | None):
 def evaluate(db_key: str, event_id: str, start_date: date | None, design) -> dict:
     """Evaluate the event as stored, at `start_date` (its own, or a date a reader tries without saving it), with a
     cache keyed on the database, that event and every design choice."""
+    from analytics import registry
+
     event = event_at(event_id, start_date)
     d = design
-    return _evaluate(db_key, tuple(sorted(event.row().items(), key=lambda kv: kv[0])),
-                     (d.unit, d.source, d.measure, d.months_before, d.months_after, d.buffer_m,
-                      tuple(d.comparison or ())))
+    others = tuple(_items(e) for e in registry.load() if e.event_id != event_id)  # left out of the comparisons
+    return _evaluate(db_key, _items(event), (d.unit, d.source, d.measure, d.months_before, d.months_after, d.buffer_m,
+                                             tuple(d.comparison or ())), others)
+
+
+def _items(event) -> tuple:
+    """An event as a hashable cache key."""
+    return tuple(sorted(event.row().items(), key=lambda kv: kv[0]))
+
+
+def _event(items: tuple):
+    from analytics import registry
+
+    return registry.parse({k: ("|".join(v) if isinstance(v, list) else v) for k, v in items})
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _evaluate(db_key: str, event_items: tuple, design_items: tuple) -> dict:
-    from analytics import evaluation, registry
+def _evaluate(db_key: str, event_items: tuple, design_items: tuple, others: tuple = ()) -> dict:
+    from analytics import evaluation
 
-    event = registry.parse({k: ("|".join(v) if isinstance(v, list) else v) for k, v in event_items})
     unit, source, measure, mb, ma, buf, comparison = design_items
     design = evaluation.Design(unit, source, measure, mb, ma, buf, list(comparison) or None)
     with cursor(db_key) as cur:
-        return evaluation.evaluate(cur, event, design)
+        return evaluation.evaluate(cur, _event(event_items), design, others=[_event(o) for o in others])
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -355,3 +367,110 @@ def provenance() -> str:
     from kcvt.settings import DATA_DIR
 
     return (DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8")
+
+
+#: the widgets' ranges for an evaluation's design (the evaluation itself accepts the same or wider)
+BUFFER_RANGE = (100.0, 2000.0)
+#: link parameter -> Design field, for the design values a link may carry
+DESIGN_PARAMS = {"unit": "unit", "source": "source", "measure": "measure", "before": "months_before",
+                 "after": "months_after", "buffer": "buffer_m", "comparison": "comparison"}
+
+
+def event_from_link(params: dict, event_ids: list[str], problems: list[str]) -> tuple[str | None, date | None]:
+    """The event and the date a reader tried ("what if the canvass was on ...") that a link names; a bad value is
+    named in `problems` and ignored."""
+    from analytics import filters
+
+    event = params.get("event") or None
+    if event is not None and event not in event_ids:
+        problems.append(f"ignored event={str(event)[:40]!r}: no such canvass in the registry")
+        event = None
+    tried, text = None, params.get("date")
+    if text:
+        lo, hi = filters.date_bounds()
+        try:
+            tried = date.fromisoformat(str(text))
+        except ValueError:
+            problems.append(f"ignored date={str(text)[:40]!r}: not a date (YYYY-MM-DD)")
+        if tried is not None and not lo <= tried <= hi:
+            problems.append(f"ignored date={tried}: outside the accepted dates, {lo} to {hi}")
+            tried = None
+    stray = [k for k in DESIGN_PARAMS if params.get(k)] + ["date"] * (tried is not None)
+    if event is None and stray:  # a design or date belongs to the canvass it was made for
+        problems.append(f"ignored {', '.join(stray)}: they apply to the canvass a link names, and this link names "
+                        "none in the registry")
+        tried = None
+    return event, tried
+
+
+def _link_number(params: dict, name: str, lo: float, hi: float, whole: bool, problems: list[str]):
+    text = params.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        value = int(text) if whole else float(text)
+        if lo <= value <= hi:
+            return value
+    except ValueError:
+        pass
+    kind = "a whole number" if whole else "a number"
+    problems.append(f"ignored {name}={str(text)[:40]!r}: not {kind} from {lo:g} to {hi:g}")
+    return None
+
+
+def design_from_link(db_key: str, params: dict, default, problems: list[str]):
+    """The design a link asks for, starting from `default` (the event's default design): each value is checked
+    against the database and the widgets' ranges; a bad one is named in `problems` and the default kept."""
+    from dataclasses import replace
+
+    from analytics import evaluation, filters
+
+    names = set(neighborhoods(db_key)["area_id"])
+    unit = filters.pick(params.get("unit"), list(evaluation.UNIT_DEFAULTS), default.unit, problems, "unit")
+    base = default if unit == default.unit else evaluation.Design(unit, *evaluation.UNIT_DEFAULTS[unit])
+    source = filters.pick(params.get("source"), usable_sources(db_key, unit), base.source, problems, "source")
+    measures = categories(db_key, source)["category_id"].tolist()
+    fallback = base.measure if base.measure in measures else measures[0]
+    measure = filters.pick(params.get("measure"), measures, fallback, problems, "measure")
+    lo, hi = evaluation.MONTHS
+    before = _link_number(params, "before", lo, hi, True, problems) or default.months_before
+    after = _link_number(params, "after", lo, hi, True, problems) or default.months_after
+    buffer_m = _link_number(params, "buffer", *BUFFER_RANGE, False, problems) or default.buffer_m
+    asked = [a for a in str(params.get("comparison") or "").split("|") if a]
+    unknown = [a for a in asked if a not in names]
+    if unknown:
+        problems.append(f"ignored comparison {', '.join(repr(a[:40]) for a in unknown[:3])}: no such neighborhood")
+    comparison = [a for a in asked if a in names] or None
+    return replace(default, unit=unit, source=source, measure=measure, months_before=before, months_after=after,
+                   buffer_m=float(buffer_m), comparison=comparison)
+
+
+def outreach_link(event_id: str, tried: date | None, design=None, default=None) -> dict:
+    """The query parameters that reproduce an evaluation: the event, a date tried (unsaved), and the design values
+    that differ from the event's default design."""
+    params = {"event": event_id, **({"date": str(tried)} if tried else {})}
+    if design is not None and default is not None:
+        for name, field in DESIGN_PARAMS.items():
+            value = getattr(design, field)
+            if value != getattr(default, field) and value not in (None, []):
+                params[name] = "|".join(value) if isinstance(value, list) else f"{value:g}" if isinstance(
+                    value, float) else str(value)
+    return params
+
+
+def filters_bounds() -> tuple[date, date]:
+    """The first and last day a date widget or link accepts (analytics.filters.date_bounds)."""
+    from analytics import filters
+
+    return filters.date_bounds()
+
+
+def source_labels(db_key: str) -> dict[str, str]:
+    """Source id -> the name readers see (the sources table)."""
+    frame = sources(db_key)
+    return dict(zip(frame.source_id, frame.label, strict=True))
+
+
+def first_index(options: list, *candidates) -> int:
+    """The index of the first candidate among the options (0 when none is): a widget's default."""
+    return next((options.index(c) for c in candidates if c in options), 0)

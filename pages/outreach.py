@@ -20,17 +20,15 @@ for row in set_aside:
     st.warning(f"One row of the canvass registry was set aside, {row}. It stays in the file until it is fixed "
                "there or deleted; the other events are shown.")
 
+if flash := st.session_state.pop("registry_flash", None):
+    st.success(flash)
 tab_eval, tab_registry = st.tabs(["Evaluate a canvass", "Canvass registry"])
 
 with tab_registry:
-    if flash := st.session_state.pop("registry_flash", None):
-        st.success(flash)
-    table = pd.DataFrame([e.row() | {"evaluable": e.evaluable} for e in events],
-                         columns=[*registry.COLUMNS, "evaluable"])
-    st.dataframe(table[["event_id", "name", "start_date", "date_confirmed", "organisations", "footprint_type",
-                        "neighborhoods", "evaluable", "notes", "source"]], hide_index=True, width="stretch")
-    st.download_button("Export the registry (CSV)", web.csv_bytes(table.drop(columns=["evaluable"])),
-                       file_name="canvass_events.csv", mime="text/csv", key="export_registry")
+    st.dataframe(report.registry_table(events), hide_index=True, width="stretch")
+    export = pd.DataFrame([e.row() for e in events], columns=registry.COLUMNS)
+    st.download_button("Export the registry (CSV)", web.csv_bytes(export), file_name="canvass_events.csv",
+                       mime="text/csv", key="export_registry")
     known = set(web.neighborhoods(key)["area_id"])
     city = web.city_shape(key)
 
@@ -107,68 +105,118 @@ with tab_eval:
     if not events:
         st.info("The canvass registry has no events to evaluate yet: add one in the registry tab.")
         st.stop()
+    # A link from outside (first run, or a new one) is read once; after that the widgets hold the state and the
+    # link is rewritten from them, so an evaluation can be shared.
+    params = st.query_params.to_dict()
+    fresh = params != st.session_state.get("_outreach_wrote")
+    if fresh:
+        st.session_state["_outreach_link"] = params
+    link, problems = st.session_state["_outreach_link"], []
+    linked, linked_date = web.event_from_link(link, [e.event_id for e in events], problems)
     labels = {e.event_id: f"{e.name} ({e.start_date or 'no date'})" for e in events}
-    chosen = st.selectbox("Canvass", list(labels), format_func=labels.get, key="event")
+    ids = list(labels)
+    chosen = st.selectbox("Canvass", ids, format_func=labels.get, key="event",
+                          index=ids.index(linked) if linked else 0)
     event = next(e for e in events if e.event_id == chosen)
-    if not event.evaluable:
-        st.warning("This event has no date in its source, so it cannot be evaluated yet. Add the date in the "
-                   "registry tab once it is known.")
+    from_link = chosen == linked
+    tried = st.date_input("What if the canvass was on… (try a date; it is not saved)",
+                          value=linked_date if from_link else None, min_value=web.filters_bounds()[0],
+                          max_value=web.filters_bounds()[1], key=f"whatif_{chosen}",
+                          help="Evaluates this event as if it had happened on that date. Only editors can save a "
+                               "date to the registry.")
+    when = tried or event.start_date
+    if when is None:
+        for p in problems if fresh else []:
+            st.warning(f"Link parameter {p}.")
+        st.warning("This event has no date in its source, so it cannot be evaluated as stored. Try a date above to "
+                   "see what the evaluation would be (not saved); an editor adds the date in the registry tab once "
+                   "it is known.")
+        st.session_state["_outreach_wrote"] = web.outreach_link(chosen, None)
+        st.query_params.from_dict(st.session_state["_outreach_wrote"])
         st.stop()
-    default, why = web.default_design(key, event.event_id, event.start_date)
+    default, why = web.default_design(key, chosen, when)
+    d0 = web.design_from_link(key, link, default, problems) if from_link else default
+    for p in problems if fresh else []:
+        st.warning(f"Link parameter {p}.")
+    if tried and tried != event.start_date:
+        st.warning(f"**What if** the canvass was on {tried}? This date is **not saved**: the registry has "
+                   f"{event.start_date or 'no date'} for this event. Everything below is evaluated at {tried}.")
+        if access.can_edit() and st.button(f"Save {tried} as this event's date", key="save_whatif"):
+            try:
+                registry.upsert(registry.parse({**event.row(), "start_date": tried}))
+                st.session_state["registry_flash"] = f"Saved {tried} as the date of {event.event_id}."
+                st.rerun()
+            except registry.RegistryError as exc:
+                st.error(f"Not saved: {exc}")
+    source_labels = web.source_labels(key)
     with st.expander("Design: unit, measure, windows, comparison areas", expanded=False):
         c1, c2, c3 = st.columns(3)
-        unit = c1.selectbox("Unit of analysis", ["areas", "points"], index=["areas", "points"].index(default.unit),
-                            format_func={"areas": "neighborhood-month counts", "points": "incident points"}.get,
-                            key=f"unit_{chosen}")
-        source = c2.selectbox("Source", web.usable_sources(key, unit), key=f"source_{unit}_{chosen}")
-        measures = web.categories(key, source)["category_id"].tolist()
-        pref = default.measure if default.measure in measures else measures[0]
-        measure = c3.selectbox("Measure", measures, index=measures.index(pref), key=f"measure_{source}_{chosen}")
-        months_before = c1.number_input("Months before", 1, 24, 6, key=f"mb_{chosen}")
-        months_after = c2.number_input("Months after", 1, 24, 6, key=f"ma_{chosen}")
-        buffer_m = c3.number_input("Buffer ring, metres", 100, 2000, 400, step=50, key=f"buffer_{chosen}")
+        units = list(evaluation.UNIT_LABELS)
+        unit = c1.selectbox("Unit of analysis", units, index=units.index(d0.unit), key=f"unit_{chosen}",
+                            format_func=evaluation.UNIT_LABELS.get)
+        sources = web.usable_sources(key, unit)
+        source = c2.selectbox("Source", sources, format_func=source_labels.get, key=f"source_{unit}_{chosen}",
+                              index=web.first_index(sources, d0.source if unit == d0.unit else None))
+        cats = web.categories(key, source)
+        measures, measure_labels = cats["category_id"].tolist(), dict(zip(cats.category_id, cats.label, strict=True))
+        measure = c3.selectbox("Measure", measures, format_func=measure_labels.get, key=f"measure_{source}_{chosen}",
+                               index=web.first_index(measures, d0.measure if source == d0.source else None,
+                                                     evaluation.UNIT_DEFAULTS[unit][1]))
+        lo, hi = evaluation.MONTHS
+        months_before = c1.number_input("Months before", lo, hi, d0.months_before, key=f"mb_{chosen}")
+        months_after = c2.number_input("Months after", lo, hi, d0.months_after, key=f"ma_{chosen}")
+        buffer_m = c3.number_input("Buffer ring, metres", *web.BUFFER_RANGE, float(d0.buffer_m), step=50.0,
+                                   key=f"buffer_{chosen}")
         override = st.multiselect("Comparison neighborhoods (blank: suggested)", sorted(web.neighborhoods(key)[
-            "area_id"]), key=f"comparison_{chosen}")
-        st.caption("Most similar neighborhoods in the before window (lower score = closer in level and trend), "
-                   "away from the footprint and buffer:")
+            "area_id"]), default=d0.comparison or [], key=f"comparison_{chosen}")
+        st.caption("The neighborhoods most like the footprint in the before window (lower score = closer in level "
+                   "and trend), away from the footprint, its buffer and other canvass sites; every neighborhood "
+                   "actually used is listed, marked with what it is used as.")
         suggestions_box = st.empty()  # filled from the evaluation below: one evaluation per rerun
     design = evaluation.Design(unit, source, measure, int(months_before), int(months_after), float(buffer_m),
                                override or None)
+    st.session_state["_outreach_wrote"] = web.outreach_link(chosen, tried, design, default)
+    st.query_params.from_dict(st.session_state["_outreach_wrote"])
     if (unit, source, measure) == (default.unit, default.source, default.measure):
-        st.info(f"**Unit and measure:** {unit} / {source} / {measure}. {why}")
+        st.info(f"**Unit and measure:** {evaluation.UNIT_LABELS[unit]}, "
+                f"{source_labels.get(source, source)}, {measure_labels.get(measure, measure)}. {why}")
     with st.spinner("Evaluating, with placebo checks at fake dates and in other neighborhoods…"):
         try:
-            result = web.evaluate(key, event.event_id, event.start_date, design)
+            result = web.evaluate(key, chosen, when, design)
         except evaluation.BadDesign as exc:
             st.warning(f"This design cannot be evaluated: {exc}")
             st.stop()
-    suggestions_box.dataframe(pd.DataFrame(result["suggested_comparisons"]).rename(
-        columns={"area": "neighborhood", "before_mean": "per month before"}), hide_index=True, width="stretch")
+    suggestions_box.dataframe(report.suggestions_table(result), hide_index=True, width="stretch")
 
     if result["status"] != "evaluated":
         st.error(result["message"])
         st.plotly_chart(charts.region_lines(result), width="stretch")
         st.stop()
 
-    st.subheader("Result")
+    what_if = " (what-if date, not saved)" if when != event.start_date else ""
+    st.subheader(f"Result{what_if}")
+    st.markdown(result["summary"])
     st.markdown(f"**Footprint:** {result['verdict']}  \n**Displacement:** {result['displacement']}")
-    st.pydeck_chart(maps.regions_map(result["shapes"], web.neighborhood_outlines(key)), height=420)
-    st.caption(f"Footprint: {', '.join(result['footprint_areas'])}. Buffer: {', '.join(result['buffer_areas'])}. "
-               f"Comparison: {', '.join(result['comparison_areas'])} (suggested by similarity in the before window; "
-               f"override above). Comparison buffer: {', '.join(result['comparison_buffer_areas']) or 'none'}.")
+    c1, c2 = st.columns([3, 1])
+    c1.pydeck_chart(maps.regions_map(result["shapes"], web.neighborhood_outlines(key)), height=420)
+    c2.markdown(maps.regions_legend(result["shapes"]), unsafe_allow_html=True)
+    st.caption(report.regions_text(result) + " Comparisons are suggested by similarity in the before window; "
+               "override them in the design above.")
+    st.markdown(f"**Counts** ({report.windows_text(result)})")
+    st.dataframe(report.counts_table(result), hide_index=True, width="stretch")
+    st.markdown(f"Poisson e-test on the footprint's raw change (the footprint alone, not against the comparisons): "
+                f"{result['etest']['sentence']}.")
+    st.markdown("**Weighted displacement difference test** (differences in counts per month, net of the "
+                "comparisons)")
+    st.dataframe(report.tests_table(result), hide_index=True, width="stretch")
     st.plotly_chart(charts.region_lines(result), width="stretch")
     st.plotly_chart(charts.cumulative_band(evaluation.cumulative_difference(result)), width="stretch")
-    counts = report.counts_table(result)
-    st.dataframe(counts, hide_index=True, width="stretch")
-    st.dataframe(report.tests_table(result), hide_index=True, width="stretch")
-    st.markdown(f"Poisson e-test on the footprint's raw change: {result['etest']['sentence']}.")
     plc = result["placebo"]
     st.plotly_chart(charts.placebo_histogram(plc, result["wdd"]["local"]["z"], plc["critical_z"]), width="stretch")
-    st.caption(f"{len(plc['fake_dates'])} fake dates and {len(plc['other_areas'])} other neighborhoods. "
-               f"Share of placebos beyond the usual 90% threshold: {plc['share_beyond_nominal']}. "
-               f"A change is claimed only beyond |z| = {plc['critical_z']:.2f}.")
+    st.caption(report.placebo_text(result))
     c1, c2 = st.columns(2)
-    c1.download_button("Download the one-page report (HTML, print to PDF)", report.html(result, event),
-                       file_name=f"{event.event_id}_report.html", mime="text/html", key="report")
+    suffix = f"_what_if_{result['date']}" if what_if else ""
+    c1.download_button(f"Download the one-page report{what_if} (HTML, print to PDF)", report.html(result, event),
+                       file_name=f"{event.event_id}{suffix}_report.html", mime="text/html", key="report")
     c2.download_button("Download the monthly counts (CSV)", web.csv_bytes(pd.DataFrame(result["monthly"])),
-                       file_name=f"{event.event_id}_monthly.csv", mime="text/csv", key="eval_csv")
+                       file_name=f"{event.event_id}{suffix}_monthly.csv", mime="text/csv", key="eval_csv")

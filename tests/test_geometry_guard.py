@@ -171,5 +171,5 @@ def test_the_outreach_page_warns_about_a_set_aside_row_and_shows_the_rest(built_
     at.switch_page("pages/outreach.py").run()
     assert not at.exception
     assert any("row 4: synthetic-hostile: line_wkt: coordinate 1e308" in w.value for w in at.warning)
-    table = next(pd.DataFrame(d.value) for d in at.dataframe if "event_id" in pd.DataFrame(d.value).columns)
-    assert set(table["event_id"]) == SEEDED
+    table = next(pd.DataFrame(d.value) for d in at.dataframe if "Event id" in pd.DataFrame(d.value).columns)
+    assert set(table["Event id"]) == SEEDED

@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from statsmodels.stats import rates
 
 from analytics import evaluation, registry
 from analytics.wdd import Z90, minimum_detectable_drop, wdd
-from kcvt.settings import ROOT
+from kcvt.settings import REFERENCE_DIR, ROOT
 from tests.conftest import RAW
+
+INDEPENDENCE = "independence-ave-2023-11-29"
 
 
 def test_wdd_reproduces_the_published_worked_example():
@@ -169,6 +172,9 @@ def test_cli_evaluate_and_wdd_match_the_library(built_db, con):
     data = json.loads(out.stdout)
     lib = evaluation.evaluate(con, registry.get("independence-ave-2023-11-29"))
     assert data["counts"] == lib["counts"] and data["verdict"] == lib["verdict"]
+    assert data["summary"] == lib["summary"] == evaluation.summary(lib)
+    plain = _cli("evaluate", "--event", "independence-ave-2023-11-29")
+    assert lib["summary"] in plain.stdout
     w = json.loads(_cli("wdd", "--treated", "24", "12", "--control", "24", "24", "--json").stdout)
     assert round(w["local"]["se"], 2) == 9.17
     events = json.loads(_cli("events", "--json").stdout)
@@ -186,3 +192,71 @@ def test_report_is_self_contained_and_escapes_user_text(con):
     assert result["verdict"] in page and "<svg" in page
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert 'src="https://cdn.plot.ly' not in page  # plotly.js inlined: the report works offline
+
+
+def _persons(areas: list[str], first: str, last: str) -> int:
+    """KCPD crimes against persons in these neighborhoods and months, summed from the bundled raw file."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    return int(raw[raw.neighborhood.isin(areas) & raw.month.between(first, last)].persons.sum())
+
+
+def test_the_lead_paragraph_names_the_measure_and_squares_with_the_e_test(con):
+    """The page's contradiction: 'no detectable change' above 'larger than chance (p = 0.002)'. The paragraph must
+    say both, from the raw counts, and why: the comparison areas fell too."""
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE))
+    text = result["summary"]
+    persons = pd.read_csv(REFERENCE_DIR / "categories.csv").set_index("category_id").loc["persons"]
+    assert persons.label in text and persons.definition in text
+    assert "persons" not in text.replace("against persons", "")  # the label, never the id
+    assert "in the 4 neighborhoods around the corridor" in text and len(result["footprint_areas"]) == 4
+    f0, f1 = (_persons(result["footprint_areas"], *w) for w in (("2023-05", "2023-10"), ("2023-12", "2024-05")))
+    c0, c1 = (_persons(result["comparison_areas"], *w) for w in (("2023-05", "2023-10"), ("2023-12", "2024-05")))
+    f_pct, c_pct = 100 * (f1 - f0) / f0, 100 * (c1 - c0) / c0
+    assert f_pct < 0 and c_pct < 0
+    assert f"fell {abs(f_pct):.0f}% ({f0} → {f1})" in text  # the footprint ...
+    assert f"they fell {abs(c_pct):.0f}% ({c0} → {c1})" in text  # ... and the comparisons, over the same months
+    # the e-test line below it: the raw drop alone is larger than chance
+    assert rates.test_poisson_2indep(f1, 6, f0, 6, method="etest").pvalue < 0.05
+    assert f"({-abs(f_pct):+.0f}%): larger than chance" in result["etest"]["sentence"]
+    # relative to the comparisons the WDD z is within the 90% threshold: no detectable change, and the paragraph
+    # says so while naming the comparisons' drop as what matches part of the raw one
+    z = ((f1 - f0) - (c1 - c0)) / np.sqrt(f0 + f1 + c0 + c1)
+    assert abs(z) < Z90 and "No detectable change" in result["verdict"]
+    assert "larger than chance on its own" in text and f"matched by the comparison neighborhoods' {abs(c_pct):.0f}% drop" in text
+    assert "within the noise" in text and "larger than the noise" not in text
+
+
+def test_yet_only_when_more_months_may_still_be_published(con):
+    """The source runs well past the 6 months after the canvass: 'yet' would be wrong. An after window that reaches
+    the source's last month can still grow as months are published: then 'yet'."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    last = pd.Period(raw.month.max(), "M")
+    event = registry.get(INDEPENDENCE)
+    result = evaluation.evaluate(con, event, with_placebos=False)
+    assert last > pd.Period("2024-05", "M")
+    assert "yet" not in result["verdict"] and " yet" not in result["summary"]
+    assert f"The data run to {last}" in result["summary"]
+    to_the_end = (last - pd.Period("2023-11", "M")).n
+    result = evaluation.evaluate(con, event, evaluation.Design(months_after=to_the_end), with_placebos=False)
+    assert result["windows"]["after"][-1] == str(last)
+    assert "No detectable change yet" in result["verdict"] and "not settled yet" in result["summary"]
+
+
+def test_other_canvass_sites_are_left_out_of_the_comparison_pools(con):
+    """Ruskin Heights, itself a canvass site, was in the comparison buffer of Independence Avenue."""
+    event = registry.get(INDEPENDENCE)
+    shapes = {a: shapely.from_wkt(w) for a, w in con.execute(
+        "SELECT area_id, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()}
+    pal = registry.get("pal-center-2017-07-26")
+    sites = set(registry.get("ruskin-heights-undated").neighborhoods)
+    sites |= {a for a, s in shapes.items() if s.contains(shapely.Point(pal.point_lon, pal.point_lat))}
+    assert "Ruskin Heights" in sites and len(sites) == 2
+    result = evaluation.evaluate(con, event, with_placebos=False)
+    pools = {*result["comparison_areas"], *result["comparison_buffer_areas"],
+             *(s["area"] for s in result["suggested_comparisons"])}
+    assert not sites & pools
+    assert sites <= {a for areas in result["left_out"].values() for a in areas}
+    unfiltered = evaluation.evaluate(con, event, with_placebos=False, others=[])  # nothing left out: the old pools
+    assert "Ruskin Heights" in unfiltered["comparison_buffer_areas"]
+    named = evaluation.evaluate(con, event, evaluation.Design(comparison=["Ruskin Heights"]), with_placebos=False)
+    assert named["comparison_areas"] == ["Ruskin Heights"]  # a comparison named in the design is used as named

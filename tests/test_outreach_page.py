@@ -1,0 +1,142 @@
+"""The Outreach page through AppTest: shareable links, what-if dates, map legends, and no raw ids or missing values
+in anything it renders."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from analytics import registry
+from kcvt.settings import ROOT
+from tests.conftest import RAW
+from tests.page_text import rendered_text
+
+INDEPENDENCE, RUSKIN, PAL = "independence-ave-2023-11-29", "ruskin-heights-undated", "pal-center-2017-07-26"
+#: text that means a value leaked through unformatted: Python's None, pandas' NaN and NaT
+MISSING = re.compile(r"\bNone\b|\bNaT\b|\bnan\b|\bNaN\b")
+
+
+def outreach(editing: bool = False, **params) -> AppTest:
+    """The Outreach page opened from a link with these parameters."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=180)
+    at.secrets["editing"] = {"password": "correct horse"}
+    if editing:
+        at.session_state["editing_unlocked"] = True
+    at.switch_page("pages/outreach.py")
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def link(at: AppTest) -> dict:
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def test_the_event_and_design_are_in_the_link_and_a_link_opens_them(built_db):
+    at = outreach()
+    assert not at.exception
+    assert link(at) == {"event": INDEPENDENCE}  # the default design adds nothing to the link
+    at.selectbox(key="event").set_value(PAL).run()
+    assert link(at)["event"] == PAL
+    at.number_input(key=f"ma_{PAL}").set_value(8).run()
+    shared = link(at)
+    assert shared == {"event": PAL, "after": "8"}
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**Footprint:**"))
+    opened = outreach(**shared)  # a new reader follows the link
+    assert not opened.exception and not opened.warning
+    assert opened.selectbox(key="event").value == PAL and opened.number_input(key=f"ma_{PAL}").value == 8
+    assert verdict in [m.value for m in opened.markdown]
+
+
+def test_bad_link_values_are_named_and_ignored(built_db):
+    at = outreach(event=INDEPENDENCE, date="2024-99-01", unit="hexagons", before="abc", buffer="5",
+                  comparison="Atlantis|Lykins")
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    for named in ("date='2024-99-01'", "unit='hexagons'", "before='abc'", "buffer='5'", "comparison 'Atlantis'"):
+        assert named in text
+    assert at.multiselect(key=f"comparison_{INDEPENDENCE}").value == ["Lykins"]  # the good value is kept
+    assert at.number_input(key=f"mb_{INDEPENDENCE}").value == 6
+    at = outreach(event="no-such-walk", unit="points")
+    text = " ".join(w.value for w in at.warning)
+    assert "ignored event='no-such-walk'" in text and "ignored unit" in text
+    assert at.selectbox(key="event").value == INDEPENDENCE
+
+
+def _months(first: str, n: int) -> list[str]:
+    return [str(p) for p in pd.period_range(first, periods=n, freq="M")]
+
+
+def test_a_what_if_date_on_ruskin_heights_is_evaluated_and_labelled_unsaved(built_db):
+    at = outreach()
+    at.selectbox(key="event").set_value(RUSKIN).run()
+    assert any("no date" in w.value for w in at.warning) and not at.subheader  # nothing evaluated without a date
+    at.date_input(key=f"whatif_{RUSKIN}").set_value(date(2024, 3, 6)).run()
+    assert not at.exception
+    assert any("not saved" in w.value and "2024-03-06" in w.value for w in at.warning)
+    assert at.subheader[0].value == "Result (what-if date, not saved)"
+    assert link(at) == {"event": RUSKIN, "date": "2024-03-06"}
+    assert not [b for b in at.button if b.key == "save_whatif"]  # readers try dates; only editors save them
+    # the counts are Ruskin Heights' own, in the 6 months either side of March 2024, from the raw file
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    mine = raw[raw.neighborhood == "Ruskin Heights"].set_index("month").persons
+    counts = next(d.value for d in at.dataframe if "area" in d.value.columns).set_index("area")
+    assert counts.loc["footprint", "before"] == mine[_months("2023-09", 6)].sum()
+    assert counts.loc["footprint", "after"] == mine[_months("2024-04", 6)].sum()
+    assert registry.get(RUSKIN).start_date is None  # nothing was saved
+
+
+def test_an_editor_can_save_a_tried_date(built_db):
+    at = outreach(editing=True, event=RUSKIN, date="2024-03-06")
+    assert any("not saved" in w.value for w in at.warning)
+    at.button(key="save_whatif").click().run()
+    assert registry.get(RUSKIN).start_date == date(2024, 3, 6)
+    assert any("Saved 2024-03-06" in s.value for s in at.success)
+    assert not at.subheader[0].value.endswith("not saved)")
+
+
+def test_every_map_has_a_legend_naming_its_regions(built_db):
+    at = outreach()
+    decks = at.get("deck_gl_json_chart")
+    assert len(decks) == 1
+    layers = {layer["id"] for layer in json.loads(decks[0].proto.json)["layers"]} - {"neighborhoods"}
+    legend = next(m.value for m in at.markdown if "grey outlines" in m.value)
+    assert layers and all(f"<b>{layer.replace('_', ' ')}</b>" in legend for layer in layers)
+
+
+def _raw_ids(con) -> tuple[set[str], re.Pattern]:
+    """Ids and column names a reader must never see: exactly (a header, cell or option that is only the id) and,
+    for the ids no English word is spelled like, anywhere in a text."""
+    sources = {r[0] for r in con.execute("SELECT source_id FROM sources").fetchall()}
+    categories = {r[0] for r in con.execute("SELECT category_id FROM categories").fetchall()}
+    exact = {"n", "z", "p", "label", "area_id", "score", "before_mean", "estimate", "ci90", "se"} | sources | categories
+    coded = sorted(i for i in exact if "_" in i or any(ch.isdigit() for ch in i))
+    anywhere = re.compile(r"(?<!against )\bpersons\b|" + "|".join(rf"\b{re.escape(i)}\b" for i in coded))
+    return exact, anywhere
+
+
+def _states(at: AppTest):
+    yield "default", at
+    at.selectbox(key="event").set_value(RUSKIN).run()
+    yield "undated", at
+    at.date_input(key=f"whatif_{RUSKIN}").set_value(date(2024, 3, 6)).run()
+    yield "what-if", at
+    at.selectbox(key="event").set_value(INDEPENDENCE).run()
+    at.selectbox(key=f"unit_{INDEPENDENCE}").set_value("points").run()
+    yield "missing data", at
+    yield "bad link", outreach(event="nope", date="x", before="0", comparison="Atlantis")
+
+
+def test_the_page_shows_no_raw_ids_or_unformatted_missing_values(built_db, con):
+    """In the default state and each state above, every rendered text is free of None/NaN/NaT and of raw ids."""
+    exact, anywhere = _raw_ids(con)
+    for state, at in _states(outreach()):
+        assert not at.exception, state
+        texts = rendered_text(at)
+        assert len(texts) > 50, state
+        leaks = [t for t in texts if t.strip() in exact or MISSING.search(t) or anywhere.search(t)]
+        assert not leaks, f"{state}: {leaks[:5]}"
