@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import subprocess
 import sys
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from analytics import cli as analytics_cli
 from analytics import queries
 from etl import cli as etl_cli
-from kcvt.settings import ROOT
+from kcvt.settings import MANIFEST, ROOT
+from tests.conftest import RAW
 
 
 def run(*args: str, env_db=None) -> subprocess.CompletedProcess:
@@ -22,14 +26,51 @@ def run(*args: str, env_db=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("parser", [etl_cli.parser(), analytics_cli.parser()])
-def test_every_command_has_help_text_and_is_in_the_readme(parser):
-    readme = (ROOT / "README.md").read_text()
+PARSERS = [etl_cli.parser(), analytics_cli.parser()]
+
+
+def _readme_rows(prog: str, command: str = "") -> str:
+    """The README command table's rows for `prog command` (all of prog's rows when no command is given)."""
+    start = f"| `{prog} {command}".rstrip() + ("" if command else " ")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return "\n".join(line for line in readme.splitlines() if line.startswith(start))
+
+
+def _mentions(text: str, option: str) -> bool:
+    """`--buffer` is mentioned only as itself, not inside `--buffer-m` or `--buffer-control`."""
+    return re.search(re.escape(option) + r"(?![\w-])", text) is not None
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for a in parser._actions for o in a.option_strings if o not in ("-h", "--help")]
+
+
+@pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.prog)
+def test_every_command_has_help_text_and_a_row_in_the_readme(parser):
     sub = next(a for a in parser._actions if a.dest == "command")
-    for name, action in sub.choices.items():
-        assert action.format_help()
-        assert sub._choices_actions and all(c.help for c in sub._choices_actions)
-        assert f"{parser.prog} {name}" in readme, f"`{parser.prog} {name}` is not documented in README.md"
+    helps = {c.dest: c.help for c in sub._choices_actions}
+    assert set(helps) == set(sub.choices)
+    assert not [name for name, text in helps.items() if not text], "commands without help text"
+    for name in sub.choices:
+        assert _readme_rows(parser.prog, name), f"`{parser.prog} {name}` has no row in README.md's command table"
+
+
+@pytest.mark.parametrize("parser, command", [(p, name) for p in PARSERS for name in
+                                             next(a for a in p._actions if a.dest == "command").choices],
+                         ids=lambda v: getattr(v, "prog", v))
+def test_every_option_of_every_command_is_in_its_readme_row(parser, command):
+    """Like sqlite-utils' documentation tests: an option added to a command fails here until README.md shows it."""
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    rows = _readme_rows(parser.prog, command)
+    missing = [o for o in _options(sub) if not _mentions(rows, o)]
+    assert not missing, f"README.md's row for `{parser.prog} {command}` does not mention {missing}"
+
+
+@pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.prog)
+def test_every_global_option_is_in_the_readme_table(parser):
+    rows = _readme_rows(parser.prog)
+    missing = [o for o in _options(parser) if not _mentions(rows, o)]
+    assert not missing, f"README.md's command table does not mention {parser.prog}'s {missing}"
 
 
 def test_counts_json_matches_the_library(built_db, con):
@@ -54,10 +95,16 @@ def test_status_json_reports_coverage_rejects_and_last_load(built_db):
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     gva = next(s for s in info["sources"] if s["source"] == "gva")
+    # data/manifest.csv: GVA covers 2014-01..2018-03 and 2020-01..2020-05; data/reference/coverage_notes.csv marks
+    # 2020-05 partial (the 2020 extract was scraped on 2020-05-21)
     assert gva["coverage"]["complete"] == ["2014-01..2018-03", "2020-01..2020-04"]
     assert gva["coverage"]["partial"] == ["2020-05"]
-    assert info["rejected_rows"] == 1109
-    assert info["last_load"]["file"] == "data/raw/kcpd_annual_reports_2015_2025.csv"
+    # the only rejected rows of the bundled files are the 2020 KCPD extract's exact duplicates (data/PROVENANCE.md)
+    kcpd_2020 = pd.read_csv(RAW / "kcpd_2020_jan_jul_extract.csv.gz", dtype=str, keep_default_na=False)
+    duplicates = int(kcpd_2020.duplicated().sum())
+    assert info["rejected_rows"] == duplicates
+    manifest = pd.read_csv(MANIFEST, dtype=str)
+    assert info["last_load"]["file"] == f"data/{manifest.file.iloc[-1]}"  # a build loads the manifest in order
 
 
 def test_load_of_a_missing_file_is_a_clear_error(built_db):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from datetime import date
@@ -143,11 +144,37 @@ def test_map_payload_stays_bounded_as_incidents_grow(n):
     assert hotspots.points(con, GVA_2016) is None if n > hotspots.MAX_POINTS else len(hotspots.points(con, GVA_2016))
 
 
-def test_victim_cells_under_three_are_suppressed(con):
-    vic = profile.victims(con, Filter("kcpd17", "aggravated_assault", date(2017, 1, 1), date(2017, 12, 31),
-                                      "Ivanhoe Southeast"))
-    assert vic.empty or (vic["people"].dropna() >= 3).all()
-    assert "fewer than 3" in set(vic["shown"]) or vic["people"].notna().all()
+def _gva_victims_by_group(raw: pd.DataFrame) -> pd.Series:
+    """Victims per (sex, age band), read straight from GVA's participant columns ('0::Victim||1::Subject-Suspect')."""
+    sex = {"Male": "M", "Female": "F"}
+    band = {"Adult 18+": "18+", "Teen 12-17": "12-17", "Child 0-11": "0-11"}
+    groups = []
+    for types, genders, ages in zip(raw.participant_type.fillna(""), raw.participant_gender.fillna(""),
+                                    raw.participant_age_group.fillna(""), strict=True):
+        g, a = (dict(re.findall(r"(\d+)::?([^|]+)", cell)) for cell in (genders, ages))
+        for idx, kind in re.findall(r"(\d+)::?([^|]+)", types):
+            if kind == "Victim":
+                groups.append((sex.get(g.get(idx), "U"), band.get(a.get(idx), "unknown")))
+    return pd.Series(groups, dtype=object).value_counts()
+
+
+@pytest.mark.parametrize("area", ["Ivanhoe Southeast", "East Community Team South", "Manheim Park"])
+def test_victim_groups_of_one_or_two_people_are_hidden(con, neighborhood_polygons, area):
+    """GVA shooting victims 2013-2018 by sex and age band in a neighborhood: groups of 1 or 2 people are hidden,
+    groups of 3 or more are shown with their real count (counted here from the raw participant columns)."""
+    raw = pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz")
+    shot = raw[((raw.n_killed + raw.n_injured) > 0) & raw.address.notna() & raw.latitude.notna()]
+    mine = shot[shapely.contains_xy(neighborhood_polygons[area], shot.longitude, shot.latitude)]
+    expected = _gva_victims_by_group(mine)
+    assert (expected <= 2).any() and (expected >= 3).any()  # both kinds of group are really there
+    vic = profile.victims(con, Filter("gva", "shooting", date(2013, 1, 1), date(2018, 12, 31), area))
+    vic = vic.set_index(["sex", "age_band"])
+    assert sorted(vic.index) == sorted(expected.index)
+    for group, people in expected.items():
+        if people <= 2:
+            assert pd.isna(vic.loc[group, "people"]) and vic.loc[group, "shown"] == "fewer than 3", group
+        else:
+            assert vic.loc[group, "people"] == people and vic.loc[group, "shown"] == str(people), group
 
 
 def test_rank_cli_gives_the_page_table(built_db, con):

@@ -40,8 +40,38 @@ def test_loading_the_same_file_twice_changes_nothing(db_copy, tmp_path):
     second = load_file(path, "kcpd", db_copy, progress=False)
     assert second.skipped and "already loaded" in second.message
     assert _counts(db_copy) == before
-    # the same reports from another file replace, never add
-    assert before[0] == _counts(db_copy)[0]
+
+
+def _kcpd_reports(path: Path, reports: pd.Series) -> tuple[int, int, int]:
+    """(incidents, their person-rows) of these KCPD report numbers, and all incidents."""
+    with duckdb.connect(str(path), read_only=True) as c:
+        c.register("wanted", pd.DataFrame({"key": reports.unique()}))
+        mine = c.execute("""SELECT count(*), coalesce(sum(person_rows), 0) FROM incidents
+                            WHERE source_id = 'kcpd' AND source_key IN (SELECT key FROM wanted)""").fetchall()[0]
+        return int(mine[0]), int(mine[1]), c.execute("SELECT count(*) FROM incidents").fetchall()[0][0]
+
+
+def test_the_same_reports_from_another_file_merge_and_never_add(db_copy, tmp_path):
+    """The first 100 rows of the bundled 2018 sample, in another file with its rows and columns in another order:
+    loaded (another checksum), its reports already known, every row an exact duplicate, nothing added.
+    A file of new reports then adds exactly its reports and rows."""
+    sample = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz", dtype=str)
+    raw = sample.head(100)
+    stored_rows = int(sample.report_no.isin(raw.report_no).sum())  # the bundled build holds every row of a report
+    assert _kcpd_reports(db_copy, raw.report_no)[:2] == (raw.report_no.nunique(), stored_rows)
+    before = _kcpd_reports(db_copy, raw.report_no)
+    other = raw.iloc[::-1][list(raw.columns[::-1])]
+    result = load_file(write_csv(tmp_path / "kcpd_reordered.csv", other.to_csv(index=False)), "kcpd", db_copy,
+                       progress=False)
+    assert not result.skipped and result.rows_loaded == len(raw)
+    assert f"{raw.report_no.nunique()} report(s) were already loaded: merged ({len(raw)} exact duplicate" in \
+        result.message
+    assert _kcpd_reports(db_copy, raw.report_no) == before
+    fresh = raw.assign(report_no=raw.report_no + "5")  # SYNTHETIC report numbers: real rows under new reports
+    load_file(write_csv(tmp_path / "kcpd_new_reports.csv", fresh.to_csv(index=False)), "kcpd", db_copy,
+              progress=False)
+    assert _kcpd_reports(db_copy, fresh.report_no) == (raw.report_no.nunique(), len(raw),
+                                                       before[2] + raw.report_no.nunique())
     with duckdb.connect(str(db_copy), read_only=True) as c:
         assert c.execute("SELECT count(*) - count(DISTINCT incident_id) FROM incidents").fetchall()[0][0] == 0
 

@@ -113,7 +113,7 @@ def test_csv_downloads_neutralise_formulas(cell, safe):
     assert out == safe
 
 
-def test_no_names_in_the_database_or_on_pages(con):
+def test_no_names_in_the_bundled_database(con):
     """Neither KCPD nor GVA names reach a table: no name column exists and no stored text holds the GVA names."""
     cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                       "WHERE column_name ILIKE '%name%' AND table_name <> 'areas'").fetchall()]
@@ -122,3 +122,76 @@ def test_no_names_in_the_database_or_on_pages(con):
     assert "participant_name" not in rejects
     source = Path(ROOT / "data/raw/gva_kc_2013_2018.csv.gz")
     assert "participant_name" not in pd.read_csv(source, nrows=1).columns  # the bundled copy has none either
+
+
+#: SYNTHETIC names, invented for this test: no real person's. Each is put in a name column of a fixture file.
+SYNTHETIC_NAMES = ["Zorblat Quennifer", "Yusvane Trottelbeck", "Maxifrond Oolagreve", "Pellwick Snorradottir"]
+#: a rejected row's key, to show that the scan does see the fixture's rows where the Data page lists them
+REJECTED_KEY = "SYNTHETIC-REJECT-1"
+
+
+def _fixtures_with_names(folder: Path) -> list[Path]:
+    """Real rows (GVA's 2016 incidents on Prospect Avenue; the first rows of the KCPD 2018 API sample) with a
+    SYNTHETIC name column each, and two rows of each made unreadable (a bad date, SYNTHETIC) so they are rejected
+    and listed, raw, on the Data page."""
+    gva = pd.read_csv(ROOT / "data/raw/gva_kc_2013_2018.csv.gz", dtype=str)
+    gva = gva[gva.date.str.startswith("2016") & gva.address.fillna("").str.contains("Prospect")].head(12).copy()
+    gva["participant_name"] = [f"0::{SYNTHETIC_NAMES[i % 2]}" for i in range(len(gva))]
+    gva.iloc[:2, gva.columns.get_loc("date")] = "2016-13-45"  # rejected: unreadable date
+    gva.iloc[0, gva.columns.get_loc("incident_id")] = REJECTED_KEY
+    kcpd = pd.read_csv(ROOT / "data/raw/kcpd_2018_api_sample.csv.gz", dtype=str).head(12).copy()
+    kcpd["Victim_Name"] = [SYNTHETIC_NAMES[2 + i % 2] for i in range(len(kcpd))]
+    kcpd.iloc[:2, kcpd.columns.get_loc("reported_date")] = "13/45/2018"
+    out = [folder / "gva_with_names.csv", folder / "kcpd_with_names.csv"]
+    gva.to_csv(out[0], index=False)
+    kcpd.to_csv(out[1], index=False)
+    return out
+
+
+def _rendered_bytes(at: AppTest) -> bytes:
+    """Everything a page sent to the browser: every element's message (text, widget options, dataframes as Arrow,
+    charts as JSON), serialized as it goes over the wire."""
+    return b"\n".join(node.proto.SerializeToString() for node in at._tree
+                       if getattr(node, "proto", None) is not None)
+
+
+def test_no_names_on_any_page_after_loading_files_that_carry_them(tmp_path, monkeypatch):
+    """Files with a name column (GVA's participant_name; a KCPD 'Victim_Name') are loaded, some of their rows rejected;
+    no page shows a name: not in text, tables, charts, widgets or the rejected rows. The fixtures are loaded first
+    in the build so their rejected rows are among those the Data page lists (it lists the first 500)."""
+    from etl import build as build_module
+    from etl.load import CoverageSpec
+
+    gva, kcpd = _fixtures_with_names(tmp_path)
+    real = build_module.bundled_files
+    monkeypatch.setattr(build_module, "bundled_files", lambda: [
+        (gva, "gva", None, CoverageSpec(declare=False), False),
+        (kcpd, "kcpd", None, CoverageSpec(declare=False), False), *real()])
+    db = tmp_path / "names.duckdb"
+    results = build_module.build(db, progress=False)
+    assert [r.rows_rejected for r in results[:2]] == [2, 2]
+    monkeypatch.setenv("KC_VIOLENCE_DB", str(db))
+    with duckdb.connect(str(db), read_only=True) as c:
+        stored = " ".join(str(v) for t, in c.execute("SHOW TABLES").fetchall()
+                          for row in c.execute(f'SELECT * FROM "{t}"').fetchall() for v in row)  # noqa: S608
+    assert REJECTED_KEY in stored  # the rejected rows are stored, raw
+    assert [n for n in SYNTHETIC_NAMES if n in stored] == []  # but without the name column
+    views = [("pages/home.py", {"source": "gva", "start": "2016-01-01", "end": "2016-12-31"}),
+             ("pages/hotspots.py", {"source": "gva", "category": "shooting", "start": "2016-01-01",
+                                    "end": "2016-12-31"}),
+             ("pages/neighborhood.py", {"area": "Ivanhoe Southeast", "source": "gva", "start": "2016-01-01",
+                                        "end": "2016-12-31"}),
+             ("pages/neighborhood.py", {"area": "Ruskin Heights", "source": "kcpd", "start": "2018-01-01",
+                                        "end": "2018-12-31"}),
+             ("pages/outreach.py", {}), ("pages/data.py", {})]
+    for page, params in views:
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
+        at.switch_page(page)
+        for k, v in params.items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception, page
+        shown = _rendered_bytes(at)
+        assert [n for n in SYNTHETIC_NAMES if n.encode() in shown] == [], page
+        if page == "pages/data.py":  # the scan sees the fixtures' rejected rows, raw, as the page lists them
+            assert REJECTED_KEY.encode() in shown and b"gva_with_names.csv" in shown

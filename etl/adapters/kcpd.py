@@ -45,12 +45,19 @@ ALIASES = {
 
 
 def column_map(headers: list[str]) -> dict[str, str]:
-    """Canonical name -> staged column (c0, c1, ...) for a file's headers (first spelling found wins)."""
+    """Canonical name -> staged column (c0, c1, ...) for a file's headers.
+
+    The first spelling in ALIASES that the file has wins, wherever its column is: the API's `address` and
+    `location_address` differ (spacing, street types), so choosing by column order would make the same rows, columns
+    reordered, new rows (added twice, not merged).
+    """
     normalized = [normalize_header(h) for h in headers]
     found: dict[str, str] = {}
     for canonical, spellings in ALIASES.items():
-        for k, norm in enumerate(normalized):
-            if norm in spellings and f"c{k}" not in found.values():
+        for spelling in spellings:
+            k = next((k for k, norm in enumerate(normalized) if norm == spelling and f"c{k}" not in found.values()),
+                     None)
+            if k is not None:
                 found[canonical] = f"c{k}"
                 break
     return found
