@@ -103,6 +103,67 @@ def cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hotspot_sections(con, f: queries.Filter, args: argparse.Namespace) -> dict:
+    """The Hotspots page's Gi* cells, concentration and smoothed rates for one filter, each section either its
+    numbers or the page's refusal ({"refused": why})."""
+    from analytics import hotspots
+
+    out: dict = {}
+    try:
+        result = hotspots.rank(con, f, args.firearm, args.by)
+        cols = ["rank", "area_id", "population", "n", "rate_per_10k", "smoothed_rate_per_10k"]
+        out["rates"] = {"by": args.by, "city_rate_per_10k": result["city_rate_per_10k"], "total": result["total"],
+                        "table": json.loads(result["table"][cols].to_json(orient="records"))}
+    except hotspots.NotCovered as exc:
+        out["rates"] = {"refused": str(exc)}
+    if queries.validate(con, f).kind != "incidents":
+        why = "the hot-spot test and concentration need incident locations; this source counts whole neighborhoods"
+        return out | {"concentration": {"refused": why}, "gi_star": {"refused": why}}
+    out["concentration"] = hotspots.concentration(con, f, args.firearm)
+    settings = {"alpha": hotspots.GI_ALPHA, "permutations": hotspots.GI_PERMUTATIONS, "seed": hotspots.GI_SEED,
+                "min_events": hotspots.MIN_GI_EVENTS, "resolution": hotspots.GI_RESOLUTION}
+    try:
+        gi = hotspots.gi_star(con, f, args.firearm)
+    except hotspots.TooFewEvents as exc:
+        out["gi_star"] = settings | {"refused": str(exc)}
+        return out
+    spots = gi[gi["spot"] != "not significant"]
+    names = hotspots.cell_neighborhoods(con, spots["hex"].tolist())
+    out["gi_star"] = settings | {"cells": len(gi), "incidents": int(gi["n"].sum()), "spots": [
+        {"hex": h, "neighborhood": names.get(h), "spot": s, "n": int(n), "z": round(float(z), 3), "p": float(p)}
+        for h, s, n, z, p in zip(spots["hex"], spots["spot"], spots["n"], spots["z"], spots["p"], strict=True)]}
+    return out
+
+
+def cmd_hotspots(args: argparse.Namespace) -> int:
+    """`hotspots`: the Gi* cells, concentration and smoothed rates the Hotspots page shows, from the same functions."""
+    from analytics import hotspots
+
+    f = queries.Filter(args.source, args.category, args.start, args.end)
+    with connect() as con:
+        gaps = hotspots.missing_reasons(con, f, args.firearm)
+        if len(gaps) == len(queries.month_starts(f.start, f.end)):
+            raise hotspots.NotCovered("nothing to map, test or rank", f, gaps, len(gaps))
+        result = {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end),
+                  "firearm_only": args.firearm, "missing_months": list(gaps)} | _hotspot_sections(con, f, args)
+    if args.json:
+        print_json(result)
+        return 0
+    for name in ("gi_star", "concentration", "rates"):
+        section = result[name]
+        if "refused" in section:
+            print(f"{name}: {section['refused']}")
+        elif name == "gi_star":
+            print(f"gi_star: {len(section['spots'])} hot or cold cell(s) of {section['cells']}")
+        elif name == "concentration":
+            print(f"concentration: {section['share_in_top_5pct']}% of {section['incidents']} placed incidents in the "
+                  f"busiest {section['top_cells']} of {section['cells']} cells")
+        else:
+            print(f"rates: city {section['city_rate_per_10k']} per 10,000; top by {section['by']}: "
+                  + ", ".join(r["area_id"] for r in section["table"][:5]))
+    return 0
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     """`events`: the canvass registry, marking which events have a date: an undated event (the Ruskin Heights
     canvass was never dated in print) cannot be evaluated."""
@@ -190,6 +251,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--top", type=_positive_int, default=20, help="rows to print without --json (default 20)")
     r.add_argument("--json", action="store_true", help="machine-readable output: every neighborhood")
     r.set_defaults(func=cmd_rank)
+
+    h = sub.add_parser("hotspots", help="the Hotspots page's Gi* hot and cold spots, concentration and smoothed rates")
+    h.add_argument("--category", required=True, help="category id")
+    h.add_argument("--source", required=True, help="source id")
+    h.add_argument("--start", required=True, type=_date, help=START_HELP)
+    h.add_argument("--end", required=True, type=_date, help=END_HELP)
+    h.add_argument("--firearm", action="store_true", help="firearm-involved incidents only")
+    h.add_argument("--by", choices=["count", "rate"], default="count",
+                   help="order the rates table by count or by smoothed rate (default count)")
+    h.add_argument("--json", action="store_true", help="machine-readable output")
+    h.set_defaults(func=cmd_hotspots)
 
     e = sub.add_parser("events", help="list the canvass registry")
     e.add_argument("--json", action="store_true", help="machine-readable output")

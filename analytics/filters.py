@@ -84,3 +84,25 @@ def coverage_ranges(coverage: pd.DataFrame, source: str) -> dict[str, list[str]]
     """A source's covered periods by status ('complete', 'partial', 'sample'), as ranges for a banner."""
     mine = coverage[coverage.source_id == source]
     return {st: status.ranges(mine.loc[mine.status == st, "period"].tolist()) for st in ("complete", "partial", "sample")}
+
+
+def latest_covered_span(coverage: pd.DataFrame, source: str, months: int) -> tuple[date, date] | None:
+    """The latest run of `months` consecutive months that the source covers fully, with coordinates (status
+    'complete': no partial month, no sample, places known), as (first day, last day); when no run is that long, the
+    latest longest run; None when no month qualifies. Maps and rankings default to it, so a page never opens on a
+    period the source mostly does not cover."""
+    mine = coverage[(coverage.source_id == source) & (coverage.grain == "month") & (coverage.status == "complete")
+                    & coverage.has_coords.astype(bool)]
+    periods = sorted(pd.Period(p, freq="M") for p in mine["period"])
+    runs: list[list[pd.Period]] = []
+    for p in periods:
+        if runs and runs[-1][-1] + 1 == p:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    if not runs:
+        return None
+    long_enough = [r for r in runs if len(r) >= months]
+    run = long_enough[-1] if long_enough else max(reversed(runs), key=len)
+    first, last = run[-min(months, len(run))], run[-1]
+    return first.start_time.date(), last.end_time.date()

@@ -2,12 +2,17 @@
 
 Maps get aggregated bins, never raw rows (points only when few), so the payload stays
 small however many incidents there are. Hex bins use Uber's H3 grid (`h3`), hot spots
-esda's Getis-Ord Gi* with a false-discovery-rate correction.
+esda's Getis-Ord Gi* with conditional permutation inference and a false-discovery-rate
+correction, rates esda's empirical-Bayes smoother.
+
+Nothing here counts a month without data as zero: the ranking, the neighborhood maps and
+the smoothed rates refuse a period that is not fully covered (`NotCovered`), naming the months.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from datetime import timedelta
 
 import duckdb
@@ -18,19 +23,51 @@ import pandas as pd
 import shapely
 from esda import fdr
 from esda.getisord import G_Local
-from scipy.stats import norm
+from esda.smoothing import Empirical_Bayes
 
 from analytics import stats
-from analytics.queries import BadQuery, Context, Filter, validate, whole_months
+from analytics.queries import BadQuery, Context, Filter, month_starts, unusable, validate, whole_months
+from kcvt import status
 
 MAX_POINTS = 5000
 STORED_RESOLUTION = 9
 GI_RESOLUTION = 8
 #: H3 resolution -> the column holding each stored cell's cell at that resolution (table h3_parents)
 HEX_COLUMN = {9: "p.h3_cell", 8: "p.r8", 7: "p.r7"}
+#: Gi* refuses periods with fewer placed incidents than this: with a handful of events over ~1,100 cells almost every
+#: cell is empty, and the few cells near an incident look "extreme" by construction (a map of where the few
+#: incidents were, not a pattern). 30 is the usual rule of thumb for a distribution to be worth testing.
+MIN_GI_EVENTS = 30
+#: conditional permutations per cell: the smallest two-sided p-value is 2 / (GI_PERMUTATIONS + 1) = 0.0002, small
+#: enough for the false-discovery-rate threshold over ~1,100 cells to be reachable; fixed seed, same answer each run
+GI_PERMUTATIONS = 9999
+GI_SEED = 2014
+GI_ALPHA = 0.05
+#: rates (raw and smoothed) are not shown for neighborhoods with fewer residents (2010 Census): the residents are not
+#: the population at risk in parks, industrial and downtown areas
+MIN_POPULATION = 100
 
 WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ?
            AND i.geo_status = 'in_city' AND (NOT ? OR i.firearm)"""
+
+
+class NotCovered(BadQuery):
+    """The period has months without neighborhood-level data: counting them as zero would invent a ranking."""
+
+    def __init__(self, what: str, f: Filter, missing: dict[str, str], months: int):
+        """`missing`: month -> why it has no data; `what`: the consequence ('the ranking needs ...')."""
+        self.missing = list(missing)
+        super().__init__(f"no neighborhood-level data for {f.source} in {len(missing)} of the {months} month(s) of "
+                         f"{f.start} to {f.end} ({reasons_text(missing)}); {what}")
+
+
+class TooFewEvents(ValueError):
+    """Gi* is refused: too few placed incidents for a hot-spot test to mean anything."""
+
+
+def month_text(months: list[str]) -> str:
+    """['2024-07', ..., '2025-12', '2026-02'] -> '2024-07 to 2025-12, 2026-02'."""
+    return ", ".join(r.replace("..", " to ") for r in status.ranges(months))
 
 
 def _params(f: Filter, firearm_only: bool) -> list:
@@ -38,13 +75,15 @@ def _params(f: Filter, firearm_only: bool) -> list:
 
 
 def points(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> pd.DataFrame | None:
-    """Individual incidents, only when there are at most MAX_POINTS of them (else None): more dots would hide the
-    pattern, and each is a row sent to the browser."""
-    validate(con, f)
+    """Individual incidents of the months with data, only when there are at most MAX_POINTS of them (else None).
+    Incidents of months without usable data (a sample, no places) are left off every map: a sample is never a total."""
+    gaps = missing_months(con, f, firearm_only)
     frame = con.execute(
         f"""SELECT i.lat, i.lon, strftime(i.event_date, '%Y-%m-%d') AS date, i.neighborhood, i.offenses
-            FROM incidents i JOIN incident_categories c USING (incident_id) WHERE {WHERE} LIMIT ?""",  # noqa: S608
-        [*_params(f, firearm_only), MAX_POINTS + 1]).df()
+            FROM incidents i JOIN incident_categories c USING (incident_id)
+            WHERE {WHERE} AND NOT list_contains(?::VARCHAR[], strftime(i.event_date, '%Y-%m'))
+            LIMIT ?""",  # noqa: S608
+        [*_params(f, firearm_only), gaps, MAX_POINTS + 1]).df()
     return None if len(frame) > MAX_POINTS else frame
 
 
@@ -52,9 +91,10 @@ def hex_bins(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = Fal
              resolution: int = STORED_RESOLUTION) -> pd.DataFrame:
     """Counts per H3 cell at resolution 9, 8 or 7, aggregated in the database.
 
-    Whole-month ranges read the per-month hex roll-up; other ranges count incidents.
+    Whole-month ranges read the per-month hex roll-up; other ranges count incidents. Months without usable data
+    (`missing_months`) are left out.
     """
-    validate(con, f)
+    gaps = missing_months(con, f, firearm_only)
     if resolution not in HEX_COLUMN:
         raise BadQuery(f"hexagon resolution {resolution!r} is not one of {sorted(HEX_COLUMN)}")
     hex_col = HEX_COLUMN[resolution]
@@ -63,12 +103,15 @@ def hex_bins(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = Fal
             f"""SELECT {hex_col} AS hex, sum(CASE WHEN ? THEN h.n_firearm ELSE h.n END)::INTEGER AS n
                 FROM hex_month_counts h JOIN h3_parents p USING (h3_cell)
                 WHERE h.source_id = ? AND h.category_id = ? AND h.month BETWEEN ? AND ?
+                  AND NOT list_contains(?::VARCHAR[], strftime(h.month, '%Y-%m'))
                 GROUP BY 1 HAVING n > 0 ORDER BY n DESC, hex""",  # noqa: S608
-            [firearm_only, f.source, f.category, f.start, f.end]).df()
+            [firearm_only, f.source, f.category, f.start, f.end, gaps]).df()
     return con.execute(
         f"""SELECT {hex_col} AS hex, count(*)::INTEGER AS n
             FROM incidents i JOIN incident_categories c USING (incident_id) JOIN h3_parents p USING (h3_cell)
-            WHERE {WHERE} GROUP BY 1 ORDER BY n DESC, hex""", _params(f, firearm_only)).df()  # noqa: S608
+            WHERE {WHERE} AND NOT list_contains(?::VARCHAR[], strftime(i.event_date, '%Y-%m'))
+            GROUP BY 1 ORDER BY n DESC, hex""",  # noqa: S608
+        [*_params(f, firearm_only), gaps]).df()
 
 
 #: the rows a neighborhood count adds up: incidents (one each), or the monthly roll-up
@@ -100,17 +143,87 @@ def _counts_by_neighborhood(con: duckdb.DuckDBPyConnection, ctx: Context, firear
     return out
 
 
-def _with_rate(table: pd.DataFrame) -> pd.DataFrame:
-    table["rate_per_10k"] = (table["n"] / table["population"] * 10_000).where(table["population"] >= 100).round(1)
-    return table
+#: months in which at least half of a source's incidents have no usable place (GVA's city-centre placeholder, or no
+#: coordinates): the coverage table may call them covered, but their neighborhood counts would be false zeros
+UNPLACED_MONTHS = """SELECT strftime(date_trunc('month', event_date), '%Y-%m') FROM incidents
+                     WHERE source_id = ? AND event_date BETWEEN ? AND ? GROUP BY 1
+                     HAVING avg(CASE WHEN geo_status IN ('placeholder', 'no_coords') THEN 1 ELSE 0 END) >= 0.5"""
+
+
+def missing_reasons(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> dict[str, str]:
+    """Each month of the period without neighborhood-level data -> why: not covered, a sample, no coordinates, no
+    firearm flag where the count needs one, or (incident sources) mostly unplaced incidents."""
+    ctx = validate(con, f)
+    firearm = firearm_only or ctx.needs_firearm
+    found = {f"{m:%Y-%m}": why for m in month_starts(f.start, f.end)
+             if (why := unusable(ctx.months.get(m), True, firearm))}
+    if ctx.kind == "incidents":
+        for (month,) in con.execute(UNPLACED_MONTHS, [f.source, f.start, f.end]).fetchall():
+            found.setdefault(month, "most incidents have no usable location")
+    return dict(sorted(found.items()))
+
+
+def missing_months(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> list[str]:
+    """Months of the period without neighborhood-level data (see `missing_reasons`)."""
+    return list(missing_reasons(con, f, firearm_only))
+
+
+def reasons_text(reasons: dict[str, str]) -> str:
+    """{'2020-01': 'no coordinates', '2020-02': 'no coordinates'} -> '2020-01 to 2020-02: no coordinates'."""
+    by_reason: dict[str, list[str]] = {}
+    for month, why in reasons.items():
+        by_reason.setdefault(why, []).append(month)
+    return "; ".join(f"{month_text(months)}: {why.rstrip('.')}" for why, months in by_reason.items())
+
+
+def require_covered(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool, what: str) -> Context:
+    """The filter's context, or NotCovered naming the months without neighborhood-level data."""
+    ctx = validate(con, f)
+    missing = missing_reasons(con, f, firearm_only)
+    if missing:
+        raise NotCovered(f"{what} needs every month covered, so it is not shown rather than counted as zero", f,
+                         missing, len(month_starts(f.start, f.end)))
+    return ctx
+
+
+def smoothed_rates(n: pd.Series, population: pd.Series) -> tuple[np.ndarray, float | None]:
+    """Empirical-Bayes rates per 10,000 (esda.smoothing.Empirical_Bayes, Marshall 1991) for the neighborhoods with at
+    least MIN_POPULATION residents (NaN for the others), and the pooled rate they shrink toward (None without any).
+
+    Each rate is pulled toward the pooled rate in proportion to how little its own count says: a small population
+    with few incidents moves a lot, a large one barely. When the spread between areas is no larger than chance,
+    Marshall's rule applies (every area gets the pooled rate): esda leaves that case to the caller, hence the clip.
+    """
+    n, population = n.to_numpy(dtype=float), population.to_numpy(dtype=float)
+    ok = np.nan_to_num(population) >= MIN_POPULATION
+    out = np.full(len(n), np.nan)
+    if not ok.any():
+        return out, None
+    pooled = n[ok].sum() / population[ok].sum()
+    raw = n[ok] / population[ok]
+    if pooled == 0:
+        out[ok] = 0.0
+        return out, 0.0
+    smoothed = Empirical_Bayes(n[ok], population[ok]).r.ravel()
+    out[ok] = np.clip(smoothed, np.minimum(raw, pooled), np.maximum(raw, pooled)) * 10_000
+    return out, pooled * 10_000
+
+
+def _with_rates(table: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
+    table["rate_per_10k"] = (table["n"] / table["population"] * 10_000).where(
+        table["population"] >= MIN_POPULATION).round(1)
+    smoothed, city = smoothed_rates(table["n"], table["population"])
+    table["smoothed_rate_per_10k"] = np.round(smoothed, 1)
+    return table, None if city is None else round(float(city), 1)
 
 
 def neighborhood_counts(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> pd.DataFrame:
-    """Every neighborhood's count and rate per 10,000 residents for the period. Rates use 2010 Census populations
-    (2010-era denominators for every year) and are blank under 100 residents, where a few incidents would explode
-    the rate."""
-    ctx = validate(con, f)
-    return _with_rate(_counts_by_neighborhood(con, ctx, firearm_only, [f]).rename(columns={"p0": "n"}))
+    """Every neighborhood's count, rate and smoothed rate per 10,000 residents (2010 Census) for a fully covered
+    period (else NotCovered). The pooled rate the smoothing shrinks toward is in `.attrs['city_rate_per_10k']`."""
+    ctx = require_covered(con, f, firearm_only, "a neighborhood map")
+    table, city = _with_rates(_counts_by_neighborhood(con, ctx, firearm_only, [f]).rename(columns={"p0": "n"}))
+    table.attrs["city_rate_per_10k"] = city
+    return table
 
 
 def previous_period(f: Filter) -> Filter:
@@ -124,32 +237,50 @@ def previous_period(f: Filter) -> Filter:
     return Filter(f.source, f.category, f.start - timedelta(days=days), f.start - timedelta(days=1), f.area)
 
 
-def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False) -> dict:
-    """All neighborhoods for the period: count, rate, change against the previous equal period, and whether that
-    change is larger than chance (Poisson e-test; 'too few to tell' for small counts)."""
-    ctx = validate(con, f)
+#: what a ranking can be ordered by -> the column that orders it
+RANK_BY = {"count": "n", "rate": "smoothed_rate_per_10k"}
+
+
+def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Sorted by `by`; neighborhoods with no incidents (or no rate, when ranking by rate) get no rank and go last."""
+    key = RANK_BY[by]
+    ranked = (table["n"] > 0) & table[key].notna()
+    table = pd.concat([table[ranked].sort_values([key, "n"], ascending=False),
+                       table[~ranked].sort_values(["n", "name"], ascending=[False, True])], ignore_index=True)
+    table.insert(0, "rank", pd.array(list(range(1, int(ranked.sum()) + 1)) + [None] * int((~ranked).sum()),
+                                     dtype="Int64"))
+    return table
+
+
+def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, by: str = "count") -> dict:
+    """All neighborhoods for a fully covered period (else NotCovered): count, rate, smoothed rate, change against the
+    previous equal period, and whether that change is larger than chance (Poisson e-test; 'too few to tell' for
+    small counts). Without data for every month of the previous period, the previous count and change are None."""
+    if by not in RANK_BY:
+        raise BadQuery(f"rank by {by!r} is not one of {sorted(RANK_BY)}")
+    ctx = require_covered(con, f, firearm_only, "the ranking")
     prev = previous_period(f)
-    firearm = firearm_only or ctx.needs_firearm
-    missing = {"period": ctx.missing_months(f.start, f.end, True, firearm),
-               "previous": ctx.missing_months(prev.start, prev.end, True, firearm)}
-    table = _with_rate(_counts_by_neighborhood(con, ctx, firearm_only, [f, prev]).rename(
+    missing = {"period": [], "previous": missing_months(con, prev, firearm_only)}
+    table, city = _with_rates(_counts_by_neighborhood(con, ctx, firearm_only, [f, prev]).rename(
         columns={"p0": "n", "p1": "previous"}))
-    table = table[["area_id", "name", "population", "n", "rate_per_10k", "previous"]]
+    table = table[["area_id", "name", "population", "n", "rate_per_10k", "smoothed_rate_per_10k", "previous"]]
     total = int(table["n"].sum())
     table["share_of_city_pct"] = (100 * table["n"] / total).round(2) if total else 0.0
-    if missing["period"] or missing["previous"]:
-        table["change"], table["change_pct"], table["p_value"], table["flag"] = None, None, None, "no data"
+    if missing["previous"]:
+        table["previous"] = np.nan
+        table["change"], table["change_pct"], table["p_value"], table["flag"] = np.nan, np.nan, np.nan, "no data"
     else:
         changes = [stats.poisson_change(int(p), int(n)) for p, n in zip(table["previous"], table["n"], strict=True)]
         table["change"] = table["n"] - table["previous"]
-        table["change_pct"] = [None if c.pct is None else round(c.pct, 1) for c in changes]
-        table["p_value"] = [None if c.p_value is None else round(c.p_value, 4) for c in changes]
+        table["change_pct"] = [np.nan if c.pct is None else round(c.pct, 1) for c in changes]
+        table["p_value"] = [np.nan if c.p_value is None else round(c.p_value, 4) for c in changes]
         table["flag"] = [c.verdict for c in changes]
-    table = table.sort_values(["n", "rate_per_10k"], ascending=False, ignore_index=True)
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end),
+    table = _ranked(table, by)
+    partial = [f"{m:%Y-%m}" for m in ctx.months if f.start <= m <= f.end and ctx.months[m].status == "partial"]
+    return {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end), "by": by,
             "previous_start": str(prev.start), "previous_end": str(prev.end), "missing_months": missing,
-            "total": total, "table": table}
+            "partial_months": sorted(partial), "total": total, "city_rate_per_10k": city,
+            "top10_share_pct": round(100 * float(table["n"].nlargest(10).sum()) / total, 1) if total else None, "table": table}
 
 
 def city_cells(con: duckdb.DuckDBPyConnection, resolution: int) -> list[str]:
@@ -171,28 +302,69 @@ def concentration(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool 
             "share_in_top_5pct": None if share is None else round(100 * share, 1)}
 
 
-def gi_star(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, alpha: float = 0.05,
+def gi_star(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, alpha: float = GI_ALPHA,
             resolution: int = GI_RESOLUTION) -> pd.DataFrame:
-    """Getis-Ord Gi* on the city's H3 grid (neighbours: the six adjacent cells, plus the cell itself), with the
-    false-discovery-rate threshold of Benjamini and Hochberg (esda.fdr) over two-sided p-values."""
+    """Getis-Ord Gi* hot and cold spots on the city's H3 grid for the filter's months with data (see `gi_star_counts`);
+    NotCovered when no month has data, TooFewEvents below MIN_GI_EVENTS placed incidents."""
+    gaps = missing_reasons(con, f, firearm_only)
+    if len(gaps) == len(month_starts(f.start, f.end)):
+        raise NotCovered("the hot-spot test has no incidents to test", f, gaps, len(gaps))
     counts = hex_bins(con, f, firearm_only, resolution).set_index("hex")["n"]
     cells = sorted(set(city_cells(con, resolution)) | set(counts.index))  # edge cells holding incidents too
+    return gi_star_counts(counts, cells, alpha, where=" in the months with data" if gaps else " in this period")
+
+
+def gi_star_counts(counts: pd.Series, cells: list[str], alpha: float = GI_ALPHA, min_events: int = MIN_GI_EVENTS,
+                   permutations: int = GI_PERMUTATIONS, seed: int = GI_SEED, where: str = "") -> pd.DataFrame:
+    """Gi* (esda's G_Local, star, binary weights: the cell and its six neighbours) over `cells` with the counts given
+    (hex -> n; absent cells are 0).
+
+    z is Gi*'s analytical z-score (a measure of size); significance comes from conditional permutation (the cell's
+    own count fixed, its neighbours drawn from the other cells, `permutations` times, seeded), two-sided and
+    tie-aware (twice the smaller tail; a cell as ordinary as most of its draws gets p near 1), then the
+    Benjamini-Hochberg false-discovery-rate threshold at `alpha` (esda.fdr). A cell with no incidents is never a hot
+    spot. Cells without a neighbour on the grid (islands) are left out.
+    """
     grid = set(cells)
     neighbours = {c: [n for n in h3.grid_disk(c, 1) if n != c and n in grid] for c in cells}
-    islands = [c for c, n in neighbours.items() if not n]
-    for c in islands:
-        del neighbours[c]
+    neighbours = {c: n for c, n in neighbours.items() if n}
     w = libpysal.weights.W(neighbours, silence_warnings=True)
     y = counts.reindex(w.id_order).fillna(0).to_numpy(dtype=float)
-    out = pd.DataFrame({"hex": w.id_order, "n": y.astype(int)})
-    if y.sum() == 0:
-        return out.assign(z=0.0, p=1.0, spot="not significant")
-    g = G_Local(y, w, transform="B", star=True, permutations=0)
-    out["z"] = g.Zs
-    out["p"] = 2 * norm.sf(np.abs(g.Zs))
-    threshold = fdr(out["p"].to_numpy(), alpha)
-    out["spot"] = np.where(out["p"] <= threshold, np.where(out["z"] > 0, "hot", "cold"), "not significant")
+    events = int(y.sum())
+    if events < min_events:
+        raise TooFewEvents(f"Hot-spot test not run: {events} placed incident(s){where}, fewer than "
+                           f"{min_events}. With so few, any cell near an incident looks extreme; choose a longer "
+                           "period or a broader category.")
+    with warnings.catch_warnings():  # esda warns that its default one-sided p will change; we compute our own
+        warnings.simplefilter("ignore", DeprecationWarning)
+        g = G_Local(y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1,
+                    keep_simulations=True)
+    observed = g.Gs[:, None]
+    tail = np.minimum((g.rGs >= observed).sum(axis=1), (g.rGs <= observed).sum(axis=1))
+    p = np.minimum(1.0, 2 * (tail + 1) / (permutations + 1))
+    significant = p <= fdr(p, alpha)
+    out = pd.DataFrame({"hex": w.id_order, "n": y.astype(int), "z": g.Zs, "p": p})
+    out["spot"] = np.where(significant & (out["z"] > 0) & (out["n"] > 0), "hot",
+                           np.where(significant & (out["z"] < 0), "cold", "not significant"))
     return out.sort_values("z", ascending=False, ignore_index=True)
+
+
+def cell_neighborhoods(con: duckdb.DuckDBPyConnection, hexes: list[str]) -> dict[str, str]:
+    """Each H3 cell -> the neighborhood holding its centre (cells whose centre is in none are left out)."""
+    rows = con.execute("SELECT name, geometry_wkt FROM areas WHERE area_type = 'neighborhood' ORDER BY area_id").fetchall()
+    tree = shapely.STRtree([shapely.from_wkt(w) for _, w in rows])
+    centres = [h3.cell_to_latlng(h) for h in hexes]
+    pts = shapely.points([c[1] for c in centres], [c[0] for c in centres])
+    found = {}
+    for i, j in zip(*tree.query(pts, predicate="intersects"), strict=True):
+        found.setdefault(hexes[i], rows[j][0])
+    return found
+
+
+def city_bounds(con: duckdb.DuckDBPyConnection) -> tuple[float, float, float, float]:
+    """The city's bounding box (minx, miny, maxx, maxy), Northland included: the maps' first view."""
+    wkt = con.execute("SELECT geometry_wkt FROM areas WHERE area_type = 'city'").fetchall()[0][0]
+    return tuple(float(b) for b in shapely.from_wkt(wkt).bounds)
 
 
 def with_centres(bins: pd.DataFrame) -> pd.DataFrame:
@@ -202,13 +374,18 @@ def with_centres(bins: pd.DataFrame) -> pd.DataFrame:
 
 
 def choropleth_geojson(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> dict:
-    """Neighborhood polygons (simplified, about 10 m) with their count and rate as properties."""
+    """Neighborhood polygons (simplified, about 10 m) with their count, rate and smoothed rate as properties."""
     rows = con.execute("SELECT area_id, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     props = counts.set_index("area_id")
+
+    def num(value):
+        return None if value is None or pd.isna(value) else float(value)
+
     features = []
     for area_id, wkt in rows:
         p = props.loc[area_id]
+        smoothed = num(p["smoothed_rate_per_10k"]) if "smoothed_rate_per_10k" in p else None
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0001)),
                          "properties": {"area_id": area_id, "name": p["name"], "n": int(p["n"]),
-                                        "rate": None if pd.isna(p["rate_per_10k"]) else float(p["rate_per_10k"])}})
+                                        "rate": num(p["rate_per_10k"]), "smoothed_rate": smoothed}})
     return {"type": "FeatureCollection", "features": features}

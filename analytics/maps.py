@@ -1,21 +1,111 @@
-"""pydeck maps. Layers are built from GeoJSON the analytics functions return."""
+"""pydeck maps. Layers are built from GeoJSON the analytics functions return.
+
+pydeck draws no legend, so every layer builder here also says what its colours mean (`Legend`), and
+`legend_html` renders that beside the map. Every pickable object carries a ready-made `tooltip`
+text (deck.gl leaves a `{field}` it cannot fill as literal text, so one template, `TOOLTIP`, serves
+every layer). Colour classes are quantiles, so one extreme area cannot wash out all the others.
+"""
 
 from __future__ import annotations
 
+import html
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
 import pydeck as pdk
+import shapely
 
 KC_VIEW = pdk.ViewState(latitude=39.03, longitude=-94.55, zoom=9.8, pitch=0)
 REGION_COLOURS = {
     "comparison buffer": [127, 140, 141, 50], "comparison": [44, 62, 80, 90], "buffer": [230, 126, 34, 90],
     "footprint": [192, 57, 43, 120], "canvass": [192, 57, 43, 220],
 }
+#: one tooltip template for every layer: each pickable object carries its own text
+TOOLTIP = {"text": "{tooltip}"}
+#: five sequential classes, light yellow to dark red (ColorBrewer YlOrRd)
+CLASS_COLOURS = [[255, 255, 178], [254, 204, 92], [253, 141, 60], [240, 59, 32], [189, 0, 38]]
+ZERO_COLOUR = [240, 240, 240]
+NO_DATA_COLOUR = [160, 160, 160]
+WATCH_COLOUR = [31, 97, 141]
+OUTLINE_COLOUR = [120, 120, 120]
+SPOT_COLOURS = {"hot": [215, 48, 39], "cold": [69, 117, 180]}
+
+
+@dataclass
+class Legend:
+    """What a layer's colours mean: a title and (RGB colour, label) rows, drawn as squares or lines."""
+
+    title: str
+    entries: list[tuple[list[int], str]] = field(default_factory=list)
+    note: str = ""
+    line: bool = False  # entries are outlines, not fills
+
+
+def legend_html(legends: list[Legend]) -> str:
+    """A small HTML legend (text escaped: watch-area names are user input)."""
+    parts = []
+    for leg in legends:
+        rows = []
+        for colour, label in leg.entries:
+            rgb = ",".join(str(int(c)) for c in colour[:3])
+            swatch = (f"border:3px solid rgb({rgb});background:transparent" if leg.line
+                      else f"background:rgb({rgb});border:1px solid #888")
+            rows.append(f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
+                        f'vertical-align:middle;{swatch}"></span>{html.escape(label)}</div>')
+        note = f'<div style="color:#666">{html.escape(leg.note)}</div>' if leg.note else ""
+        parts.append(f'<div style="margin-bottom:0.6rem"><b>{html.escape(leg.title)}</b>{"".join(rows)}{note}</div>')
+    return f'<div style="font-size:0.85rem;line-height:1.5">{"".join(parts)}</div>'
+
+
+def fit_view(bounds: tuple[float, float, float, float], height: int, width: int = 900,
+             padding: float = 0.92) -> pdk.ViewState:
+    """The view that shows the whole box (minx, miny, maxx, maxy) in a map of height x width pixels (Web Mercator):
+    the city from the Northland to the south end, whatever its shape."""
+    minx, miny, maxx, maxy = bounds
+
+    def merc(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    zoom_x = math.log2(width * padding * 360 / (256 * max(maxx - minx, 1e-6)))
+    zoom_y = math.log2(height * padding * 2 * math.pi / (256 * max(merc(maxy) - merc(miny), 1e-9)))
+    centre_lat = math.degrees(2 * math.atan(math.exp((merc(miny) + merc(maxy)) / 2)) - math.pi / 2)
+    return pdk.ViewState(latitude=centre_lat, longitude=(minx + maxx) / 2, zoom=round(min(zoom_x, zoom_y), 2),
+                         pitch=0)
 
 
 def outline_layer(outlines: dict) -> pdk.Layer:
     """Neighborhood outlines for orientation (the app works offline, without a base map). The transparent fill
     makes the whole area clickable, so a click anywhere in a neighborhood can open its profile."""
     return pdk.Layer("GeoJsonLayer", outlines, id="neighborhoods", filled=True, get_fill_color=[0, 0, 0, 0],
-                     stroked=True, get_line_color=[120, 120, 120, 120], line_width_min_pixels=1, pickable=True)
+                     stroked=True, get_line_color=OUTLINE_COLOUR + [120], line_width_min_pixels=1, pickable=True)
+
+
+def outline_legend() -> Legend:
+    """Legend entry for the grey neighborhood outlines drawn under every map (clicking one opens its profile)."""
+    return Legend("Neighborhoods", [(OUTLINE_COLOUR, "neighborhood outline (click to open its profile)")], line=True)
+
+
+def with_tooltips(outlines: dict, counts: dict[str, int] | None = None, unit: str = "incidents") -> dict:
+    """The outlines with a `tooltip` per neighborhood: its name, and its count for the period when known
+    ("Stratford Estates: 52 incidents")."""
+    features = []
+    for f in outlines["features"]:
+        name = f["properties"]["name"]
+        n = None if counts is None else counts.get(f["properties"]["area_id"])
+        text = name if n is None else f"{name}: {n:,} {unit if n != 1 else unit.rstrip('s')}"
+        features.append({**f, "properties": {**f["properties"], "tooltip": text}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def picked_area(event) -> str | None:
+    """The neighborhood a map click picked (st.pydeck_chart's selection state, read as a mapping), or None."""
+    objects = ((event or {}).get("selection") or {}).get("objects") or {}
+    for o in (o for objs in objects.values() for o in objs):
+        area = o.get("area_id") or (o.get("properties") or {}).get("area_id")
+        if area:
+            return area
+    return None
 
 
 def regions_map(shapes: dict, outlines: dict | None = None) -> pdk.Deck:
@@ -31,21 +121,64 @@ def regions_map(shapes: dict, outlines: dict | None = None) -> pdk.Deck:
     return pdk.Deck(layers=layers, initial_view_state=KC_VIEW, map_style=None, tooltip={"text": "{region}{name}"})
 
 
-def ramp(values, top: float, alpha: int = 200) -> list[list[int]]:
-    """Light yellow to dark red, computed here (deck.gl JSON allows no function calls)."""
-    scale = max(float(top or 0), 1e-9)
-    out = []
-    for v in values:
-        t = 0.0 if v is None or v != v else min(float(v) / scale, 1.0)  # v != v: NaN
-        out.append([255, int(240 - 200 * t), int(200 - 200 * t), int(alpha * (0.35 + 0.65 * t))])
-    return out
+def _number(value: float, integer: bool) -> str:
+    return f"{int(round(value)):,}" if integer else f"{value:,.1f}"
 
 
-def hex_layer(bins, max_n: int) -> pdk.Layer:
-    """H3 hexagons from server-side bins (hex id + count): the browser draws them, no raw rows are sent."""
-    data = bins.assign(color=ramp(bins["n"], max_n))
+def quantile_classes(values, integer: bool = True, k: int = 5, zero_label: str = "0",
+                     missing_label: str = "no data") -> tuple[list[list[int]], list[tuple[list[int], str]]]:
+    """Each value's colour by quantile class of the positive values (at most k classes, breaks at observed values),
+    with 0 and missing values in classes of their own; and the legend rows giving the breaks."""
+    v = np.array([np.nan if x is None else float(x) for x in values], dtype=float)
+    positive = v[v > 0]
+    edges = np.unique(np.quantile(positive, np.linspace(0, 1, k + 1), method="inverted_cdf")) if len(positive) else []
+    bounds = [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)] or [(e, e) for e in edges]
+    palette = ([CLASS_COLOURS[round(i * (len(CLASS_COLOURS) - 1) / (len(bounds) - 1))] for i in range(len(bounds))]
+               if len(bounds) > 1 else [CLASS_COLOURS[2]] * len(bounds))
+    entries = [(ZERO_COLOUR, zero_label)] if (v == 0).any() else []
+    for i, (lo, hi) in enumerate(bounds):
+        lo = lo + 1 if integer and i > 0 else lo  # breaks are observed values; the value at a break is in the class below
+        entries.append((palette[i], _number(lo, integer) if lo == hi else f"{_number(lo, integer)}–{_number(hi, integer)}"))
+    if np.isnan(v).any():
+        entries.append((NO_DATA_COLOUR, missing_label))
+    colours = []
+    for x in v:
+        if np.isnan(x):
+            colours.append(NO_DATA_COLOUR)
+        elif x <= 0:
+            colours.append(ZERO_COLOUR)
+        else:
+            colours.append(palette[min(int(np.searchsorted(edges[1:-1], x, side="left")), len(palette) - 1)])
+    return colours, entries
+
+
+def neighborhood_tooltip(p: dict) -> str:
+    """'Stratford Estates: 52 incidents; 81.3 per 10,000 residents (smoothed 74.0)'."""
+    n = p["n"]
+    text = f"{p['name']}: {n:,} incident{'s' if n != 1 else ''}"
+    if p.get("rate") is not None:
+        text += f"; {p['rate']:,.1f} per 10,000 residents"
+        if p.get("smoothed_rate") is not None:
+            text += f" (smoothed {p['smoothed_rate']:,.1f})"
+    elif "rate" in p:
+        text += "; no rate (under 100 residents)"
+    return text
+
+
+def hex_layer(bins, max_n: int | None = None) -> pdk.Layer:
+    """H3 hexagons from server-side bins (hex id + count): the browser draws them, no raw rows are sent. Coloured by
+    quantile class of the counts (`hex_legend` gives the breaks); `max_n` is kept for old callers and unused."""
+    colours, _ = quantile_classes(bins["n"])
+    data = bins.assign(color=[c + [200] for c in colours],
+                       tooltip=[f"{n:,} incident{'s' if n != 1 else ''} in this hexagon" for n in bins["n"]])
     return pdk.Layer("H3HexagonLayer", data, id="hexes", get_hexagon="hex", get_fill_color="color",
                      extruded=False, pickable=True, stroked=False)
+
+
+def hex_legend(bins, size: str) -> Legend:
+    """Quantile classes of the hexagons with incidents: a few busy cells would flatten a linear scale."""
+    return Legend(f"Incidents per {size} hexagon", quantile_classes(bins["n"])[1],
+                  "Classes are quantiles of the hexagons with incidents; empty hexagons are not drawn.")
 
 
 def heat_layer(bins) -> pdk.Layer:
@@ -54,41 +187,90 @@ def heat_layer(bins) -> pdk.Layer:
                      opacity=0.8)
 
 
+def heat_legend() -> Legend:
+    """The heat map has only relative density (no absolute scale), and its legend says so."""
+    return Legend("Heat map", [(CLASS_COLOURS[0], "fewer incidents nearby"), (CLASS_COLOURS[-1], "more incidents nearby")],
+                  "Relative density of incidents (small hexagons weighted by their counts); no absolute scale.")
+
+
 def point_layer(points) -> pdk.Layer:
-    """One dot per incident, for small selections only (hotspots.points gives None above MAX_POINTS): each dot is a
-    row sent to the browser, and thousands would hide the pattern."""
-    return pdk.Layer("ScatterplotLayer", points, id="points", get_position=["lon", "lat"], get_radius=60,
+    """One dot per incident (small selections only), at its block-masked location, with date and neighborhood on hover."""
+    data = points.assign(tooltip=[f"{d}, {nb if isinstance(nb, str) else 'no neighborhood'}"
+                                  for d, nb in zip(points["date"], points["neighborhood"], strict=True)])
+    return pdk.Layer("ScatterplotLayer", data, id="points", get_position=["lon", "lat"], get_radius=60,
                      radius_min_pixels=2, get_fill_color=[192, 57, 43, 180], pickable=True)
 
 
-def choropleth_layer(geojson: dict, value: str, max_value: float) -> pdk.Layer:
-    """Neighborhoods filled by a property (`n` or `rate`) on the ramp up to `max_value`, colours computed here since
-    deck.gl JSON allows no function calls. A blank rate (under 100 residents in 2010) is drawn like 0."""
+def point_legend() -> Legend:
+    """Legend for incident dots: one dot is one incident at its block-masked location."""
+    return Legend("Incidents", [([192, 57, 43], "one incident (its masked block location)")])
+
+
+def choropleth_layer(geojson: dict, value: str, max_value: float | None = None) -> pdk.Layer:
+    """Neighborhoods filled by quantile class of `value` (a feature property: n, rate or smoothed_rate), with their
+    count and rates on hover; `max_value` is kept for old callers and unused."""
     features = geojson["features"]
-    colours = ramp([f["properties"][value] for f in features], max_value, alpha=220)
+    colours, _ = quantile_classes([f["properties"][value] for f in features], integer=value == "n")
     coloured = {"type": "FeatureCollection", "features": [
-        {**f, "properties": {**f["properties"], "color": c}} for f, c in zip(features, colours, strict=True)]}
+        {**f, "properties": {**f["properties"], "tooltip": neighborhood_tooltip(f["properties"]), "color": c + [220]}}
+        for f, c in zip(features, colours, strict=True)]}
     return pdk.Layer("GeoJsonLayer", coloured, id="choropleth", filled=True, stroked=True,
                      get_fill_color="properties.color",
                      get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
 
 
+def choropleth_legend(geojson: dict, value: str, title: str, missing_label: str = "no data") -> Legend:
+    """The neighborhood map's quantile breaks, so one extreme small-population rate cannot set every colour."""
+    _, entries = quantile_classes([f["properties"][value] for f in geojson["features"]], integer=value == "n",
+                                  missing_label=missing_label)
+    return Legend(title, entries, "Classes are quantiles of the neighborhoods above zero, so one extreme "
+                                  "neighborhood cannot wash out the rest. Click a neighborhood to open its profile.")
+
+
+def spots_layer(spots) -> pdk.Layer:
+    """Gi* hot (red) and cold (blue) spots."""
+    data = spots.assign(color=[SPOT_COLOURS[s] + [210] for s in spots["spot"]],
+                        tooltip=[f"{s} spot: {n:,} incident{'s' if n != 1 else ''} in the cell, z-score {z:.1f}"
+                                 for s, n, z in zip(spots["spot"], spots["n"], spots["z"], strict=True)])
+    return pdk.Layer("H3HexagonLayer", data, id="spots", get_hexagon="hex", get_fill_color="color", extruded=False,
+                     pickable=True, stroked=True, get_line_color=[60, 60, 60, 200], line_width_min_pixels=1)
+
+
+def spots_legend() -> Legend:
+    """Gi* colours: hot and cold only after the false-discovery-rate correction; other cells are not significant."""
+    return Legend("Getis-Ord Gi*", [(SPOT_COLOURS["hot"], "hot spot: more incidents around it than chance"),
+                                    (SPOT_COLOURS["cold"], "cold spot: fewer than chance")],
+                  "Other cells: not significant after the false-discovery-rate correction.")
+
+
 def watch_layers(geojson: dict) -> list[pdk.Layer]:
-    """Watch areas outlined in blue and labelled."""
+    """Watch areas outlined in blue and labelled just above their northern edge, so a label never covers its own
+    outline."""
     labels = [{"name": f["properties"]["name"], "position": _label_point(f["geometry"])} for f in geojson["features"]]
+    outlined = {"type": "FeatureCollection", "features": [
+        {**f, "properties": {**f["properties"], "tooltip": f"Watch area: {f['properties']['name']}"}}
+        for f in geojson["features"]]}
     return [
-        pdk.Layer("GeoJsonLayer", geojson, id="watch_areas", filled=False, stroked=True,
-                  get_line_color=[31, 97, 141, 255], line_width_min_pixels=3, pickable=True),
-        pdk.Layer("TextLayer", labels, id="watch_labels", get_position="position", get_text="name", get_size=14,
-                  get_color=[31, 97, 141, 255], get_alignment_baseline="'bottom'", background=True),
+        pdk.Layer("GeoJsonLayer", outlined, id="watch_areas", filled=False, stroked=True,
+                  get_line_color=WATCH_COLOUR + [255], line_width_min_pixels=3, pickable=True),
+        pdk.Layer("TextLayer", labels, id="watch_labels", get_position="position", get_text="name", get_size=12,
+                  get_color=WATCH_COLOUR + [255], get_text_anchor="'start'", get_alignment_baseline="'bottom'",
+                  get_pixel_offset=[0, -6], background=True, get_background_color=[255, 255, 255, 200]),
     ]
 
 
-def _label_point(geometry: dict) -> list[float]:
-    import shapely
+def watch_legend(geojson: dict) -> Legend:
+    """Each saved watch area by name, in the outline colour the map draws it with."""
+    names = [f["properties"]["name"] for f in geojson["features"]]
+    return Legend("Watch areas", [(WATCH_COLOUR, n) for n in names], "" if names else "No watch area saved.",
+                  line=True)
 
-    p = shapely.geometry.shape(geometry).representative_point()
-    return [p.x, p.y]
+
+def _label_point(geometry: dict) -> list[float]:
+    """The north-west corner of the shape's northern edge: its northernmost vertex (westmost among ties)."""
+    coords = shapely.get_coordinates(shapely.geometry.shape(geometry))
+    top = coords[np.lexsort((coords[:, 0], -coords[:, 1]))[0]]
+    return [float(top[0]), float(top[1])]
 
 
 #: what each region of an evaluation map is, for its legend

@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 from pydantic import Field, field_validator
 
-from analytics.queries import Filter
+from analytics.queries import Filter, validate
 from analytics.registry import Footprint, Store, clean_text
 from kcvt.settings import DATA_DIR, REFERENCE_DIR
 
@@ -73,9 +73,39 @@ def incidents_in(con: duckdb.DuckDBPyConnection, area: WatchArea, f: Filter, fir
     return frame[inside].reset_index(drop=True)
 
 
+#: footprint types as the table names them
+TYPE_TEXT = {"neighborhoods": "neighborhood(s)", "corridor": "corridor", "point": "point and radius"}
+
+
+def count(con: duckdb.DuckDBPyConnection, area: WatchArea, f: Filter, firearm_only: bool = False) -> tuple[str, str]:
+    """An area's count for the filter, as text, and how it was counted (or why it cannot be).
+
+    Incident sources: the incidents inside the area's outline. Neighborhood-month counts: the sum of its
+    neighborhoods' counts, the same numbers as the ranking; a corridor or circle cuts across neighborhoods, so those
+    counts cannot give it. A period with months without data gives no count (never a zero for the missing months).
+    """
+    from analytics import hotspots
+
+    ctx = validate(con, f)
+    gaps = hotspots.missing_reasons(con, f, firearm_only)
+    if gaps:
+        return "no data", f"no data for {hotspots.reasons_text(gaps)}"
+    if ctx.kind == "incidents":
+        return f"{len(incidents_in(con, area, f, firearm_only)):,}", "incidents inside the outline"
+    if area.footprint_type != "neighborhoods":
+        return ("cannot be counted", f"this source counts whole neighborhoods by month, and a "
+                                     f"{TYPE_TEXT[area.footprint_type]} cuts across neighborhoods")
+    counts = hotspots.neighborhood_counts(con, f, firearm_only).set_index("area_id")["n"]
+    return (f"{int(counts.reindex(area.neighborhoods).fillna(0).sum()):,}",
+            f"sum of the monthly counts of {', '.join(area.neighborhoods)}")
+
+
 def summary(con: duckdb.DuckDBPyConnection, areas: list[WatchArea], f: Filter | None,
             firearm_only: bool = False) -> pd.DataFrame:
-    """One row per watch area with its incidents for the filter (None for count-only sources)."""
-    return pd.DataFrame([{"watch area": a.name, "type": a.footprint_type,
-                          "incidents in period": None if f is None else len(incidents_in(con, a, f, firearm_only))}
-                         for a in areas])
+    """One row per watch area with its count for the filter, in words (see `count`); every cell is text."""
+    rows = []
+    for a in areas:
+        n, how = ("not counted", "no period chosen") if f is None else count(con, a, f, firearm_only)
+        rows.append({"watch area": a.name, "type": TYPE_TEXT.get(a.footprint_type, a.footprint_type),
+                     "incidents in period": n, "how counted": how})
+    return pd.DataFrame(rows, columns=["watch area", "type", "incidents in period", "how counted"])

@@ -46,8 +46,8 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
     """Draw the shared filters in the sidebar and return the checked selection.
 
     `prefix` keeps each page's widget keys apart; `area` is None (no area), "city" (the city or one neighborhood)
-    or "neighborhood" (one neighborhood, asked first); `recent` defaults the period to the last two covered years
-    instead of all of them.
+    or "neighborhood" (one neighborhood, asked first); `recent` defaults the period to the latest 24 fully covered
+    months (filters.latest_covered_span) instead of all of them.
     """
     params, problems = st.query_params, []
     coverage = web.coverage_table(key)
@@ -78,8 +78,9 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
             categories = [st.selectbox("Category", ids, format_func=cat_labels.get, index=ids.index(wanted[0]),
                                        key=f"{prefix}category_{source}")]
         first, last = filters.covered_range(coverage, source)
-        if recent:
-            first = max(first, date(last.year - 1, 1, 1))
+        if recent:  # the latest 24 fully covered months, else the last two covered years
+            first, last = filters.latest_covered_span(coverage, source, 24) or (max(first, date(last.year - 1, 1, 1)),
+                                                                                 last)
         lo, hi = filters.date_bounds()
         start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"),
                               min_value=lo, max_value=hi, key=f"{prefix}start")

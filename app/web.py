@@ -474,3 +474,62 @@ def source_labels(db_key: str) -> dict[str, str]:
 def first_index(options: list, *candidates) -> int:
     """The index of the first candidate among the options (0 when none is): a widget's default."""
     return next((options.index(c) for c in candidates if c in options), 0)
+
+
+# --- Hotspots page (ranking by count or rate, neighborhood maps, Gi* cells, watch-area counts, map view) ---
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def ranking(db_key: str, source: str, category: str, start: date, end: date, firearm: bool, by: str) -> dict:
+    """hotspots.rank; raises hotspots.NotCovered (not cached) for a period without data in every month."""
+    from analytics import hotspots
+
+    with cursor(db_key) as cur:
+        return hotspots.rank(cur, _f(source, category, start, end), firearm, by)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def neighborhood_map(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    """Neighborhood polygons with count, rate and smoothed rate; raises hotspots.NotCovered like the ranking."""
+    from analytics import hotspots
+
+    with cursor(db_key) as cur:
+        return hotspots.choropleth_geojson(cur, hotspots.neighborhood_counts(cur, _f(source, category, start, end),
+                                                                             firearm))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def missing_placed_months(db_key: str, source: str, category: str, start: date, end: date,
+                          firearm: bool) -> dict[str, str]:
+    """Months of the period without neighborhood-level data -> why (hotspots.missing_reasons)."""
+    from analytics import hotspots
+
+    with cursor(db_key) as cur:
+        return hotspots.missing_reasons(cur, _f(source, category, start, end), firearm)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cell_neighborhoods(db_key: str, hexes: tuple[str, ...]) -> dict[str, str]:
+    """Each hexagon's neighborhood, for tooltips and the click-through to a profile (cached per database)."""
+    from analytics import hotspots
+
+    with cursor(db_key) as cur:
+        return hotspots.cell_neighborhoods(cur, list(hexes))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def city_bounds(db_key: str) -> tuple[float, float, float, float]:
+    """The city's bounding box, so the first map view shows all of Kansas City, the Northland included."""
+    from analytics import hotspots
+
+    with cursor(db_key) as cur:
+        return hotspots.city_bounds(cur)
+
+
+def watch_counts(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> pd.DataFrame:
+    """Every watch area's count for the period in words, for incident and neighborhood-count sources alike (read
+    fresh: users add areas)."""
+    from analytics import watch
+
+    with cursor(db_key) as cur:
+        return watch.summary(cur, watch.AREAS.load(), _f(source, category, start, end), firearm)

@@ -4,12 +4,16 @@
 import pydeck as pdk
 import streamlit as st
 
-from analytics import filters, maps, registry, watch
+from analytics import filters, hotspots, maps, registry, watch
+from analytics import hotspots_text as text
 from app import access, forms, sidebar, web
 
 key = web.db_key()
 LAYERS = {"hex": "Hexagons (H3)", "heat": "Heat map", "points": "Individual incidents", "rate": "Neighborhoods: rate",
           "count": "Neighborhoods: count"}
+SIZES = {7: "large (5 km²)", 8: "medium (0.7 km²)", 9: "small (0.1 km²)"}
+SIZE_WORDS = {7: "large", 8: "medium", 9: "small"}
+RANK_BY = {"count": "Number of incidents", "rate": "Smoothed rate per 10,000 residents"}
 
 st.title("Hotspots and target neighborhoods")
 st.caption("Where violence concentrates, how it is changing, and which neighborhoods stand out once population and "
@@ -23,95 +27,135 @@ with st.sidebar:
     layer = st.radio("Map layer", layer_options, format_func=LAYERS.get, key=f"h_layer_{incident_source}",
                      index=layer_options.index(filters.pick(st.query_params.get("layer"), layer_options,
                                                             layer_options[0], sel.problems, "layer")))
-    res = st.select_slider("Hexagon size", [7, 8, 9], value=8, key="h_res",
-                           format_func={7: "large (5 km²)", 8: "medium (0.7 km²)", 9: "small (0.1 km²)"}.get)
-sidebar.check(sel, {"layer": layer})
+    res = st.select_slider("Hexagon size", list(SIZES), value=8, key="h_res",
+                           format_func=SIZES.get) if layer == "hex" else 8
+    by = st.radio("Rank neighborhoods by", list(RANK_BY), format_func=RANK_BY.get, key="h_by",
+                  index=list(RANK_BY).index(filters.pick(st.query_params.get("by"), list(RANK_BY), "count",
+                                                         sel.problems, "by")))
+sidebar.check(sel, {"layer": layer, "by": by})
 
-ranking = web.rank(key, source, category, start, end, firearm)
-gaps = ranking["missing_months"]["period"]
-if gaps:
-    st.warning(f"No neighborhood-level data in {len(gaps)} month(s) of this range ({', '.join(gaps[:12])}"
-               f"{'…' if len(gaps) > 12 else ''}): counts cover only the months with data.")
+src = web.sources(key).set_index("source_id").loc[source]
+cat = web.categories(key, source).set_index("category_id").loc[category]
+st.info(text.coverage_banner(src.label, filters.coverage_ranges(web.coverage_table(key), source)) +
+        f"  \nUnit: {src.unit}.", icon=":material/calendar_month:")
+gaps_text = text.gaps_warning(web.missing_placed_months(key, source, category, start, end, firearm), start, end)
+if gaps_text:
+    st.warning(gaps_text)
 
+# --- the map, with its legend beside it ---
+try:
+    nbhd_geo = web.neighborhood_map(key, source, category, start, end, firearm)
+    nbhd_counts = {f["properties"]["area_id"]: f["properties"]["n"] for f in nbhd_geo["features"]}
+except hotspots.NotCovered as exc:
+    nbhd_geo, nbhd_counts, nbhd_refusal = None, None, str(exc)
 watch_json = web.watch_geojson(key)
-layers = []
-table = None
+layers, legends, table = [], [], None
 if layer in ("hex", "heat"):
-    bins = web.hex_bins(key, source, category, start, end, firearm, res)
-    layers.append(maps.hex_layer(bins, int(bins["n"].max()) if len(bins) else 1) if layer == "hex"
-                  else maps.heat_layer(bins))
+    bins = web.hex_bins(key, source, category, start, end, firearm, res if layer == "hex" else 9)
+    layers.append(maps.hex_layer(bins) if layer == "hex" else maps.heat_layer(bins))
+    legends.append(maps.hex_legend(bins, SIZE_WORDS[res]) if layer == "hex" else maps.heat_legend())
     table = bins
 elif layer == "points":
     pts = web.points(key, source, category, start, end, firearm)
     if pts is None:
         st.info("More than 5,000 incidents: individual points would hide the pattern. Showing hexagons instead.")
         table = web.hex_bins(key, source, category, start, end, firearm, res)
-        layers.append(maps.hex_layer(table, int(table["n"].max()) if len(table) else 1))
+        layers.append(maps.hex_layer(table))
+        legends.append(maps.hex_legend(table, SIZE_WORDS[res]))
     else:
         layers.append(maps.point_layer(pts))
+        legends.append(maps.point_legend())
         table = pts
+elif nbhd_geo is None:
+    st.warning(f"Neighborhood map not shown: {nbhd_refusal}.")
 else:
-    geo = web.choropleth(key, source, category, start, end, firearm)
-    prop = "rate" if layer == "rate" else "n"
-    top = max((f["properties"][prop] or 0) for f in geo["features"])
-    layers = [maps.choropleth_layer(geo, prop, top)]
-if layer not in ("rate", "count"):
-    layers.append(maps.outline_layer(web.neighborhood_outlines(key)))  # on top: a click opens the profile
+    value, title = ("smoothed_rate", "Smoothed rate per 10,000 residents") if layer == "rate" else ("n", "Incidents")
+    layers.append(maps.choropleth_layer(nbhd_geo, value))
+    legends.append(maps.choropleth_legend(nbhd_geo, value, title, "no rate (under 100 residents)"))
+if layer not in ("rate", "count") or nbhd_geo is None:  # on top: a click anywhere in a neighborhood opens its profile
+    layers.append(maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)))
+    legends.append(maps.outline_legend())
 layers += maps.watch_layers(watch_json)
-deck = pdk.Deck(layers=layers, initial_view_state=maps.KC_VIEW, map_style=None,
-                tooltip={"text": "{name}{n}"})
-event = st.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="h_map")
-picked = [o for objs in (event.selection.get("objects", {}) if event else {}).values() for o in objs]
-picked_area = next((o.get("area_id") or o.get("properties", {}).get("area_id") for o in picked
-                    if o.get("area_id") or o.get("properties", {}).get("area_id")), None)
+legends.append(maps.watch_legend(watch_json))
+if table is not None and table.empty and not gaps_text:
+    st.info("No placed incidents for this choice: nothing to draw.")
+map_col, legend_col = st.columns([4, 1])
+deck = pdk.Deck(layers=layers, initial_view_state=maps.fit_view(web.city_bounds(key), 560), map_style=None,
+                tooltip=maps.TOOLTIP)
+event = map_col.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="h_map")
+legend_col.markdown(maps.legend_html(legends), unsafe_allow_html=True)
+picked_area = maps.picked_area(event)
 if picked_area:
-    st.switch_page("pages/neighborhood.py", query_params={"area": picked_area, "source": source,
-                                                          "category": category})
-st.caption("Blue outlines: watch areas. Click a neighborhood to open its profile. Neighborhood rates use 2010 "
+    st.switch_page("pages/neighborhood.py", query_params={"area": picked_area, "source": source, "category": category,
+                                                          "start": str(start), "end": str(end)})
+st.caption("Click a neighborhood to open its profile for the same period and source. Neighborhood rates use 2010 "
            "Census population. Points on GVA's city-centre placeholder are never mapped.")
 if table is not None:
     st.download_button("Download what the map shows (CSV)", web.csv_bytes(table), file_name=f"kc_{source}_{layer}.csv",
                        mime="text/csv", key="h_download_map")
 
+# --- the ranking ---
 st.subheader("Target-neighborhood ranking")
-conc = web.concentration(key, source, category, start, end, firearm) if incident_source else None
-c1, c2, c3 = st.columns(3)
-c1.metric("Incidents placed in neighborhoods", f"{ranking['total']:,}")
-if conc and conc["share_in_top_5pct"] is not None:
-    c2.metric("Share in the busiest 5% of hex cells", f"{conc['share_in_top_5pct']}%",
-              help=f"{conc['top_cells']} of the city's {conc['cells']} small hexagons")
-    if conc["incidents"] < conc["cells"]:
-        c2.caption("Fewer incidents than cells: this share overstates concentration.")
-top10 = ranking["table"].head(10)["n"].sum()
-c3.metric("Share in the top 10 neighborhoods", f"{100 * top10 / ranking['total']:.0f}%" if ranking["total"] else "—")
-st.caption(f"Change is against {ranking['previous_start']} to {ranking['previous_end']} (the previous period of equal "
-           "length), tested with the Poisson e-test; 'too few to tell' under 10 incidents in the two periods.")
-show = ranking["table"][["rank", "name", "n", "rate_per_10k", "previous", "change", "change_pct", "flag",
-                         "share_of_city_pct", "population"]]
-st.dataframe(show, hide_index=True, width="stretch", height=420,
-             column_config={"n": "count", "rate_per_10k": "per 10,000", "change_pct": "change %",
-                            "flag": "change larger than chance?", "share_of_city_pct": "share of city %",
-                            "population": "population (2010)"})
-st.download_button("Download the ranking (CSV)", web.csv_bytes(show), file_name=f"kc_ranking_{source}_{category}.csv",
-                   mime="text/csv", key="h_download_rank")
+try:
+    ranking = web.ranking(key, source, category, start, end, firearm, by)
+except hotspots.NotCovered as exc:
+    ranking = None
+    st.warning(f"Ranking not shown: {exc}.")
+if ranking:
+    st.markdown(text.ranking_caption(ranking, src.label, cat.label, cat.definition, src.caveat))
+    conc = web.concentration(key, source, category, start, end, firearm) if incident_source else None
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Incidents placed in neighborhoods", f"{ranking['total']:,}")
+    if conc and conc["share_in_top_5pct"] is not None:
+        c2.metric("Share in the busiest 5% of hex cells", f"{conc['share_in_top_5pct']}%",
+                  help=f"{conc['top_cells']} of the city's {conc['cells']} small hexagons")
+        if conc["incidents"] < conc["cells"]:
+            c2.caption("Fewer incidents than cells: this share overstates concentration.")
+    c3.metric("Share in the top 10 neighborhoods", "no incidents" if ranking["top10_share_pct"] is None
+              else f"{ranking['top10_share_pct']:.0f}%")
+    st.caption(text.smoothing_sentence(ranking) + " " + text.change_caption(ranking))
+    st.dataframe(text.ranking_table(ranking), hide_index=True, width="stretch", height=420)
+    st.download_button("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
+                       file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
 
-if incident_source:
-    st.subheader("Hot and cold spots (Getis-Ord Gi*)")
-    gi = web.gi_star(key, source, category, start, end, firearm)
-    spots = gi[gi["spot"] != "not significant"]
-    st.caption(f"Medium hexagons; neighbours are the six adjacent cells and the cell itself; significant after a "
-               f"false-discovery-rate correction (5%). {len(spots)} of {len(gi)} cells are hot or cold spots.")
-    st.pydeck_chart(pdk.Deck(layers=[maps.outline_layer(web.neighborhood_outlines(key)),
-                                     maps.hex_layer(spots.assign(n=spots["z"].clip(lower=0)), 6)],
-                             initial_view_state=maps.KC_VIEW, map_style=None, tooltip={"text": "z {z}"}), height=380)
-    st.dataframe(spots[["hex", "n", "z", "p", "spot", "lat", "lon"]].round(4), hide_index=True, width="stretch")
+# --- Gi* ---
+st.subheader("Hot and cold spots (Getis-Ord Gi*)")
+if not incident_source:
+    st.info("The hot-spot test needs incident locations; this source has counts by neighborhood only.")
+else:
+    try:
+        gi = web.gi_star(key, source, category, start, end, firearm)
+    except hotspots.TooFewEvents as exc:
+        gi = None
+        st.info(str(exc))
+    except hotspots.NotCovered as exc:
+        gi = None
+        st.info(f"Hot-spot test not run: {exc}.")
+    if gi is not None:
+        spots = gi[gi["spot"] != "not significant"]
+        st.caption(f"Medium hexagons; each cell with its six neighbours; p-values from {hotspots.GI_PERMUTATIONS:,} "
+                   f"random rearrangements of the counts (fixed seed), kept only if significant after a "
+                   f"false-discovery-rate correction ({hotspots.GI_ALPHA:.0%}); a cell without incidents is never a hot "
+                   f"spot. {len(spots)} of {len(gi):,} cells are hot or cold spots ({int(gi['n'].sum()):,} incidents).")
+        if spots.empty:
+            st.info("No hot or cold spot: the incidents of this period are not more clustered than chance would give.")
+        else:
+            gi_map, gi_legend = st.columns([4, 1])
+            gi_map.pydeck_chart(pdk.Deck(
+                layers=[maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)),
+                        maps.spots_layer(spots)],
+                initial_view_state=maps.fit_view(web.city_bounds(key), 380), map_style=None,
+                tooltip=maps.TOOLTIP), height=380)
+            gi_legend.markdown(maps.legend_html([maps.spots_legend(), maps.outline_legend()]), unsafe_allow_html=True)
+            names = web.cell_neighborhoods(key, tuple(spots["hex"]))
+            st.dataframe(text.spots_table(spots, names), hide_index=True, width="stretch")
 
+# --- watch areas ---
 st.subheader("Watch areas")
 areas = watch.AREAS.load()
 for problem in watch.AREAS.problems():
     st.warning(problem)
-st.dataframe(web.watch_summary(key, source, category, start, end, firearm, incident_source), hide_index=True,
-             width="stretch")
+st.dataframe(web.watch_counts(key, source, category, start, end, firearm), hide_index=True, width="stretch")
 if access.unlock_form("watch"):
     with st.expander("Add a watch area"):
         with st.form("watch_form"):

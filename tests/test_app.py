@@ -148,8 +148,8 @@ def test_hotspots_ranking_shows_the_library_numbers_and_follows_filters(built_db
     expected = hotspots.rank(con, queries.Filter("gva", "shooting", date(2016, 1, 1), date(2016, 12, 31)))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Incidents placed in neighborhoods"] == f"{expected['total']:,}"
-    shown = next(d.value for d in at.dataframe if "flag" in d.value.columns)
-    assert shown["name"].head(5).tolist() == expected["table"]["name"].head(5).tolist()
+    shown = next(d.value for d in at.dataframe if "change larger than chance?" in d.value.columns)
+    assert shown["neighborhood"].head(5).tolist() == expected["table"]["name"].head(5).tolist()
     at.sidebar.date_input(key="h_end").set_value(date(2016, 6, 30)).run()
     half = hotspots.rank(con, queries.Filter("gva", "shooting", date(2016, 1, 1), date(2016, 6, 30)))
     assert {m.label: m.value for m in at.metric}["Incidents placed in neighborhoods"] == f"{half['total']:,}"

@@ -104,7 +104,7 @@ JSON_COMMANDS = {
     "counts-with-missing-months": (COUNTS + ["--start", "2018-01-01", "--end", "2020-12-31", "--json"], True),
     "counts-in-a-neighborhood": (COUNTS + ["--start", "2019-06-15", "--end", "2020-02-10", "--area", "Ruskin Heights",
                                            "--json"], True),
-    "rank-without-a-previous-period": (RANK + ["--start", "2019-01-01", "--end", "2019-12-31", "--json"], True),
+    "rank-without-a-previous-period": (RANK + ["--start", "2014-01-01", "--end", "2014-12-31", "--json"], True),
     "evaluate-missing-data": (EVALUATE + ["--unit", "points", "--json"], True),
     "evaluate-areas": (EVALUATE + ["--months-before", "3", "--months-after", "3", "--json"], True),
     "events": (["events", "--json"], True),

@@ -93,6 +93,9 @@ def test_gi_star_matches_the_textbook_formula_on_real_rows(con, gva_shootings):
         z = (y[idx].sum() - xbar * w) / (s * np.sqrt((n * w - w**2) / (n - 1)))
         assert gi.loc[c, "z"] == pytest.approx(z)
     assert (gi["spot"] == "hot").sum() > 0 and set(gi["spot"]) <= {"hot", "cold", "not significant"}
+    # permutation p-values: never 0 (at least 2 / (permutations + 1)), and a cell without incidents is never hot
+    assert gi["p"].min() == pytest.approx(2 / (hotspots.GI_PERMUTATIONS + 1))
+    assert not ((gi["spot"] == "hot") & (gi["n"] == 0)).any()
 
 
 def test_watch_areas_contain_the_incidents_they_should(con):
@@ -130,6 +133,8 @@ def _synthetic_db(n: int, seed: int = 0) -> duckdb.DuckDBPyConnection:
                    SELECT incident_id, 'gva', incident_id, DATE '2016-06-01', lat, lon, 'in_city', h3_cell, 1, 0
                    FROM f""")
     con.execute("INSERT INTO incident_categories SELECT incident_id, 'shooting' FROM f")
+    con.execute("""INSERT INTO load_coverage SELECT 0, 'gva', 'month', m::DATE, 'complete', true, true, 'SYNTHETIC'
+                   FROM generate_series(DATE '2016-01-01', DATE '2016-12-01', INTERVAL 1 MONTH) t(m)""")
     rollup(con)
     return con
 
@@ -202,3 +207,346 @@ def test_concentration_share_matches_an_independent_count(con):
     got = hotspots.concentration(con, Filter("gva", "gun_incident", date(2014, 1, 1), date(2018, 3, 31)))
     assert (got["cells"], got["top_cells"], got["incidents"]) == (cells, top, len(in_city))
     assert got["share_in_top_5pct"] == expected < 100  # more busy cells than the top 5%: a real share
+
+
+# --- Gi*: refused on almost nothing, and quiet on randomness ---------------------------------------------------------
+
+
+def _city_polygon():
+    districts = pd.read_csv(DATA_DIR / "geo/kc_council_districts_2023.csv.gz")
+    return shapely.union_all(shapely.make_valid(shapely.from_wkt(districts["the_geom"])))
+
+
+def _mass_shootings_2025() -> pd.DataFrame:
+    """The raw GVA mass-shooting rows of 2025 that carry a real place: the city-centre placeholder is the one point
+    that several different addresses share (every row from 2025-09 on)."""
+    raw = pd.read_csv(RAW / "gva_mass_shootings_kc_2013_2026.csv.gz")
+    raw["day"] = pd.to_datetime(raw["Incident Date"], format="%B %d, %Y")
+    point = raw["latitude"].round(6).astype(str) + "," + raw["longitude"].round(6).astype(str)
+    shared = raw.groupby(point)["Address"].nunique()
+    placeholder = point.isin(shared[shared >= 3].index)
+    rows = raw[(raw["day"].dt.year == 2025) & ~placeholder]
+    return rows[shapely.contains_xy(_city_polygon(), rows.longitude, rows.latitude)]
+
+
+def test_gi_star_refuses_the_2025_mass_shootings_and_finds_nothing_if_forced(con):
+    placed = _mass_shootings_2025()
+    assert len(placed) < hotspots.MIN_GI_EVENTS
+    with pytest.raises(hotspots.TooFewEvents, match=rf"^Hot-spot test not run: {len(placed)} placed incident\(s\)"):
+        hotspots.gi_star(con, Filter("gva_mass", "mass_shooting", date(2025, 1, 1), date(2025, 8, 31)))
+    # forced past the minimum, the permutation test still finds no hot spot in those few incidents
+    counts = pd.Series([h3.latlng_to_cell(y, x, 8) for x, y in zip(placed.longitude, placed.latitude,
+                                                                    strict=True)]).value_counts()
+    cells = sorted(set(h3.geo_to_cells(_city_polygon().__geo_interface__, 8)) | set(counts.index))
+    forced = hotspots.gi_star_counts(counts, cells, min_events=0)
+    assert forced["n"].sum() == len(placed) and (forced["spot"] != "hot").all()
+
+
+def _shuffled_over_the_city(n: int, seed: int) -> pd.Series:
+    """SYNTHETIC positions: n points drawn uniformly inside the city (fixed seed), counted per resolution-8 cell."""
+    city = _city_polygon()
+    minx, miny, maxx, maxy = city.bounds
+    rng = np.random.default_rng(seed)
+    xs, ys = np.empty(0), np.empty(0)
+    while len(xs) < n:
+        x, y = rng.uniform(minx, maxx, 4 * n), rng.uniform(miny, maxy, 4 * n)
+        inside = shapely.contains_xy(city, x, y)
+        xs, ys = np.concatenate([xs, x[inside]]), np.concatenate([ys, y[inside]])
+    return pd.Series([h3.latlng_to_cell(b, a, 8) for a, b in zip(xs[:n], ys[:n], strict=True)]).value_counts()
+
+
+def test_gi_star_on_points_shuffled_at_random_flags_at_most_the_fdr_share(gva_shootings):
+    """The real number of 2016 GVA shootings placed in the city, at random positions (SYNTHETIC, seeds 0-4).
+
+    Tolerance: with no pattern at all every flag is false, so the false-discovery rate is the chance of flagging
+    anything at all; Benjamini-Hochberg at 5% keeps it at or under 5%. So each shuffle may flag at most 5% of the
+    cells, and at most one of the five shuffles may flag any cell (the chance that a correct 5% procedure flags in two
+    or more of five is about 2%). Without the correction, or with normal-theory p-values on these sparse counts,
+    three of these five shuffles get flags."""
+    n = int(shapely.contains_xy(_city_polygon(), gva_shootings.longitude, gva_shootings.latitude).sum())
+    grid = h3.geo_to_cells(_city_polygon().__geo_interface__, 8)
+    flagged = []
+    for seed in range(5):
+        counts = _shuffled_over_the_city(n, seed)
+        gi = hotspots.gi_star_counts(counts, sorted(set(grid) | set(counts.index)))
+        flagged.append(int((gi["spot"] != "not significant").sum()))
+        assert flagged[-1] <= hotspots.GI_ALPHA * len(gi)
+    assert sum(f > 0 for f in flagged) <= 1, flagged
+
+
+def test_p_values_read_as_below_0_001_never_0():
+    from analytics import hotspots_text
+
+    assert [hotspots_text.p_text(p) for p in (0.0, 0.0002, 0.0009999, 0.001, 0.0456, None, float("nan"))] == [
+        "< 0.001", "< 0.001", "< 0.001", "0.001", "0.046", "not tested", "not tested"]
+
+
+# --- rates, ranks and coverage ---------------------------------------------------------------------------------------
+
+NBHD_2025 = Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2025, 12, 31))
+
+
+@pytest.fixture(scope="module")
+def nbhd_raw():
+    return pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+
+
+def test_smoothed_rates_shrink_small_populations_toward_the_city_rate(con, nbhd_raw):
+    n = nbhd_raw[nbhd_raw.month.str.startswith("2025")].groupby("neighborhood").persons.sum()
+    pop = pd.Series(dict(con.execute("SELECT area_id, population FROM areas WHERE area_type = 'neighborhood' "
+                                     "AND population >= 100").fetchall()))
+    n = n.reindex(pop.index).fillna(0)
+    city = n.sum() / pop.sum()  # the pooled rate of the neighborhoods with rates
+    raw_rate = n / pop
+    # Marshall's (1991) global empirical Bayes, written out: weight = between-area variance / (it + city / population)
+    between = (pop * (raw_rate - city) ** 2).sum() / pop.sum() - city / pop.mean()
+    expected = (between / (between + city / pop) * raw_rate + (1 - between / (between + city / pop)) * city) * 10_000
+    result = hotspots.rank(con, NBHD_2025)
+    table = result["table"].set_index("area_id")
+    assert result["city_rate_per_10k"] == pytest.approx(city * 10_000, abs=0.05)
+    smallest_top = raw_rate.idxmax()  # the highest raw rate belongs to a small population (Hospital Hill, 378)
+    assert pop[smallest_top] < 1000
+    s, r = table.loc[smallest_top, "smoothed_rate_per_10k"], raw_rate[smallest_top] * 10_000
+    assert city * 10_000 < s < r - 100  # pulled toward the city rate, by more than rounding
+    assert table.loc[pop.index, "smoothed_rate_per_10k"].to_numpy() == pytest.approx(expected.to_numpy(), abs=0.05)
+    lo, hi = np.minimum(raw_rate, city) * 10_000, np.maximum(raw_rate, city) * 10_000
+    got = table.loc[pop.index, "smoothed_rate_per_10k"]
+    assert ((got >= lo - 0.05) & (got <= hi + 0.05)).all()  # every rate lies between its raw rate and the city's
+
+
+@pytest.mark.parametrize("by", ["count", "rate"])
+def test_neighborhoods_without_incidents_get_no_rank_and_come_last(con, gva_shootings, neighborhood_polygons, by):
+    table = hotspots.rank(con, GVA_2016, by=by)["table"]
+    names = list(neighborhood_polygons)
+    tree = shapely.STRtree(list(neighborhood_polygons.values()))
+    hit = tree.query(shapely.points(gva_shootings.longitude, gva_shootings.latitude), predicate="intersects")[1]
+    with_none = set(names) - {names[i] for i in hit}  # no 2016 shooting inside them, by an independent count
+    unranked = table[table["rank"].isna()]
+    assert with_none <= set(unranked["area_id"])
+    no_rate = unranked["smoothed_rate_per_10k"].isna() if by == "rate" else False  # by rate: under 100 residents too
+    assert ((unranked["n"] == 0) | no_rate).all()
+    ranked = table[table["rank"].notna()]
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1)) and (ranked["n"] > 0).all()
+    assert table.index[table["rank"].isna()].min() > table.index[table["rank"].notna()].max()  # unranked go last
+    key = "n" if by == "count" else "smoothed_rate_per_10k"
+    assert ranked[key].is_monotonic_decreasing
+    from analytics import hotspots_text
+
+    shown = hotspots_text.ranking_table(hotspots.rank(con, GVA_2016, by=by))
+    assert (shown.loc[table["rank"].isna().to_numpy(), "rank"] == "").all()  # blank, not None or 0
+
+
+def _raw_months(source: str) -> set[str]:
+    """Months with rows in a source's bundled raw files."""
+    if source == "kcpd":
+        files = {"kcpd_2018_api_sample.csv.gz": None, "kcpd_2020_jan_jul_extract.csv.gz": "Reported_Date"}
+        months = set()
+        for name, col in files.items():
+            frame = pd.read_csv(RAW / name, nrows=None)
+            col = col or next(c for c in frame.columns if "date" in c.lower())
+            months |= set(pd.to_datetime(frame[col], errors="coerce", format="mixed").dt.strftime("%Y-%m").dropna())
+        return months
+    frames = [pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz", usecols=["date"]).date,
+              pd.read_csv(RAW / "gva_kc_2020_jan_may.csv.gz", usecols=["date"]).date]
+    return set(pd.concat(frames).str[:7])
+
+
+def test_a_ranking_over_months_without_data_is_refused_naming_them(con):
+    uncovered = Filter("kcpd", "persons", date(2024, 7, 1), date(2025, 12, 31))
+    expected = [m for m in pd.period_range("2024-07", "2025-12", freq="M").astype(str) if m not in _raw_months("kcpd")]
+    assert len(expected) == 18
+    with pytest.raises(hotspots.NotCovered) as refused:
+        hotspots.rank(con, uncovered)
+    assert refused.value.missing == expected and "2024-07 to 2025-12" in str(refused.value)
+    partly = Filter("gva", "shooting", date(2017, 7, 1), date(2020, 5, 31))
+    gap = [m for m in pd.period_range("2017-07", "2020-05", freq="M").astype(str) if m not in _raw_months("gva")]
+    with pytest.raises(hotspots.NotCovered) as refused:
+        hotspots.rank(con, partly)
+    assert refused.value.missing == gap and f"{gap[0]} to {gap[-1]}" in str(refused.value)
+
+
+def test_uncovered_rank_cli_refuses_with_one_line_and_exit_2(built_db):
+    out = subprocess.run([sys.executable, "-m", "analytics", "rank", "--source", "kcpd", "--start", "2024-07-01",
+                          "--end", "2025-12-31", "--category", "persons", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "2024-07 to 2025-12" in out.stderr and "not covered" in out.stderr
+
+
+def test_previous_period_without_data_is_no_data_not_zero(con, nbhd_raw):
+    first_year = Filter("kcpd_nbhd", "persons", date(2015, 1, 1), date(2015, 12, 31))
+    assert not nbhd_raw.month.str.startswith("2014").any()  # the source starts in 2015: 2014 has no data
+    result = hotspots.rank(con, first_year)
+    table = result["table"]
+    assert result["missing_months"]["previous"] == [f"2014-{m:02d}" for m in range(1, 13)]
+    assert table["previous"].isna().all() and table["change"].isna().all() and (table["flag"] == "no data").all()
+    from analytics import hotspots_text
+
+    shown = hotspots_text.ranking_table(result)
+    assert set(shown["previous period"]) == set(shown["change"]) == {"no data"}
+    text = shown.to_csv(index=False)
+    assert not re.search(r"\b(None|nan|NaN|NaT|<NA>)\b", text)
+    covered = hotspots_text.ranking_table(hotspots.rank(con, NBHD_2025))  # previous period covered: numbers only
+    assert covered["previous period"].str.fullmatch(r"[\d,]+").all()
+
+
+def test_the_default_period_is_the_latest_24_fully_covered_months(con):
+    from analytics import filters
+    from kcvt import status
+
+    last = max(m for m in _raw_months("gva") if m < "2019")  # GVA's first file ends in 2018-03; 2020 has 5 months
+    first = (pd.Period(last, freq="M") - 23).start_time.date()
+    span = filters.latest_covered_span(status.coverage_table(con), "gva", 24)
+    assert span == (first, pd.Period(last, freq="M").end_time.date()) == (date(2016, 4, 1), date(2018, 3, 31))
+
+
+# --- watch areas on every source -------------------------------------------------------------------------------------
+
+
+def test_watch_areas_are_counted_on_neighborhood_counts_or_say_why_not(con, nbhd_raw):
+    areas = watch.AREAS.load()
+    table = watch.summary(con, areas, NBHD_2025).set_index("watch area")
+    ruskin = nbhd_raw[nbhd_raw.month.str.startswith("2025") & (nbhd_raw.neighborhood == "Ruskin Heights")]
+    assert table.loc["Ruskin Heights", "incidents in period"] == f"{ruskin.persons.sum():,}"
+    corridor = next(a.name for a in areas if a.footprint_type == "corridor")
+    assert table.loc[corridor, "incidents in period"] == "cannot be counted"
+    assert "cuts across neighborhoods" in table.loc[corridor, "how counted"]
+    uncovered = watch.summary(con, areas, Filter("kcpd", "persons", date(2024, 7, 1), date(2025, 12, 31)))
+    assert set(uncovered["incidents in period"]) == {"no data"}
+    assert uncovered["how counted"].str.contains("2024-07 to 2025-12").all()
+    for frame in (table, uncovered, watch.summary(con, areas, GVA_2016)):
+        assert not re.search(r"\b(None|nan|NaN|NaT|<NA>)\b", frame.to_csv())
+
+
+# --- maps: legends, tooltips, labels, the first view -----------------------------------------------------------------
+
+
+def test_neighborhood_tooltips_read_name_colon_count(con, gva_shootings, neighborhood_polygons):
+    from analytics import maps
+
+    tree = shapely.STRtree(list(neighborhood_polygons.values()))
+    names = list(neighborhood_polygons)
+    hit = tree.query(shapely.points(gva_shootings.longitude, gva_shootings.latitude), predicate="intersects")[1]
+    top, n = pd.Series([names[i] for i in hit]).value_counts().head(1).items().__next__()
+    counts = hotspots.neighborhood_counts(con, GVA_2016)
+    outlines = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": None, "properties": {"area_id": a, "name": a}} for a in counts["area_id"]]}
+    tips = {f["properties"]["area_id"]: f["properties"]["tooltip"]
+            for f in maps.with_tooltips(outlines, dict(zip(counts["area_id"], counts["n"], strict=True)))["features"]}
+    assert tips[top] == f"{top}: {n} incidents"
+    layer = maps.choropleth_layer(hotspots.choropleth_geojson(con, counts), "n")
+    tip = next(f["properties"]["tooltip"] for f in layer.data["features"] if f["properties"]["area_id"] == top)
+    assert tip.startswith(f"{top}: {n} incidents; ") and "per 10,000 residents" in tip
+
+
+def test_rate_map_colours_are_quantiles_so_one_small_area_cannot_dominate(con, nbhd_raw):
+    from analytics import maps
+
+    geo = hotspots.choropleth_geojson(con, hotspots.neighborhood_counts(con, NBHD_2025))
+    values = [f["properties"]["smoothed_rate"] for f in geo["features"]]
+    colours, entries = maps.quantile_classes(values, integer=False)
+    rated = [c for c, v in zip(colours, values, strict=True) if v is not None and v > 0]
+    shares = pd.Series([tuple(c) for c in rated]).value_counts(normalize=True)
+    assert len(shares) == 5 and shares.max() < 0.3  # five classes of about a fifth each, whatever the top value
+    # the legend gives the breaks: its first and last numbers are the lowest and highest rates shown
+    numbers = [float(x.replace(",", "")) for _, label in entries for x in re.findall(r"[\d,]+\.\d", label)]
+    positive = [v for v in values if v]
+    assert numbers[0] == pytest.approx(min(positive)) and numbers[-1] == pytest.approx(max(positive))
+    assert entries[-1][1] == "no data"  # neighborhoods without a rate have their own grey class
+    assert maps.legend_html([maps.Legend("x", [([1, 2, 3], "<script>")])]).count("&lt;script&gt;") == 1
+
+
+def test_watch_labels_sit_above_their_own_outline(con):
+    from analytics import maps
+
+    geo = watch.geojson(con, watch.AREAS.load())
+    outline, labels = maps.watch_layers(geo)
+    for f, label in zip(geo["features"], labels.data, strict=True):
+        coords = shapely.get_coordinates(shapely.geometry.shape(f["geometry"]))
+        assert label["position"][1] == pytest.approx(coords[:, 1].max())  # on the northern edge, not inside
+    assert labels.get_alignment_baseline == "bottom" and labels.get_pixel_offset[1] < 0  # drawn above the edge
+
+
+def test_the_first_view_shows_the_whole_city_northland_included(con):
+    import math
+
+    from analytics import maps
+
+    minx, miny, maxx, maxy = _city_polygon().bounds  # from the council districts, independently of the database
+    for height, width in ((560, 700), (380, 700)):
+        view = maps.fit_view(hotspots.city_bounds(con), height, width)
+        scale = 256 * 2 ** view.zoom / (2 * math.pi)  # pixels per Mercator unit
+
+        def merc(lat):
+            return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+        assert abs(merc(maxy) - merc(view.latitude)) * scale <= height / 2
+        assert abs(merc(miny) - merc(view.latitude)) * scale <= height / 2
+        assert abs(math.radians(maxx - view.longitude)) * scale <= width / 2
+        assert abs(math.radians(minx - view.longitude)) * scale <= width / 2
+
+
+# --- the hotspots command --------------------------------------------------------------------------------------------
+
+
+def test_hotspots_cli_gives_the_pages_gi_star_concentration_and_rates(built_db, con):
+    out = subprocess.run([sys.executable, "-m", "analytics", "hotspots", "--category", "shooting", "--source", "gva",
+                          "--start", "2016-01-01", "--end", "2016-12-31", "--by", "rate", "--json"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+    gi = hotspots.gi_star(con, GVA_2016)
+    spots = gi[gi["spot"] != "not significant"]
+    assert [s["hex"] for s in data["gi_star"]["spots"]] == spots["hex"].tolist()
+    assert [s["p"] for s in data["gi_star"]["spots"]] == spots["p"].tolist()
+    assert data["concentration"] == hotspots.concentration(con, GVA_2016)
+    rates = hotspots.rank(con, GVA_2016, by="rate")
+    assert [r["area_id"] for r in data["rates"]["table"]] == rates["table"]["area_id"].tolist()
+    assert data["rates"]["city_rate_per_10k"] == rates["city_rate_per_10k"]
+    few = subprocess.run([sys.executable, "-m", "analytics", "hotspots", "--category", "mass_shooting", "--source",
+                          "gva_mass", "--start", "2025-01-01", "--end", "2025-08-31", "--json"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert few.returncode == 0 and "fewer than 30" in json.loads(few.stdout)["gi_star"]["refused"]
+    none = subprocess.run([sys.executable, "-m", "analytics", "hotspots", "--category", "persons", "--source", "kcpd",
+                           "--start", "2024-07-01", "--end", "2025-12-31"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert none.returncode == 2 and none.stdout == "" and none.stderr.count("\n") == 1
+
+
+def test_every_hotspots_option_is_in_its_readme_row():
+    from analytics import cli
+
+    readme = (ROOT / "README.md").read_text()
+    sub = next(a for a in cli.parser()._actions if a.dest == "command")
+    row = next(line for line in readme.splitlines() if line.startswith("| `python -m analytics hotspots "))
+    options = [o for a in sub.choices["hotspots"]._actions for o in a.option_strings if o.startswith("--")]
+    assert options and all(o in row for o in options if o != "--help"), row
+
+
+def test_sample_months_are_left_off_the_maps(con):
+    """KCPD's bundled 2018 rows are a 1,000-row sample (not totals): placed, but never drawn or tested as a pattern."""
+    sample = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz")
+    placed = sample["location"].astype(str).str.contains(r"-9[45]\.\d", regex=True)
+    assert placed.sum() > 100  # the sample has real points in it
+    f = Filter("kcpd", "property", date(2018, 1, 1), date(2018, 12, 31))
+    assert hotspots.hex_bins(con, f).empty and hotspots.points(con, f).empty
+    assert hotspots.hex_bins(con, Filter("kcpd", "property", date(2018, 1, 3), date(2018, 12, 30))).empty
+    with pytest.raises(hotspots.NotCovered, match="random sample"):
+        hotspots.gi_star(con, f)
+
+
+def test_months_whose_incidents_have_no_real_place_are_not_counted_as_zero(con):
+    """GVA's mass-shooting rows from 2025-09 sit on one city-centre placeholder point: a neighborhood count of those
+    months would be a false zero, so they are missing months, not covered ones."""
+    raw = pd.read_csv(RAW / "gva_mass_shootings_kc_2013_2026.csv.gz")
+    raw["month"] = pd.to_datetime(raw["Incident Date"], format="%B %d, %Y").dt.strftime("%Y-%m")
+    point = raw["latitude"].round(6).astype(str) + "," + raw["longitude"].round(6).astype(str)
+    shared = raw.groupby(point)["Address"].nunique()
+    raw["placeholder"] = point.isin(shared[shared >= 3].index)
+    in_span = raw[raw["month"].between("2024-07", "2026-06")]
+    unplaced = sorted(m for m, rows in in_span.groupby("month") if rows["placeholder"].mean() >= 0.5)
+    assert unplaced  # months whose only rows sit on the placeholder
+    f = Filter("gva_mass", "mass_shooting", date(2024, 7, 1), date(2026, 6, 30))
+    assert hotspots.missing_months(con, f) == unplaced
+    with pytest.raises(hotspots.NotCovered, match="no usable location"):
+        hotspots.rank(con, f)

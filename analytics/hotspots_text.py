@@ -1,0 +1,119 @@
+"""What the Hotspots page says in words: tables with human column names, numbers formatted for reading (a missing
+value is a phrase such as "no data", never None or NaN), captions and the coverage banner.
+
+The library tables (`hotspots.rank`, `hotspots.gi_star`) keep their machine columns for the CLI's JSON and the CSV
+downloads; these functions only present them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+#: ranking flags (stats.poisson_change verdicts, or "no data") -> what the table says
+FLAG_TEXT = {"up": "yes: up", "down": "yes: down", "no clear change": "no clear change",
+             "too few to tell": "too few to tell", "no data": "no data for the previous period"}
+RANK_BY_TEXT = {"count": "number of incidents", "rate": "smoothed rate per 10,000 residents"}
+
+
+def missing(value) -> bool:
+    """Whether a value is unknown (None, NaN, NA, NaT): shown as words on the page, never as "None" or "nan"."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT
+
+
+def p_text(p) -> str:
+    """A p-value as read: '< 0.001' below 0.001 (never '0'), else three decimals; 'not tested' when absent."""
+    if missing(p):
+        return "not tested"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = False) -> str:
+    """A number as readers see it (thousands separated), or `absent` when it is unknown: never a printed NaN."""
+    if missing(value):
+        return absent
+    return f"{value:{'+' if sign and value != 0 else ''},.{decimals}f}"
+
+
+def ranking_table(result: dict) -> pd.DataFrame:
+    """The ranking as the page shows it: human column names, every cell text or a whole number."""
+    t = result["table"]
+    no_previous = bool(result["missing_months"]["previous"])
+    prev = "no data" if no_previous else None
+    return pd.DataFrame({
+        "rank": ["" if missing(r) else str(int(r)) for r in t["rank"]],
+        "neighborhood": t["name"].astype(str),
+        "incidents": t["n"].astype(int),
+        "per 10,000 residents": [number_text(v, 1, "under 100 residents") for v in t["rate_per_10k"]],
+        "smoothed per 10,000": [number_text(v, 1, "under 100 residents") for v in t["smoothed_rate_per_10k"]],
+        "previous period": [prev or number_text(v) for v in t["previous"]],
+        "change": [prev or number_text(v, sign=True) for v in t["change"]],
+        "change %": [prev or ("from 0" if missing(v) else f"{number_text(v, 1, sign=True)}%") for v in t["change_pct"]],
+        "change larger than chance?": [FLAG_TEXT.get(f, str(f)) for f in t["flag"]],
+        "p-value (e-test)": [prev or p_text(v) for v in t["p_value"]],
+        "share of city %": [f"{v:.2f}" for v in t["share_of_city_pct"]],
+        "residents (2010)": [number_text(v, 0, "unknown") for v in t["population"]],
+    })
+
+
+def ranking_caption(result: dict, source_label: str, category_label: str, definition: str, caveat: str) -> str:
+    """What the ranking counts: measure and definition, source and its caveat, period, what the rank is by."""
+    by = RANK_BY_TEXT[result["by"]]
+    partial = result.get("partial_months") or []
+    partial_note = f" Partly covered month(s): {', '.join(partial)}." if partial else ""
+    return (f"**What is counted:** {category_label.lower()} ({definition.rstrip('.')}), from {source_label}, "
+            f"{result['start']} to {result['end']}, placed in neighborhoods. {caveat.rstrip('.')}.{partial_note} "
+            f"**Ranked by {by}**; neighborhoods with no incidents get no rank and are listed last.")
+
+
+def smoothing_sentence(result: dict) -> str:
+    """One sentence on what the smoothed rate does, with the city rate it shrinks toward (small populations)."""
+    city = result.get("city_rate_per_10k")
+    city_text = "the city rate" if city is None else f"the city rate ({city:,.1f} per 10,000 residents)"
+    return (f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
+            "incidents it has (empirical Bayes), so a tiny population cannot top the list by chance alone.")
+
+
+def change_caption(result: dict) -> str:
+    """What the ranking's change is measured against, naming the previous period and any months it lacks."""
+    base = f"Change is against {result['previous_start']} to {result['previous_end']} (the previous period of equal length)"
+    gaps = result["missing_months"]["previous"]
+    if gaps:
+        from analytics.hotspots import month_text
+
+        return f"{base}: no data for {month_text(gaps)}, so no previous count or change is shown."
+    return f"{base}, tested with the Poisson e-test; 'too few to tell' under 10 incidents in the two periods."
+
+
+def coverage_banner(source_label: str, ranges: dict[str, list[str]]) -> str:
+    """The home page's banner: the source's covered months by status."""
+    covered = "; ".join(f"{k} {', '.join(v)}" for k, v in ranges.items() if v) or "no months"
+    return f"**Coverage of {source_label}:** {covered}"
+
+
+def spots_table(spots: pd.DataFrame, neighborhoods: dict[str, str]) -> pd.DataFrame:
+    """Gi* hot and cold cells as the page shows them (`neighborhoods`: hex -> the neighborhood of its centre)."""
+    return pd.DataFrame({
+        "hot or cold": spots["spot"].astype(str),
+        "incidents in cell": spots["n"].astype(int),
+        "z-score": [f"{z:.2f}" for z in spots["z"]],
+        "p-value (permutation)": [p_text(p) for p in spots["p"]],
+        "neighborhood": [neighborhoods.get(h) or "outside any neighborhood" for h in spots["hex"]],
+        "H3 cell": spots["hex"].astype(str),
+    })
+
+
+def gaps_warning(reasons: dict[str, str], start, end) -> str | None:
+    """What the page says when months of the period have no neighborhood-level data (`hotspots.missing_reasons`;
+    None when none)."""
+    from analytics.hotspots import reasons_text
+    from analytics.queries import month_starts
+
+    if not reasons:
+        return None
+    if len(reasons) == len(month_starts(start, end)):
+        return (f"No neighborhood-level data for any month of this range ({reasons_text(reasons)}): nothing is "
+                "mapped, counted or ranked. Pick a period inside the coverage above.")
+    return (f"No neighborhood-level data for part of this range ({reasons_text(reasons)}): maps of incidents show the "
+            "other months only; the ranking and the neighborhood maps need every month and are not shown.")

@@ -1,0 +1,128 @@
+"""The Hotspots page through Streamlit's AppTest on the real database: what a city analyst reads.
+
+No rendered text may hold None, nan, NaT or a raw column name; every map has a legend beside it; the ranking says
+what it counts or why it is not shown; the default period is one the source covers; a click on a neighborhood
+opens its profile for the same period and source.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kcvt.settings import ROOT
+from tests.conftest import RAW
+
+#: words that mean a missing value leaked into the page
+LEAKS = re.compile(r"\b(None|nan|NaN|NaT|<NA>|null)\b")
+#: machine column names that must never be shown as a column
+RAW_COLUMNS = {"n", "z", "p", "label", "area_id", "name", "hex", "spot", "flag", "rate_per_10k", "previous",
+               "smoothed_rate_per_10k", "share_of_city_pct", "change_pct", "p_value", "population", "lat", "lon"}
+
+STATES = {
+    "default": {},
+    "mass-shootings-2025": {"source": "gva_mass", "category": "mass_shooting", "start": "2025-01-01",
+                            "end": "2025-12-31"},
+    "kcpd-uncovered": {"source": "kcpd", "category": "persons", "start": "2024-07-01", "end": "2025-12-31"},
+    "neighborhood-counts-rate-map": {"source": "kcpd_nbhd", "category": "persons", "layer": "rate"},
+    "partly-covered-count-map": {"source": "gva", "start": "2017-07-01", "end": "2020-05-31", "layer": "count"},
+    "by-rate-points": {"source": "gva", "start": "2016-01-01", "end": "2016-12-31", "layer": "points", "by": "rate"},
+    "no-previous-period": {"source": "kcpd_nbhd", "category": "persons", "start": "2015-01-01", "end": "2015-12-31"},
+    "heat": {"source": "gva", "layer": "heat"},
+}
+
+
+def page(**params) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=180)
+    at.switch_page("pages/hotspots.py")
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def rendered_text(at: AppTest) -> list[str]:
+    """Every text a reader sees: headings, markdown, captions, alerts, metrics, table headers and cells."""
+    out = [e.value for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error", "success")
+           for e in getattr(at, kind)]
+    out += [f"{m.label} {m.value}" for m in at.metric]
+    for d in at.dataframe:
+        out += [str(c) for c in d.value.columns] + [str(v) for v in d.value.to_numpy().ravel()]
+    return out
+
+
+def decks(at: AppTest) -> list[dict]:
+    return [json.loads(d.proto.json) for d in at.get("deck_gl_json_chart")]
+
+
+@pytest.mark.parametrize("params", list(STATES.values()), ids=list(STATES))
+def test_no_rendered_text_holds_none_nan_or_a_raw_column_name(built_db, params):
+    at = page(**params)
+    assert not at.exception, [e.value for e in at.exception]
+    leaks = [t for t in rendered_text(at) if LEAKS.search(t)]
+    assert not leaks, leaks[:5]
+    for d in at.dataframe:
+        shown = set(map(str, d.value.columns))
+        assert not shown & RAW_COLUMNS and not [c for c in shown if "_" in c], shown
+    # every map has a legend beside it, and the legend names the watch areas
+    legends = [m.value for m in at.markdown if m.value.startswith('<div style="font-size:0.85rem')]
+    assert len(legends) == len(decks(at)) >= 1
+    # every object a reader can hover carries its own tooltip text
+    for spec in decks(at):
+        for layer in spec["layers"]:
+            if not layer.get("pickable"):
+                continue
+            data = layer["data"]["features"] if isinstance(layer["data"], dict) else layer["data"]
+            tips = [(o.get("properties") or o).get("tooltip") for o in data]
+            assert all(tips) and not [t for t in tips if LEAKS.search(t)], layer["id"]
+
+
+def test_the_default_view_is_the_latest_fully_covered_period_and_is_ranked(built_db):
+    gva = pd.concat([pd.read_csv(RAW / f, usecols=["date"]).date
+                     for f in ("gva_kc_2013_2018.csv.gz", "gva_kc_2020_jan_may.csv.gz")])
+    last = pd.Period(max(d for d in gva if d < "2019")[:7], freq="M")  # 2020 has only five months
+    at = page()
+    assert (at.sidebar.date_input(key="h_start").value, at.sidebar.date_input(key="h_end").value) == (
+        (last - 23).start_time.date(), last.end_time.date())
+    assert not at.warning  # every month covered: nothing refused
+    assert any("Ranked by number of incidents" in m.value and "What is counted:" in m.value for m in at.markdown)
+    assert any("Coverage of Gun Violence Archive incidents:" in i.value for i in at.info)
+
+
+def test_an_uncovered_period_shows_a_message_instead_of_the_ranking(built_db):
+    at = page(**STATES["kcpd-uncovered"])
+    assert any(w.value.startswith("Ranking not shown:") and "2024-07 to 2025-12" in w.value for w in at.warning)
+    assert not at.metric and not [d for d in at.dataframe if "incidents" in d.value.columns]
+
+
+def test_the_hexagon_size_control_shows_only_for_hexagons(built_db):
+    assert [s.key for s in page(source="gva", layer="hex").select_slider] == ["h_res"]
+    for layer in ("heat", "points", "rate", "count"):
+        assert not page(source="gva", layer=layer).select_slider, layer
+
+
+def test_watch_areas_on_neighborhood_counts_are_counted_or_explained(built_db):
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    at = page(source="kcpd_nbhd", category="persons", start="2025-01-01", end="2025-12-31")
+    table = next(d.value for d in at.dataframe if "watch area" in d.value.columns).set_index("watch area")
+    ruskin = raw[raw.month.str.startswith("2025") & (raw.neighborhood == "Ruskin Heights")].persons.sum()
+    assert table.loc["Ruskin Heights", "incidents in period"] == f"{ruskin:,}"
+    assert (table["incidents in period"] != "").all()
+
+
+def test_clicking_a_neighborhood_keeps_the_period_and_source(built_db):
+    at = page(source="gva", category="shooting", start="2016-01-01", end="2016-12-31")
+    # what st.pydeck_chart returns when a reader clicks inside Lykins' outline
+    at.session_state["h_map"] = {"selection": {"indices": {"neighborhoods": [0]}, "objects": {
+        "neighborhoods": [{"type": "Feature", "properties": {"area_id": "Lykins", "name": "Lykins"}}]}}}
+    at.run()
+    assert not at.exception and at.title[0].value == "Lykins"
+    assert (at.sidebar.date_input(key="p_start").value, at.sidebar.date_input(key="p_end").value) == (
+        date(2016, 1, 1), date(2016, 12, 31))
+    assert at.sidebar.selectbox(key="p_source").value == "gva"
+    assert at.sidebar.selectbox(key="p_category_gva").value == "shooting"
+    assert not at.warning  # the profile took every value of the link
