@@ -6,7 +6,7 @@ from analytics import charts, filters, profile
 from app import sidebar, web
 
 key = web.db_key()
-sel = sidebar.filter_sidebar(key, "p_", [s for s in filters.PLACE_SOURCES if s != "gva_mass"], "kcpd_nbhd",
+sel = sidebar.filter_sidebar(key, "p_", filters.PLACE_SOURCES, "kcpd_nbhd",
                              area="neighborhood")
 sidebar.check(sel)
 area, source, category, start, end, labels = sel.area, sel.source, sel.category, sel.start, sel.end, sel.labels
