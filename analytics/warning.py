@@ -39,11 +39,19 @@ INTERVAL = 0.95
 HEATING, COOLING, WITHIN, TOO_FEW, NO_DATA = "heating up", "cooling down", "within range", "too few to tell", "no data"
 
 
-def design(slices: list[date], slice_: str) -> np.ndarray:
-    """Intercept, trend (years from the first slice) and one annual harmonic of the month."""
+SEASONS = ("harmonic", "months")
+
+
+def design(slices: list[date], season: str = "harmonic") -> np.ndarray:
+    """Intercept, trend (years from the first slice) and the time of year: one annual harmonic of the month (the
+    model), or eleven month dummies ("months": kept to reproduce the comparison in docs/backtest.md)."""
     first = slices[0]
     months = np.array([(s.year - first.year) * 12 + s.month - first.month for s in slices], dtype=float)
-    angle = 2 * np.pi * (np.array([s.month for s in slices]) - 1) / 12
+    month_of_year = np.array([s.month for s in slices])
+    if season == "months":
+        dummies = [(month_of_year == m).astype(float) for m in range(2, 13)]
+        return np.column_stack([np.ones(len(slices)), months / 12, *dummies])
+    angle = 2 * np.pi * (month_of_year - 1) / 12
     return np.column_stack([np.ones(len(slices)), months / 12, np.sin(angle), np.cos(angle)])
 
 
@@ -72,10 +80,10 @@ def _nb(mean: float, var: float) -> tuple:
     return stats.nbinom, (size, size / (size + mean))
 
 
-def expected(y: np.ndarray, slices: list[date], target: date, slice_: str, observed: float) -> dict:
+def expected(y: np.ndarray, slices: list[date], target: date, observed: float, season: str = "harmonic") -> dict:
     """The expected count for `target` from counts `y` in `slices` (no NaN), its range (INTERVAL prediction
     interval), and the two-sided p-value of `observed`."""
-    x = design([*slices, target], slice_)
+    x = design([*slices, target], season)
     mean, var, _alpha, family = predictive(y, x[:-1], x[-1])
     dist, args = _nb(mean, var)
     low, high = dist.ppf([(1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2], *args)
@@ -84,7 +92,8 @@ def expected(y: np.ndarray, slices: list[date], target: date, slice_: str, obser
             "p": float(min(1.0, 2 * min(upper, lower)))}
 
 
-def watch(wide: pd.DataFrame, target: date, slice_: str = "month", fdr: float = FDR) -> pd.DataFrame:
+def watch(wide: pd.DataFrame, target: date, slice_: str = "month", fdr: float = FDR,
+          season: str = "harmonic") -> pd.DataFrame:
     """Every place (rows of `wide`: places x slice starts, NaN = no data) tested at `target` against the prior
     TRAINING slices: observed, expected, range, p, Benjamini-Hochberg q and the flag. Pure: tests inject into
     `wide`."""
@@ -106,7 +115,7 @@ def watch(wide: pd.DataFrame, target: date, slice_: str = "month", fdr: float = 
             row["flag"] = TOO_FEW
         else:
             used = [s for s, h in zip(window, have, strict=True) if h]
-            row.update(expected(train[i][have], used, target, slice_, observed[i]), flag=WITHIN)
+            row.update(expected(train[i][have], used, target, observed[i], season), flag=WITHIN)
         rows.append(row)
     out = pd.DataFrame(rows)
     tested = out["p"].notna()

@@ -144,3 +144,16 @@ def test_a_year_with_months_missing_is_no_data_not_a_smaller_count(con, by_year)
     assert (counts[2025] == by_year[2025].reindex(counts.index)).all()
     comp = backtest.components(con, Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2026, 6, 30)))
     assert (comp["persistence_of"] == 11).all() and comp.attrs["persistence_years"] == "2015-2025"
+
+
+def test_docs_backtest_shows_the_cli_figures(cli):
+    doc = (ROOT / "docs/backtest.md").read_text()
+    for y in YEARS:
+        line = next(x for x in doc.splitlines() if x.startswith(f"| {y} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        expected = [f"{_row(cli, y, 'count')['share_pct']:.1f}, {_row(cli, y, 'count')['caught']}",
+                    f"{_row(cli, y, 'smoothed_rate')['share_pct']:.1f}, {_row(cli, y, 'smoothed_rate')['caught']}",
+                    f"{_row(cli, y, 'signals')['places']}, {_row(cli, y, 'signals')['share_pct']:.1f}, "
+                    f"{_row(cli, y, 'signals')['caught']}",
+                    f"{_row(cli, y, 'count_same_size')['share_pct']:.1f}, {_row(cli, y, 'count_same_size')['caught']}"]
+        assert cells == expected, y

@@ -77,7 +77,7 @@ def test_months_without_data_are_left_out_of_the_fit_not_read_as_zero(wide, late
     gaps.loc[:, window[:10]] = np.nan  # ten months no source covers
     got = warning.watch(gaps, latest).set_index("place").loc[place]
     kept = window[10:]
-    alone = warning.expected(wide.loc[place, kept].to_numpy(), kept, latest, "month", wide.loc[place, latest])
+    alone = warning.expected(wide.loc[place, kept].to_numpy(), kept, latest, wide.loc[place, latest])
     assert got["months_used"] == 26 and got["expected"] == pytest.approx(alone["expected"])
     zeros = wide.copy()
     zeros.loc[:, window[:10]] = 0
