@@ -63,8 +63,9 @@ def z_chart(result: dict, place: str) -> go.Figure:
     crit = norm.ppf(1 - emerging.GI_ALPHA / 2)
     for y in (crit, -crit):
         fig.add_hline(y=y, line={"dash": "dash", "color": "#999"})
-    fig.update_layout(title=f"{row['neighborhood'] or place}: {row['category']} (trend tau {row['tau']:+.2f}, "
-                            f"p {row['trend_p']:.3f})", height=340, margin={"t": 50, "b": 40},
+    p = "p < 0.001" if row["trend_p"] < 0.001 else f"p {row['trend_p']:.3f}"
+    fig.update_layout(title=f"{row['neighborhood'] or place}: {row['category']} (trend tau {row['tau']:+.2f}, {p})",
+                      height=340, margin={"t": 50, "b": 40},
                       xaxis_title=result["slice"], yaxis_title="Gi* z-score (standard deviations)", showlegend=False)
     return fig
 
@@ -186,3 +187,30 @@ the false-discovery-rate correction), Mann-Kendall trend at {int(100 * result['t
 Early warning: GLM on the {warning.TRAINING['month']} months before, 95% range, {int(100 * warning.FDR)}% false-discovery
 rate. Backtest: docs/backtest.md.</p></div></div></body></html>"""
 
+
+
+def labels_and_coverage(con, source: str, category: str) -> tuple[dict, list[str]]:
+    """The source's and category's names and the source's caveat, and its coverage as ranges by status, for the
+    briefing's header and footer."""
+    from analytics import filters, queries
+    from kcvt import status
+
+    info = queries.sources(con).set_index("source_id").loc[source]
+    labels = {"source": info["label"], "caveat": info["caveat"],
+              "category": queries.categories(con).set_index("category_id").loc[category, "label"]}
+    ranges = filters.coverage_ranges(status.coverage_table(con), source)
+    return labels, [f"{st}: {', '.join(r)}" for st, r in ranges.items() if r]
+
+
+def build(con, f, slice_: str = "month", unit: str = "neighborhood", permutations: int = 0) -> str:
+    """The briefing for a filter, computed afresh (the page builds it from its cached pieces the same way)."""
+    from analytics import backtest
+    from analytics.queries import BadQuery
+
+    result = emerging.emerging(con, f, slice_, unit, permutations)
+    try:
+        watch, note = warning.watchlist(con, f.source, f.category, slice_), None
+    except BadQuery as exc:
+        watch, note = None, f"No early warning: {exc}"
+    labels, coverage = labels_and_coverage(con, f.source, f.category)
+    return html(result, emerging.geojson(con, result), watch, backtest.ranking(con, f, slice_), labels, coverage, note)

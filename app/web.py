@@ -423,7 +423,6 @@ def briefing(db_key: str, source: str, category: str, start: date, end: date, sl
              permutations: int) -> str:
     """The one-page briefing (HTML) for the page's choices, from the cached pieces above."""
     from analytics import briefing as br
-    from analytics import filters
     from analytics.queries import BadQuery
 
     result = emerging(db_key, source, category, start, end, slice_, unit, permutations)
@@ -433,9 +432,6 @@ def briefing(db_key: str, source: str, category: str, start: date, end: date, sl
         watch, note = watchlist(db_key, source, category, slice_, None), None
     except BadQuery as exc:
         watch, note = None, f"No early warning: {exc}"
-    info = sources(db_key).set_index("source_id").loc[source]
-    labels = {"source": info["label"], "caveat": info["caveat"],
-              "category": categories(db_key, source).set_index("category_id").loc[category, "label"]}
-    ranges = filters.coverage_ranges(coverage_table(db_key), source)
-    coverage = [f"{status}: {', '.join(r)}" for status, r in ranges.items() if r]
+    with cursor(db_key) as cur:
+        labels, coverage = br.labels_and_coverage(cur, source, category)
     return br.html(result, geo, watch, table, labels, coverage, note)
