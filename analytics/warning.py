@@ -4,11 +4,13 @@ Each neighborhood's expected count comes from a GLM fitted on its own prior 36 m
 linear trend and the time of year as one annual harmonic (sine and cosine of the month), Poisson, or negative
 binomial when the counts vary more than Poisson (dispersion by the method of moments, Cameron & Trivedi's auxiliary
 regression). Eleven month dummies were tried and dropped: with 36 months each rests on 3 counts, a month with three
-zeros predicts zero, and on the bundled data they flagged 0-4 neighborhoods a month without any injected change
-against 0-1 for the harmonic (docs/backtest.md). The expected range is the 95% prediction interval of a negative
-binomial whose variance adds the fitted dispersion and the uncertainty of the fitted mean (delta method), and
-whether the observed count is beyond it is tested over all neighborhoods at once with the Benjamini-Hochberg
-false-discovery rate (statsmodels `multipletests`, `fdr_bh`) at 5%.
+zeros predicts zero, and on the bundled data they flagged many more neighborhoods with nothing injected than the
+harmonic did (docs/backtest.md, reproduced by scripts/backtest_report.py with `season="months"`).
+
+The expected range is the 95% prediction interval of a negative binomial whose variance adds the fitted dispersion
+and the uncertainty of the fitted mean (delta method), and whether the observed count is beyond it is tested over
+all neighborhoods at once with the Benjamini-Hochberg false-discovery rate (statsmodels `multipletests`, `fdr_bh`)
+at 5%.
 
 Months without data are left out of a fit, never read as 0; a neighborhood with fewer than MIN_EVENTS in its
 training window is "too few to tell".

@@ -167,3 +167,17 @@ def test_readme_defines_every_category_with_its_thresholds():
     for figure in ("90%", "95%", f"{emerging.MIN_EVENTS_PER_SLICE} placed events", f"{emerging.MIN_SLICES} slices"):
         assert figure in section, figure
     assert Path(ROOT / "docs/backtest.md").exists()
+
+
+@pytest.mark.parametrize("hostile", ["'; DROP TABLE incidents; --", "<script>alert(1)</script>", "\x00\x1b[2J"])
+def test_hostile_link_values_are_named_and_ignored(built_db, hostile):
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("pages/emerging.py")
+    for name in ("source", "category", "slice", "unit", "start", "end"):
+        at.query_params[name] = hostile
+    at.run()
+    check(at)
+    warned = " ".join(w.value for w in at.warning)
+    for name in ("source", "category", "slice", "unit", "start", "end"):
+        assert f"ignored {name}=" in warned
+    assert {m.label: m.value for m in at.metric}["Places analysed"] == "240"  # the defaults ran
