@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html as htmllib
 
+import h3
 import pandas as pd
 import plotly.graph_objects as go
 import shapely
@@ -41,6 +42,25 @@ CAVEATS = {
                      "flags may be chance. A flag is a reason to look, not a finding.",
     "persistence": "Years among the busiest 10% of neighborhoods by count, over whole years with data.",
 }
+
+
+def geojson(con, result: dict) -> dict:
+    """The places of a result as GeoJSON (neighborhood polygons simplified to about 10 m, or hexagons), each with
+    its category and colour: the map and the briefing's SVG draw the same shapes."""
+    table = result["table"].set_index("place")
+    if result["unit"] == "hex":
+        shapes = {c: shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in table.index}
+    else:
+        shapes = {a: shapely.from_wkt(wkt).simplify(0.0001) for a, wkt in con.execute(emerging.POLYGONS).fetchall()
+                  if a in table.index}
+    features = []
+    for place, shape in shapes.items():
+        row = table.loc[place]
+        colour = emerging.CATEGORIES[row["category"]]
+        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shape), "properties": {
+            "place": place, "name": row["neighborhood"] or place, "category": row["category"], "colour": colour,
+            "rgba": [int(colour[k:k + 2], 16) for k in (1, 3, 5)] + [200]}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def legend_html(counts: dict[str, int]) -> str:
@@ -213,4 +233,4 @@ def build(con, f, slice_: str = "month", unit: str = "neighborhood", permutation
     except BadQuery as exc:
         watch, note = None, f"No early warning: {exc}"
     labels, coverage = labels_and_coverage(con, f.source, f.category)
-    return html(result, emerging.geojson(con, result), watch, backtest.ranking(con, f, slice_), labels, coverage, note)
+    return html(result, geojson(con, result), watch, backtest.ranking(con, f, slice_), labels, coverage, note)

@@ -406,21 +406,3 @@ def emerging(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month", u
             "table": table, "z": pd.DataFrame(result.z, index=places, columns=c.labels),
             "counts": pd.DataFrame(c.counts, index=places, columns=c.labels)}
 
-
-def geojson(con: duckdb.DuckDBPyConnection, result: dict) -> dict:
-    """The places of a result as GeoJSON (neighborhood polygons simplified to about 10 m, or hexagons), each with
-    its category and colour: the map and the briefing's SVG draw the same shapes."""
-    table = result["table"].set_index("place")
-    if result["unit"] == "hex":
-        shapes = {c: shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in table.index}
-    else:
-        shapes = {a: shapely.from_wkt(wkt).simplify(0.0001) for a, wkt in con.execute(POLYGONS).fetchall()
-                  if a in table.index}
-    features = []
-    for place, shape in shapes.items():
-        row = table.loc[place]
-        colour = CATEGORIES[row["category"]]
-        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shape), "properties": {
-            "place": place, "name": row["neighborhood"] or place, "category": row["category"], "colour": colour,
-            "rgba": [int(colour[k:k + 2], 16) for k in (1, 3, 5)] + [200]}})
-    return {"type": "FeatureCollection", "features": features}

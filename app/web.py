@@ -382,11 +382,11 @@ def emerging(db_key: str, source: str, category: str, start: date, end: date, sl
 def emerging_geojson(db_key: str, source: str, category: str, start: date, end: date, slice_: str, unit: str,
                      permutations: int) -> dict:
     """The places of an emerging result as GeoJSON with their category's colour (map and briefing)."""
-    from analytics import emerging as em
+    from analytics import briefing as br
 
     result = emerging(db_key, source, category, start, end, slice_, unit, permutations)
     with cursor(db_key) as cur:
-        return em.geojson(cur, result)
+        return br.geojson(cur, result)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
