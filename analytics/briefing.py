@@ -16,10 +16,9 @@ from analytics import emerging, warning
 
 #: what the ranking table's columns are called on the page and in the briefing
 RANKING_COLUMNS = {
-    "area_id": "neighborhood", "n": "count, last 12 months", "rate_per_10k": "per 10,000 residents",
-    "smoothed_rate": "smoothed rate per 10,000", "change_pct": "change % on the 12 months before",
-    "flag": "change larger than chance?", "emerging": "emerging category", "early_warning": "early warning",
-    "persistence": "years in the top 10%",
+    "area_id": "neighborhood", "n": "count, last 12 months", "smoothed_rate": "smoothed rate per 10,000",
+    "change_pct": "change % on the 12 months before", "emerging": "emerging category", "early_warning": "early warning",
+    "persistence": "years in the top 10%", "flag": "change larger than chance?", "rate_per_10k": "per 10,000 residents",
 }
 EMERGING_COLUMNS = {"place": "place", "neighborhood": "neighborhood", "category": "category",
                     "trend": "trend of the z-scores", "tau": "Kendall tau", "trend_p": "trend p-value",
@@ -34,9 +33,10 @@ CAVEATS = {
                      "Bayes) pulls small neighborhoods toward the city rate, so one bad month does not top the list.",
     "change": "Change compares the last 12 months with the 12 before; the Poisson e-test says whether it is larger "
               "than chance (too few to tell under 10 incidents).",
-    "emerging": "Gi* compares each place with its neighbours in the same slice, so a place can turn 'diminishing' "
-                "because others heat up. The Mann-Kendall trend assumes independent slices; month-to-month "
-                "persistence makes trends look more certain than they are.",
+    "emerging": "Gi* looks at a place and its neighbours together, within one slice: a quiet place next to busy "
+                "ones can be a hot spot, and a steady place can turn 'diminishing' because others heat up. The "
+                "Mann-Kendall trend assumes independent slices; month-to-month persistence makes trends look more "
+                "certain than they are.",
     "early warning": "The expected count is each neighborhood's own trend and season over the 36 months before; "
                      "flags are controlled for a 5% false-discovery rate over all neighborhoods, so about 1 in 20 "
                      "flags may be chance. A flag is a reason to look, not a finding.",
@@ -85,7 +85,7 @@ def z_chart(result: dict, place: str) -> go.Figure:
         fig.add_hline(y=y, line={"dash": "dash", "color": "#999"})
     p = "p < 0.001" if row["trend_p"] < 0.001 else f"p {row['trend_p']:.3f}"
     fig.update_layout(title=f"{row['neighborhood'] or place}: {row['category']} (trend tau {row['tau']:+.2f}, {p})",
-                      height=340, margin={"t": 50, "b": 40},
+                      height=420, margin={"t": 50, "b": 40},
                       xaxis_title=result["slice"], yaxis_title="Gi* z-score (standard deviations)", showlegend=False)
     return fig
 
@@ -122,7 +122,11 @@ def backtest_summary(result: dict) -> str:
             f"{result['top']} by smoothed rate held {rate['share_pct']:.1f}% and caught {rate['caught']:.1f}. The "
             f"emerging or heating-up signals picked {sig['places']:.1f} neighborhoods a year, holding "
             f"{sig['share_pct']:.1f}% (catching {sig['caught']:.1f}); as many of last year's busiest held "
-            f"{same['share_pct']:.1f}% (catching {same['caught']:.1f}).")
+            f"{same['share_pct']:.1f}% (catching {same['caught']:.1f}). "
+            + ("So on this data the new signals found next year's busy places no better than last year's count did."
+               if sig["share_pct"] <= same["share_pct"] else
+               "So on this data the signals' picks held more of next year's incidents than as many of last year's "
+               "busiest."))
 
 
 def svg_map(geojson: dict, width: int = 360, height: int = 300) -> str:
@@ -166,7 +170,7 @@ def emerging_rows(result: dict) -> pd.DataFrame:
         k: v for k, v in EMERGING_COLUMNS.items() if k != "place"}
     out = table[list(columns)].rename(columns=columns)
     out["neighborhood"] = out["neighborhood"].replace("", "outside every neighborhood")
-    return out.round({"Kendall tau": 3, "trend p-value": 4})
+    return out.round({"Kendall tau": 3})
 
 
 def html(result: dict, geojson: dict, watch: dict | None, ranking: pd.DataFrame, labels: dict, coverage: list[str],
