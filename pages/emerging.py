@@ -49,7 +49,9 @@ with st.sidebar:
     end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"), min_value=lo,
                         max_value=hi, key=f"e_end_{source}_{category}_{slice_}")
     permutations = st.selectbox("Gi* p-values", [0, 99, 999], key="e_permutations", format_func={
-        0: "normal approximation (Esri's)", 99: "99 permutations", 999: "999 permutations (slow)"}.get)
+        0: "normal approximation (Esri's)", 99: "99 permutations", 999: "999 permutations (slow)"}.get,
+        help="Permutations suit sparse counts, where the normal approximation fails. The smallest p-value they can "
+             "give is 2 / (permutations + 1): with 99, few places pass the false-discovery-rate correction.")
 for p in problems:
     st.warning(f"Link parameter {p}.")
 st.query_params.from_dict({"source": source, "category": category, "slice": slice_, "unit": unit,

@@ -207,3 +207,13 @@ def test_gva_quarters_on_hexagons_run_where_dense_enough(con):
     result = emerging.emerging(con, Filter("gva", "shooting", start, end), "quarter", "hex")
     assert result["places"] > 1000 and len(result["slices"]) == 16
     assert (result["counts"].sum(axis=0) >= emerging.MIN_EVENTS_PER_SLICE).all()
+
+
+def test_permutation_p_values_are_used_when_asked():
+    """With 999 conditional permutations the smallest two-sided p is 2/1000, and the SYNTHETIC always-hot block is
+    still a persistent hot spot; the normal approximation gives far smaller p-values for the same block."""
+    counts, w, centre = _lattice("always hot", 1)
+    perm = emerging.analyse(counts, w, permutations=999)
+    assert perm.p.min() >= 2 / 1000 - 1e-12
+    assert perm.table.loc[centre, "category"] == "persistent hot spot"
+    assert emerging.analyse(counts, w).p[centre].max() < 2 / 1000

@@ -142,3 +142,12 @@ def test_the_usual_range_holds_at_least_95_percent_of_real_months(wide, latest):
         outside += int(((table["observed"] < table["low"]) | (table["observed"] > table["high"])).sum())
         tested += len(table)
     assert outside / tested <= 1 - warning.INTERVAL, (outside, tested)
+
+
+def test_quarters_train_on_the_twelve_before(con, wide):
+    result = warning.watchlist(con, "kcpd_nbhd", "persons", "quarter")
+    assert (result["target"], result["training"]) == ("2026 Q2", "2023 Q2..2026 Q1")
+    table = result["table"].set_index("place")
+    q2 = wide[[date(2026, 4, 1), date(2026, 5, 1), date(2026, 6, 1)]].sum(axis=1)
+    assert (table["observed"] == q2.reindex(table.index)).all()
+    assert table["flag"].isin([warning.HEATING, warning.COOLING]).sum() <= warning.FDR * table["p"].notna().sum()
