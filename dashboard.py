@@ -11,6 +11,7 @@ st.set_page_config(page_title="KC Violence Trends", page_icon=":material/monitor
 page = st.navigation([
     st.Page("pages/home.py", title="Citywide trends", icon=":material/show_chart:", default=True),
     st.Page("pages/hotspots.py", title="Hotspots and ranking", icon=":material/map:"),
+    st.Page("pages/emerging.py", title="Emerging hot spots", icon=":material/trending_up:"),
     st.Page("pages/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
     st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
     st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),

@@ -223,6 +223,93 @@ def cmd_wdd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _month(text: str) -> date:
+    try:
+        return date.fromisoformat(f"{text}-01")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {text!r}") from exc
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) > 9999:
+        raise argparse.ArgumentTypeError(f"not a whole number from 0 to 9999: {text!r}")
+    return int(text)
+
+
+def _year(text: str) -> int:
+    if not (text.isdigit() and len(text) == 4):
+        raise argparse.ArgumentTypeError(f"not a year (YYYY): {text!r}")
+    return int(text)
+
+
+def _records(frame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records"))
+
+
+def cmd_emerging(args: argparse.Namespace) -> int:
+    """`emerging`: the Emerging hot spots page's table (every place's category, trend, last significant slice) for a
+    period that defaults to the longest run of slices with data; --place adds that place's Gi* z-score by slice."""
+    from analytics import emerging
+
+    with connect() as con:
+        queries.validate(con, queries.Filter(args.source, args.category, date(2000, 1, 1), date(2000, 1, 1)))
+        start, end = (args.start, args.end) if args.start and args.end else emerging.default_range(
+            con, args.source, args.category, args.slice)
+        result = emerging.emerging(con, queries.Filter(args.source, args.category, args.start or start,
+                                                       args.end or end), args.slice, args.unit, args.permutations)
+    z, table = result.pop("z"), result.pop("table")
+    result.pop("counts")
+    if args.place is not None:
+        if args.place not in z.index:
+            raise queries.BadQuery(f"no place {args.place!r} in this analysis (neighborhood name or H3 cell id)")
+        result["series"] = [{"slice": s, "z": v} for s, v in z.loc[args.place].items()]
+    if args.json:
+        result["table"] = _records(table)
+        print_json(result)
+    else:
+        print(f"{result['places']} places, {len(result['slices'])} {args.slice}s, {result['start']} to {result['end']}")
+        shown = table[table["category"] != emerging.NO_PATTERN].sort_values("category")
+        print(shown[["place", "category", "tau", "trend_p", "last_significant"]].to_string(index=False))
+    return 0
+
+
+def cmd_watchlist(args: argparse.Namespace) -> int:
+    """`watchlist`: every neighborhood's observed and expected count for the latest complete month (or --month), the
+    range, p and Benjamini-Hochberg q, and the watch list in words."""
+    from analytics import warning
+
+    with connect() as con:
+        result = warning.watchlist(con, args.source, args.category, args.slice, args.month)
+    table = result.pop("table")
+    if args.json:
+        result["table"] = _records(table)
+        print_json(result)
+    else:
+        print(f"{result['target']}: {result['flagged']} of {result['tested']} neighborhoods beyond their range "
+              f"(false-discovery rate {result['fdr']:.0%}); trained on {result['training']}")
+        print("\n".join(result["watch"]) or "No neighborhood is beyond its expected range.")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """`backtest`: for each year, the share of its incidents and of its top 20 that each ranking made the year
+    before picked, against last year's top 20 by count."""
+    from analytics import backtest
+
+    with connect() as con:
+        queries.validate(con, queries.Filter(args.source, args.category, date(2000, 1, 1), date(2000, 1, 1)))
+        result = backtest.backtest(con, args.source, args.category, args.first, args.last)
+    table, summary = result.pop("table"), result.pop("summary")
+    if args.json:
+        result |= {"table": _records(table), "summary": _records(summary),
+                   "picks": {str(y): p for y, p in result["picks"].items()}}
+        print_json(result)
+    else:
+        print(table.pivot(index="year", columns="strategy", values=["share_pct", "caught"]).to_string())
+        print(summary.to_string(index=False))
+    return 0
+
+
 START_HELP = f"first day, YYYY-MM-DD, from {queries.EARLIEST}"
 END_HELP = f"last day, YYYY-MM-DD, up to 31 December {queries.YEARS_AHEAD} years ahead"
 MONTHS = f"{evaluation.MONTHS[0]} to {evaluation.MONTHS[1]}"
@@ -289,6 +376,37 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--after-len", type=float, default=1.0, help="after window length (default 1)")
     w.add_argument("--json", action="store_true", help="machine-readable output")
     w.set_defaults(func=cmd_wdd)
+
+    slices = ["month", "quarter"]
+    m = sub.add_parser("emerging", help="emerging hot spots (Gi* per slice, Mann-Kendall trend, Esri's categories)")
+    m.add_argument("--source", required=True, help="source id with places, e.g. kcpd_nbhd, gva")
+    m.add_argument("--category", required=True, help="category id, e.g. persons, shooting")
+    m.add_argument("--slice", choices=slices, default="month", help="time slice (default month)")
+    m.add_argument("--unit", choices=["neighborhood", "hex"], default="neighborhood",
+                   help="places: neighborhoods (contiguity) or H3 cells (incident sources; default neighborhood)")
+    m.add_argument("--start", type=_date, help="first day (default: the longest run of slices with data)")
+    m.add_argument("--end", type=_date, help="last day (default: the longest run of slices with data)")
+    m.add_argument("--permutations", type=_count, default=0,
+                   help="conditional permutations for Gi* p-values, 0 to 9999 (default 0: normal approximation)")
+    m.add_argument("--place", help="also print this place's Gi* z-score by slice")
+    m.add_argument("--json", action="store_true", help="machine-readable output: every place")
+    m.set_defaults(func=cmd_emerging)
+
+    a = sub.add_parser("watchlist", help="early warning: neighborhoods beyond their expected count this month")
+    a.add_argument("--source", required=True, help="source id with neighborhood counts, e.g. kcpd_nbhd")
+    a.add_argument("--category", required=True, help="category id, e.g. persons")
+    a.add_argument("--slice", choices=slices, default="month", help="month or quarter (default month)")
+    a.add_argument("--month", type=_month, help="YYYY-MM to test (default: the latest complete month or quarter)")
+    a.add_argument("--json", action="store_true", help="machine-readable output: every neighborhood")
+    a.set_defaults(func=cmd_watchlist)
+
+    b = sub.add_parser("backtest", help="did last year's ranking predict this year? each signal against the naive one")
+    b.add_argument("--source", default="kcpd_nbhd", help="source id with neighborhood counts (default kcpd_nbhd)")
+    b.add_argument("--category", default="persons", help="category id (default persons)")
+    b.add_argument("--first", type=_year, default=2017, help="first year predicted (default 2017)")
+    b.add_argument("--last", type=_year, default=2025, help="last year predicted (default 2025)")
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.set_defaults(func=cmd_backtest)
     return p
 
 

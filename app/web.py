@@ -533,3 +533,82 @@ def watch_counts(db_key: str, source: str, category: str, start: date, end: date
 
     with cursor(db_key) as cur:
         return watch.summary(cur, watch.AREAS.load(), _f(source, category, start, end), firearm)
+
+# Emerging hot spots, early warning, ranking components and the backtest (analytics.emerging, warning, backtest,
+# briefing): each cached on every argument, as the queries above.
+@st.cache_data(show_spinner=False, max_entries=64)
+def emerging_range(db_key: str, source: str, category: str, slice_: str) -> tuple[date, date]:
+    """emerging.default_range: the longest run of slices with data dense enough for Gi*, the page's default period."""
+    from analytics import emerging
+
+    with cursor(db_key) as cur:
+        return emerging.default_range(cur, source, category, slice_)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def emerging(db_key: str, source: str, category: str, start: date, end: date, slice_: str, unit: str,
+             permutations: int) -> dict:
+    """emerging.emerging, cached on every argument (about a second for 240 neighborhoods x 138 months)."""
+    from analytics import emerging as em
+
+    with cursor(db_key) as cur:
+        return em.emerging(cur, _f(source, category, start, end), slice_, unit, permutations)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def emerging_geojson(db_key: str, source: str, category: str, start: date, end: date, slice_: str, unit: str,
+                     permutations: int) -> dict:
+    """The places of an emerging result as GeoJSON with their category's colour (map and briefing)."""
+    from analytics import briefing as br
+
+    result = emerging(db_key, source, category, start, end, slice_, unit, permutations)
+    with cursor(db_key) as cur:
+        return br.geojson(cur, result)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def watchlist(db_key: str, source: str, category: str, slice_: str, month: date | None) -> dict:
+    """warning.watchlist, cached on every argument: the early warning of the latest complete month or quarter."""
+    from analytics import warning
+
+    with cursor(db_key) as cur:
+        return warning.watchlist(cur, source, category, slice_, month)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def emerging_ranking(db_key: str, source: str, category: str, start: date, end: date, slice_: str) -> tuple[pd.DataFrame, dict]:
+    """backtest.ranking (level, rates and change for the 12 months to `end`, next to the emerging category,
+    early-warning flag and persistence), with its notes apart: a cached frame may lose its attrs."""
+    from analytics import backtest
+
+    with cursor(db_key) as cur:
+        table = backtest.ranking(cur, _f(source, category, start, end), slice_)
+    return table, dict(table.attrs)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def backtest(db_key: str, source: str, category: str) -> dict:
+    """backtest.backtest for 2017-2025, cached per database version (about ten seconds: nine years of emerging hot
+    spots and watch lists)."""
+    from analytics import backtest as bt
+
+    with cursor(db_key) as cur:
+        return bt.backtest(cur, source, category)
+
+
+def briefing(db_key: str, source: str, category: str, start: date, end: date, slice_: str, unit: str,
+             permutations: int) -> str:
+    """The one-page briefing (HTML) for the page's choices, from the cached pieces above."""
+    from analytics import briefing as br
+    from analytics.queries import BadQuery
+
+    result = emerging(db_key, source, category, start, end, slice_, unit, permutations)
+    geo = emerging_geojson(db_key, source, category, start, end, slice_, unit, permutations)
+    table, _notes = emerging_ranking(db_key, source, category, start, end, slice_)
+    try:
+        watch, note = watchlist(db_key, source, category, slice_, None), None
+    except BadQuery as exc:
+        watch, note = None, f"No early warning: {exc}"
+    with cursor(db_key) as cur:
+        labels, coverage = br.labels_and_coverage(cur, source, category)
+    return br.html(result, geo, watch, table, labels, coverage, note)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics import charts
+from analytics import briefing, charts
 from app import web
 
 key = web.db_key()
@@ -65,3 +65,14 @@ else:
 
 with st.expander("Provenance of every bundled file"):
     st.markdown(web.provenance())
+
+st.subheader("Did the ranking predict anything? A backtest, 2017-2025")
+st.markdown("For each year, the neighborhoods each ranking would have picked at the end of the year before, scored on "
+            "what happened next: the share of the year's KCPD crimes against persons they held, and how many of the "
+            "year's 20 busiest they caught. The naive baseline is last year's top 20 by count. Method and caveats: "
+            "`docs/backtest.md`.")
+with st.spinner("Scoring nine years of rankings…"):
+    tested = web.backtest(key, "kcpd_nbhd", "persons")
+st.markdown(briefing.backtest_summary(tested))
+st.plotly_chart(briefing.backtest_chart(tested), width="stretch")
+st.table(briefing.backtest_table(tested))

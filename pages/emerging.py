@@ -1,0 +1,148 @@
+"""Emerging hot spots and early warning: which neighborhoods are heating up, and what the ranking's components say."""
+
+from datetime import date
+
+import pydeck as pdk
+import streamlit as st
+
+from analytics import briefing, emerging, filters, maps, warning
+from analytics.queries import BadQuery
+from app import web
+
+key = web.db_key()
+# a shared link sets the first view; after that the widgets own the state (a link's old values would fight them)
+params, problems = (st.query_params.to_dict() if "e_seen" not in st.session_state else {}), []
+st.session_state["e_seen"] = True
+st.title("Emerging hot spots and early warning")
+st.caption("Which places are heating up or cooling down: Getis-Ord Gi* for every month or quarter, a Mann-Kendall "
+           "trend on each place's z-scores and Esri's emerging hot spot categories; and, for the latest complete "
+           "month, each neighborhood's count against what its own history predicts.")
+
+all_sources = web.sources(key)
+labels = dict(zip(all_sources.source_id, all_sources.label, strict=True))
+kinds = dict(zip(all_sources.source_id, all_sources.kind, strict=True))
+with st.sidebar:
+    options = [s for s in filters.PLACE_SOURCES if s in labels]
+    source = st.selectbox("Source", options, format_func=labels.get, key="e_source", index=options.index(
+        filters.pick(params.get("source"), options, "kcpd_nbhd", problems, "source")))
+    cats = web.categories(key, source)
+    cat_labels = dict(zip(cats.category_id, cats.label, strict=True))
+    ids = list(cat_labels)
+    default_cat = next((c for c in filters.DEFAULT_CATEGORIES.get(source, []) if c in cat_labels), ids[0])
+    category = st.selectbox("Category", ids, format_func=cat_labels.get, key=f"e_category_{source}",
+                            index=ids.index(filters.pick(params.get("category"), ids, default_cat, problems,
+                                                         "category")))
+    slice_ = st.radio("Time slice", list(emerging.SLICES), key="e_slice", horizontal=True,
+                      index=list(emerging.SLICES).index(filters.pick(params.get("slice"), list(emerging.SLICES),
+                                                                     "month", problems, "slice")))
+    units = list(emerging.UNITS) if kinds[source] == "incidents" else ["neighborhood"]
+    unit = st.radio("Places", units, key=f"e_unit_{source}", format_func={
+        "neighborhood": "neighborhoods", "hex": "hexagons (0.7 km²)"}.get, index=units.index(
+        filters.pick(params.get("unit"), units, "neighborhood", problems, "unit")))
+    try:
+        first, last = web.emerging_range(key, source, category, slice_)
+    except BadQuery:
+        first, last = filters.covered_range(web.coverage_table(key), source)
+    lo, hi = filters.date_bounds()
+    start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"), min_value=lo,
+                          max_value=hi, key=f"e_start_{source}_{category}_{slice_}")
+    end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"), min_value=lo,
+                        max_value=hi, key=f"e_end_{source}_{category}_{slice_}")
+    permutations = st.selectbox("Gi* p-values", [0, 99, 999], key="e_permutations", format_func={
+        0: "normal approximation (Esri's)", 99: "99 permutations", 999: "999 permutations (slow)"}.get,
+        help="Permutations suit sparse counts, where the normal approximation fails. The smallest p-value they can "
+             "give is 2 / (permutations + 1): with 99, few places pass the false-discovery-rate correction.")
+for p in problems:
+    st.warning(f"Link parameter {p}.")
+st.query_params.from_dict({"source": source, "category": category, "slice": slice_, "unit": unit,
+                           "start": str(start), "end": str(end)})
+if start > end:
+    st.error(f"'From' ({start}) is after 'To' ({end}): pick a start before the end.")
+    st.stop()
+
+try:
+    with st.spinner("Computing Gi* for every slice…"):
+        result = web.emerging(key, source, category, start, end, slice_, unit, permutations)
+except BadQuery as exc:
+    st.warning(f"Emerging hot spots not computed: {exc}.")
+    st.caption(f"Gi* needs at least {emerging.MIN_EVENTS_PER_SLICE} placed events in every slice and at least "
+               f"{emerging.MIN_SLICES} slices with data.")
+    st.stop()
+
+counts = result["counts_by_category"]
+hot = sum(v for k, v in counts.items() if "hot spot" in k)
+cold = sum(v for k, v in counts.items() if "cold spot" in k)
+c1, c2, c3 = st.columns(3)
+c1.metric("Places analysed", f"{result['places']:,}")
+c2.metric(f"{slice_.capitalize()}s", f"{len(result['slices'])}", help=f"{result['start']} to {result['end']}")
+c3.metric("Hot / cold spot places", f"{hot} / {cold}")
+if result["partial_slices"]:
+    st.warning(f"{len(result['partial_slices'])} {slice_}(s) undercount ({', '.join(result['partial_slices'][:8])}"
+               f"{'…' if len(result['partial_slices']) > 8 else ''}): Gi* compares places within a slice, so a "
+               "citywide undercount moves no z-score, but an uneven one does.")
+if result["left_out"]:
+    st.caption(f"Left out (no data or no neighbours, never counted as 0): {', '.join(result['left_out'][:10])}"
+               f"{'…' if len(result['left_out']) > 10 else ''}.")
+
+st.subheader("Map of categories")
+geo = web.emerging_geojson(key, source, category, start, end, slice_, unit, permutations)
+layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True, get_fill_color="properties.rgba",
+                  get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
+left, right = st.columns([4, 1])
+with left:
+    st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
+                             initial_view_state=maps.KC_VIEW, map_style=None,
+                             tooltip={"text": "{name}: {category}"}), height=520)
+with right:
+    st.markdown("**Legend**")
+    st.html(briefing.legend_html(counts))
+
+st.subheader("Every place: category, trend and last significant slice")
+th = result["thresholds"]
+st.caption(f"A slice's Gi* is significant at {th['gi_confidence']:.0%} confidence after a false-discovery-rate "
+           f"correction over that slice's places; the trend is Mann-Kendall on the z-scores at "
+           f"{th['trend_confidence']:.0%}; persistent, intensifying, diminishing and historical need a significant "
+           f"spot in {th['share_of_slices']:.0%} of slices. Definitions: README, 'Emerging hot spots'.")
+rows = briefing.emerging_rows(result)
+st.dataframe(rows, hide_index=True, width="stretch", height=360)
+st.download_button("Download the table (CSV)", web.csv_bytes(rows), file_name=f"kc_emerging_{source}_{category}.csv",
+                   mime="text/csv", key="e_download")
+
+ranked = result["table"].sort_values("events", ascending=False)
+shown = ranked[ranked["category"] != emerging.NO_PATTERN]["place"].tolist() + ranked["place"].tolist()
+names = dict(zip(result["table"]["place"], result["table"]["neighborhood"], strict=True))
+place = st.selectbox("Gi* over time for", list(dict.fromkeys(shown)), key=f"e_place_{source}_{unit}",
+                     format_func=lambda p: p if unit == "neighborhood" else f"{p} ({names[p] or 'outside'})")
+st.plotly_chart(briefing.z_chart(result, place), width="stretch")
+st.caption("Dashed lines: ±1.64, the 90% level before the false-discovery-rate correction (for scale).")
+
+st.subheader(f"Early warning: the latest complete {slice_}")
+try:
+    watch = web.watchlist(key, source, category, slice_, None)
+except BadQuery as exc:
+    watch = None
+    st.info(f"No early warning for this source and category: {exc}.")
+if watch:
+    st.markdown(f"**{watch['target']}**: {watch['flagged']} of {watch['tested']} neighborhoods tested are beyond "
+                f"their expected range (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate).")
+    for line in watch["watch"] or ["No neighborhood is beyond its expected range."]:
+        st.markdown(f"- {line}")
+    st.caption(briefing.CAVEATS["early warning"])
+
+st.subheader("Ranking components")
+table, notes = web.emerging_ranking(key, source, category, start, end, slice_)
+st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to ')}, against "
+           f"{notes['previous_period'].replace('..', ' to ')}. Emerging category: the analysis above, by "
+           f"neighborhood. Early warning: {notes.get('early_warning_for', 'not available')}. Years in the top 10%: "
+           f"{notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
+st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420)
+for measure, text in briefing.CAVEATS.items():
+    if measure not in ("early warning",):
+        st.caption(f"**{measure.capitalize()}**: {text}")
+
+st.subheader("One-page briefing")
+st.download_button("Download the briefing (HTML, print to PDF from the browser)",
+                   web.briefing(key, source, category, start, end, slice_, unit, permutations).encode("utf-8"),
+                   file_name=f"kc_briefing_{source}_{category}_{date.today():%Y%m%d}.html", mime="text/html",
+                   key="e_briefing")
+st.caption(f"Watch-list flags: {warning.HEATING} / {warning.COOLING}. A flag is a reason to look, not a finding.")

@@ -1,0 +1,159 @@
+"""The backtest, 2017-2025, redone from the bundled raw file with pandas alone and compared with what the CLI and the
+Data page show; the ranking components by neighborhood."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import subprocess
+import sys
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics import backtest, emerging, warning
+from analytics.queries import Filter
+from kcvt.settings import DATA_DIR, ROOT
+from tests.conftest import RAW
+
+YEARS = range(2017, 2026)
+
+
+@pytest.fixture(scope="module")
+def cli(built_db) -> dict:
+    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "kcpd_nbhd", "--category",
+                          "persons", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def by_year() -> pd.DataFrame:
+    """Crimes against persons per neighborhood (rows) and year (columns), by a pandas groupby on the raw file."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    raw["year"] = raw.month.str[:4].astype(int)
+    return raw.groupby(["neighborhood", "year"]).persons.sum().unstack()
+
+
+@pytest.fixture(scope="module")
+def population() -> pd.Series:
+    """2010 population by neighborhood name from the census file (by number where the name differs)."""
+    census = pd.read_csv(DATA_DIR / "geo/kc_neighborhood_population_2010.csv.gz").dropna(subset=["Name"])
+    with gzip.open(DATA_DIR / "geo/kc_neighborhoods.geojson.gz", "rt") as fh:
+        feats = [f["properties"] for f in json.load(fh)["features"] if f["properties"]["nbhname"]]
+    by_name = census.set_index("Name")["Population"]
+    by_no = census.set_index(census["No."].astype(int).astype(str))["Population"]
+    return pd.Series({p["nbhname"]: by_name.get(p["nbhname"], by_no.get(p["nbhid"])) for p in feats}, dtype=float)
+
+
+def top(values: pd.Series, n: int) -> list[str]:
+    frame = values.dropna().rename("v").rename_axis("place").reset_index()
+    return frame.sort_values(["v", "place"], ascending=[False, True]).place.head(n).tolist()
+
+
+def marshall(events: pd.Series, pop: pd.Series) -> pd.Series:
+    """Global empirical-Bayes rates (Marshall 1991), written out: shrink each rate toward the city rate by the share
+    of its variance that is not Poisson noise."""
+    keep = pop[pop >= 100].index.intersection(events.index)
+    e, b = events[keep].astype(float), pop[keep]
+    m = e.sum() / b.sum()
+    rate = e / b
+    s2 = (b * (rate - m) ** 2).sum() / b.sum() - m / b.mean()
+    weight = s2 / (s2 + m / b)
+    return (weight * rate + (1 - weight) * m) * 10_000
+
+
+def _row(cli: dict, year: int, strategy: str) -> dict:
+    return next(r for r in cli["table"] if r["year"] == year and r["strategy"] == strategy)
+
+
+def test_naive_baseline_matches_a_groupby_on_the_raw_file(cli, by_year):
+    for y in YEARS:
+        picks, now = top(by_year[y - 1], 20), by_year[y]
+        row = _row(cli, y, "count")
+        assert cli["picks"][str(y)]["count"] == picks
+        assert row["share_pct"] == round(100 * now[picks].sum() / now.sum(), 1)
+        assert row["caught"] == len(set(picks) & set(top(now, 20))) and row["places"] == 20
+
+
+def test_smoothed_rate_ranking_matches_marshalls_formula(cli, by_year, population):
+    for y in YEARS:
+        picks, now = top(marshall(by_year[y - 1], population), 20), by_year[y]
+        row = _row(cli, y, "smoothed_rate")
+        assert cli["picks"][str(y)]["smoothed_rate"] == picks
+        assert row["share_pct"] == round(100 * now[picks].sum() / now.sum(), 1)
+        assert row["caught"] == len(set(picks) & set(top(now, 20)))
+
+
+def test_signal_picks_are_scored_against_the_raw_file_and_a_baseline_of_equal_size(cli, by_year):
+    for y in YEARS:
+        picks, now = cli["picks"][str(y)]["signals"], by_year[y]
+        assert set(picks) == set(cli["picks"][str(y)]["why"])
+        assert all(any(r in why for r in (*emerging.EMERGING, warning.HEATING))
+                   for why in cli["picks"][str(y)]["why"].values())
+        row, same = _row(cli, y, "signals"), _row(cli, y, "count_same_size")
+        assert row["places"] == len(picks) == same["places"]
+        assert row["share_pct"] == round(100 * now.reindex(picks).sum() / now.sum(), 1)
+        assert row["caught"] == len(set(picks) & set(top(now, 20)))
+        assert cli["picks"][str(y)]["count_same_size"] == top(by_year[y - 1], len(picks))
+
+
+def test_the_summary_is_the_mean_over_years(cli):
+    table = pd.DataFrame(cli["table"])
+    for row in cli["summary"]:
+        mine = table[table.strategy == row["strategy"]]
+        assert len(mine) == len(YEARS)
+        assert row["share_pct"] == round(mine.share_pct.mean(), 1) and row["caught"] == round(mine.caught.mean(), 1)
+
+
+def test_the_data_page_shows_the_cli_figures(built_db, cli):
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("pages/data.py").run()
+    assert not at.exception
+    shown = next(t.value for t in at.table if "year" in t.value.columns and "share of the year's incidents (%)"
+                 in t.value.columns)
+    for _, r in shown.iterrows():
+        strategy = next(k for k, v in backtest.STRATEGIES.items() if v == r["ranking made at the end of the year before"])
+        row = _row(cli, int(r["year"]), strategy)
+        assert float(r["share of the year's incidents (%)"]) == row["share_pct"]
+        assert int(r[f"of the year's top {backtest.TOP} caught"]) == row["caught"]
+    assert len(shown) == len(cli["table"])
+
+
+def test_persistence_counts_years_in_the_top_decile(con, by_year):
+    comp = backtest.components(con, Filter("kcpd_nbhd", "persons", date(2024, 1, 1), date(2025, 12, 31)))
+    comp = comp.set_index("area_id")
+    years = list(range(2015, 2026))
+    k = math.ceil(0.1 * len(by_year))
+    expected = sum((by_year[y] >= by_year[y].sort_values(ascending=False).iloc[k - 1]).astype(int) for y in years)
+    assert (comp.loc[expected.index, "persistence_years"] == expected).all()
+    assert (comp["persistence_of"] == len(years)).all()
+    assert comp.loc["unnamed-1", "emerging"] == "no data" and np.isnan(comp.loc["unnamed-1", "persistence_years"])
+    assert set(comp["early_warning"]) <= {warning.HEATING, warning.COOLING, warning.WITHIN, warning.TOO_FEW,
+                                          warning.NO_DATA}
+    assert comp.attrs["early_warning_for"] == "2025-12" and set(comp["emerging"]) <= {*emerging.CATEGORIES, "no data"}
+
+
+def test_a_year_with_months_missing_is_no_data_not_a_smaller_count(con, by_year):
+    counts = backtest.yearly(con, "kcpd_nbhd", "persons", 2025, 2026)
+    assert counts[2026].isna().all()  # the raw file stops in 2026-06: half a year is not a year's count
+    assert (counts[2025] == by_year[2025].reindex(counts.index)).all()
+    comp = backtest.components(con, Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2026, 6, 30)))
+    assert (comp["persistence_of"] == 11).all() and comp.attrs["persistence_years"] == "2015-2025"
+
+
+def test_docs_backtest_shows_the_cli_figures(cli):
+    doc = (ROOT / "docs/backtest.md").read_text()
+    for y in YEARS:
+        line = next(x for x in doc.splitlines() if x.startswith(f"| {y} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        expected = [f"{_row(cli, y, 'count')['share_pct']:.1f}, {_row(cli, y, 'count')['caught']}",
+                    f"{_row(cli, y, 'smoothed_rate')['share_pct']:.1f}, {_row(cli, y, 'smoothed_rate')['caught']}",
+                    f"{_row(cli, y, 'signals')['places']}, {_row(cli, y, 'signals')['share_pct']:.1f}, "
+                    f"{_row(cli, y, 'signals')['caught']}",
+                    f"{_row(cli, y, 'count_same_size')['share_pct']:.1f}, {_row(cli, y, 'count_same_size')['caught']}"]
+        assert cells == expected, y

@@ -1,0 +1,183 @@
+"""The Emerging hot spots page (AppTest), the one-page briefing (printed by Chromium), and the emerging, watchlist and
+backtest commands: documented option by option, and a bad value is one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics import backtest, briefing, emerging, warning
+from analytics import cli as analytics_cli
+from analytics.queries import Filter
+from kcvt.settings import ROOT
+from tests.test_page_text import check
+
+NBHD = Filter("kcpd_nbhd", "persons", date(2015, 1, 1), date(2026, 6, 30))
+COMMANDS = ["emerging", "watchlist", "backtest"]
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("pages/emerging.py")
+    return at.run()
+
+
+@pytest.fixture(scope="module")
+def at(built_db) -> AppTest:
+    return page()
+
+
+def test_page_shows_the_librarys_categories_legend_and_table(at, con):
+    check(at)
+    result = emerging.emerging(con, NBHD, "month")
+    counts = result["counts_by_category"]
+    metrics = {m.label: m.value for m in at.metric}
+    hot = sum(v for k, v in counts.items() if "hot spot" in k)
+    cold = sum(v for k, v in counts.items() if "cold spot" in k)
+    assert metrics == {"Places analysed": "240", "Months": "138", "Hot / cold spot places": f"{hot} / {cold}"}
+    legend = at.get("html")[0].proto.body
+    for name, n in counts.items():
+        assert f"{name} ({n})" in legend and emerging.CATEGORIES[name] in legend
+    table = next(d.value for d in at.dataframe if "category" in d.value.columns).set_index("neighborhood")
+    lib = result["table"].set_index("place")
+    assert (table["category"] == lib["category"].reindex(table.index)).all()
+    assert (table["last significant"] == lib["last_significant"].reindex(table.index)).all()
+
+
+def test_the_z_score_chart_has_units_and_follows_the_chosen_place(at):
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["yaxis"]["title"]["text"] == "Gi* z-score (standard deviations)"
+    assert spec["layout"]["xaxis"]["title"]["text"] == "month" and len(spec["data"][0]["x"]) == 138
+    at.selectbox(key="e_place_kcpd_nbhd_neighborhood").set_value("Ruskin Heights").run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["title"]["text"].startswith("Ruskin Heights: ")
+
+
+def test_watch_list_and_ranking_components_are_the_librarys(at, con):
+    watch = warning.watchlist(con, "kcpd_nbhd", "persons")
+    shown = [m.value for m in at.markdown]
+    assert all(f"- {line}" in shown for line in watch["watch"])
+    assert any(m.startswith(f"**{watch['target']}**: {watch['flagged']} of {watch['tested']}") for m in shown)
+    ranking = next(d.value for d in at.dataframe if "early warning" in d.value.columns).set_index("neighborhood")
+    comp = backtest.components(con, NBHD).set_index("area_id")
+    assert (ranking["early warning"] == comp["early_warning"].reindex(ranking.index)).all()
+    assert (ranking["emerging category"] == comp["emerging"].reindex(ranking.index)).all()
+    assert ranking.loc["CBD Downtown", "years in the top 10%"] == (
+        f"{int(comp.loc['CBD Downtown', 'persistence_years'])} of {int(comp.loc['CBD Downtown', 'persistence_of'])}")
+
+
+def test_too_sparse_a_choice_is_refused_with_the_minimum(built_db):
+    at = page()
+    at.sidebar.selectbox(key="e_source").set_value("gva").run()
+    at.sidebar.radio(key="e_slice").set_value("quarter").run()
+    at.sidebar.radio(key="e_unit_gva").set_value("hex").run()
+    check(at)
+    assert {m.label: m.value for m in at.metric}["Places analysed"] == "1,110"
+    at.sidebar.radio(key="e_slice").set_value("month").run()
+    check(at)
+    text = " ".join(w.value for w in at.warning)
+    assert "fewer than 30 placed events, too few for Gi*" in text and not at.metric
+
+
+@pytest.fixture(scope="module")
+def briefing_html(con) -> str:
+    return briefing.build(con, NBHD)
+
+
+def test_briefing_holds_ranking_map_watch_list_caveats_and_coverage(briefing_html, con):
+    text = briefing_html
+    assert text.count("<svg") == 1 and "Watch list" in text and "Coverage" in text
+    for measure in briefing.CAVEATS:
+        assert f"<b>{measure}</b>" in text
+    for line in warning.watchlist(con, "kcpd_nbhd", "persons")["watch"]:
+        assert line in text
+    assert "complete: 2015-01..2016-11" in text and "partial: 2016-12" in text
+    assert not re.search(r">\s*(nan|None|NaN)\s*<", text)
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium")
+def test_briefing_prints_on_one_page(briefing_html, tmp_path):
+    src, pdf = tmp_path / "briefing.html", tmp_path / "briefing.pdf"
+    src.write_text(briefing_html, encoding="utf-8")
+    subprocess.run([shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+                    f"--print-to-pdf={pdf}", src.as_uri()], capture_output=True, timeout=120, check=True)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes())) == 1
+
+
+def test_every_option_of_the_new_commands_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    sub = next(a for a in analytics_cli.parser()._actions if a.dest == "command")
+    for name in COMMANDS:
+        line = next((x for x in readme.splitlines() if f"`python -m analytics {name}" in x), "")
+        assert line, f"{name} is not in README's command table"
+        for action in sub.choices[name]._actions:
+            for flag in action.option_strings:
+                if flag not in ("-h", "--help"):
+                    assert flag in line, f"{name} {flag} is not documented in README"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analytics", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["emerging", "--source", "kcpd_nbhd", "--category", "persons", "--slice", "week"], "invalid choice: 'week'"),
+    (["emerging", "--source", "gva", "--category", "shooting", "--unit", "hex"], "fewer than 30 placed events"),
+    (["emerging", "--source", "kcpd_nbhd", "--category", "persons", "--permutations", "-1"], "not a whole number"),
+    (["emerging", "--source", "kcpd_nbhd", "--category", "persons", "--place", "Nowhere"], "no place 'Nowhere'"),
+    (["emerging", "--source", "nope", "--category", "persons"], "unknown source 'nope'"),
+    (["watchlist", "--source", "kcpd_nbhd", "--category", "persons", "--month", "2026-13"], "not a month"),
+    (["watchlist", "--source", "gva", "--category", "shooting"], "no neighborhood can be tested"),
+    (["backtest", "--source", "kcpd_nbhd", "--category", "persons", "--first", "20x7"], "not a year"),
+    (["backtest", "--source", "kcpd_nbhd", "--category", "persons", "--first", "2025", "--last", "2017"],
+     "is after last year"),
+])
+def test_a_bad_value_is_one_line_and_exit_2(built_db, args, message):
+    out = _run(*args)
+    assert out.returncode == 2 and out.stdout == ""
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_emerging_cli_gives_the_page_numbers(built_db, con):
+    out = _run("emerging", "--source", "kcpd_nbhd", "--category", "persons", "--slice", "quarter", "--place",
+               "Lykins", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    lib = emerging.emerging(con, NBHD, "quarter")
+    assert (data["start"], data["end"], data["slices"]) == ("2015-01-01", "2026-06-30", lib["slices"])
+    assert {r["place"]: r["category"] for r in data["table"]} == dict(zip(lib["table"]["place"],
+                                                                          lib["table"]["category"], strict=True))
+    assert [s["z"] for s in data["series"]] == pytest.approx(lib["z"].loc["Lykins"].tolist())
+
+
+def test_readme_defines_every_category_with_its_thresholds():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Emerging hot spots"):]
+    for name in emerging.CATEGORIES:
+        assert name.split(" ")[0] in section.lower()
+    for figure in ("90%", "95%", f"{emerging.MIN_EVENTS_PER_SLICE} placed events", f"{emerging.MIN_SLICES} slices"):
+        assert figure in section, figure
+    assert Path(ROOT / "docs/backtest.md").exists()
+
+
+@pytest.mark.parametrize("hostile", ["'; DROP TABLE incidents; --", "<script>alert(1)</script>", "\x00\x1b[2J"])
+def test_hostile_link_values_are_named_and_ignored(built_db, hostile):
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("pages/emerging.py")
+    for name in ("source", "category", "slice", "unit", "start", "end"):
+        at.query_params[name] = hostile
+    at.run()
+    check(at)
+    warned = " ".join(w.value for w in at.warning)
+    for name in ("source", "category", "slice", "unit", "start", "end"):
+        assert f"ignored {name}=" in warned
+    assert {m.label: m.value for m in at.metric}["Places analysed"] == "240"  # the defaults ran
