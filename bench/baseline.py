@@ -1,6 +1,6 @@
 """The baseline a civic-data analyst would write: pandas, geopandas, a groupby. Benchmarks only, never the app.
 
-    python -m bench.baseline FILE    # prints {"seconds": ..., "groups": ..., "incidents": ...} as JSON
+    python -m bench.baseline FILE    # prints {"seconds": ..., "peak_mb": ..., "groups": ..., "incidents": ...}
 
 Read the KCPD portal CSV with pandas, keep one row per report number (person-rows -> incidents), read the portal's
 'POINT (lon lat)', join the points to the neighborhood polygons (data/geo/kc_neighborhoods.geojson.gz) with
@@ -18,6 +18,7 @@ import time
 import geopandas as gpd
 import pandas as pd
 
+from bench.memory import peak_mb
 from kcvt.settings import DATA_DIR
 
 NEIGHBORHOODS = DATA_DIR / "geo" / "kc_neighborhoods.geojson.gz"
@@ -41,8 +42,8 @@ def main() -> None:
     """Time the baseline on one file (imports excluded, as for our load) and print the figures as JSON."""
     start = time.perf_counter()
     counts = neighborhood_month_counts(sys.argv[1])
-    print(json.dumps({"seconds": round(time.perf_counter() - start, 2), "groups": len(counts),
-                      "incidents": int(counts["n"].sum())}))
+    print(json.dumps({"seconds": round(time.perf_counter() - start, 2), "peak_mb": round(peak_mb()),
+                      "groups": len(counts), "incidents": int(counts["n"].sum())}))
 
 
 if __name__ == "__main__":

@@ -31,8 +31,6 @@ from analytics import hotspots, queries
 from bench.generate import generate, seed_rows
 from bench.settings import QUERIES, SYNTHETIC, TARGETS
 from etl import geo, load
-from etl.build import load_one, swapped
-from etl.load import CoverageSpec
 from etl.rollup import rollup
 from kcvt.settings import ROOT
 
@@ -49,7 +47,10 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 def child(module: str, *args: str) -> tuple[dict, float, float]:
     """Run `python -m module args` in its own process: (the JSON it prints, its peak resident MB, its wall seconds).
 
-    The peak is the process's own (ru_maxrss from wait4), so our load and the baseline are measured alike, and the
+    The peak is the process's own, which it prints (`peak_mb`, VmHWM: bench.memory.peak_mb): ru_maxrss from
+    wait4 would count this process's memory, copied into the child before it starts the module (the first version
+    of this harness reported the bench's own 3 GB as the child's peak). Our load and the baseline are measured alike;
+    the
     wall time includes starting Python and importing, as a user running the command would wait. The JSON gains
     `cpu_s`, the process's CPU seconds (user + system, every thread): less sensitive than wall time to other work on
     the machine.
@@ -63,7 +64,7 @@ def child(module: str, *args: str) -> tuple[dict, float, float]:
     if proc.returncode:
         raise RuntimeError(f"python -m {module} {' '.join(args)} failed with exit code {proc.returncode}")
     result = json.loads(out.decode().strip().splitlines()[-1])
-    return {**result, "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}, usage.ru_maxrss / 1024, wall
+    return {**result, "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}, result["peak_mb"], wall
 
 
 def cpu_seconds() -> float:
