@@ -34,8 +34,13 @@ def seed_rows() -> tuple[np.ndarray, pd.DataFrame]:
     return places, offenses
 
 
-def generate(n: int, path: Path, seed: int = 0, chunk: int = 1_000_000) -> Path:
-    """Write n SYNTHETIC incidents (one row each) in the KCPD portal CSV layout."""
+def generate(n: int, path: Path, seed: int = 0, chunk: int = 1_000_000, repeat_share: float = 0.0) -> Path:
+    """Write n SYNTHETIC person-rows in the KCPD portal CSV layout.
+
+    With repeat_share 0 each row is its own report (incident). Otherwise that share of rows are further person-rows
+    of the report before them (same report number, date and place; another offense), as KCPD publishes several rows
+    for a report with several people or offenses.
+    """
     rng = np.random.default_rng(seed)
     places, offenses = seed_rows()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,8 +51,14 @@ def generate(n: int, path: Path, seed: int = 0, chunk: int = 1_000_000) -> Path:
             p = places[rng.integers(0, len(places), m)] + rng.normal(0, 0.0012, (m, 2))
             o = offenses.iloc[rng.integers(0, len(offenses), m)].reset_index(drop=True)
             dates = FIRST + rng.integers(0, days + 1, m).astype("timedelta64[D]")
+            report = np.arange(m)
+            if repeat_share:  # a repeated row takes the report number, date and place of its report's first row
+                again = rng.random(m) < repeat_share
+                again[0] = False
+                report = np.maximum.accumulate(np.where(again, 0, report))
+                p, dates = p[report], dates[report]
             frame = pd.DataFrame({
-                "Report_No": [f"SYNTH-{start + i:09d}" for i in range(m)],
+                "Report_No": [f"SYNTH-{start + i:09d}" for i in report],
                 "Reported_Date": pd.to_datetime(dates).strftime("%m/%d/%Y"),
                 "From_Time": o["from_time"],
                 "Offense": o["offense"], "IBRS": o["ibrs"], "Description": o["description"],

@@ -3,8 +3,9 @@
     python -m bench            # full run: 1M / 5M / 20M SYNTHETIC incidents (about 15 minutes, several GB on disk)
     python -m bench --quick    # a small run to check the harness
 
-Every figure is measured in the same run as its baseline (DuckDB's own CSV scan; a pandas
-in-memory implementation of the same page queries) and printed against its target (bench/bench.toml).
+Every figure is measured in the same run as its baseline (DuckDB's own CSV scan; the pandas + geopandas load an
+analyst would write, bench/baseline.py; a pandas in-memory implementation of the same page queries) and printed
+against its target (bench/bench.toml), with the load average when it was taken (the machine is shared).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,8 +31,6 @@ from analytics import hotspots, queries
 from bench.generate import generate, seed_rows
 from bench.settings import QUERIES, SYNTHETIC, TARGETS
 from etl import geo, load
-from etl.build import load_one, swapped
-from etl.load import CoverageSpec
 from etl.rollup import rollup
 from kcvt.settings import ROOT
 
@@ -43,25 +44,84 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
+def child(module: str, *args: str) -> tuple[dict, float, float]:
+    """Run `python -m module args` in its own process: (the JSON it prints, its peak resident MB, its wall seconds).
+
+    The peak is the process's own, which it prints (`peak_mb`, VmHWM: bench.memory.peak_mb): ru_maxrss from
+    wait4 would count this process's memory, copied into the child before it starts the module (the first version
+    of this harness reported the bench's own 3 GB as the child's peak). Our load and the baseline are measured alike;
+    the
+    wall time includes starting Python and importing, as a user running the command would wait. The JSON gains
+    `cpu_s`, the process's CPU seconds (user + system, every thread): less sensitive than wall time to other work on
+    the machine.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"python -m {module} {' '.join(args)} failed with exit code {proc.returncode}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    return {**result, "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}, result["peak_mb"], wall
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process so far, every thread."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load_average() -> float:
+    """The 1-minute load average when a figure is taken (2 cores shared: above 2, timings are inflated)."""
+    return round(os.getloadavg()[0], 2)
+
+
 def bench_etl(csv: Path, db: Path) -> dict:
-    """Our whole load of a CSV against DuckDB's own read_csv of the same file into a table."""
+    """Our whole load of a CSV against DuckDB's own read_csv of the same file into a table, and against the
+    pandas + geopandas baseline (bench/baseline.py); our load's peak memory, each in its own process."""
     scan_db = WORK / "scan.duckdb"
     scan_db.unlink(missing_ok=True)
+    loads = {"scan": load_average()}
     with duckdb.connect(str(scan_db)) as con:
+        con.execute("SET enable_progress_bar = false")
+        cpu = cpu_seconds()
         scan_s, _ = timed(con.execute, "CREATE TABLE t AS SELECT * FROM read_csv(?, all_varchar = true)", [str(csv)])
+        scan_cpu = cpu_seconds() - cpu
     scan_db.unlink(missing_ok=True)
-    db.unlink(missing_ok=True)
-
-    def ours():
-        with swapped(db, start_from_current=False) as con:
-            load.init_schema(con)
-            load_one(con, csv, "kcpd", None, CoverageSpec())
-            rollup(con)
-
-    etl_s, _ = timed(ours)
+    loads["etl"] = load_average()
+    ours, peak_mb, _ = child("bench.load_once", str(csv), str(db))
+    etl_s = ours["seconds"]
+    loads["baseline"] = load_average()
+    base, base_peak_mb, _ = child("bench.baseline", str(csv))
     io_s = bench_bare_io(csv, db)
     return {"duckdb_scan_s": round(scan_s, 2), "etl_s": round(etl_s, 2), "etl_ratio": round(etl_s / scan_s, 1),
-            "bare_io_s": round(io_s, 2), "bare_io_ratio": round(io_s / scan_s, 1)}
+            "etl_peak_mb": round(peak_mb), "baseline_s": base["seconds"], "baseline_peak_mb": round(base_peak_mb),
+            "baseline_speedup": round(base["seconds"] / etl_s, 1), "bare_io_s": round(io_s, 2),
+            "cpu_s": {"scan": round(scan_cpu, 2), "etl": ours["cpu_s"], "baseline": base["cpu_s"]},
+            "bare_io_ratio": round(io_s / scan_s, 1), "load_average": loads}
+
+
+def synthetic_file(path: Path, rows: int, **kwargs) -> Path:
+    """A SYNTHETIC file of bench/generate.py, reused when a run already wrote it (the generator is seeded; delete
+    bench/_work after changing it)."""
+    return path if path.exists() else generate(rows, path, **kwargs)
+
+
+def bench_history(rows: int) -> dict:
+    """Kansas City's full history at once: a SYNTHETIC file of `rows` person-rows (some reports of several rows),
+    from CSV to a database the app serves, timed as the whole process (Python's start and imports included)."""
+    csv = synthetic_file(WORK / f"SYNTHETIC-kcpd-history-{rows}.csv", rows, seed=4,
+                         repeat_share=SYNTHETIC["history_repeat_share"])
+    db = WORK / "SYNTHETIC-history.duckdb"
+    load_avg = load_average()
+    inner, peak_mb, wall = child("bench.load_once", str(csv), str(db))
+    with duckdb.connect(str(db), read_only=True) as con:
+        incidents = con.execute("SELECT count(*) FROM incidents").fetchall()[0][0]
+    db.unlink(missing_ok=True)
+    return {"rows": rows, "incidents": int(incidents), "history_s": round(wall, 2), "load_s": inner["seconds"],
+            "peak_mb": round(peak_mb), "load_average": load_avg}
 
 
 #: The tables a load of incidents writes (the app reads them); the rest are a few rows.
@@ -239,11 +299,14 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB RAM, Python {platform.python_version()}"
 
 
-def run_all(sizes: dict, with_app: bool = True) -> dict:
+def run_all(sizes: dict, with_app: bool = True, etl_only: bool = False) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
-    csv = generate(sizes["etl"], WORK / f"SYNTHETIC-kcpd-{sizes['etl']}.csv")
+    csv = synthetic_file(WORK / f"SYNTHETIC-kcpd-{sizes['etl']}.csv", sizes["etl"])
     db = WORK / f"SYNTHETIC-{sizes['etl']}.duckdb"
-    results = {"etl": {"rows": sizes["etl"], **bench_etl(csv, db)}, "spatial": bench_spatial(sizes["spatial"]),
+    results = {"etl": {"rows": sizes["etl"], **bench_etl(csv, db)}, "history": bench_history(sizes["history"])}
+    if etl_only:
+        return results
+    results |= {"spatial": bench_spatial(sizes["spatial"]),
                "queries": bench_queries(db), "payload": []}
     for n in sizes["payload"]:
         results["payload"].append(bench_payload(db if n == sizes["etl"] else synthetic_db(n, WORK / f"p{n}.duckdb")))
@@ -254,11 +317,25 @@ def run_all(sizes: dict, with_app: bool = True) -> dict:
 
 def verdicts(r: dict) -> list[tuple[str, str, str, bool]]:
     """Each figure with its result, its target (bench/bench.toml) and whether the target is met."""
-    q, t = r["queries"], TARGETS
+    t = TARGETS
     rows = [
         (f"ETL of {r['etl']['rows']:,} rows vs DuckDB read_csv", f"{r['etl']['etl_ratio']}x "
          f"({r['etl']['etl_s']} s vs {r['etl']['duckdb_scan_s']} s)", f"≤ {t['etl_ratio']:.1f}x",
          r["etl"]["etl_ratio"] <= t["etl_ratio"]),
+        (f"ETL of {r['etl']['rows']:,} rows vs pandas + geopandas (bench/baseline.py)",
+         f"{r['etl']['baseline_speedup']}x faster ({r['etl']['etl_s']} s vs {r['etl']['baseline_s']} s)",
+         f"≥ {t['baseline_speedup']:g}x", r["etl"]["baseline_speedup"] >= t["baseline_speedup"]),
+        (f"Peak memory of the {r['etl']['rows']:,}-row load", f"{r['etl']['etl_peak_mb']:,} MB "
+         f"(baseline {r['etl']['baseline_peak_mb']:,} MB)", f"≤ {t['etl_peak_mb']:,.0f} MB",
+         r["etl"]["etl_peak_mb"] <= t["etl_peak_mb"]),
+        (f"Full history: {r['history']['rows']:,} person-rows, CSV to served database",
+         f"{r['history']['history_s']} s ({r['history']['incidents']:,} incidents)", f"≤ {t['history_s']:g} s",
+         r["history"]["history_s"] <= t["history_s"]),
+    ]
+    if "queries" not in r:  # --etl-only
+        return rows
+    q = r["queries"]
+    rows += [
         (f"Assign {r['spatial']['points']:,} points to neighborhoods", f"{r['spatial']['spatial_s']} s",
          f"≤ {t['spatial_s']:g} s", r["spatial"]["spatial_s"] <= t["spatial_s"]),
         ("Page queries, worst warm p95", f"{max(x['warm_p95_ms'] for x in q)} ms", f"≤ {t['warm_p95_ms']:g} ms",
@@ -280,9 +357,15 @@ def report(r: dict) -> str:
     lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in verdicts(r)]
     q = ["| query | cold p50 | cold p95 | warm p50 | warm p95 | pandas p50 | speed-up |", "|---|---|---|---|---|---|---|"]
     q += [f"| {x['query']} | {x['cold_p50_ms']} ms | {x['cold_p95_ms']} ms | {x['warm_p50_ms']} ms | "
-          f"{x['warm_p95_ms']} ms | {x['pandas_p50_ms']} ms | {x['speedup']}x |" for x in r["queries"]]
+          f"{x['warm_p95_ms']} ms | {x['pandas_p50_ms']} ms | {x['speedup']}x |" for x in r.get("queries", [])]
+    la = r["etl"]["load_average"]
     io = (f"For context (no target): reading the file into memory and writing the finished tables, with nothing "
-          f"computed, takes {r['etl']['bare_io_s']} s, {r['etl']['bare_io_ratio']}x the scan.")
+          f"computed, takes {r['etl']['bare_io_s']} s, {r['etl']['bare_io_ratio']}x the scan. Load average (1 min, "
+          f"2 cores) when each was started: scan {la['scan']}, our load {la['etl']}, baseline {la['baseline']}, "
+          f"full history {r['history']['load_average']}. CPU seconds (user + system, all threads; steadier than wall "
+          f"time on a busy machine): scan {r['etl']['cpu_s']['scan']}, our load {r['etl']['cpu_s']['etl']} "
+          f"({r['etl']['cpu_s']['etl'] / max(r['etl']['cpu_s']['scan'], 0.01):.1f}x), baseline "
+          f"{r['etl']['cpu_s']['baseline']}.")
     return "\n".join(lines) + "\n\n" + io + "\n\n" + "\n".join(q)
 
 
@@ -291,15 +374,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, no app memory run")
     parser.add_argument("--no-app", action="store_true", help="skip the app memory run (needs chromium)")
     parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
+    parser.add_argument("--etl-only", action="store_true", help="only the load figures (no --write)")
     args = parser.parse_args()
-    sizes = ({"etl": 20_000, "spatial": 20_000, "payload": [5_000, 20_000]} if args.quick else
-             {"etl": 5_000_000, "spatial": 5_000_000, "payload": [1_000_000, 5_000_000, 20_000_000]})
+    sizes = ({"etl": 20_000, "history": 20_000, "spatial": 20_000, "payload": [5_000, 20_000]} if args.quick else
+             {"etl": 5_000_000, "history": int(SYNTHETIC["history_rows"]), "spatial": 5_000_000,
+              "payload": [1_000_000, 5_000_000, 20_000_000]})
     started = datetime.now()
-    r = run_all(sizes, with_app=not (args.quick or args.no_app))
+    r = run_all(sizes, with_app=not (args.quick or args.no_app), etl_only=args.etl_only)
     table = report(r)
     print(table)
     (WORK / "results.json").write_text(json.dumps(r, indent=2, default=str))
-    if args.write:
+    if args.write and not args.etl_only:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
         head = (f"Latest run: {started:%Y-%m-%d %H:%M}, commit {commit}, on {machine()}. "

@@ -22,10 +22,23 @@ def test_generator_writes_labelled_synthetic_rows_the_adapter_reads(tmp_path):
 
 def test_harness_measures_every_figure_on_a_tiny_input(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "WORK", tmp_path)
-    results = run.run_all({"etl": 3_000, "spatial": 3_000, "payload": [1_000, 3_000]}, with_app=False)
+    results = run.run_all({"etl": 3_000, "history": 2_000, "spatial": 3_000, "payload": [1_000, 3_000]},
+                          with_app=False)
     assert results["etl"]["etl_s"] > 0 and results["etl"]["duckdb_scan_s"] > 0
+    assert results["etl"]["baseline_s"] > 0 and results["etl"]["etl_peak_mb"] > 0  # both loads ran, in processes
+    assert results["history"]["rows"] == 2_000 and 0 < results["history"]["incidents"] < 2_000  # reports repeat
     assert 0 < results["etl"]["bare_io_s"] < results["etl"]["etl_s"]  # the load computes on top of its bare I/O
     assert {q["query"] for q in results["queries"]} == set(run.PAGE_QUERIES)
     assert [p["incidents"] for p in results["payload"]] == [1_000, 3_000]
     table = run.report(results)
     assert "Map payload at 3,000 incidents" in table and "| home: total |" in table and "nothing computed" in table
+    assert "pandas + geopandas" in table and "Full history: 2,000 person-rows" in table and "Load average" in table
+
+
+def test_baseline_counts_incidents_by_neighborhood_and_month(tmp_path):
+    from bench.baseline import neighborhood_month_counts
+
+    path = generate(300, tmp_path / "SYNTHETIC-base.csv", seed=5, repeat_share=0.5)
+    counts = neighborhood_month_counts(str(path))
+    reports = pd.read_csv(path).Report_No.nunique()
+    assert list(counts.columns) == ["nbhname", "month", "n"] and 0 < counts.n.sum() <= reports < 300
