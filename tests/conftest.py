@@ -1,9 +1,11 @@
-"""Shared fixtures: one real database built from the bundled data per test session."""
+"""Shared fixtures: one real database built from the bundled data per test session; one app server and one
+Chromium for the browser tests."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -13,11 +15,20 @@ from analytics.settings import DATA_DIR
 from etl.build import build
 
 RAW = DATA_DIR / "raw"
+# The shared app server's registry-editing password (in a secrets file, as a deployment sets it)
+EDIT_PASSWORD = "correct horse"  # noqa: S105 (a test secret)
 
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+# ---- the database ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def built_db(tmp_path_factory) -> Path:
-    """The real database, built once from data/ (no user files) into a temp folder."""
+    """The real database, built once per session from data/ (no user files) into a temp folder; every module, and
+    the app servers of the browser tests, read this one file."""
     path = tmp_path_factory.mktemp("db") / "kc.duckdb"
     build(path, progress=False)
     os.environ["KC_VIOLENCE_DB"] = str(path)  # pages and CLIs read this
@@ -68,3 +79,49 @@ def registry_file(tmp_path, monkeypatch) -> Path:
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text.strip() + "\n", encoding="utf-8")
     return path
+
+
+# ---- the browser ----------------------------------------------------------------------------------------------
+
+def _browser_missing(message: str) -> None:
+    """In CI a browser test cannot skip: what it needs missing is an error. Elsewhere it skips, saying why."""
+    if in_ci():
+        pytest.fail(f"{message}; CI runs every browser test (.ci/run installs Debian's chromium)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of Debian's Chromium, after checking that it and the playwright package are installed."""
+    from tests.browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        _browser_missing(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _browser_missing("the playwright package is missing (pip install -r requirements-dev.txt)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """One headless Chromium per browser module; each test opens its own pages (each its own Streamlit session)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(built_db, chromium, tmp_path_factory) -> Iterator:
+    """One `streamlit run` shared by the browser tests, on the session's database, with registry editing turned on
+    by a password in a secrets file (viewers who do not enter it see the public app). The load test has its own."""
+    from tests.browser import served_app
+
+    with served_app(tmp_path_factory.mktemp("app_server"), built_db, password=EDIT_PASSWORD) as served:
+        yield served
