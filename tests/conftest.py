@@ -1,10 +1,26 @@
-"""Shared fixtures: one real database built from the bundled data per test session; one app server and one
-Chromium for the browser tests."""
+"""Shared fixtures (one real database built from the bundled data per test session; one app server and one Chromium
+for the browser tests) and the test tiers.
+
+Tiers (markers registered in pyproject.toml; `make test` runs them all, `make test-fast` only `unit`):
+
+- unit: in one process, on inline inputs, in-memory DuckDB or the shared fixture database;
+- app: pages driven through Streamlit's AppTest;
+- browser: the real app in Debian's Chromium through Playwright;
+- slow: child processes, kills at random moments, and the load test.
+
+A module that is one tier says so with `pytestmark`. In a module without one, each test gets its tier from what its
+code (the test, the module's helpers it calls and its fixtures) uses: AppTest makes it `app`, a child process makes
+it `slow`, anything else is `unit`. A test marked `unit` that starts AppTest or a process is a collection error, so
+the fast tier stays fast. Tests run tier by tier in that order; the load test (browser and slow) runs last.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +31,9 @@ from analytics.settings import DATA_DIR
 from etl.build import build
 
 RAW = DATA_DIR / "raw"
+TIERS = ("unit", "app", "browser", "slow")
+_APP_NAMES = {"AppTest"}
+_PROCESS_NAMES = {"subprocess", "Popen", "executable"}  # subprocess.run/Popen, sys.executable
 # The shared app server's registry-editing password (in a secrets file, as a deployment sets it)
 EDIT_PASSWORD = "correct horse"  # noqa: S105 (a test secret)
 
@@ -125,3 +144,64 @@ def app_server(built_db, chromium, tmp_path_factory) -> Iterator:
 
     with served_app(tmp_path_factory.mktemp("app_server"), built_db, password=EDIT_PASSWORD) as served:
         yield served
+
+
+# ---- tiers ----------------------------------------------------------------------------------------------------
+
+def _code_names(func, seen: set) -> set[str]:
+    """Global and attribute names used by `func` and by the functions of its own module that it calls."""
+    func = inspect.unwrap(getattr(func, "__func__", func))
+    code = getattr(func, "__code__", None)
+    if code is None or code in seen:
+        return set()
+    seen.add(code)
+    names: set[str] = set()
+    stack = [code]
+    while stack:  # nested functions and lambdas too
+        c = stack.pop()
+        names |= set(c.co_names)
+        stack += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    module = sys.modules.get(func.__module__)
+    for name in list(names):
+        helper = getattr(module, name, None)
+        if inspect.isfunction(helper) and helper.__module__ == func.__module__:
+            names |= _code_names(helper, seen)
+    return names
+
+
+def _inferred_tier(item) -> str:
+    seen: set = set()
+    names = _code_names(item.function, seen)
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        for fixturedef in defs:
+            names |= _code_names(fixturedef.func, seen)
+    if names & _PROCESS_NAMES:
+        return "slow"
+    return "app" if names & _APP_NAMES else "unit"
+
+
+def _rank(item) -> int:
+    tiers = {m.name for m in item.iter_markers() if m.name in TIERS}
+    if {"browser", "slow"} <= tiers:
+        return len(TIERS)  # the load test, after everything else
+    return max(TIERS.index(t) for t in tiers)
+
+
+def pytest_itemcollected(item):
+    """Give every test its tier (before `-m` selects), and refuse a `unit` test that is not one."""
+    if not isinstance(item, pytest.Function):
+        return
+    marked = {m.name for m in item.iter_markers() if m.name in TIERS}
+    inferred = _inferred_tier(item)
+    if not marked:
+        item.add_marker(inferred)
+    elif marked == {"unit"} and inferred != "unit":
+        raise pytest.UsageError(f"{item.nodeid} is marked unit but uses "
+                                f"{'a child process' if inferred == 'slow' else 'AppTest'}: mark it {inferred}, "
+                                "or drop its module's pytestmark so each test gets its own tier")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Run tier by tier: unit, app, browser, slow, then the load test."""
+    items.sort(key=_rank)  # stable: file order within a tier

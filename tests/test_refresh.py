@@ -14,6 +14,8 @@ from etl.refresh import Dataset, RefreshError, SuspiciousChange, refresh, sessio
 from tests.conftest import RAW
 from tests.soda_server import Portal, api_rows
 
+pytestmark = pytest.mark.unit
+
 PAGE = 200
 
 
