@@ -205,3 +205,39 @@ def pytest_itemcollected(item):
 def pytest_collection_modifyitems(items):
     """Run tier by tier: unit, app, browser, slow, then the load test."""
     items.sort(key=_rank)  # stable: file order within a tier
+
+
+# ---- CI: browser tests ran, none skipped ---------------------------------------------------------------------
+
+_BROWSER = {"ran": 0, "skipped": []}
+
+
+def pytest_runtest_logreport(report):
+    if "browser" not in report.keywords:
+        return
+    if report.skipped:
+        _BROWSER["skipped"].append(report.nodeid)
+    elif report.when == "call":
+        _BROWSER["ran"] += 1
+
+
+def _browser_problem() -> str | None:
+    if not in_ci():
+        return None
+    if _BROWSER["skipped"]:
+        return f"{len(_BROWSER['skipped'])} browser test(s) skipped in CI: {', '.join(_BROWSER['skipped'][:5])}"
+    if not _BROWSER["ran"]:
+        return "no browser test ran in CI (CI=1): the run must include the browser tier"
+    return None
+
+
+def pytest_terminal_summary(terminalreporter):
+    problem = _browser_problem()
+    if problem:
+        terminalreporter.section("browser tests", sep="=", red=True, bold=True)
+        terminalreporter.line(problem, red=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _browser_problem() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
