@@ -3,15 +3,17 @@ for the browser tests) and the test tiers.
 
 Tiers (markers registered in pyproject.toml; `make test` runs them all, `make test-fast` only `unit`):
 
-- unit: in one process, on inline inputs, in-memory DuckDB or the shared fixture database;
+- unit: in one process, on inline inputs, in-memory DuckDB or the shared (read-only) fixture database;
 - app: pages driven through Streamlit's AppTest;
 - browser: the real app in Debian's Chromium through Playwright;
-- slow: child processes, kills at random moments, and the load test.
+- slow: child processes, kills at random moments, loads that write a database file (the loader's lock, private copy
+  and swap, into `db_copy` or a fresh build), and the load test.
 
-A module that is one tier says so with `pytestmark`. In a module without one, each test gets its tier from what its
-code (the test, the module's helpers it calls and its fixtures) uses: AppTest makes it `app`, a child process makes
-it `slow`, anything else is `unit`. A test marked `unit` that starts AppTest or a process is a collection error, so
-the fast tier stays fast. Tests run tier by tier in that order; the load test (browser and slow) runs last.
+A module that is one tier says so with `pytestmark`. In a module without one, each test gets its tier from what it
+uses (its code, the module's helpers it calls, its fixtures other than the session's shared ones): a child process,
+the loader or `db_copy` make it `slow`, AppTest makes it `app`, anything else is `unit`. A test marked `unit` that
+uses any of those is a collection error, so the fast tier stays fast. Tests run tier by tier in that order; the load
+test (browser and slow) runs last.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from etl.build import build
 RAW = DATA_DIR / "raw"
 TIERS = ("unit", "app", "browser", "slow")
 _APP_NAMES = {"AppTest"}
-_PROCESS_NAMES = {"subprocess", "Popen", "executable"}  # subprocess.run/Popen, sys.executable
+_SLOW_NAMES = {"subprocess", "Popen", "executable",  # a child process (subprocess.run/Popen, sys.executable)
+               "build", "load_file"}  # the loader writing a database file
+_SLOW_FIXTURES = {"db_copy"}  # a private database file the test loads into
 # The shared app server's registry-editing password (in a secrets file, as a deployment sets it)
 EDIT_PASSWORD = "correct horse"  # noqa: S105 (a test secret)
 
@@ -174,8 +178,9 @@ def _inferred_tier(item) -> str:
     names = _code_names(item.function, seen)
     for defs in item._fixtureinfo.name2fixturedefs.values():
         for fixturedef in defs:
-            names |= _code_names(fixturedef.func, seen)
-    if names & _PROCESS_NAMES:
+            if fixturedef.scope != "session":  # the shared database and servers are paid for once
+                names |= _code_names(fixturedef.func, seen)
+    if names & _SLOW_NAMES or _SLOW_FIXTURES & set(item.fixturenames):
         return "slow"
     return "app" if names & _APP_NAMES else "unit"
 
@@ -196,9 +201,9 @@ def pytest_itemcollected(item):
     if not marked:
         item.add_marker(inferred)
     elif marked == {"unit"} and inferred != "unit":
-        raise pytest.UsageError(f"{item.nodeid} is marked unit but uses "
-                                f"{'a child process' if inferred == 'slow' else 'AppTest'}: mark it {inferred}, "
-                                "or drop its module's pytestmark so each test gets its own tier")
+        what = "a child process, the loader or db_copy" if inferred == "slow" else "AppTest"
+        raise pytest.UsageError(f"{item.nodeid} is marked unit but uses {what}: mark it {inferred}, or drop its "
+                                "module's pytestmark so each test gets its own tier")
 
 
 @pytest.hookimpl(trylast=True)

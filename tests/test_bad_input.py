@@ -10,8 +10,6 @@ import pytest
 from etl.build import load_file
 from etl.errors import SchemaError
 
-pytestmark = pytest.mark.unit
-
 BAD = Path(__file__).parent / "data" / "bad"
 
 # file -> (source, refused whole with this message | (rows loaded, rows rejected, reason fragment or None))

@@ -14,8 +14,6 @@ from etl.refresh import Dataset, RefreshError, SuspiciousChange, refresh, sessio
 from tests.conftest import RAW
 from tests.soda_server import Portal, api_rows
 
-pytestmark = pytest.mark.unit
-
 PAGE = 200
 
 

@@ -20,8 +20,6 @@ from etl.cli import main
 from etl.refresh import Dataset, RefreshError, refresh, session
 from tests.soda_server import Portal, api_rows, parse_where
 
-pytestmark = pytest.mark.unit
-
 ID, YEAR = "dmjw-d28i", 2018
 PAGE = 200
 TOKEN = "SECRET-APP-TOKEN"  # noqa: S105 (SYNTHETIC: a test value, not a credential)
