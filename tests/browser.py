@@ -57,8 +57,8 @@ def start_app(port: int, log: Path, env: dict | None = None, secrets: Path | Non
            "--server.fileWatcherType", "none"]
     if secrets:
         cmd += ["--secrets.files", str(secrets)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+    with log.open("w") as out:  # the server keeps its own handle
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     deadline = time.monotonic() + START_S
     while time.monotonic() < deadline and proc.poll() is None:
         if _healthy(port):
@@ -96,13 +96,13 @@ def served_app(folder: Path, db: Path, password: str | None = None) -> Iterator[
     if password:
         secrets = folder / "secrets.toml"
         secrets.write_text(f'[editing]\npassword = "{password}"\n')
-    served = Served("", folder / "events.csv", folder / "watch.csv", folder / "streamlit.log")
+    port = free_port()
+    served = Served(f"http://127.0.0.1:{port}", folder / "events.csv", folder / "watch.csv", folder / "streamlit.log")
     env = {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_REGISTRY": str(served.registry),
            "KC_VIOLENCE_WATCH": str(served.watch), "KC_VIOLENCE_USER_DIR": str(folder / "user")}
-    port = free_port()
     proc = start_app(port, served.log, env, secrets=secrets)
     try:
-        yield Served(f"http://127.0.0.1:{port}", served.registry, served.watch, served.log)
+        yield served
     finally:
         stop_app(proc)
 

@@ -189,7 +189,7 @@ def _rank(item) -> int:
     tiers = {m.name for m in item.iter_markers() if m.name in TIERS}
     if {"browser", "slow"} <= tiers:
         return len(TIERS)  # the load test, after everything else
-    return max(TIERS.index(t) for t in tiers)
+    return max((TIERS.index(t) for t in tiers), default=0)
 
 
 def pytest_itemcollected(item):
