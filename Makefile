@@ -1,11 +1,12 @@
 # Two commands for a fresh machine: `make run` (set up, build the database on first
-# run, open the app) and `make test` (set up, run every test).
+# run, open the app) and `make test` (set up, run every test: unit, app, browser and slow tiers).
+# `make test-fast` runs the unit tier only (under a minute) for day-to-day work.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: setup run test build lint clean
+.PHONY: setup run test test-fast build lint clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "needs $(PY) (or: make PY=python3 ...)"; exit 1; }
@@ -24,6 +25,9 @@ build: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m unit
 
 lint: setup
 	$(BIN)/ruff check .

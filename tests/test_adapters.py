@@ -14,6 +14,8 @@ from etl.extract import read_csv_text, stage, stage_frame
 from etl.model import materialize
 from tests.conftest import RAW, write_csv
 
+pytestmark = pytest.mark.unit
+
 
 def test_kcpd_api_sample_folds_person_rows_into_reports():
     raw = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz", dtype=str)

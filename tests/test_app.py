@@ -12,6 +12,8 @@ from analytics import evaluation, hotspots, queries, registry
 from kcvt.settings import ROOT
 from tests.conftest import RAW
 
+pytestmark = pytest.mark.app
+
 PAGES = ["pages/home.py", "pages/hotspots.py", "pages/neighborhood.py", "pages/outreach.py", "pages/data.py"]
 
 

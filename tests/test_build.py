@@ -13,6 +13,8 @@ from analytics.queries import Filter
 from kcvt.settings import DATA_DIR
 from tests.conftest import RAW
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def city_limits():

@@ -162,13 +162,20 @@ def test_a_failed_build_leaves_the_previous_database(built_db, tmp_path, monkeyp
 
 
 def test_a_killed_build_leaves_the_previous_database(built_db, tmp_path):
+    """The kill comes at a point the build itself marks: once it has created its private copy of the database
+    (`<db>.tmp-<pid>`, etl.build.swapped), i.e. while it is writing, never after a guessed delay."""
     target = tmp_path / "kc.duckdb"
     target.write_bytes(built_db.read_bytes())
     before = _counts(target)
     env = {**os.environ, "KC_VIOLENCE_DB": str(target)}
     proc = subprocess.Popen([sys.executable, "-m", "etl", "--quiet", "build"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(3)
+    copy = target.with_name(f"{target.name}.tmp-{proc.pid}")
+    deadline = time.monotonic() + 120
+    while not copy.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # how often to look for the copy, not a guess at when to kill
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the build finished (exit {proc.returncode}) before it was killed"
+    assert copy.exists(), f"the build made no copy {copy.name} within 120 s"
     assert _counts(target) == before

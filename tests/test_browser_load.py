@@ -1,0 +1,34 @@
+"""Twenty sessions at once, against an app server of their own: every page they complete shows no error.
+
+Runs last in the suite (it is both `browser` and `slow`; tests/conftest.py orders the tiers), so the CPU it leaves
+busy slows no other test, and no test uses the server it loads. Its figures go to tests/_artifacts/load.json;
+latency is recorded, never asserted (on a shared 2-core machine the browsers' rendering dominates it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.browser import load_test, served_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LOAD_JSON = Path(__file__).parent / "_artifacts" / "load.json"
+PATHS = ["/?source=gva&category=shooting&start=YEAR-01-01&end=YEAR-12-31",
+         "/hotspots?source=gva&category=shooting&start=YEAR-01-01&end=YEAR-12-31"]
+
+
+@pytest.fixture(scope="module")
+def load_server(built_db, chromium, tmp_path_factory):
+    with served_app(tmp_path_factory.mktemp("load_server"), built_db) as served:
+        yield served
+
+
+def test_twenty_concurrent_sessions_keep_working(load_server):
+    """A bounded load test: 20 sessions drive filters for 45 s; every completed action shows no error."""
+    result = load_test(load_server.url, PATHS, sessions=20, seconds=45)
+    LOAD_JSON.parent.mkdir(parents=True, exist_ok=True)
+    LOAD_JSON.write_text(json.dumps(result, indent=2) + "\n")
+    assert result["actions"] >= 20 and result["errors"] == [], result
