@@ -13,6 +13,7 @@ page = st.navigation([
     st.Page("pages/hotspots.py", title="Hotspots and ranking", icon=":material/map:"),
     st.Page("pages/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
     st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
+    st.Page("pages/programs.py", title="Programs and synthetic control", icon=":material/compare_arrows:"),
     st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
 ])
 

@@ -133,7 +133,8 @@ def track(con, program_id: str | None = None, event_ids: list[str] | None = None
     mem = program.members(con, program_id, event_ids)
     m, events = panel.matrix(con), registry.load()
     have = m.index[m.notna().all(axis=1)]
-    fps = [fp for fp in mem.footprints if all(x in set(have) for x in panel.windows(fp.start, BEFORE, 0)[0])]
+    fps = sorted((fp for fp in mem.footprints if all(x in set(have) for x in panel.windows(fp.start, BEFORE, 0)[0])),
+                 key=lambda f: (f.start, f.key))
     left = mem.left_out + [f"{fp.key}: fewer than {BEFORE} months of data before the start"
                            for fp in mem.footprints if fp not in fps]
     base = {"title": mem.title, "program": program_id, "left_out": left, "source": panel.SOURCE,

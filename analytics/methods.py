@@ -181,7 +181,7 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
                      "threshold": "p < 0.05 (not calibrated: it tests a raw change, not an effect)",
                      "call": {"up": "rise", "down": "drop", "too few to tell": "no verdict"}.get(et["verdict"],
                                                                                              "no change"),
-                     "sentence": et["sentence"], "calibration": None})
+                     "sentence": etest_sentence(et, nb, na), "calibration": None})
     if syn["status"] == "evaluated":
         rows.append({"method": "Synthetic control, placebo-in-space rank test", "estimate_pct": syn["estimate_pct"],
                      "statistic": f"p = {syn['test']['p_value']:.3f}",
@@ -192,19 +192,38 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
             "agreement": agreement(rows), "wdd": ev, "synth": syn}
 
 
+def etest_sentence(et: dict, nb: int, na: int) -> str:
+    """The e-test in words, per month, since the windows differ in length (raw totals would mislead)."""
+    b, a = et["before"] / nb, et["after"] / na
+    head = f"{b:.1f} a month in the {nb} months before, {a:.1f} in the {na} after"
+    if et["p_value"] is None:
+        return f"{head}: too few incidents to tell."
+    change = "" if et["before"] == 0 else f" ({100 * (a / b - 1):+.0f}%)"
+    if et["verdict"] in ("up", "down"):
+        return f"{head}{change}: a raw change larger than chance (p = {et['p_value']:.3f}), whatever its cause."
+    return f"{head}{change}: within ordinary noise (p = {et['p_value']:.2f})."
+
+
 def agreement(rows: list[dict]) -> str:
-    """One sentence: do the methods that gave a verdict say the same thing?"""
+    """One sentence: do the comparison methods (WDD, synthetic control) say the same thing, and what does the raw
+    e-test add? The e-test compares the footprint with its own past, not with other places, so it is reported
+    beside them rather than counted as a vote."""
     calls = {r["method"].split(",")[0]: r["call"] for r in rows}
+    raw = calls.pop("Poisson e-test", None)
     given = {k: v for k, v in calls.items() if v != "no verdict"}
-    if not given:
-        return "None of the methods can give a verdict here."
-    kinds = set(given.values())
     silent = [k for k, v in calls.items() if v == "no verdict"]
     tail = f" ({', '.join(silent)}: no verdict.)" if silent else ""
-    if kinds == {"no change"}:
-        return f"The methods agree: no change beyond chance.{tail}"
-    if len(kinds) == 1:
-        return f"The methods agree: a {kinds.pop()} beyond chance.{tail}"
-    parts = "; ".join(f"{k}: {v}" for k, v in given.items())
-    return (f"The methods disagree ({parts}). Read that as 'not established': a real change would show in the "
-            f"comparisons, not in one method alone.{tail}")
+    kinds = set(given.values())
+    if not given:
+        head = "No comparison method can give a verdict here."
+    elif kinds == {"no change"}:
+        head = "The comparison methods agree: no change beyond chance relative to similar places."
+    elif len(kinds) == 1:
+        head = f"The comparison methods agree: a {kinds.pop()} beyond chance relative to similar places."
+    else:
+        head = ("The comparison methods disagree (" + "; ".join(f"{k}: {v}" for k, v in given.items()) +
+                "): read that as not established.")
+    if raw in ("rise", "drop") and kinds == {"no change"}:
+        head += (f" The footprint's own count did {'rise' if raw == 'rise' else 'fall'} beyond noise (e-test), but "
+                 "the places it is compared with moved alike.")
+    return head + tail

@@ -17,8 +17,10 @@ threshold calibrated on placebo programs (the same number of footprints at rando
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -223,6 +225,7 @@ def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = N
             left.append(f"{fp.key}: {why}")
         else:
             fps.append(fp)
+    fps.sort(key=lambda f: (f.start, f.key))  # the same answer whatever order the events are named in
     base = {"program": program_id, "title": mem.title, "left_out": left, "source": panel.SOURCE,
             "measure": panel.MEASURE, "window": WINDOW}
     if not fps:
@@ -234,7 +237,7 @@ def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = N
     data = build(m, g, events, items)
     pool, own, es = pooled(data), per_footprint(data, [fp.key for fp in fps]), event_study(data)
     frame = calibrate.placebos_for(con, m, events, sorted(set().union(*(fp.areas for fp in fps))), WINDOW, after,
-                                   "|".join(fp.key for fp in fps))
+                                   "|".join(sorted(fp.key for fp in fps)))
     sizes = [len(fp.areas) for fp in fps]
     halves = [placebo_zs(m, g, events, frame, sizes, "|".join(sorted(fp.key for fp in fps)), h, n_placebos)
               for h in (0, 1)]
@@ -284,3 +287,21 @@ def verdict(title: str, pool: dict, claimed: bool, after: int, cal: calibrate.Ca
                 "that the work caused it.")
     return (f"Across {title}, no change beyond chance: {where} than in their comparison places over the {after} "
             f"months after each start, within what placebo programs show.{against}")
+
+
+def set_start(program_id: str, day, confirmed: bool = True) -> list[str]:
+    """Save `day` as the start of every event of the program (an editor's choice on the Programs page; the 2026
+    council program is stored at its ordinance month until then). Each event is validated again and its notes say
+    who set the date; returns the ids changed."""
+    changed = []
+    for e in registry.load():
+        if e.program != program_id:
+            continue
+        notes = re.sub(r" ?Start set to \d{4}-\d{2}-\d{2} by an editor on \d{4}-\d{2}-\d{2}\.", "", e.notes)
+        notes = f"{notes} Start set to {day:%Y-%m-%d} by an editor on {date.today():%Y-%m-%d}.".strip()
+        registry.upsert(registry.parse({**e.row(), "start_date": day.isoformat(), "date_confirmed": confirmed,
+                                        "notes": notes}))
+        changed.append(e.event_id)
+    if not changed:
+        raise ProgramError(f"no event belongs to program {program_id!r}")
+    return changed
