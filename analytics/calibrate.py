@@ -212,11 +212,11 @@ def wdd_z(p: Placebos, areas, start) -> float | None:
     return wdd((t0, t1), (c0, c1), before_len=p.before, after_len=p.after)["local"].z
 
 
-def wdd_calibration(p: Placebos, size: int, key: str, n: int = N_WDD) -> Calibration:
+def wdd_calibration(p: Placebos, size: int, key: str, n: int | None = None) -> Calibration:
     """The WDD local test's critical |z| on placebo footprints of `size` neighborhoods, checked on held-out ones."""
     zs = []
     for half in (0, 1):
-        draws = p.draw(panel.rng_for(key, "wdd", half), half, [size], n)
+        draws = p.draw(panel.rng_for(key, "wdd", half), half, [size], n or N_WDD)
         zs.append([z for ((areas, start),) in draws if (z := wdd_z(p, areas, start)) is not None])
     return calibration("WDD local test", "|z|", zs[0], zs[1])
 
@@ -230,11 +230,11 @@ def synth_p(p: Placebos, areas, start) -> float:
     return 1.0 if r["poor_fit"] else r["p_value"]
 
 
-def synth_calibration(p: Placebos, size: int, key: str, n: int = N_SYNTH) -> Calibration:
+def synth_calibration(p: Placebos, size: int, key: str, n: int | None = None) -> Calibration:
     """The rank test's p cut-off on placebo footprints of `size` neighborhoods, checked on held-out ones."""
     ps = []
     for half in (0, 1):
-        draws = p.draw(panel.rng_for(key, "synth", half), half, [size], n)
+        draws = p.draw(panel.rng_for(key, "synth", half), half, [size], n or N_SYNTH)
         ps.append([synth_p(p, areas, start) for ((areas, start),) in draws])
     grid = np.arange(1, synth.N_DONORS + 2) / (synth.N_DONORS + 1)
     return calibration("synthetic control rank test", "p", ps[0], ps[1], grid)

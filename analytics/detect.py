@@ -95,7 +95,7 @@ def _pooled_series(p: Placebos, items: list[tuple[tuple, pd.Timestamp]], exclude
     return t_pre, c_pre, sum(x[:n] for x in t_post), sum(x[:n] for x in c_post)
 
 
-def critical_values(p: Placebos, sizes: list[int], key: str, n: int = N_PLACEBO) -> tuple[np.ndarray, dict]:
+def critical_values(p: Placebos, sizes: list[int], key: str, n: int | None = None) -> tuple[np.ndarray, dict]:
     """Month-by-month critical |z| for watching every month, from placebo programs of these sizes, and its check.
 
     Each month's 90th percentile of the placebos' |z| is scaled up by one common factor until at most 10% of the
@@ -104,7 +104,7 @@ def critical_values(p: Placebos, sizes: list[int], key: str, n: int = N_PLACEBO)
     zs = []
     for half in (0, 1):
         rows = []
-        for prog in p.draw(panel.rng_for(key, "detect", half), half, sizes, n):
+        for prog in p.draw(panel.rng_for(key, "detect", half), half, sizes, n or N_PLACEBO):
             t_pre, c_pre, t_post, c_post = _pooled_series(p, prog, set())
             rows.append(np.abs(cumulative(t_pre, c_pre, t_post, c_post)["z"].to_numpy()))
         zs.append(np.array(rows))
@@ -125,7 +125,7 @@ def critical_values(p: Placebos, sizes: list[int], key: str, n: int = N_PLACEBO)
 
 
 def track(con, program_id: str | None = None, event_ids: list[str] | None = None, horizon: int = HORIZON,
-          n_placebos: int = N_PLACEBO, draws: int = DRAWS) -> dict:
+          n_placebos: int | None = None, draws: int = DRAWS) -> dict:
     """Tracking from the start and the months by which drops of 10%, 20% and 30% would show, for a program or
     events (all footprints pooled, each aligned on its own start)."""
     if not 1 <= horizon <= MAX_HORIZON:

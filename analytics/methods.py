@@ -64,7 +64,7 @@ def _public(f: dict) -> dict:
 
 
 def synth_event(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = synth.AFTER,
-                n_placebos: int = calibrate.N_SYNTH, f: dict | None = None) -> dict:
+                n_placebos: int | None = None, f: dict | None = None) -> dict:
     """The synthetic control of one event with its placebo-in-space test, intervals and calibrated verdict."""
     f = f or frame(con, event, before, after)
     if f["status"] != "ready":
@@ -154,7 +154,7 @@ def _call(claimed: bool, value: float | None) -> str:
 
 
 def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = synth.AFTER,
-            n_wdd: int = calibrate.N_WDD, n_synth: int = calibrate.N_SYNTH) -> dict:
+            n_wdd: int | None = None, n_synth: int | None = None) -> dict:
     """The three methods on one event, with the calibrations and a sentence on whether they agree."""
     f = frame(con, event, before, after)
     if f["status"] != "ready":

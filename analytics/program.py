@@ -213,7 +213,7 @@ def _usable(m: pd.DataFrame, fp: panel.Footprint) -> str | None:
 
 
 def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = None,
-             n_placebos: int = N_PROGRAM) -> dict:
+             n_placebos: int | None = None) -> dict:
     """The program's pooled effect, its event study, each footprint's own effect, and placebo programs."""
     mem = members(con, program_id, event_ids)
     m, g, events = panel.matrix(con), panel.geo(con), registry.load()
@@ -239,7 +239,7 @@ def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = N
     frame = calibrate.placebos_for(con, m, events, sorted(set().union(*(fp.areas for fp in fps))), WINDOW, after,
                                    "|".join(sorted(fp.key for fp in fps)))
     sizes = [len(fp.areas) for fp in fps]
-    halves = [placebo_zs(m, g, events, frame, sizes, "|".join(sorted(fp.key for fp in fps)), h, n_placebos)
+    halves = [placebo_zs(m, g, events, frame, sizes, "|".join(sorted(fp.key for fp in fps)), h, n_placebos or N_PROGRAM)
               for h in (0, 1)]
     cal = calibrate.calibration("program estimate", "|z|", [x["z"] for x in halves[0]], [x["z"] for x in halves[1]],
                                 what="placebo programs")

@@ -95,7 +95,7 @@ elif view == "Program effect":
     if not chosen:
         st.info("Choose at least one event.")
         st.stop()
-    with st.spinner("Fitting the event study and 80 placebo programs (up to a minute the first time)…"):
+    with st.spinner("Fitting the event study and the placebo programs (up to a minute the first time)…"):
         r = web.program_effect(key, rkey, pid, tuple(chosen))
     if r["status"] != "evaluated":
         st.warning(r["message"])
