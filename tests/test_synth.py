@@ -116,3 +116,27 @@ def test_donors_exclude_the_footprint_its_buffer_and_other_active_events(built_d
     assert corridor <= set(out["busy_places"]) and not pool & corridor
     assert {d["neighborhood"] for d in out["donors"]} <= pool
     assert sum(d["weight"] for d in out["donors"]) == pytest.approx(1, abs=0.01)
+
+
+def test_cli_all_gives_the_librarys_numbers(built_db, con):
+    import json
+    import subprocess
+    import sys
+
+    from kcvt.settings import ROOT
+
+    event = registry.get("prospect-35th-2023-05-17")
+    lib = methods.compare(con, event)
+    out = subprocess.run([sys.executable, "-m", "analytics", "evaluate", "--event", event.event_id, "--method", "all",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    cli = json.loads(out.stdout)
+    syn, mine = cli["synth"], lib["synth"]
+    assert syn["estimate_pct"] == mine["estimate_pct"] and syn["test"] == mine["test"]
+    assert syn["verdict"] == mine["verdict"] and syn["donors"] == mine["donors"]
+    assert cli["agreement"] == lib["agreement"]
+    assert [m["call"] for m in cli["methods"]] == [m["call"] for m in lib["methods"]]
+    assert cli["wdd"]["counts"] == lib["wdd"]["counts"]
+    refused = subprocess.run([sys.executable, "-m", "analytics", "evaluate", "--event", event.event_id, "--method",
+                              "synth", "--unit", "points"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "apply to --method wdd only" in refused.stderr
