@@ -226,7 +226,7 @@ def synth_p(p: Placebos, areas, start) -> float:
     pre, post = panel.windows(start, p.before, p.after)
     skip = p.geo.around(areas) | p.blocked | p.busy[start]
     cands = [a for a in p.eligible(start) if a not in skip]
-    r = synth.run(p.m, p.m[list(areas)].sum(axis=1), cands, pre, post, p.geo.near)
+    r = synth.run(p.m, p.m[list(areas)].sum(axis=1), cands, pre, post, p.geo.near, fast=True)
     return 1.0 if r["poor_fit"] else r["p_value"]
 
 

@@ -34,6 +34,7 @@ PROGRAMS_FILE = REFERENCE_DIR / "programs.csv"
 WINDOW = 12
 N_DONORS = 40
 N_PROGRAM = 40  # placebo programs per half
+MIN_FOOTPRINT = 1
 
 
 ProgramError = panel.NotEvaluable
@@ -87,23 +88,27 @@ def members(con, program_id: str | None = None, event_ids: list[str] | None = No
 def stack(m: pd.DataFrame, series: pd.Series, start: pd.Timestamp, donors: list[str], key: str, s: int,
           after: int = WINDOW) -> pd.DataFrame:
     """One footprint's stack: its series and its donors' over months -WINDOW..+after (those with data)."""
-    rel = range(-WINDOW, after + 1)
-    months = [panel.shifted(start, k) for k in rel]
-    keep = [(k, mo) for k, mo in zip(rel, months, strict=True) if mo in m.index and m.loc[mo].notna().all()]
-    rows = []
-    for unit, y in [(key, series), *((d, m[d]) for d in donors)]:
-        treated = unit == key
-        for k, mo in keep:
-            rows.append((s, unit, f"{s}|{unit}", f"{s}|{mo:%Y-%m}", k, treated, float(y[mo])))
-    return pd.DataFrame(rows, columns=["stack", "unit", "stack_unit", "stack_month", "rel", "treated", "n"])
+    i = m.index.get_loc(start)
+    lo, hi = max(0, i - WINDOW), min(len(m) - 1, i + after)
+    ok = m.iloc[lo:hi + 1].notna().all(axis=1).to_numpy()
+    rel = np.arange(lo - i, hi - i + 1)[ok]
+    months = m.index[lo:hi + 1][ok].strftime("%Y-%m").to_numpy()
+    values = np.column_stack([series.to_numpy()[lo:hi + 1][ok], m[donors].to_numpy()[lo:hi + 1][ok]])
+    units = np.array([key, *donors], dtype=object)
+    t, u = values.shape
+    unit = np.repeat(units, t)
+    return pd.DataFrame({"stack": s, "unit": unit, "stack_unit": f"{s}|" + unit.astype(str),
+                         "stack_month": np.char.add(f"{s}|", np.tile(months, u).astype(str)), "rel": np.tile(rel, u),
+                         "treated": np.repeat(np.arange(u) == 0, t), "n": values.T.ravel().astype(float)})
 
 
 def build(m: pd.DataFrame, g: panel.Geo, events: list[CanvassEvent], items: list[tuple[str, tuple, pd.Timestamp]],
-          blocked: set[str] = frozenset(), after: int = WINDOW, placebo: bool = False) -> pd.DataFrame:
+          blocked: set[str] = frozenset(), after: int = WINDOW, placebo: bool = False, pool_at=None) -> pd.DataFrame:
     """The stacked panel of footprints given as (key, areas, start). Each stack's donors: the N_DONORS eligible
     places closest to its footprint before its start, none near it, none touched by another registry event active
     in its window (so a later footprint of the same program may be a donor before it starts: not yet treated).
-    A placebo program's footprints are never each other's donors."""
+    A placebo program's footprints are never each other's donors. `pool_at(start)`, if given, returns the eligible
+    places at a start (a cache: placebo programs reuse starts)."""
     frames = []
     for s, (key, areas, start) in enumerate(items):
         pre, post = panel.windows(start, WINDOW, after)
@@ -111,7 +116,8 @@ def build(m: pd.DataFrame, g: panel.Geo, events: list[CanvassEvent], items: list
         exclude = g.around(areas) | panel.busy(g, events, pre[0], post[-1], {key}) | set(blocked)
         if placebo:
             exclude = exclude.union(*(set(a) for _, a, _ in items))
-        cands = panel.eligible(m, pre, have, exclude)
+        cands = ([a for a in pool_at(start) if a not in exclude] if pool_at else
+                 panel.eligible(m, pre, have, exclude))
         series = m[list(areas)].sum(axis=1)
         frames.append(stack(m, series, start, synth.choose_donors(m, series, cands, pre, N_DONORS), key, s, after))
     return pd.concat(frames, ignore_index=True)
@@ -122,7 +128,10 @@ def _fepois(formula: str, data: pd.DataFrame):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pf.fepois(formula, data=data, vcov={"CRV1": "unit"})
+        # no separation check: every unit averages at least panel.MIN_MONTHLY (donors) or MIN_FOOTPRINT (footprints)
+        # incidents a month before its start, so no unit's counts are all zero; the check took a third of the time
+        return pf.fepois(formula, data=data, vcov={"CRV1": "unit"}, separation_check=[], copy_data=False,
+                         store_data=False)
 
 
 def pooled(data: pd.DataFrame) -> dict:
@@ -192,7 +201,7 @@ def placebo_zs(m, g, events, p: calibrate.Placebos, sizes: list[int], key: str, 
     for prog in p.draw(panel.rng_for(key, "program", half), half, sizes, n):
         items = [(f"placebo-{i}", areas, start) for i, (areas, start) in enumerate(prog)]
         try:
-            r = pooled(build(m, g, events, items, p.blocked, p.after, placebo=True))
+            r = pooled(build(m, g, events, items, p.blocked, p.after, placebo=True, pool_at=p.eligible))
         except Exception:  # noqa: BLE001, S112 (a placebo the estimator cannot fit is skipped: "n" counts those fitted)
             continue
         if r["z"] is not None and np.isfinite(r["z"]):
@@ -201,12 +210,14 @@ def placebo_zs(m, g, events, p: calibrate.Placebos, sizes: list[int], key: str, 
 
 
 def _usable(m: pd.DataFrame, fp: panel.Footprint) -> str | None:
-    """Why a footprint cannot enter the program estimate (None if it can): all 12 months before need data, and
-    at least one month after."""
+    """Why a footprint cannot enter the program estimate (None if it can): all 12 months before need data, at
+    least one month after, and at least MIN_FOOTPRINT incidents a month before."""
     pre, post = panel.windows(fp.start, WINDOW, 1)
     have = set(m.index[m.notna().all(axis=1)])
     if not all(x in have for x in pre):
         return f"not all of the {WINDOW} months before {fp.start:%Y-%m} have data"
+    if m.loc[pre, list(fp.areas)].sum(axis=1).mean() < MIN_FOOTPRINT:
+        return f"fewer than {MIN_FOOTPRINT} incident a month before the start: too few to estimate"
     if post[0] not in have:
         return f"no month of data after {fp.start:%Y-%m} yet"
     return None

@@ -51,6 +51,9 @@ def test_the_inner_solve_matches_pysyncons_own_on_the_same_problem(real):
     assert np.abs(slow.W - fast.W).max() < 0.02
     assert fast.loss_W <= slow.loss_W + 1e-6
     assert np.allclose(synth.weights(z0.to_numpy(), z1.to_numpy()), fast.W)  # the placebo runs' array path
+    post = f["post"]
+    lib, arr = synth.fit(treated, m[donors], pre, post), synth.fit_arrays(treated, m[donors], pre, post)
+    assert np.allclose(lib.synthetic, arr.synthetic) and lib.ratio == pytest.approx(arr.ratio)
 
 
 def test_recovers_a_synthetic_30_percent_drop_injected_into_a_real_footprint(real):
