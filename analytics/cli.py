@@ -290,8 +290,8 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("program", help="pooled effect of a program's footprints with staggered starts")
     g.add_argument("--program", help="program id, e.g. prospect-corridor or council-2026")
     g.add_argument("--events", help="event ids, comma-separated (default: the program's events)")
-    g.add_argument("--placebos", type=_positive_int, default=40,
-                   help="placebo programs per half (calibration, held-out check; default 40)")
+    g.add_argument("--placebos", type=_positive_int, default=None,
+                   help="placebo programs per half (calibration, held-out check; default 40, as on the page)")
     g.add_argument("--json", action="store_true", help="machine-readable output")
     g.set_defaults(func=cmd_program)
 

@@ -161,8 +161,9 @@ else:
                    f"{last['expected']:,.0f} expected from the matched comparison neighborhoods and the footprints' "
                    f"usual gap to them in the {r['before_months']} months before the start.")
     st.plotly_chart(charts.detectability(r), width="stretch")
-    st.dataframe(pd.DataFrame([{"drop": f"{d['drop_pct']}%", "would show by": d["by"] or
-                                f"not within {r['horizon']} months", "months after the start": str(d["month"]) if d["month"] else "—"}
+    st.dataframe(pd.DataFrame([{"drop": f"{d['drop_pct']}%",
+                                "would show by": d["by"] or f"not within {r['horizon']} months",
+                                "months after the start": str(d["month"]) if d["month"] else "—"}
                                for d in r["detectable"]]), hide_index=True, width="stretch")
     st.caption(f"Futures are simulated from the {r['before_months']} months before the start (about "
                f"{r['before_monthly']:.0f} incidents a month in the footprints), with the footprints' incidents thinned "
