@@ -14,6 +14,7 @@ page = st.navigation([
     st.Page("pages/emerging.py", title="Emerging hot spots", icon=":material/trending_up:"),
     st.Page("pages/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
     st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
+    st.Page("pages/programs.py", title="Programs and synthetic control", icon=":material/compare_arrows:"),
     st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
 ])
 

@@ -11,12 +11,13 @@ from typing import NoReturn
 
 import numpy as np
 
-from analytics import evaluation, queries, registry
+from analytics import evaluation, panel, queries, registry
 from analytics.wdd import BadInput, as_dict, require_variance, wdd
 from kcvt.db import DataUnavailable, connect
 
 #: what a bad value raises: each becomes one line on stderr and exit code 2, never a traceback
-BAD_VALUES = (queries.BadQuery, DataUnavailable, registry.RegistryError, evaluation.BadDesign, BadInput)
+BAD_VALUES = (queries.BadQuery, DataUnavailable, registry.RegistryError, evaluation.BadDesign, BadInput,
+              panel.NotEvaluable)
 
 
 class Parser(argparse.ArgumentParser):
@@ -194,8 +195,14 @@ def _design(con, args: argparse.Namespace, event: registry.CanvassEvent) -> eval
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`evaluate`: one event's before/after evaluation, as the Outreach page shows it. Without design options the
-    design is chosen from coverage (GVA points where GVA covers both windows, else KCPD neighborhood-months)."""
+    design is chosen from coverage (GVA points where GVA covers both windows, else KCPD neighborhood-months).
+    `--method synth` gives the synthetic control and `--method all` the three methods side by side, as the Programs
+    page shows them (KCPD crimes against persons by neighborhood-month, 36 months before and 12 after by default)."""
     event = registry.get(args.event)
+    if args.method != "wdd":
+        return _other_methods(args, event)
+    args.months_before = 6 if args.months_before is None else args.months_before
+    args.months_after = 6 if args.months_after is None else args.months_after
     with connect() as con:
         result = evaluation.evaluate(con, event, _design(con, args, event))
     if args.json:
@@ -205,6 +212,73 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(evaluation.summary(result))
         if result.get("displacement"):
             print(result["displacement"])
+    return 0
+
+
+def _other_methods(args: argparse.Namespace, event: registry.CanvassEvent) -> int:
+    """`evaluate --method synth|all`: the design options of the WDD evaluation do not apply and are refused."""
+    from analytics import methods, synth
+
+    wdd_only = [name for name, value in (("--unit", args.unit), ("--source", args.source), ("--measure", args.measure),
+                                        ("--comparison", args.comparison)) if value] + (
+        ["--buffer-m"] if args.buffer_m != 400.0 else [])
+    if wdd_only:
+        raise evaluation.BadDesign(f"{', '.join(wdd_only)} apply to --method wdd only: the synthetic control counts "
+                                   "KCPD crimes against persons by neighborhood-month")
+    before = synth.BEFORE if args.months_before is None else args.months_before
+    after = synth.AFTER if args.months_after is None else args.months_after
+    for name, value in (("months before", before), ("months after", after)):
+        if not evaluation.MONTHS[0] <= value <= evaluation.MONTHS[1]:
+            raise evaluation.BadDesign(f"{name} must be a whole number from {evaluation.MONTHS[0]} to "
+                                       f"{evaluation.MONTHS[1]}, not {value!r}")
+    with connect() as con:
+        run = methods.synth_event if args.method == "synth" else methods.compare
+        result = run(con, event, before, after)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{event.name}: {result['status']}")
+        if args.method == "all" and result["status"] == "evaluated":
+            for row in result["methods"]:
+                print(f"- {row['method']}: {row['call']} ({row['statistic'] or 'no statistic'}; {row['threshold']})")
+            print(result["agreement"])
+        print(result.get("verdict") or result.get("message") or result.get("synth", {}).get("verdict", ""))
+    return 0
+
+
+def _ids(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def cmd_program(args: argparse.Namespace) -> int:
+    """`program`: the pooled effect across a program's footprints (stacked Poisson event study), each footprint's
+    contribution, and placebo programs, as the Programs page shows them."""
+    from analytics import program
+
+    with connect() as con:
+        result = program.evaluate(con, args.program, _ids(args.events), args.placebos)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result['title']}: {result['status']}")
+        print(result.get("verdict") or result.get("message"))
+        if result.get("calibration"):
+            print(result["calibration"]["sentence"])
+    return 0
+
+
+def cmd_detectable(args: argparse.Namespace) -> int:
+    """`detectable`: tracking since the start and when drops of 10%, 20% or 30% would show, for an event or a
+    program, as the Programs page's tracking view shows it."""
+    from analytics import detect
+
+    with connect() as con:
+        result = detect.track(con, args.program, [args.event] if args.event else None, args.horizon)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result['title']}: {result['status']}")
+        print(result.get("answer") or result.get("message"))
     return 0
 
 
@@ -359,13 +433,34 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--unit", choices=["areas", "points"], help="neighborhood-month counts or incident points")
     v.add_argument("--source", help="source id (default: chosen from coverage)")
     v.add_argument("--measure", help="category id, e.g. persons or shooting")
-    v.add_argument("--months-before", type=int, default=6, help=f"before window in months, {MONTHS} (default 6)")
-    v.add_argument("--months-after", type=int, default=6, help=f"after window in months, {MONTHS} (default 6)")
+    v.add_argument("--method", choices=["wdd", "synth", "all"], default="wdd",
+                   help="wdd: the Outreach page's evaluation (default); synth: synthetic control; all: WDD, e-test and "
+                        "synthetic control side by side")
+    v.add_argument("--months-before", type=int, default=None,
+                   help=f"before window in months, {MONTHS} (default 6; 36 for synth and all)")
+    v.add_argument("--months-after", type=int, default=None,
+                   help=f"after window in months, {MONTHS} (default 6; 12 for synth and all)")
     v.add_argument("--buffer-m", type=float, default=400.0,
                    help=f"displacement buffer in metres, above 0 and at most {evaluation.MAX_BUFFER_M:g} (default 400)")
     v.add_argument("--comparison", help="comparison neighborhoods, '|'-separated (default: suggested)")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=cmd_evaluate)
+
+    g = sub.add_parser("program", help="pooled effect of a program's footprints with staggered starts")
+    g.add_argument("--program", help="program id, e.g. prospect-corridor or council-2026")
+    g.add_argument("--events", help="event ids, comma-separated (default: the program's events)")
+    g.add_argument("--placebos", type=_positive_int, default=None,
+                   help="placebo programs per half (calibration, held-out check; default 40, as on the page)")
+    g.add_argument("--json", action="store_true", help="machine-readable output")
+    g.set_defaults(func=cmd_program)
+
+    d = sub.add_parser("detectable", help="tracking since the start, and when a drop would become detectable")
+    which = d.add_mutually_exclusive_group(required=True)
+    which.add_argument("--event", help="event id")
+    which.add_argument("--program", help="program id")
+    d.add_argument("--horizon", type=_positive_int, default=36, help="months ahead to project (default 36)")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(func=cmd_detectable)
 
     w = sub.add_parser("wdd", help="weighted displacement difference test on counts you give")
     w.add_argument("--treated", nargs=2, type=float, required=True, metavar=("BEFORE", "AFTER"))

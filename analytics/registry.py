@@ -37,7 +37,10 @@ from kcvt.settings import DATA_DIR, REFERENCE_DIR
 SEED = REFERENCE_DIR / "canvass_events_seed.csv"
 COLUMNS = ["event_id", "name", "start_date", "end_date", "date_confirmed", "organisations", "footprint_type",
            "neighborhoods", "line_wkt", "corridor_width_m", "point_lon", "point_lat", "radius_m", "doors_knocked",
-           "contacts", "notes", "source"]
+           "contacts", "notes", "source", "program"]
+#: The ids the first seed held. A registry file written before the seed-top-up rule (no `.seeded` file beside it)
+#: has already been offered these, so one of them missing from it was deleted by a user and stays deleted.
+FIRST_SEED_IDS = ("independence-ave-2023-11-29", "ruskin-heights-undated", "pal-center-2017-07-26")
 
 
 class RegistryError(ValueError):
@@ -150,6 +153,8 @@ class CanvassEvent(Footprint):
     contacts: int | None = Field(default=None, ge=0, le=1_000_000)
     notes: str = Field(default="", max_length=4000)
     source: str = Field(default="", max_length=1000)
+    #: the program the event belongs to (analytics.program): footprints of one effort that start on different dates
+    program: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{2,79})?$")
 
     @field_validator("name", "organisations", "notes", "source", mode="before")
     @classmethod
@@ -160,6 +165,11 @@ class CanvassEvent(Footprint):
     @classmethod
     def _flag(cls, value):
         return False if _blank(value) else value
+
+    @field_validator("program", mode="before")
+    @classmethod
+    def _program(cls, value):
+        return clean_text(value).lower()
 
     @model_validator(mode="after")
     def _dates(self):
@@ -203,8 +213,9 @@ class Store:
     first use. Rows that fail validation are set aside, not fatal, and kept in the file (see the module docstring)."""
 
     def __init__(self, model: type[BaseModel], key: str, columns: list[str], env: str, default: Path,
-                 seed: Path | None = None):
+                 seed: Path | None = None, first_seed_ids: tuple[str, ...] = ()):
         self.model, self.key, self.columns, self.env, self.default, self.seed = model, key, columns, env, default, seed
+        self.first_seed_ids = first_seed_ids
 
     def path(self) -> Path:
         """The file: the store's environment variable if set, else its default under data/registry/. Records live
@@ -264,11 +275,43 @@ class Store:
             if not self.path().exists():
                 seed = self._read(self.seed).to_dict("records") if self.seed else []
                 self._write([self.parse(r) for r in seed], [])
+                self._offered_path().write_text("\n".join(str(r[self.key]) for r in seed) + "\n")
+
+    def _offered_path(self) -> Path:
+        """Beside the file: the seed ids it has been offered once (`<file>.seeded`)."""
+        return self.path().with_name(self.path().name + ".seeded")
+
+    def _offered(self) -> set[str]:
+        path = self._offered_path()
+        return set(path.read_text().split()) if path.exists() else set(self.first_seed_ids)
+
+    def _top_up(self) -> None:
+        """Add the seed records the file has never been offered (a registry seeded before they were bundled).
+
+        A user's edits win: a record already in the file (or set aside) keeps its row as the user left it, and a seed
+        record offered once and deleted since is not brought back (the offered ids are kept beside the file)."""
+        if not (self.seed and self.first_seed_ids):  # stores opt in by naming their first seed's ids
+            return
+        seed = self._read(self.seed).to_dict("records")
+        new = [r for r in seed if str(r[self.key]) not in self._offered()]
+        if not new:
+            return
+        with self._locked(f"adding new seed records to {self.path().name}"):
+            contents = self._parse_rows(self._read(self.path()).to_dict("records"))
+            have = {getattr(r, self.key) for r in contents.records} | {r.record_id for r in contents.rejected}
+            added = [self.parse(r) for r in new if str(r[self.key]) not in have]
+            if added:
+                self._write([*contents.records, *added], contents.rejected)
+            self._offered_path().write_text("\n".join(sorted(self._offered() | {str(r[self.key]) for r in seed}))
+                                            + "\n")
 
     def read(self) -> Contents:
-        """The good records and the rejected rows (seeding the file on first use)."""
+        """The good records and the rejected rows (seeding the file on first use, and adding seed records bundled
+        since the file was seeded: see _top_up)."""
         if not self.path().exists():
             self._seed()
+        else:
+            self._top_up()
         return self._parse_rows(self._read(self.path()).to_dict("records"))
 
     def problems(self) -> list[str]:
@@ -367,6 +410,6 @@ def _shown_id(value) -> str:
 
 
 EVENTS = Store(CanvassEvent, "event_id", COLUMNS, "KC_VIOLENCE_REGISTRY", DATA_DIR / "registry" / "canvass_events.csv",
-               SEED)
+               SEED, FIRST_SEED_IDS)
 parse, load, save, get, upsert, delete = EVENTS.parse, EVENTS.load, EVENTS.save, EVENTS.get, EVENTS.upsert, EVENTS.delete
 export_csv, import_csv, read, problems = EVENTS.export_csv, EVENTS.import_csv, EVENTS.read, EVENTS.problems

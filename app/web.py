@@ -612,3 +612,57 @@ def briefing(db_key: str, source: str, category: str, start: date, end: date, sl
     with cursor(db_key) as cur:
         labels, coverage = br.labels_and_coverage(cur, source, category)
     return br.html(result, geo, watch, table, labels, coverage, note)
+
+
+def registry_key() -> str:
+    """A fingerprint of the canvass registry's good records: part of the cache key of every evaluation below, so an
+    edited date or footprint (an editor setting a program's start) is never answered from an older cache entry."""
+    import hashlib
+
+    from analytics import registry
+
+    return hashlib.sha256(registry.export_csv().encode()).hexdigest()[:16]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def compare_methods(db_key: str, registry_key: str, event_id: str) -> dict:
+    """methods.compare: the WDD, the e-test and the synthetic control for one event, with their calibrations
+    (a few seconds: cached on the database, the registry and the event)."""
+    from analytics import methods, registry
+
+    with cursor(db_key) as cur:
+        return methods.compare(cur, registry.get(event_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def synth_event(db_key: str, registry_key: str, event_id: str) -> dict:
+    """methods.synth_event: the synthetic control alone (what the Outreach page can add beside its WDD)."""
+    from analytics import methods, registry
+
+    with cursor(db_key) as cur:
+        return methods.synth_event(cur, registry.get(event_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def program_effect(db_key: str, registry_key: str, program_id: str | None, event_ids: tuple[str, ...]) -> dict:
+    """program.evaluate for a program or the events chosen, with its placebo programs (tens of seconds: cached)."""
+    from analytics import program
+
+    with cursor(db_key) as cur:
+        return program.evaluate(cur, program_id, list(event_ids) or None)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def tracking(db_key: str, registry_key: str, program_id: str | None, event_ids: tuple[str, ...]) -> dict:
+    """detect.track: tracking since the start and when drops would show, for a program or events."""
+    from analytics import detect
+
+    with cursor(db_key) as cur:
+        return detect.track(cur, program_id, list(event_ids) or None)
+
+
+def programs() -> pd.DataFrame:
+    """The named programs and any program id the registry uses (read fresh: editors add events)."""
+    from analytics import program
+
+    return program.programs()

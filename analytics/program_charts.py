@@ -1,0 +1,130 @@
+"""Figures for the Programs page: synthetic against real, donor weights, placebo ratios, event study, placebo
+programs, footprint contributions, tracking since the start and detectability. Every axis names its unit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from analytics.charts import PALETTE
+
+_LAYOUT = {"margin": {"l": 50, "r": 10, "t": 50, "b": 10}, "legend": {"orientation": "h", "y": -0.22}}
+MEASURE = "KCPD crimes against persons per month"
+
+
+def _start_line(fig: go.Figure, month: str, text: str) -> None:
+    fig.add_vline(x=pd.Timestamp(month).timestamp() * 1000, line_dash="dash", line_color="#555",
+                  annotation_text=text, annotation_position="top left")
+
+
+def synth_lines(result: dict) -> go.Figure:
+    """The footprint's monthly count against its synthetic comparison, with the conformal band after the start."""
+    s = pd.DataFrame(result["series"])
+    s["month"] = pd.to_datetime(s["month"])
+    after = s[s["window"] == "after"]
+    fig = go.Figure()
+    if after["low"].notna().all() and len(after):
+        fig.add_trace(go.Scatter(x=after["month"], y=after["high"], line={"width": 0}, showlegend=False,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=after["month"], y=after["low"], fill="tonexty", fillcolor="rgba(44,62,80,0.15)",
+                                 line={"width": 0}, name="synthetic, 90% conformal band"))
+    fig.add_trace(go.Scatter(x=s["month"], y=s["synthetic"], name="synthetic comparison (weighted donors)",
+                             mode="lines", line={"color": PALETTE[1], "dash": "dash", "width": 2}))
+    fig.add_trace(go.Scatter(x=s["month"], y=s["actual"], name="footprint (real)", mode="lines+markers",
+                             line={"color": PALETTE[0], "width": 2}))
+    _start_line(fig, result["date"][:7] + "-01", f"start {result['date']}")
+    fig.update_layout(title="The footprint against its synthetic comparison", xaxis_title="month",
+                      yaxis_title=MEASURE, height=400, hovermode="x unified", **_LAYOUT)
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def donor_weights(result: dict) -> go.Figure:
+    """Which neighborhoods make up the synthetic comparison, and how much of it each is."""
+    d = pd.DataFrame(result["donors"]).sort_values("weight")
+    fig = go.Figure(go.Bar(x=100 * d["weight"], y=d["neighborhood"], orientation="h", marker_color=PALETTE[1],
+                           name="weight"))
+    fig.update_layout(title="Donor neighborhoods in the synthetic comparison", xaxis_title="weight (% of the synthetic)",
+                      yaxis_title="neighborhood", height=max(260, 28 * len(d) + 90), showlegend=False,
+                      margin=_LAYOUT["margin"])
+    return fig
+
+
+def placebo_ratios(result: dict) -> go.Figure:
+    """The footprint's after/before fit-error ratio against each donor's, when each is treated as the footprint."""
+    r = pd.DataFrame(result["test"]["placebo_ratios"])
+    fig = go.Figure(go.Bar(x=r["neighborhood"], y=r["ratio"], marker_color=PALETTE[5], name="donor as placebo"))
+    fig.add_hline(y=result["test"]["ratio"], line_color=PALETTE[0], line_width=3,
+                  annotation_text="this footprint", annotation_position="top right")
+    fig.update_layout(title="Placebo-in-space: after/before fit error (RMSPE ratio)", xaxis_title="donor neighborhood",
+                      yaxis_title="RMSPE ratio (after / before)", height=360, **_LAYOUT)
+    return fig
+
+
+def event_study(result: dict) -> go.Figure:
+    """Percent change against month -1, by month relative to each footprint's start, with 90% intervals."""
+    e = pd.DataFrame(result["event_study"])
+    fig = go.Figure(go.Scatter(x=e["rel"], y=e["pct"], mode="markers+lines", name="estimate",
+                               line={"color": PALETTE[0]},
+                               error_y={"type": "data", "symmetric": False, "array": e["high"] - e["pct"],
+                                        "arrayminus": e["pct"] - e["low"]}))
+    fig.add_hline(y=0, line_color="#555")
+    fig.add_vline(x=0, line_dash="dash", line_color="#555", annotation_text="start")
+    fig.update_layout(title="Event study: footprints against their donors, month by month",
+                      xaxis_title="months relative to each footprint's start (month -1 = reference)",
+                      yaxis_title="% difference from month -1 (90% interval)", height=380, **_LAYOUT)
+    return fig
+
+
+def placebo_programs(result: dict) -> go.Figure:
+    """The program's pooled estimate against placebo programs' (same footprints' sizes at random places and dates)."""
+    fig = go.Figure(go.Histogram(x=result["placebos"]["estimates_pct"], name="placebo programs", opacity=0.7,
+                                 marker_color=PALETTE[5]))
+    fig.add_vline(x=result["pooled"]["pct"], line_color=PALETTE[0], line_width=3, annotation_text="this program")
+    fig.update_layout(title="The program against placebo programs", xaxis_title="pooled change (%)",
+                      yaxis_title="placebo programs (count)", height=320, **_LAYOUT)
+    return fig
+
+
+def contributions(result: dict) -> go.Figure:
+    """Each footprint's own change and its share of the footprints' after-window counts."""
+    f = pd.DataFrame(result["footprints"])
+    labels = f["event"] + " (" + f["share_pct"].map(lambda x: f"{x:.0f}%") + " of counts)"
+    fig = go.Figure(go.Bar(x=f["own_pct"].fillna(0), y=labels, orientation="h", marker_color=PALETTE[3],
+                           name="own change"))
+    fig.add_vline(x=result["pooled"]["pct"], line_color=PALETTE[0], line_dash="dash", annotation_text="pooled")
+    fig.update_layout(title="Each footprint's own change", xaxis_title="change against its donors (%)",
+                      yaxis_title="footprint (share of the footprints' counts)", height=max(260, 40 * len(f) + 100),
+                      showlegend=False, margin=_LAYOUT["margin"])
+    return fig
+
+
+def tracking(result: dict) -> go.Figure:
+    """Cumulative incidents above or below the expected count since the start, with the calibrated band."""
+    t = pd.DataFrame(result["tracking"])
+    t["month"] = pd.to_datetime(t["month"])
+    fig = go.Figure([
+        go.Scatter(x=t["month"], y=t["high"], line={"width": 0}, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=t["month"], y=t["low"], fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
+                   name="band (calibrated; a change is claimed only when it leaves 0)"),
+        go.Scatter(x=t["month"], y=t["difference"], mode="lines+markers", name="actual minus expected, cumulative",
+                   line={"color": PALETTE[0], "width": 2}),
+    ])
+    fig.add_hline(y=0, line_color="#555")
+    fig.update_layout(title="Since the start: incidents above (+) or below (-) what was expected",
+                      xaxis_title="month", yaxis_title="incidents, cumulative (actual - expected)", height=360,
+                      **_LAYOUT)
+    return fig
+
+
+def detectability(result: dict) -> go.Figure:
+    """For drops of 10%, 20% and 30%: the share of simulated futures in which the drop is beyond the threshold."""
+    fig = go.Figure()
+    for i, d in enumerate(result["detectable"]):
+        fig.add_trace(go.Scatter(x=list(range(1, len(d["power"]) + 1)), y=[100 * p for p in d["power"]],
+                                 name=f"a {d['drop_pct']}% drop", mode="lines",
+                                 line={"color": PALETTE[i], "dash": ["solid", "dash", "dot"][i % 3]}))
+    fig.add_hline(y=80, line_dash="dot", line_color="#555", annotation_text="detectable (80% of futures)")
+    fig.update_layout(title="When would a drop show?", xaxis_title="months after the start",
+                      yaxis_title="simulated futures where it shows (%)", yaxis_range=[0, 100], height=360, **_LAYOUT)
+    return fig

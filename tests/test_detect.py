@@ -1,0 +1,110 @@
+"""When can we tell: tracking against the expected count, and the detectability projection checked against a
+brute-force simulation written here from the WDD formula (analytics.wdd)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics import detect, registry
+from analytics.wdd import wdd
+from kcvt.settings import ROOT
+from tests.conftest import RAW
+
+COUNCIL = ["Ruskin Heights", "Independence Plaza", "North Town Fork Creek", "Marlborough Heights/Marlborough Pride",
+           "Ivanhoe Northeast", "Ivanhoe Southeast", "Ivanhoe Southwest"]
+
+
+@pytest.fixture(scope="module")
+def council(built_db, con):
+    return detect.track(con, "council-2026", n_placebos=100, draws=2000)
+
+
+def test_cumulative_difference_is_the_wdd_estimate_times_the_months():
+    t_pre, c_pre, t_after, c_after = [10, 12, 9, 11], [20, 18, 22, 20], [8, 7, 9], [21, 19, 20]
+    out = detect.cumulative(t_pre, c_pre, t_after, c_after)
+    for k in (1, 2, 3):
+        r = wdd((sum(t_pre), sum(t_after[:k])), (sum(c_pre), sum(c_after[:k])), before_len=4, after_len=k)["local"]
+        row = out.iloc[k - 1]
+        assert row["difference"] == pytest.approx(r.estimate * k)
+        assert row["z"] == pytest.approx(r.z)
+
+
+def test_tracking_counts_the_council_neighborhoods_from_the_raw_file(council):
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    mine = raw[raw.neighborhood.isin(COUNCIL)]
+    after = mine[mine.month.between("2026-02", "2026-06")].groupby("month").persons.sum()
+    assert council["start"] == "2026-01" and not council["start_confirmed"]
+    assert [r["month"] for r in council["tracking"]] == list(after.index)
+    assert [r["actual"] for r in council["tracking"]] == list(after.cumsum())
+    before = mine[mine.month.between("2024-01", "2025-12")].persons.sum() / 24
+    assert council["before_monthly"] == pytest.approx(before, abs=0.05)
+    last = council["tracking"][-1]
+    assert last["low"] < last["difference"] < last["high"]
+    assert last["beyond_chance"] == (not last["low"] <= 0 <= last["high"])
+    assert council["answer"].startswith("(Months count from January 2026")
+    assert ("Yes:" in council["answer"]) == last["beyond_chance"]
+
+
+def brute_force_power(t_pre, c_pre, drop, critical, draws, seed):
+    """One simulated future at a time: each month a before-window month drawn at random, the footprints' incidents
+    each kept with probability 1 - drop; the WDD z of the months so far from analytics.wdd."""
+    rng = np.random.default_rng(seed)
+    nb, h = len(t_pre), len(critical)
+    hits = np.zeros(h)
+    for _ in range(draws):
+        t1 = c1 = 0
+        for k in range(1, h + 1):
+            j = rng.integers(nb)
+            t1 += rng.binomial(int(t_pre[j]), 1 - drop)
+            c1 += c_pre[j]
+            z = wdd((sum(t_pre), t1), (sum(c_pre), c1), before_len=nb, after_len=k)["local"].z
+            hits[k - 1] += z is not None and z < -critical[k - 1]
+    return hits / draws
+
+
+def test_the_projection_matches_a_brute_force_simulation(built_db, council):
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    months = raw[raw.month.between("2024-01", "2025-12")]
+    t_pre = months[months.neighborhood.isin(COUNCIL)].groupby("month").persons.sum().to_numpy()
+    c_pre = months[months.neighborhood.isin(["Westport", "Hyde Park", "Squier Park"])].groupby(
+        "month").persons.sum().to_numpy()
+    critical = np.array(council["critical_z"][:18])
+    for drop in (0.1, 0.3):
+        fast = detect.power_curve(t_pre, c_pre, drop, critical, draws=4000, rng=np.random.default_rng(1))
+        slow = brute_force_power(t_pre, c_pre, drop, critical, draws=400, seed=2)
+        assert np.abs(fast - slow).max() < 0.08  # Monte Carlo error of 400 draws is at most 0.025 (one SE)
+        month_fast, month_slow = detect.first_month(fast), detect.first_month(slow)
+        assert (month_fast is None) == (month_slow is None)
+        if month_fast:
+            assert abs(month_fast - month_slow) <= 2
+
+
+def test_detectability_is_ordered_and_said_in_words(council):
+    months = {d["drop_pct"]: d["month"] for d in council["detectable"]}
+    assert set(months) == {10, 20, 30}
+    bigger_sooner = [m if m is not None else 10 ** 6 for m in (months[30], months[20], months[10])]
+    assert bigger_sooner == sorted(bigger_sooner)
+    for d in council["detectable"]:
+        said = f"a {d['drop_pct']}% drop would " + (f"show by month {d['month']}" if d["month"] else "not show within")
+        assert said in council["answer"]
+
+
+def test_watching_every_month_holds_the_false_positive_rate(council):
+    cal = council["calibration"]
+    assert cal["n_held_out"] >= 90 and cal["held_out_rate"] <= cal["tolerance"]
+
+
+def test_cli_detectable_matches_the_library(built_db, con):
+    out = subprocess.run([sys.executable, "-m", "analytics", "detectable", "--event", "council-2026-ivanhoe",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lib = detect.track(con, None, ["council-2026-ivanhoe"])
+    cli = json.loads(out.stdout)
+    assert cli["answer"] == lib["answer"] and cli["tracking"] == lib["tracking"]
+    assert registry.get("council-2026-ivanhoe").neighborhoods == COUNCIL[4:]
