@@ -104,7 +104,8 @@ def _placebo_regions(result: dict, skip: list[str]) -> evaluation.Regions:
     """
     empty = shapely.Polygon()
     return evaluation.Regions(empty, empty, empty, empty, result["footprint_areas"],
-                              result["buffer_areas"] + skip, result["comparison_areas"], [])
+                              result["buffer_areas"] + skip, result["comparison_areas"], [],
+                              left_out=result["left_out"])  # other canvass sites: never placebos
 
 
 #: one-sided risk that a correctly calibrated threshold still exceeds the allowance by chance alone
@@ -131,6 +132,7 @@ def test_placebo_false_positive_rate_on_held_out_placebos_is_at_most_nominal(con
     assert whole["critical_z"] == result["placebo"]["critical_z"]
     areas = sorted(r[0] for r in con.execute("SELECT area_id FROM areas WHERE area_type = 'neighborhood'").fetchall())
     used = set(result["footprint_areas"] + result["buffer_areas"] + result["comparison_areas"])
+    used |= {a for areas in result["left_out"].values() for a in areas}
     free = [a for a in areas if a not in used]
     halves = (free[0::2], free[1::2])
     crossed, held_out = 0, 0
@@ -139,7 +141,7 @@ def test_placebo_false_positive_rate_on_held_out_placebos_is_at_most_nominal(con
         z = np.abs(evaluation.placebos(con, design, _placebo_regions(result, calibration), month)["other_areas"])
         crossed += int((z > threshold).sum())
         held_out += len(z)
-    assert held_out >= 90  # enough placebos for the tolerance to mean something
+    assert held_out >= 60  # enough placebos for the tolerance to mean something (other canvass sites take some)
     allowed = binom.isf(FALSE_ALARM, held_out, 0.10)
     assert crossed <= allowed, f"{crossed} of {held_out} held-out placebos beyond the threshold (allowed {allowed:.0f})"
 
