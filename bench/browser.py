@@ -163,6 +163,7 @@ def session_figures(browser, url: str, trials: int) -> dict:
     visits = {p: [] for p in PAGES}
     filters = {p: [] for p in FILTER_PAGES}
     sent = {p: [] for p in PAGES}
+    timeouts = [0]
     for _ in range(trials):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.add_init_script(OBSERVER)
@@ -171,20 +172,23 @@ def session_figures(browser, url: str, trials: int) -> dict:
         _wait_idle(page, 0)
         for name, path in PAGES.items():
             if name == "home":  # the session opened on it; visit it again from another page
-                page.locator('[data-testid="stSidebarNavLink"]', has_text="Data and sources").evaluate("e => e.click()")
-                _wait_idle(page, 0)
+                away = page.locator('[data-testid="stSidebarNavLink"]', has_text="Data and sources")
+                _timed(page, frames, lambda: away.evaluate("e => e.click()"))  # noqa: B023
             link = page.locator(f'[data-testid="stSidebarNavLink"][href$="/{path}"]').first
-            seconds, nbytes = _timed(page, frames, lambda: link.evaluate("e => e.click()"))
-            visits[name].append(seconds)
-            sent[name].append(nbytes)
-            if name in filters:
-                seconds, nbytes = _timed(page, frames, lambda: _shift_from(page))
-                filters[name].append(seconds)
+            try:
+                seconds, nbytes = _timed(page, frames, lambda: link.evaluate("e => e.click()"))  # noqa: B023
+                visits[name].append(seconds)
                 sent[name].append(nbytes)
+                if name in filters:
+                    seconds, nbytes = _timed(page, frames, lambda: _shift_from(page))  # noqa: B023
+                    filters[name].append(seconds)
+                    sent[name].append(nbytes)
+            except Exception:  # noqa: BLE001 (a lost click or a 60 s wait is counted, not fatal)
+                timeouts[0] += 1
         page.close()
     return {"first_visit": {p: summary(v) for p, v in visits.items()},
             "filter_change": {p: summary(v) for p, v in filters.items()},
-            "bytes_per_rerun": {p: max(v) for p, v in sent.items()}}
+            "bytes_per_rerun": {p: max(v) for p, v in sent.items() if v}, "session_timeouts": timeouts[0]}
 
 
 def fresh_server(browser, env: dict, trials: int) -> dict:
@@ -303,10 +307,11 @@ def run(trials: int = 10, load_seconds: float = 60.0, db: Path | None = None) ->
     if not db.exists():
         subprocess.run([sys.executable, "-m", "etl", "--quiet", "build"], cwd=ROOT, env={**os.environ, **env},
                        check=True)
-    out = {"load_before": os.getloadavg()}
+    out = {"load_before": os.getloadavg(), "timeouts": 0}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         out["fresh_server"] = fresh_server(browser, env, trials)
+        (WORK / "results.json").write_text(__import__("json").dumps(out, indent=1))
         port = free_port()
         proc = start_app(port, env, WORK / "app.log")
         try:
