@@ -39,6 +39,7 @@ class Deck(pdk.Deck):
     about doubles what a polygon map sends to the browser on each rerun. Same spec, same look."""
 
     def to_json(self) -> str:
+        """The spec as compact JSON (what st.pydeck_chart sends)."""
         return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
 
 

@@ -58,7 +58,8 @@ IDLE = """t0 => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (window.__runs.end < t0) return false;
-  if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')) return false;
+  const running = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]';
+  if (document.querySelector(running)) return false;
   if (document.querySelector('[data-testid="stSkeleton"]')) return false;
   for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
     if (!c.querySelector('.js-plotly-plot .main-svg')) return false;
@@ -340,10 +341,10 @@ def report(out: dict) -> str:
     rows = []
     fv = out.get("first_visit", {})
     fc = out.get("filter_change", {})
-    for name, s in fv.items():
+    for name, s in [(n, s) for n, s in fv.items() if s["n"]]:
         rows.append(f"| first visit, {name} | {s['p50']:.2f} s | {s['p95']:.2f} s | ≤ 1.5 s p95 | "
                     f"{'yes' if s['p95'] <= 1.5 else '**no**'} |")
-    for name, s in fc.items():
+    for name, s in [(n, s) for n, s in fc.items() if s["n"]]:
         rows.append(f"| filter change, {name} | {s['p50']:.2f} s | {s['p95']:.2f} s | ≤ 1.0 s p95 | "
                     f"{'yes' if s['p95'] <= 1.0 else '**no**'} |")
     fs = out.get("fresh_server")
