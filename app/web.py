@@ -238,8 +238,7 @@ def _evaluate(db_key: str, event_items: tuple, design_items: tuple, others: tupl
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def neighborhood_outlines(db_key: str) -> dict:
-    """All neighborhoods as simplified GeoJSON (about 20 m), for map context."""
-
+    """All neighborhoods as light GeoJSON (see MAP_TOLERANCE), for map context, built once per database version."""
     with cursor(db_key) as cur:
         rows = cur.execute("SELECT area_id, name, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     features = [{"type": "Feature", "properties": {"name": name, "area_id": area_id},
