@@ -238,15 +238,40 @@ def _evaluate(db_key: str, event_items: tuple, design_items: tuple, others: tupl
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def neighborhood_outlines(db_key: str) -> dict:
-    """All neighborhoods as simplified GeoJSON (about 20 m), for map context."""
-    import shapely
-
+    """All neighborhoods as light GeoJSON (see MAP_TOLERANCE), for map context, built once per database version."""
     with cursor(db_key) as cur:
         rows = cur.execute("SELECT area_id, name, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     features = [{"type": "Feature", "properties": {"name": name, "area_id": area_id},
-                 "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0002))}
-                for area_id, name, wkt in rows]
+                 "geometry": _light_geometry(wkt)} for area_id, name, wkt in rows]
     return {"type": "FeatureCollection", "features": features}
+
+
+#: neighborhood polygons as maps draw them: simplified to about 30 m and rounded to 5 decimals (about 1 m); at the
+#: zoom that shows the whole city a pixel is about 150 m, so they look the same at half the bytes
+MAP_TOLERANCE = 0.0003
+MAP_PRECISION = 1e-5
+
+
+def _light_geometry(wkt: str) -> dict:
+    import shapely
+
+    shape = shapely.set_precision(shapely.from_wkt(wkt).simplify(MAP_TOLERANCE), MAP_PRECISION)
+    return shapely.geometry.mapping(shape)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _light_polygons(db_key: str) -> dict[str, dict]:
+    """area_id -> the light map geometry of every neighborhood, built once per database version."""
+    return {f["properties"]["area_id"]: f["geometry"] for f in neighborhood_outlines(db_key)["features"]}
+
+
+@st.cache_data(show_spinner=False, persist="disk", max_entries=4096)
+def change_sentence(before: int, after: int) -> str:
+    """stats.poisson_change(before, after).sentence, kept on disk: the e-test of two counts in the thousands takes
+    seconds (statsmodels sums over a large grid), and the answer depends only on the two counts."""
+    from analytics import stats
+
+    return stats.poisson_change(before, after).sentence
 
 
 def _f(source: str, category: str, start: date, end: date, area: str | None = None):
@@ -494,8 +519,11 @@ def neighborhood_map(db_key: str, source: str, category: str, start: date, end: 
     from analytics import hotspots
 
     with cursor(db_key) as cur:
-        return hotspots.choropleth_geojson(cur, hotspots.neighborhood_counts(cur, _f(source, category, start, end),
-                                                                             firearm))
+        geo = hotspots.choropleth_geojson(cur, hotspots.neighborhood_counts(cur, _f(source, category, start, end),
+                                                                            firearm))
+    light = _light_polygons(db_key)  # the map's polygons, lighter than the analytics' (same look at city zoom)
+    return {**geo, "features": [{**f, "geometry": light.get(f["properties"]["area_id"], f["geometry"])}
+                                for f in geo["features"]]}
 
 
 @st.cache_data(show_spinner=False, max_entries=128)

@@ -2,6 +2,7 @@
 
     python -m bench            # full run: 1M / 5M / 20M SYNTHETIC incidents (about 15 minutes, several GB on disk)
     python -m bench --quick    # a small run to check the harness
+    python -m bench --browser  # the browser benchmark (bench/browser.py), on the bundled data
 
 Every figure is measured in the same run as its baseline (DuckDB's own CSV scan; the pandas + geopandas load an
 analyst would write, bench/baseline.py; a pandas in-memory implementation of the same page queries) and printed
@@ -375,7 +376,17 @@ def main() -> None:
     parser.add_argument("--no-app", action="store_true", help="skip the app memory run (needs chromium)")
     parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
     parser.add_argument("--etl-only", action="store_true", help="only the load figures (no --write)")
+    parser.add_argument("--browser", action="store_true",
+                        help="only the browser benchmark (bench/browser.py: Chromium on the bundled data); prints its "
+                             "table, results in bench/_work/browser/results.json")
+    parser.add_argument("--trials", type=int, default=10, help="with --browser: trials per figure")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="with --browser: length of the 20-session run")
     args = parser.parse_args()
+    if args.browser:
+        from bench import browser
+
+        browser.main(args.trials, args.load_seconds)
+        return
     sizes = ({"etl": 20_000, "history": 20_000, "spatial": 20_000, "payload": [5_000, 20_000]} if args.quick else
              {"etl": 5_000_000, "history": int(SYNTHETIC["history_rows"]), "spatial": 5_000_000,
               "payload": [1_000_000, 5_000_000, 20_000_000]})

@@ -4,7 +4,7 @@ from datetime import date
 
 import streamlit as st
 
-from analytics import charts, filters, stats
+from analytics import charts, filters
 from app import sidebar, web
 
 key = web.db_key()
@@ -40,9 +40,9 @@ for col, c in zip(cols, chosen, strict=False):
 
 yoy = web.latest_two_years(key, source, chosen[0], area)
 if yoy and yoy["latest"] is not None and yoy["prior"] is not None:
-    change = stats.poisson_change(yoy["prior"], yoy["latest"])
+    sentence = web.change_sentence(int(yoy["prior"]), int(yoy["latest"]))
     st.markdown(f"**{cat_labels[chosen[0]]}, {yoy['latest_year']} against {yoy['prior_year']}** "
-                f"(the latest fully covered year): {change.sentence}.")
+                f"(the latest fully covered year): {sentence}.")
 else:
     st.caption("No two consecutive fully covered years for a year-on-year comparison with this source.")
 

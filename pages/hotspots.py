@@ -1,7 +1,6 @@
 """Hotspots: where violence concentrates, the watch areas, and the target-neighborhood ranking."""
 
 
-import pydeck as pdk
 import streamlit as st
 
 from analytics import filters, hotspots, maps, registry, watch
@@ -80,7 +79,7 @@ legends.append(maps.watch_legend(watch_json))
 if table is not None and table.empty and not gaps_text:
     st.info("No placed incidents for this choice: nothing to draw.")
 map_col, legend_col = st.columns([4, 1])
-deck = pdk.Deck(layers=layers, initial_view_state=maps.fit_view(web.city_bounds(key), 560), map_style=None,
+deck = maps.Deck(layers=layers, initial_view_state=maps.fit_view(web.city_bounds(key), 560), map_style=None,
                 tooltip=maps.TOOLTIP)
 event = map_col.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="h_map")
 legend_col.markdown(maps.legend_html(legends), unsafe_allow_html=True)
@@ -141,7 +140,7 @@ else:
             st.info("No hot or cold spot: the incidents of this period are not more clustered than chance would give.")
         else:
             gi_map, gi_legend = st.columns([4, 1])
-            gi_map.pydeck_chart(pdk.Deck(
+            gi_map.pydeck_chart(maps.Deck(
                 layers=[maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)),
                         maps.spots_layer(spots)],
                 initial_view_state=maps.fit_view(web.city_bounds(key), 380), map_style=None,

@@ -1,0 +1,381 @@
+"""Browser benchmark: the app in Debian's Chromium through Playwright, on the bundled data.
+
+    python -m bench --browser [--trials 10] [--load-seconds 60]
+
+Figures (p50 and p95 over the trials), each measured to *idle*: the app's script-run state back to not running after
+the action started a run, no running indicator, every plotly chart drawn (its main svg) and every deck.gl map with its
+canvas.
+
+- first visit to each page in an open session (a click on the sidebar link);
+- a filter change on each page that has one (the "From" date, one month later each trial);
+- the first page of a fresh server process (the database already built), from `goto` and from spawning the process;
+- bytes the browser receives on the websocket per rerun (page.on("websocket") framereceived), worst page;
+- one session's page p95 while 19 other pages (one context, images off) open pages continuously, and the server's
+  peak resident memory (its process tree) meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from kcvt.settings import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+WORK = ROOT / "bench" / "_work" / "browser"
+#: page -> (link path, query string of its first load in the load test)
+PAGES = {"home": "", "hotspots": "hotspots", "neighborhood": "neighborhood", "outreach": "outreach", "data": "data"}
+#: pages with a "From" date in the sidebar (the filter the benchmark changes)
+FILTER_PAGES = ["home", "hotspots", "neighborhood"]
+LOAD_PATHS = ["/?source=gva&category=shooting&start=YEAR-01-01&end=YEAR-12-31",
+              "/hotspots?source=gva&category=shooting&start=YEAR-01-01&end=YEAR-12-31",
+              "/neighborhood?area=Lykins&source=kcpd_nbhd&category=persons", "/data", "/outreach"]
+
+#: Records when a script run starts and ends (performance.now()), from the app's own script-state attribute.
+OBSERVER = """
+window.__runs = {start: 0, end: 0, state: 'initial'};
+new MutationObserver(() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return;
+  const s = app.getAttribute('data-test-script-state');
+  if (s === window.__runs.state) return;
+  if (s === 'running') window.__runs.start = performance.now();
+  else if (window.__runs.state === 'running') window.__runs.end = performance.now();
+  window.__runs.state = s;
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-test-script-state']});
+"""
+#: Idle: a run that began after `t0` has ended, nothing is running, every chart and map is drawn.
+IDLE = """t0 => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (window.__runs.end < t0) return false;
+  const running = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]';
+  if (document.querySelector(running)) return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
+    if (!c.querySelector('.js-plotly-plot .main-svg')) return false;
+  for (const c of document.querySelectorAll('[data-testid="stDeckGlJsonChart"]'))
+    if (!c.querySelector('canvas')) return false;
+  return true;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(port: int, env: dict, log: Path) -> subprocess.Popen:
+    """`streamlit run dashboard.py` on a port, logging to a file; returns once /_stcore/health answers."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **env})
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:  # noqa: S310
+                if r.status == 200:
+                    return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"streamlit did not start; see {log}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """The q-quantile by nearest rank (q=0.95 of 10 values is the 10th)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.4999) - 1))]
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50": round(statistics.median(values), 3) if values else None,
+            "p95": round(pct(values, 0.95), 3) if values else None}
+
+
+class Frames:
+    """Bytes of websocket frames the page received, counted from `mark()`."""
+
+    def __init__(self, page):
+        self.total = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._add))
+
+    def _add(self, payload) -> None:
+        self.total += len(payload)
+
+    def mark(self) -> int:
+        return self.total
+
+
+def _wait_idle(page, t0: float, timeout_ms: int = 60_000) -> None:
+    page.wait_for_function(IDLE, arg=t0, timeout=timeout_ms, polling=25)
+
+
+def _now(page) -> float:
+    return page.evaluate("performance.now()")
+
+
+def _timed(page, frames: Frames, action) -> tuple[float, int]:
+    """Seconds and websocket bytes from an action until the app is idle again."""
+    t0 = _now(page)
+    before = frames.mark()
+    start = time.perf_counter()
+    action()
+    _wait_idle(page, t0)
+    return time.perf_counter() - start, frames.mark() - before
+
+
+def _shift_from(page) -> None:
+    """The sidebar's "From" date, one month later."""
+    box = page.locator('[data-testid="stDateInput"]', has_text="From").locator("input").first
+    text = box.input_value()
+    sep = "-" if "-" in text else "/"
+    y, m, d = (int(x) for x in text.split(sep))
+    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    box.click(force=True)
+    box.fill(sep.join([f"{y:04d}", f"{m:02d}", f"{min(d, 28):02d}"]))
+    page.keyboard.press("Escape")
+    page.locator("h1").first.click(force=True)  # the date commits when the field loses focus
+
+
+def session_figures(browser, url: str, trials: int) -> dict:
+    """Per page: first visit in an open session (sidebar link) and a filter change, with bytes received."""
+    visits = {p: [] for p in PAGES}
+    filters = {p: [] for p in FILTER_PAGES}
+    sent = {p: [] for p in PAGES}
+    timeouts = [0]
+    for _ in range(trials):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(OBSERVER)
+        frames = Frames(page)
+        page.goto(url + "/")
+        _wait_idle(page, 0)
+        for name, path in PAGES.items():
+            if name == "home":  # the session opened on it; visit it again from another page
+                away = page.locator('[data-testid="stSidebarNavLink"]', has_text="Data and sources")
+                _timed(page, frames, lambda: away.evaluate("e => e.click()"))  # noqa: B023
+            link = page.locator(f'[data-testid="stSidebarNavLink"][href$="/{path}"]').first
+            try:
+                seconds, nbytes = _timed(page, frames, lambda: link.evaluate("e => e.click()"))  # noqa: B023
+                visits[name].append(seconds)
+                sent[name].append(nbytes)
+                if name in filters:
+                    seconds, nbytes = _timed(page, frames, lambda: _shift_from(page))  # noqa: B023
+                    filters[name].append(seconds)
+                    sent[name].append(nbytes)
+            except Exception:  # noqa: BLE001 (a lost click or a 60 s wait is counted, not fatal)
+                timeouts[0] += 1
+        page.close()
+    return {"first_visit": {p: summary(v) for p, v in visits.items()},
+            "filter_change": {p: summary(v) for p, v in filters.items()},
+            "bytes_per_rerun": {p: max(v) for p, v in sent.items() if v}, "session_timeouts": timeouts[0]}
+
+
+def fresh_server(browser, env: dict, trials: int) -> dict:
+    """The first page of a new server process, from spawning it and from `goto`, to idle."""
+    spawn, goto = [], []
+    for i in range(trials):
+        port = free_port()
+        t = time.perf_counter()
+        proc = start_app(port, env, WORK / f"fresh_{i}.log")
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.add_init_script(OBSERVER)
+            g = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            _wait_idle(page, 0)
+            end = time.perf_counter()
+            spawn.append(end - t)
+            goto.append(end - g)
+            page.close()
+        finally:
+            stop(proc)
+    return {"from_goto": summary(goto), "from_spawn": summary(spawn)}
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+async def _load(url: str, seconds: float, others: int) -> dict:
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        light = await browser.new_context(viewport={"width": 1200, "height": 800})
+        await light.route("**/*.{png,jpg,jpeg,gif,svg,webp}", lambda route: route.abort())
+        measured_ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        latencies, errors = [], [0]
+
+        async def visit(page, path: str, polling: int) -> None:
+            await page.goto(url + path, timeout=120_000)
+            await page.wait_for_function(IDLE, arg=0, timeout=120_000, polling=polling)
+
+        async def background(i: int) -> None:
+            page = await light.new_page()
+            await page.add_init_script(OBSERVER)
+            k = 0
+            while loop.time() < deadline:
+                try:
+                    await visit(page, LOAD_PATHS[(i + k) % len(LOAD_PATHS)].replace("YEAR", str(2014 + (i + k) % 4)),
+                                100)
+                except Exception:  # noqa: BLE001 (a timeout under load is a result)
+                    errors[0] += 1
+                k += 1
+
+        async def measured() -> None:
+            page = await measured_ctx.new_page()
+            await page.add_init_script(OBSERVER)
+            await asyncio.sleep(5)  # the others are running
+            k = 0
+            while loop.time() < deadline:
+                t = loop.time()
+                try:
+                    await visit(page, LOAD_PATHS[k % len(LOAD_PATHS)].replace("YEAR", str(2014 + k % 4)), 25)
+                    latencies.append(loop.time() - t)
+                except Exception:  # noqa: BLE001
+                    errors[0] += 1
+                k += 1
+
+        await asyncio.gather(measured(), *(background(i) for i in range(others)))
+        await browser.close()
+    return {"sessions": others + 1, "seconds": seconds, **summary(latencies), "timeouts": errors[0]}
+
+
+def under_load(url: str, pid: int, seconds: float, others: int = 19) -> dict:
+    """One measured session opening pages in turn while `others` light pages (one context, images off) open pages
+    continuously; the server's peak resident memory (its process tree) meanwhile."""
+    import asyncio
+
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(pid))
+            time.sleep(0.25)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        out = asyncio.run(_load(url, seconds, others))
+    finally:
+        done.set()
+        thread.join()
+    out["peak_rss_mb"] = round(peak[0] / 2**20, 1)
+    return out
+
+
+def run(trials: int = 10, load_seconds: float = 60.0, db: Path | None = None) -> dict:
+    """All browser figures in one run; the database is built once under bench/_work/browser if missing."""
+    from playwright.sync_api import sync_playwright
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    db = db or WORK / "kc.duckdb"
+    env = {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_USER_DIR": str(WORK / "user"),
+           "KC_VIOLENCE_REGISTRY": str(WORK / "events.csv"), "KC_VIOLENCE_WATCH": str(WORK / "watch.csv")}
+    if not db.exists():
+        subprocess.run([sys.executable, "-m", "etl", "--quiet", "build"], cwd=ROOT, env={**os.environ, **env},
+                       check=True)
+    out = {"load_before": os.getloadavg(), "timeouts": 0}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        out["fresh_server"] = fresh_server(browser, env, trials)
+        (WORK / "results.json").write_text(__import__("json").dumps(out, indent=1))
+        port = free_port()
+        proc = start_app(port, env, WORK / "app.log")
+        try:
+            url = f"http://127.0.0.1:{port}"
+            out.update(session_figures(browser, url, trials))
+            browser.close()
+            if load_seconds > 0:
+                out["load"] = _in_thread(under_load, url, proc.pid, load_seconds)
+        finally:
+            stop(proc)
+    out["load_after"] = os.getloadavg()
+    return out
+
+
+def _in_thread(fn, *args):
+    """Run fn in a fresh thread (the sync Playwright API holds an event loop on the calling thread)."""
+    box = {}
+    t = threading.Thread(target=lambda: box.update(out=fn(*args)))
+    t.start()
+    t.join()
+    return box["out"]
+
+
+def report(out: dict) -> str:
+    """The figures as a markdown table against the targets."""
+    rows = []
+    fv = out.get("first_visit", {})
+    fc = out.get("filter_change", {})
+    for name, s in [(n, s) for n, s in fv.items() if s["n"]]:
+        rows.append(f"| first visit, {name} | {s['p50']:.2f} s | {s['p95']:.2f} s | ≤ 1.5 s p95 | "
+                    f"{'yes' if s['p95'] <= 1.5 else '**no**'} |")
+    for name, s in [(n, s) for n, s in fc.items() if s["n"]]:
+        rows.append(f"| filter change, {name} | {s['p50']:.2f} s | {s['p95']:.2f} s | ≤ 1.0 s p95 | "
+                    f"{'yes' if s['p95'] <= 1.0 else '**no**'} |")
+    fs = out.get("fresh_server")
+    if fs:
+        g, sp = fs["from_goto"], fs["from_spawn"]
+        rows.append(f"| first page of a fresh server, from goto | {g['p50']:.2f} s | {g['p95']:.2f} s | ≤ 4 s | "
+                    f"{'yes' if g['p95'] <= 4 else '**no**'} |")
+        rows.append(f"| same, from spawning `streamlit run` | {sp['p50']:.2f} s | {sp['p95']:.2f} s | (context) | |")
+    if out.get("bytes_per_rerun"):
+        page, worst = max(out["bytes_per_rerun"].items(), key=lambda kv: kv[1])
+        rows.append(f"| bytes received per rerun, worst ({page}) | {worst:,} B | | ≤ 500 KB | "
+                    f"{'yes' if worst <= 500_000 else '**no**'} |")
+    ld = out.get("load")
+    if ld and ld["p95"] is not None:
+        rows.append(f"| one session's page, 19 others rerunning ({ld['n']} pages, {ld['timeouts']} timeouts) | "
+                    f"{ld['p50']:.2f} s | {ld['p95']:.2f} s | ≤ 3 s p95 | {'yes' if ld['p95'] <= 3 else '**no**'} |")
+        rows.append(f"| app peak memory, 20 sessions | {ld['peak_rss_mb']} MB | | ≤ 800 MB | "
+                    f"{'yes' if ld['peak_rss_mb'] <= 800 else '**no**'} |")
+    head = "| figure | p50 | p95 | target | met |\n|---|---|---|---|---|\n"
+    return head + "\n".join(rows) + "\n"
+
+
+def main(trials: int = 10, load_seconds: float = 60.0) -> dict:
+    import json
+
+    out = run(trials, load_seconds)
+    (WORK / "results.json").write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+    print(report(out))
+    return out
+
+
+if __name__ == "__main__":
+    main(int(os.environ.get("TRIALS", "10")), float(os.environ.get("LOAD_SECONDS", "60")))
