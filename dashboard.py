@@ -9,13 +9,13 @@ from kcvt.locks import LockHeld, writer_lock
 st.set_page_config(page_title="KC Violence Trends", page_icon=":material/monitoring:", layout="wide")
 
 page = st.navigation([
-    st.Page("pages/home.py", title="Citywide trends", icon=":material/show_chart:", default=True),
-    st.Page("pages/hotspots.py", title="Hotspots and ranking", icon=":material/map:"),
-    st.Page("pages/emerging.py", title="Emerging hot spots", icon=":material/trending_up:"),
-    st.Page("pages/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
-    st.Page("pages/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
-    st.Page("pages/programs.py", title="Programs and synthetic control", icon=":material/compare_arrows:"),
-    st.Page("pages/data.py", title="Data and sources", icon=":material/database:"),
+    st.Page("views/home.py", title="Citywide trends", icon=":material/show_chart:", default=True),
+    st.Page("views/hotspots.py", title="Hotspots and ranking", icon=":material/map:"),
+    st.Page("views/emerging.py", title="Emerging hot spots", icon=":material/trending_up:"),
+    st.Page("views/neighborhood.py", title="Neighborhood profile", icon=":material/location_city:"),
+    st.Page("views/outreach.py", title="Outreach outcomes", icon=":material/diversity_3:"),
+    st.Page("views/programs.py", title="Programs and synthetic control", icon=":material/compare_arrows:"),
+    st.Page("views/data.py", title="Data and sources", icon=":material/database:"),
 ])
 
 

@@ -14,7 +14,7 @@ from tests.conftest import RAW
 
 pytestmark = pytest.mark.app
 
-PAGES = ["pages/home.py", "pages/hotspots.py", "pages/neighborhood.py", "pages/outreach.py", "pages/data.py"]
+PAGES = ["views/home.py", "views/hotspots.py", "views/neighborhood.py", "views/outreach.py", "views/data.py"]
 
 
 def app() -> AppTest:
@@ -24,7 +24,7 @@ def app() -> AppTest:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_error(built_db, page):
     at = app().run()
-    if page != "pages/home.py":
+    if page != "views/home.py":
         at.switch_page(page).run()
     assert not at.exception
     assert at.title
@@ -64,7 +64,7 @@ def test_a_bad_link_parameter_is_named_and_ignored(built_db):
 
 def test_data_page_lists_rejects_and_coverage(built_db):
     at = app().run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     assert any(s.value == "Rejected rows (1,109)" for s in at.subheader)
     assert any("49 homicide rows" in w.value for w in at.warning)
 
@@ -74,13 +74,13 @@ def _outreach(editing: bool = False) -> AppTest:
     at.secrets["editing"] = {"password": "correct horse"}
     if editing:
         at.session_state["editing_unlocked"] = True
-    at.switch_page("pages/outreach.py")
+    at.switch_page("views/outreach.py")
     return at.run()
 
 
 def test_registry_editing_is_off_unless_the_deployment_turns_it_on(built_db):
     at = app()
-    at.switch_page("pages/outreach.py").run()
+    at.switch_page("views/outreach.py").run()
     assert any("Editing is off" in i.value for i in at.info)
     assert not [t for t in at.text_input if t.key == "f_event_id"]
     seeded = len(pd.read_csv(registry.SEED))
@@ -139,7 +139,7 @@ def test_editing_an_existing_event_prefills_the_form(built_db):
 
 def _hotspots(**params) -> AppTest:
     at = app()
-    at.switch_page("pages/hotspots.py")  # open the page straight from a shared link
+    at.switch_page("views/hotspots.py")  # open the page straight from a shared link
     for k, v in params.items():
         at.query_params[k] = v
     return at.run()
@@ -168,7 +168,7 @@ def test_hotspots_bad_link_values_are_named(built_db):
 
 def test_neighborhood_profile_shows_the_areas_counts(built_db, con):
     at = app()
-    at.switch_page("pages/neighborhood.py")
+    at.switch_page("views/neighborhood.py")
     at.query_params["area"] = "Ruskin Heights"
     at.query_params["source"] = "kcpd_nbhd"
     at.query_params["category"] = "persons"
@@ -184,7 +184,7 @@ def test_adding_a_watch_area_needs_editing_and_persists(built_db):
 
     at = app()
     at.secrets["editing"] = {"password": "correct horse"}
-    at.switch_page("pages/hotspots.py")
+    at.switch_page("views/hotspots.py")
     at.query_params["source"] = "gva"
     at.run()
     assert not [t for t in at.text_input if t.key == "w_id"]  # locked until the password is given

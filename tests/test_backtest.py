@@ -112,7 +112,7 @@ def test_the_summary_is_the_mean_over_years(cli):
 
 def test_the_data_page_shows_the_cli_figures(built_db, cli):
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     assert not at.exception
     shown = next(t.value for t in at.table if "year" in t.value.columns and "share of the year's incidents (%)"
                  in t.value.columns)

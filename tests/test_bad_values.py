@@ -140,8 +140,8 @@ def test_print_json_turns_every_non_finite_number_into_null(capsys):
 
 
 # pages with date widgets -> (start widget key, end widget key)
-DATE_PAGES = {"pages/home.py": ("start", "end"), "pages/hotspots.py": ("h_start", "h_end"),
-              "pages/neighborhood.py": ("p_start", "p_end")}
+DATE_PAGES = {"views/home.py": ("start", "end"), "views/hotspots.py": ("h_start", "h_end"),
+              "views/neighborhood.py": ("p_start", "p_end")}
 
 
 def _page(page: str, **params) -> AppTest:

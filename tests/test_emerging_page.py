@@ -26,7 +26,7 @@ COMMANDS = ["emerging", "watchlist", "backtest"]
 
 def page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
-    at.switch_page("pages/emerging.py")
+    at.switch_page("views/emerging.py")
     return at.run()
 
 
@@ -172,7 +172,7 @@ def test_readme_defines_every_category_with_its_thresholds():
 @pytest.mark.parametrize("hostile", ["'; DROP TABLE incidents; --", "<script>alert(1)</script>", "\x00\x1b[2J"])
 def test_hostile_link_values_are_named_and_ignored(built_db, hostile):
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
-    at.switch_page("pages/emerging.py")
+    at.switch_page("views/emerging.py")
     for name in ("source", "category", "slice", "unit", "start", "end"):
         at.query_params[name] = hostile
     at.run()

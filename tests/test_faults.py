@@ -163,7 +163,7 @@ def test_the_app_keeps_serving_during_a_refresh_and_shows_new_data_after(db_copy
         return int(str(row["incidents"]).replace(",", ""))
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     before = kcpd_incidents(at)
     rows = api_rows()
     extra = [{**copy.deepcopy(r), "report_no": r["report_no"] + "7", ":id": r[":id"] + "x"} for r in rows]

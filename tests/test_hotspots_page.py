@@ -39,7 +39,7 @@ STATES = {
 
 def page(**params) -> AppTest:
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=180)
-    at.switch_page("pages/hotspots.py")
+    at.switch_page("views/hotspots.py")
     for k, v in params.items():
         at.query_params[k] = v
     return at.run()

@@ -1,4 +1,4 @@
-"""Layers point one way: kcvt <- etl, kcvt <- analytics <- app <- pages; analytics has no Streamlit."""
+"""Layers point one way: kcvt <- etl, kcvt <- analytics <- app <- views (the pages); analytics has no Streamlit."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 
 from kcvt.settings import ROOT
 
-PROJECT = {"kcvt", "etl", "analytics", "app", "pages", "dashboard", "bench", "tests", "scripts"}
+PROJECT = {"kcvt", "etl", "analytics", "app", "views", "dashboard", "bench", "tests", "scripts"}
 #: package -> the project packages it may import (besides itself)
 ALLOWED = {
     "kcvt": set(),
     "etl": {"kcvt"},
     "analytics": {"kcvt"},
     "app": {"kcvt", "analytics", "etl"},  # etl only for the first-run build the app starts
-    "pages": {"app", "analytics"},
+    "views": {"app", "analytics"},
 }
 
 
@@ -58,6 +58,6 @@ def test_analytics_imports_without_streamlit_installed():
 
 
 def test_pages_hold_no_sql():
-    for f in sorted((ROOT / "pages").glob("*.py")):
+    for f in sorted((ROOT / "views").glob("*.py")):
         text = f.read_text()
         assert ".execute(" not in text and "SELECT " not in text, f"{f.name} holds SQL"

@@ -26,7 +26,7 @@ def outreach(editing: bool = False, **params) -> AppTest:
     at.secrets["editing"] = {"password": "correct horse"}
     if editing:
         at.session_state["editing_unlocked"] = True
-    at.switch_page("pages/outreach.py")
+    at.switch_page("views/outreach.py")
     for k, v in params.items():
         at.query_params[k] = v
     return at.run()

@@ -75,7 +75,7 @@ def test_home_default_and_a_source_with_gaps(built_db):
 @pytest.mark.parametrize("area", ["Ruskin Heights", "Hospital Hill"])
 def test_neighborhood_profile(built_db, area):
     at = app()
-    at.switch_page("pages/neighborhood.py")
+    at.switch_page("views/neighborhood.py")
     at.query_params["area"] = area
     at.run()
     check(at)
@@ -85,6 +85,6 @@ def test_neighborhood_profile(built_db, area):
 
 def test_data_page(built_db):
     at = app()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     check(at)
     assert any("download holds all of them" in c.value for c in at.caption)

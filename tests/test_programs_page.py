@@ -27,7 +27,7 @@ def page(editing: bool = False) -> AppTest:
     at.secrets["editing"] = {"password": "correct horse"}
     if editing:
         at.session_state["editing_unlocked"] = True
-    at.switch_page("pages/programs.py")
+    at.switch_page("views/programs.py")
     return at
 
 

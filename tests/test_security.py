@@ -83,7 +83,7 @@ def test_hostile_cli_arguments_are_refused(built_db, con):
     assert _intact(con) == before
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/hotspots.py", "pages/neighborhood.py"])
+@pytest.mark.parametrize("page", ["views/home.py", "views/hotspots.py", "views/neighborhood.py"])
 def test_hostile_url_parameters_are_named_and_ignored(built_db, page):
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
     at.switch_page(page)
@@ -176,14 +176,14 @@ def test_no_names_on_any_page_after_loading_files_that_carry_them(tmp_path, monk
                           for row in c.execute(f'SELECT * FROM "{t}"').fetchall() for v in row)  # noqa: S608
     assert REJECTED_KEY in stored  # the rejected rows are stored, raw
     assert [n for n in SYNTHETIC_NAMES if n in stored] == []  # but without the name column
-    views = [("pages/home.py", {"source": "gva", "start": "2016-01-01", "end": "2016-12-31"}),
-             ("pages/hotspots.py", {"source": "gva", "category": "shooting", "start": "2016-01-01",
+    views = [("views/home.py", {"source": "gva", "start": "2016-01-01", "end": "2016-12-31"}),
+             ("views/hotspots.py", {"source": "gva", "category": "shooting", "start": "2016-01-01",
                                     "end": "2016-12-31"}),
-             ("pages/neighborhood.py", {"area": "Ivanhoe Southeast", "source": "gva", "start": "2016-01-01",
+             ("views/neighborhood.py", {"area": "Ivanhoe Southeast", "source": "gva", "start": "2016-01-01",
                                         "end": "2016-12-31"}),
-             ("pages/neighborhood.py", {"area": "Ruskin Heights", "source": "kcpd", "start": "2018-01-01",
+             ("views/neighborhood.py", {"area": "Ruskin Heights", "source": "kcpd", "start": "2018-01-01",
                                         "end": "2018-12-31"}),
-             ("pages/outreach.py", {}), ("pages/data.py", {})]
+             ("views/outreach.py", {}), ("views/data.py", {})]
     for page, params in views:
         at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
         at.switch_page(page)
@@ -193,5 +193,5 @@ def test_no_names_on_any_page_after_loading_files_that_carry_them(tmp_path, monk
         assert not at.exception, page
         shown = _rendered_bytes(at)
         assert [n for n in SYNTHETIC_NAMES if n.encode() in shown] == [], page
-        if page == "pages/data.py":  # the scan sees the fixtures' rejected rows, raw, as the page lists them
+        if page == "views/data.py":  # the scan sees the fixtures' rejected rows, raw, as the page lists them
             assert REJECTED_KEY.encode() in shown and b"gva_with_names.csv" in shown

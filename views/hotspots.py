@@ -85,7 +85,7 @@ event = map_col.pydeck_chart(deck, height=560, on_select="rerun", selection_mode
 legend_col.markdown(maps.legend_html(legends), unsafe_allow_html=True)
 picked_area = maps.picked_area(event)
 if picked_area:
-    st.switch_page("pages/neighborhood.py", query_params={"area": picked_area, "source": source, "category": category,
+    st.switch_page("views/neighborhood.py", query_params={"area": picked_area, "source": source, "category": category,
                                                           "start": str(start), "end": str(end)})
 st.caption("Click a neighborhood to open its profile for the same period and source. Neighborhood rates use 2010 "
            "Census population. Points on GVA's city-centre placeholder are never mapped.")

@@ -54,6 +54,6 @@ events = web.events_touching(key, area)
 if events:
     for e in events:
         st.markdown(f"- **{e.name}** ({e.start_date or 'date not published'}): {e.organisations}")
-    st.page_link("pages/outreach.py", label="Evaluate on the Outreach page", icon=":material/diversity_3:")
+    st.page_link("views/outreach.py", label="Evaluate on the Outreach page", icon=":material/diversity_3:")
 else:
     st.write("No canvass in the registry touched this neighborhood.")
