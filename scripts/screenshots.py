@@ -23,8 +23,10 @@ PAGES = {
     "home": "/",
     "home_gva": "/?source=gva&category=shooting&category=homicide",
     "hotspots": "/hotspots?source=gva&category=shooting&start=2014-01-01&end=2018-03-31&layer=hex",
+    "emerging": "/emerging",
     "neighborhood": "/neighborhood?area=Ruskin+Heights",
     "outreach": "/outreach",
+    "programs": "/programs",
     "data": "/data",
 }
 
