@@ -227,3 +227,13 @@ def agreement(rows: list[dict]) -> str:
         head += (f" The footprint's own count did {'rise' if raw == 'rise' else 'fall'} beyond noise (e-test), but "
                  "the places it is compared with moved alike.")
     return head + tail
+
+
+def table(r: dict) -> pd.DataFrame:
+    """`compare`'s methods as the table both pages show: method, change, statistic, threshold and verdict, in words
+    (a blank change or statistic reads "—", never NaN)."""
+    def pct(value) -> str:
+        return "—" if value is None or pd.isna(value) else f"{value:+.1f}%"
+
+    return pd.DataFrame([{"method": m["method"], "change": pct(m["estimate_pct"]), "statistic": m["statistic"] or "—",
+                          "a change is claimed at": m["threshold"], "verdict": m["call"]} for m in r["methods"]])

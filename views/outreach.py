@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import charts, evaluation, maps, registry, report
+from analytics import charts, evaluation, maps, methods, registry, report
 from app import access, forms, web
 
 key = web.db_key()
@@ -214,6 +214,22 @@ with tab_eval:
     plc = result["placebo"]
     st.plotly_chart(charts.placebo_histogram(plc, result["wdd"]["local"]["z"], plc["critical_z"]), width="stretch")
     st.caption(report.placebo_text(result))
+    st.subheader("Other methods")
+    if what_if:
+        st.caption("The synthetic control runs on the registry's own date; a tried date is evaluated above only.")
+    elif st.toggle("Compare with a synthetic control and the other methods (a few seconds)", key=f"methods_{chosen}"):
+        with st.spinner("Fitting the synthetic comparison and running placebos…"):
+            other = web.compare_methods(key, web.registry_key(), event.event_id)
+        if other["status"] == "evaluated":
+            st.markdown(f"**Do the methods agree?** {other['agreement']}")
+            st.dataframe(methods.table(other), hide_index=True, width="stretch")
+            st.caption(f"These use {other['windows_months']['before']} months before and "
+                       f"{other['windows_months']['after']} after (a synthetic comparison needs a long before window), "
+                       "so their numbers differ from the 6-and-6 design above.")
+        else:
+            st.warning(other["message"])
+        st.page_link("views/programs.py", label="The synthetic comparison, its donors and placebos: Programs page",
+                     icon=":material/compare_arrows:")
     c1, c2 = st.columns(2)
     suffix = f"_what_if_{result['date']}" if what_if else ""
     c1.download_button(f"Download the one-page report{what_if} (HTML, print to PDF)", report.html(result, event),

@@ -5,7 +5,7 @@ import datetime
 import pandas as pd
 import streamlit as st
 
-from analytics import program, registry
+from analytics import methods, program, registry
 from analytics import program_charts as charts
 from app import access, web
 
@@ -56,9 +56,7 @@ if view == "Methods side by side":
         st.stop()
     nb, na = r["windows_months"]["before"], r["windows_months"]["after"]
     st.markdown(f"**Do the methods agree?** {r['agreement']}")
-    table = pd.DataFrame([{"method": m["method"], "change": pct(m["estimate_pct"]), "statistic": m["statistic"] or "—",
-                           "a change is claimed at": m["threshold"], "verdict": m["call"]} for m in r["methods"]])
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(methods.table(r), hide_index=True, width="stretch")
     st.caption(f"Footprint: {', '.join(r['footprint_areas'])}. Windows: the {nb} months before the start month "
                f"({r['windows']['before'][0]} to {r['windows']['before'][-1]}) and the {na} after it "
                f"({r['windows']['after'][0]} to {r['windows']['after'][-1]}); the start month itself is left out.")
