@@ -20,11 +20,12 @@ for row in set_aside:
     st.warning(f"One row of the canvass registry was set aside, {row}. It stays in the file until it is fixed "
                "there or deleted; the other events are shown.")
 
-if flash := st.session_state.pop("registry_flash", None):
-    st.success(flash)
 tab_eval, tab_registry = st.tabs(["Evaluate a canvass", "Canvass registry"])
 
 with tab_registry:
+    # inside the tab: a notice above the tabs would move them when it goes, and the reader would land on the first tab
+    if flash := st.session_state.pop("registry_flash", None):
+        st.success(flash)
     st.dataframe(report.registry_table(events), hide_index=True, width="stretch")
     export = pd.DataFrame([e.row() for e in events], columns=registry.COLUMNS)
     st.download_button("Export the registry (CSV)", web.csv_bytes(export), file_name="canvass_events.csv",
