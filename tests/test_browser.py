@@ -172,10 +172,23 @@ def _click_until_the_app_reruns(page, x: float, y: float, tries: int = 5) -> Non
 
 
 def test_clicking_a_neighborhood_on_the_map_opens_its_profile(app_server, pages):
-    page = pages(height=1100)
-    open_app(page, app_server.url + HOTSPOTS_2016)
-    box = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.bounding_box()
-    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45  # mid-city
+    """deck.gl in headless Chromium without a GPU now and then never picks on a freshly drawn map (seen about once in
+    ten full runs on 2 cores): a page whose map picks nothing for 20 s is opened afresh, up to three times. The click
+    itself, and what it must open, are checked as before."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page = pages(height=1100)
+        open_app(page, app_server.url + HOTSPOTS_2016)
+        box = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.bounding_box()
+        x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45  # mid-city
+        try:
+            _hover_until_picked(page, x, y, timeout_s=20.0)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.close()
     with rerun(page):
         _click_until_the_app_reruns(page, x, y)
     page.wait_for_url(lambda url: "/neighborhood?" in url and "area=" in url, timeout=60_000)
