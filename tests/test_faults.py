@@ -18,7 +18,16 @@ from etl.build import load_file
 from kcvt.settings import ROOT
 from tests.soda_server import Portal, api_rows
 
-TRIALS = 20
+TRIALS = 10
+
+
+def _moments(rng: random.Random, low: float, high: float, n: int = TRIALS) -> list[float]:
+    """n kill moments spread over [low, high]: one drawn at random in each of n equal slices, so few kills still
+    reach every stage of the run (twenty uniform draws cluster and leave gaps as often as not)."""
+    width = (high - low) / n
+    moments = [low + width * (i + rng.random()) for i in range(n)]
+    rng.shuffle(moments)
+    return moments
 
 
 def _counts(path: Path) -> tuple:
@@ -66,8 +75,8 @@ def test_killing_the_build_at_random_moments_never_breaks_the_database(built_db,
     cmd = [sys.executable, "-m", "etl", "--quiet", "build"]
     env = {"KC_VIOLENCE_DB": str(target), "KC_VIOLENCE_REGISTRY": str(registry_file)}
     killed = set()
-    for _ in range(TRIALS):
-        killed.add(_kill_after(cmd, env, rng.uniform(0.3, 7)))
+    for moment in _moments(rng, 0.3, 7.0):
+        killed.add(_kill_after(cmd, env, moment))
         assert _counts(target) == expected  # opens, and holds the same counts
         assert registry_file.read_text() == before
     # the last build is killed once its own copy is on disk, whatever the machine's speed: a leftover is certain
@@ -80,8 +89,8 @@ def test_killing_the_build_at_random_moments_never_breaks_the_database(built_db,
 
 
 def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy, user_files):
-    """21 kills: 11 during the paged fetch (the database must be untouched), one just after the database file is
-    first replaced, 9 during loading and the swap (the database must be the old one or the complete new one, and
+    """15 kills: 8 during the paged fetch (the database must be untouched), one just after the database file is
+    first replaced, 6 during loading and the swap (the database must be the old one or the complete new one, and
     always open). The complete one is what a run that finishes leaves: every report of the 2018 sample once more,
     under its SYNTHETIC number."""
     import shutil
@@ -100,11 +109,11 @@ def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy,
     with Portal({"dmjw-d28i": rows}) as portal:
         env = {"KC_OPEN_DATA_URL": portal.url}
         portal.slow_seconds = 1.0  # 20 pages of 1 s each: kills land mid-fetch
-        for trial in range(11):
+        for moment in [*_moments(rng, 2.0, 4.0, 7), None]:
             shutil.rmtree(spool, ignore_errors=True)  # each kill at a different point from the start
             portal.slow_next = 10 ** 6
-            if trial < 10:
-                _kill_after([sys.executable, "-c", script, str(db_copy)], env, rng.uniform(2.0, 4.0))
+            if moment is not None:
+                _kill_after([sys.executable, "-c", script, str(db_copy)], env, moment)
             else:  # the last one is killed once two pages are on disk, whatever the machine's speed
                 _kill_when([sys.executable, "-c", script, str(db_copy)], env,
                            lambda: len(list(spool.glob("*/page-*.json"))) >= 2)
@@ -115,8 +124,8 @@ def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy,
         inode = db_copy.stat().st_ino  # a swap renames a new file over the database
         _kill_when([sys.executable, "-c", script, str(db_copy)], env, lambda: db_copy.stat().st_ino != inode)
         seen = [_counts(db_copy)]  # the first file swapped in must already be the complete one
-        for _ in range(9):  # fast pages: kills land while loading, rolling up or swapping
-            _kill_after([sys.executable, "-c", script, str(db_copy)], env, rng.uniform(1.5, 5.0))
+        for moment in _moments(rng, 1.5, 5.0, 6):  # fast pages: kills land while loading, rolling up or swapping
+            _kill_after([sys.executable, "-c", script, str(db_copy)], env, moment)
             seen.append(_counts(db_copy))  # opens after every kill
         resumed_from = int(portal.log[0]["$offset"])  # where the first fast run started
         done = subprocess.run([sys.executable, "-c", script, str(db_copy)], cwd=ROOT, env={**os.environ, **env},
@@ -142,8 +151,8 @@ def test_killing_registry_writes_never_damages_it(registry_file):
         "    r.upsert(e.model_copy(update={'notes': 'write %d' % i}))\n"
     )
     rng = random.Random(5)
-    for _ in range(TRIALS):
-        _kill_after([sys.executable, "-c", script], {"KC_VIOLENCE_REGISTRY": str(registry_file)}, rng.uniform(0.3, 1.5))
+    for moment in _moments(rng, 0.3, 1.5):
+        _kill_after([sys.executable, "-c", script], {"KC_VIOLENCE_REGISTRY": str(registry_file)}, moment)
         events = registry.load()  # parses whole every time
         assert {e.event_id for e in events} == set(pd.read_csv(registry.SEED).event_id)
 
