@@ -13,6 +13,10 @@ from statsmodels.stats.rates import test_poisson_2indep
 
 #: below this many events in both periods together, no change can be told from noise
 MIN_EVENTS = 10
+#: from this many events in each period, the score test replaces the e-test: the two p-values agree to three or more
+#: significant digits there (1,000 vs 1,100: 0.029096 both; 1,500 vs 1,400: 0.06333 and 0.06332), while the
+#: e-test's grid grows with the counts (8,000 vs 8,300 takes 15 s, a fresh server's first home page)
+LARGE_COUNTS = 1000
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,14 @@ class Change:
 def poisson_change(before: int, after: int, exposure_before: float = 1.0, exposure_after: float = 1.0,
                    alpha: float = 0.05) -> Change:
     """Is the change from `before` to `after` larger than Poisson noise? Two-sided e-test (Krishnamoorthy & Thomson
-    2004). It tests a raw change in rate, not its cause; with fewer than MIN_EVENTS in all it is 'too few to tell'."""
+    2004), or the score test when both counts reach LARGE_COUNTS (same answer, far faster). It tests a raw change in
+    rate, not its cause; with fewer than MIN_EVENTS in all it is 'too few to tell'."""
     pct = None if before == 0 else 100.0 * (after / exposure_after - before / exposure_before) / (
         before / exposure_before)
     if before + after < MIN_EVENTS:
         return Change(before, after, pct, None, "too few to tell")
-    result = test_poisson_2indep(after, exposure_after, before, exposure_before, method="etest")
+    method = "score" if min(before, after) >= LARGE_COUNTS else "etest"
+    result = test_poisson_2indep(after, exposure_after, before, exposure_before, method=method)
     p = float(result.pvalue)
     if p >= alpha:
         verdict = "no clear change"

@@ -267,8 +267,8 @@ def _light_polygons(db_key: str) -> dict[str, dict]:
 
 @st.cache_data(show_spinner=False, persist="disk", max_entries=4096)
 def change_sentence(before: int, after: int) -> str:
-    """stats.poisson_change(before, after).sentence, kept on disk: the e-test of two counts in the thousands takes
-    seconds (statsmodels sums over a large grid), and the answer depends only on the two counts."""
+    """stats.poisson_change(before, after).sentence, kept on disk: the answer depends only on the two counts, and a
+    fresh server whose home page finds it there never imports statsmodels (about a second)."""
     from analytics import stats
 
     return stats.poisson_change(before, after).sentence

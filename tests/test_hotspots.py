@@ -61,6 +61,15 @@ def test_small_counts_are_too_few_to_tell(con):
     assert len(small) and (small["flag"] == "too few to tell").all()
 
 
+def test_large_counts_give_the_e_tests_answer():
+    """Citywide counts (thousands a year) take the score test's shortcut; its p-value is the e-test's."""
+    from analytics import stats
+
+    for before, after in [(1000, 1100), (1500, 1400), (1200, 1200)]:
+        p = poisson_etest(after, 1, before, 1, method="etest").pvalue
+        assert stats.poisson_change(before, after).p_value == pytest.approx(p, rel=1e-3, abs=1e-6)
+
+
 def test_gva_ranking_matches_an_independent_point_in_polygon(con, gva_shootings, neighborhood_polygons):
     tree = shapely.STRtree(list(neighborhood_polygons.values()))
     names = list(neighborhood_polygons)
