@@ -70,6 +70,23 @@ def huge_field(path: Path) -> Path:
     return path
 
 
+def short_rows(path: Path) -> Path:
+    """About SIZE_MB of short KCPD rows (report number, date and offense code only), then one line with an extra
+    field and an emoji: the bad line sends the whole file to the careful reader (etl.extract.clean_copy), which read
+    it whole and peaked at 3.4 GB before it read a line at a time."""
+    head = ROOT / "data" / "raw" / "kcpd_2020_jan_jul_extract.csv.gz"
+    with gzip.open(head, "rt") as fh:
+        header = fh.readline()
+    with path.open("w", encoding="utf-8") as out:
+        out.write(header)
+        k = 0
+        while out.tell() < SIZE_MB * 1e6 * 0.99:
+            out.write("".join(f"S{k + j},06/12/2014,,,23G,,,\n" for j in range(10_000)))
+            k += 10_000
+        out.write("SBAD,06/12/2014,,,23G,,,,,extra \U0001F600\n")
+    return path
+
+
 def run_case(name: str, file: Path, db: Path) -> dict:
     case_db = WORK / f"limits-{name}.duckdb"
     shutil.copyfile(db, case_db)
@@ -94,7 +111,8 @@ def main() -> None:
              (f"gzip bomb ({SYNTHETIC['gzip_bomb_bytes'] / 1e9:g} GB inside)",
               gzip_bomb(WORK / "SYNTHETIC-limits-bomb.csv.gz")),
              ("1,000,000 columns", wide_header(WORK / "SYNTHETIC-limits-wide.csv")),
-             (f"one {SIZE_MB:g} MB field", huge_field(WORK / "SYNTHETIC-limits-field.csv"))]
+             (f"one {SIZE_MB:g} MB field", huge_field(WORK / "SYNTHETIC-limits-field.csv")),
+             ("short rows, one bad line", short_rows(WORK / "SYNTHETIC-limits-short.csv"))]
     started = datetime.now()
     results = [run_case(name.split()[0] + str(k), path, db) | {"case": name} for k, (name, path) in enumerate(cases)]
     within = f"within {TARGET_MB / 1000:g} GB"

@@ -7,6 +7,7 @@ by the next run).
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from etl import adapters, load, reference
 from etl.errors import SchemaError
-from etl.extract import ROW, excerpt, header_names, name_columns, read_csv_text, sha256, stage, unstage
+from etl.extract import clean_copy, excerpt, header_names, name_columns, read_csv_text, sha256, stage, unstage
 from etl.load import CoverageSpec, LoadResult
 from etl.rollup import rollup
 from kcvt.db import needs_build
@@ -143,14 +144,26 @@ def keep_user_file(path: Path, source_id: str, spec: CoverageSpec, name: str | N
 
 
 def copy_without_names(path: Path, keep: Path) -> None:
-    """Copy a file as it is, or, when its header has columns that hold names, rewritten without them."""
+    """Copy a file as it is, or, when its header has columns that hold names, rewritten without them.
+
+    The rewrite is the careful reader's clean copy (a line at a time, so a large file never sits in memory); rows it
+    cannot read are left out, as a load rejects them.
+    """
     if not name_columns(header_names(path)):
         shutil.copyfile(path, keep)
         return
-    raw = read_csv_text(path)  # drops them
     tmp = keep.with_name(keep.name + f".tmp-{os.getpid()}")
-    raw.frame.drop(columns=[ROW]).to_csv(tmp, index=False, compression="gzip" if keep.suffix == ".gz" else None)
-    os.replace(tmp, keep)
+    try:
+        clean_copy(path, tmp, row_numbers=False)
+        if keep.suffix == ".gz":
+            with tmp.open("rb") as plain, gzip.open(f"{tmp}.gz", "wb") as packed:
+                shutil.copyfileobj(plain, packed)
+            os.replace(f"{tmp}.gz", keep)
+        else:
+            os.replace(tmp, keep)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.gz").unlink(missing_ok=True)
 
 
 def build(target: Path | None = None, progress: bool = True) -> list[LoadResult]:

@@ -6,11 +6,12 @@ returned as rejects rather than dropped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
-import io
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,38 +20,12 @@ import pandas as pd
 
 from etl.errors import SchemaError
 from etl.model import register
+from etl.names import holds_names, name_columns
 from kcvt.settings import MAX_COLUMNS, MAX_HEADER_BYTES, max_uncompressed
 
 GZIP_MAGIC = b"\x1f\x8b"
 ROW = "_row"  # 1-based data record number (header excluded)
-#: Words that make a column hold people's names. Such columns are dropped as a file is read, for every source, so
-#: no name reaches the database, the rejected-rows table, a kept copy of the file or a page (GVA's research scrape
-#: has participant_name). A header is split into words (camelCase, punctuation); it holds names when a word is a
-#: name word and no word says it names a place or thing (street_name, neighborhood name), or when it is nothing but
-#: a role (a column "Victim" or "suspects_2" holds who they were: "Victims Killed" and "participant_age" do not).
-NAME_WORDS = {"name", "names", "nm", "firstname", "lastname", "fullname", "surname", "fname", "lname", "givenname",
-              "middlename", "nickname", "alias", "aka"}
-ROLE_WORDS = {"victim", "suspect", "participant", "arrestee", "offender", "decedent", "deceased", "shooter",
-              "witness", "complainant", "defendant"}
-NOT_PEOPLE = {"street", "city", "county", "neighborhood", "neighbourhood", "place", "location", "offense", "crime",
-              "file", "dataset", "agency", "beat", "division", "district", "area", "zone", "state", "park",
-              "business", "premise", "premises", "school", "company", "organization", "organisation", "event",
-              "source", "category", "column", "field", "road", "avenue", "block", "venue", "facility"}
-
-
-def _words(header: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(header))
-    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
-
-
-def holds_names(header: str) -> bool:
-    """Whether a column's header says it holds people's names (see NAME_WORDS)."""
-    words = _words(header)
-    if any(w in NAME_WORDS for w in words) or any(w.endswith(("firstname", "lastname")) for w in words):
-        return not any(w in NOT_PEOPLE for w in words)
-    bare = [re.sub(r"s?\d*$", "", w) for w in words if not w.isdigit()]
-    return bool(bare) and all(w in ROLE_WORDS for w in bare)
-
+__all__ = ["holds_names", "name_columns"]  # the one rule (etl.names), also imported from here
 
 def excerpt(text: object, limit: int = 80) -> str:
     """A short, escaped excerpt of a value from a file, for a message.
@@ -79,19 +54,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _read_bytes(path: Path) -> bytes:
-    with Path(path).open("rb") as fh:
-        magic = fh.read(2)
-    if magic != GZIP_MAGIC:
-        return Path(path).read_bytes()
-    out = bytearray()
-    with gzip.open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            out += block
-            _check_size(len(out), path)
-    return bytes(out)
 
 
 def _check_size(n: int, path: Path) -> None:
@@ -143,14 +105,6 @@ def check_header(path: Path) -> None:
         raise SchemaError(f"{name}: refused: the header has {fields:,} columns (the limit is {MAX_COLUMNS:,})")
 
 
-def _decode(data: bytes, notes: list[str]) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        notes.append(f"file is not UTF-8 (byte {exc.start}); read as Windows-1252")
-        return data.decode("cp1252", errors="replace")
-
-
 def _delimiter(text: str, notes: list[str]) -> str:
     header = text.split("\n", 1)[0]
     counts = {d: header.count(d) for d in [",", ";", "\t", "|"]}
@@ -163,62 +117,164 @@ def _delimiter(text: str, notes: list[str]) -> str:
     return ","
 
 
-def read_csv_text(path: Path) -> RawTable:
-    """Read a CSV (plain or gzip) as strings. Raises SchemaError when nothing usable is there."""
-    notes: list[str] = []
-    check_header(path)
-    try:
-        text = _decode(_read_bytes(path), notes)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise SchemaError(f"{excerpt(Path(path).name)}: cannot read the file ({excerpt(exc)})") from exc
-    if not text.strip():
-        raise SchemaError(f"{Path(path).name}: the file is empty")
-    sep = _delimiter(text, notes)
-    bad: list[tuple[int, str, str]] = []
-    width = len(next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep)))
-
-    def on_bad(line: list[str]) -> None:
-        bad.append((-1, f"row has {len(line)} fields, the header has {width}", sep.join(line)[:2000]))
-
-    options = {"sep": sep, "dtype": str, "keep_default_na": False, "na_values": [""]}
-    try:
-        try:  # the C parser is fast; it stops at the first malformed line
-            frame = pd.read_csv(io.StringIO(text), engine="c", **options)
-        except pd.errors.ParserError:  # the Python parser keeps the good lines and hands us the bad ones
-            frame = pd.read_csv(io.StringIO(text), engine="python", on_bad_lines=on_bad, **options)
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise SchemaError(f"{excerpt(Path(path).name)}: not a readable CSV file ({excerpt(exc, 160)})") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise SchemaError(f"{Path(path).name}: the file is empty") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise SchemaError(f"{Path(path).name}: the file has a header but no data rows")
-    names = name_columns(frame.columns)
-    if names:
-        frame = frame.drop(columns=names)
-        notes.append(f"dropped column(s) {', '.join(names)}: personal names are never stored")
-    frame.insert(0, ROW, range(1, len(frame) + 1))
-    frame, oversize = _drop_oversize(frame)
-    return RawTable(frame=frame, bad_lines=bad + oversize, notes=notes)
-
-
-def name_columns(columns) -> list[str]:
-    """The columns that hold people's names (see holds_names)."""
-    return [c for c in columns if holds_names(c)]
-
-
 MAX_FIELD = 10_000  # characters; no published field comes close (block addresses, 20-character offense labels)
+MAX_LINE = 32 * 1024 * 1024  # characters of one physical line the careful reader holds; a longer line is rejected
+OVERLONG = "\0overlong line\0"  # what _bounded_lines puts in place of a longer line
+csv.field_size_limit(MAX_LINE)  # the csv module's own limit (128 KiB) would refuse what MAX_FIELD explains
 
 
-def _drop_oversize(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
-    """Rows with a field longer than MAX_FIELD are rejected (their text kept, cut to 2,000 characters)."""
-    lengths = frame.drop(columns=[ROW]).apply(lambda col: col.str.len()).max(axis=1).fillna(0)
-    bad = frame[lengths > MAX_FIELD]
-    rejects = [(int(r), f"a field is {int(n):,} characters long (limit {MAX_FIELD:,})",
-                ",".join(str(v)[:200] for v in row)[:2000])
-               for r, n, row in zip(bad[ROW], lengths[lengths > MAX_FIELD], bad.drop(columns=[ROW]).itertuples(
-                   index=False), strict=True)]
-    return frame[lengths <= MAX_FIELD], rejects
+@dataclass
+class CleanCopy:
+    """What clean_copy wrote: the kept headers (names dropped, repeats numbered), rows written, rows rejected."""
+
+    columns: list[str]
+    rows: int
+    bad_lines: list[tuple[int, str, str]] = field(default_factory=list)  # (record, reason, raw)
+    notes: list[str] = field(default_factory=list)
+
+
+def clean_copy(path: Path, out: Path, row_numbers: bool = True) -> CleanCopy:
+    """The careful reader: a file DuckDB's strict reader refused, rewritten as plain UTF-8 CSV one line at a time.
+
+    It keeps the good rows and explains the rest, in memory that does not grow with the file: a 99 MB file of
+    3.45 million short rows with one bad line once took the loader to 3.4 GB when the whole file was read at once
+    (docs/benchmarks.md). Another encoding is read as Windows-1252; another delimiter is followed; short rows are
+    padded; blank lines are skipped; a row with more fields than the header, a line over MAX_LINE or a
+    field over MAX_FIELD characters is rejected with its record and line number. Name columns never reach `out`
+    nor a rejected row's text. With `row_numbers`, the first column `_row` is each row's record number (1-based,
+    header excluded, rejected records counted), so rejects and loaded rows are numbered alike. Raises SchemaError
+    when there is no header or no row.
+    """
+    path = Path(path)
+    check_header(path)
+    notes: list[str] = []
+    bad_byte = _first_non_utf8(path)
+    if bad_byte is not None:
+        notes.append(f"file is not UTF-8 (byte {bad_byte}); read as Windows-1252")
+    encoding = "utf-8-sig" if bad_byte is None else "cp1252"
+    gz = _is_gzip(path)
+    try:
+        with (gzip.open(path, "rt", encoding=encoding, errors="replace", newline="") if gz else
+              path.open(encoding=encoding, errors="replace", newline="")) as fh, out.open("w", newline="") as dest:
+            first = fh.readline(MAX_HEADER_BYTES + 1)
+            while first and not first.strip():  # blank lines before the header
+                first = fh.readline(MAX_HEADER_BYTES + 1)
+            if not first:
+                raise SchemaError(f"{excerpt(path.name)}: the file is empty")
+            return _copy_rows(path, first, fh, csv.writer(dest, lineterminator="\n"), notes, row_numbers)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise SchemaError(f"{excerpt(path.name)}: cannot read the file ({excerpt(exc)})") from exc
+
+
+def _copy_rows(path: Path, first: str, fh, writer, notes: list[str], row_numbers: bool) -> CleanCopy:
+    sep = _delimiter(first, notes)
+    lines: list[str] = []  # why an overlong line was cut (_bounded_lines), read back at its OVERLONG row
+    reader = csv.reader(_bounded_lines(first, fh, lines), delimiter=sep)
+    header = _header(next(reader, []))
+    if not header:
+        raise SchemaError(f"{excerpt(path.name)}: the file is empty")
+    names = set(name_columns(header))
+    if names:
+        notes.append(f"dropped column(s) {', '.join(c for c in header if c in names)}: personal names are never stored")
+    keep = [k for k, c in enumerate(header) if c not in names]
+    writer.writerow((["_row"] if row_numbers else []) + [header[k] for k in keep])
+    bad: list[tuple[int, str, str]] = []
+    record = written = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            record += 1
+            bad.append((record, f"line {reader.line_num}: unreadable ({excerpt(exc)})", ""))
+            continue
+        if not row or (len(row) == 1 and not row[0]):
+            continue  # a blank line is no record
+        record += 1
+        if row == [OVERLONG]:
+            bad.append((record, f"line {reader.line_num}: {lines.pop()}", ""))
+            continue
+        kept = [row[k] if k < len(row) else "" for k in keep]
+        extra = [] if names else row[len(header):]  # beside a name column, a field out of place may be a name
+        raw = ",".join((v[:200] if v else "nan") for v in kept + extra)[:2000]
+        longest = max((len(v) for v in kept), default=0)
+        if len(row) > len(header):
+            bad.append((record, f"line {reader.line_num}: row has {len(row)} fields, the header has {len(header)}", raw))
+        elif longest > MAX_FIELD:
+            bad.append((record, f"a field is {longest:,} characters long (limit {MAX_FIELD:,})", raw))
+        else:
+            writer.writerow(([record] if row_numbers else []) + kept)
+            written += 1
+    if not written:
+        raise SchemaError(f"{excerpt(path.name)}: the file has a header but no data rows")
+    return CleanCopy([header[k] for k in keep], written, bad, notes)
+
+
+def _header(fields: list[str]) -> list[str]:
+    """Header names stripped; blank ones named by position and repeated ones numbered, as pandas names them."""
+    out: list[str] = []
+    for k, name in enumerate(c.strip().replace("\n", " ") for c in fields):
+        name = name or f"Unnamed: {k}"
+        base, n = name, 0
+        while name in out:
+            n += 1
+            name = f"{base}.{n}"
+        out.append(name)
+    return out
+
+
+def _bounded_lines(first: str, fh, reasons: list[str]):
+    """The file's lines, none longer than MAX_LINE characters, so one line never fills memory.
+
+    A longer one is read through in pieces and replaced by the line OVERLONG, so its record is rejected (with the
+    reason left in `reasons`).
+    """
+    yield first
+    while line := fh.readline(MAX_LINE):
+        if len(line) == MAX_LINE and not line.endswith("\n"):
+            n = len(line)
+            while (more := fh.readline(MAX_LINE)) and n < 1 << 40:
+                n += len(more)
+                if more.endswith("\n"):
+                    break
+            reasons.append(f"a line of {n:,} characters (limit {MAX_LINE:,})")
+            line = OVERLONG + "\n"
+        yield line
+
+
+def _first_non_utf8(path: Path) -> int | None:
+    """The offset of the first byte that is not UTF-8, read as a stream (a gzip file under its size cap)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    gz, n = _is_gzip(path), 0
+    try:
+        with gzip.open(path, "rb") if gz else path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    return n + exc.start
+                n += len(block)
+                if gz:
+                    _check_size(n, path)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return n + exc.start
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise SchemaError(f"{excerpt(path.name)}: cannot read the file ({excerpt(exc)})") from exc
+    return None
+
+
+def read_csv_text(path: Path) -> RawTable:
+    """A file read by the careful reader (clean_copy) into a data frame of strings, for the text adapters.
+
+    Raises SchemaError when nothing usable is there.
+    """
+    with tempfile.TemporaryDirectory(prefix="kcvt-read-") as tmp:
+        clean = clean_copy(path, Path(tmp) / "clean.csv")
+        frame = pd.read_csv(Path(tmp) / "clean.csv", dtype=str, keep_default_na=False, na_values=[""])
+    frame[ROW] = frame[ROW].astype(int)
+    return RawTable(frame=frame, bad_lines=clean.bad_lines, notes=clean.notes)
 
 
 def require_columns(frame: pd.DataFrame, needed: dict[str, str], file: str, source: str,
@@ -261,11 +317,12 @@ class Staged:
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
-    """Stage a CSV in DuckDB: DuckDB's own reader for well-formed files, read_csv_text for the others.
+    """Stage a CSV in DuckDB: DuckDB's own reader for well-formed files, the careful reader (clean_copy) for others.
 
     DuckDB's reader takes millions of rows in seconds; a file it refuses (malformed lines, another encoding, empty,
-    odd headers) goes through read_csv_text, which keeps the good rows and explains the rest. Either way name columns
-    are dropped and rows with an oversize field rejected.
+    odd headers) is rewritten by clean_copy, a line at a time, which keeps the good rows and explains the rest, and
+    its clean copy staged by the same reader. Either way name columns are dropped and rows with an oversize field
+    rejected.
     """
     path = Path(path)
     notes: list[str] = []
@@ -275,7 +332,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     try:
         header = _fast_stage(con, path, notes)
     except (duckdb.Error, UnicodeDecodeError, OSError, EOFError, gzip.BadGzipFile, csv.Error, ValueError):
-        return stage_frame(con, read_csv_text(path))  # raises SchemaError when nothing is usable
+        return _careful_stage(con, path)  # raises SchemaError when nothing is usable
     n = con.execute("SELECT count(*) FROM _raw").fetchall()[0][0]
     if n == 0:
         raise SchemaError(f"{path.name}: the file has a header but no data rows")
@@ -295,6 +352,17 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     return Staged([c for c in header if c not in names], n, rejects, notes)
 
 
+def _careful_stage(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    """A refused file's clean copy (clean_copy: first column its record numbers) staged by DuckDB's reader."""
+    with tempfile.TemporaryDirectory(prefix="kcvt-stage-") as tmp:
+        clean = clean_copy(path, Path(tmp) / "clean.csv")
+        _read_raw(con, Path(tmp) / "clean.csv", ",", len(clean.columns) + 1, gz=False)
+    renamed = ", ".join(f"c{k + 1} AS c{k}" for k in range(len(clean.columns)))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _staged AS SELECT CAST(c0 AS BIGINT) AS _row, {renamed} "  # noqa: S608
+                "FROM _raw")
+    return Staged(clean.columns, clean.rows + len(clean.bad_lines), clean.bad_lines, clean.notes)
+
+
 def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, notes: list[str]) -> list[str]:
     """DuckDB's reader, strict: any malformed line, encoding error or odd header raises. Returns the headers."""
     gz = _is_gzip(path)
@@ -306,15 +374,23 @@ def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, notes: list[str]) ->
     header = [c.strip() for c in next(csv.reader([first], delimiter=sep))]
     if len(set(header)) != len(header) or "" in header or first.count('"') % 2:
         raise ValueError("repeated or blank headers, or a header over several lines: the careful reader handles them")
-    names = [f"c{k}" for k in range(len(header))]
+    _read_raw(con, path, sep, len(header), gz)
+    return header
+
+
+def _read_raw(con: duckdb.DuckDBPyConnection, path: Path, sep: str, width: int, gz: bool) -> None:
+    """The temporary table _raw (c0, c1, ...: strings) from a CSV, strictly: any malformed line raises.
+
+    A line may be as long as a clean copy's can (MAX_COLUMNS fields of MAX_FIELD characters).
+    """
+    names = [f"c{k}" for k in range(width)]
     con.execute("DROP VIEW IF EXISTS _staged")
     con.execute("DROP TABLE IF EXISTS _raw")
     con.execute(
         """CREATE TEMP TABLE _raw AS SELECT * FROM read_csv(?, delim = ?, quote = '"', escape = '"', header = true,
            auto_detect = false, columns = ?, strict_mode = true, null_padding = false, encoding = 'utf-8',
-           compression = ?)""",
-        [str(path), sep, {n: "VARCHAR" for n in names}, "gzip" if gz else "none"])
-    return header
+           compression = ?, max_line_size = ?)""",
+        [str(path), sep, {n: "VARCHAR" for n in names}, "gzip" if gz else "none", MAX_COLUMNS * MAX_FIELD * 3])
 
 
 def _is_gzip(path: Path) -> bool:

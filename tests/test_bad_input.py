@@ -91,3 +91,40 @@ def test_bad_file(db_copy, name):
     if reason:
         assert any(reason in r for r in reasons), reasons
     assert "Jane Roe" not in everything and "John Doe" not in everything  # names never stored
+
+
+# --- the careful reader streams -------------------------------------------------------------------------------------
+
+def _short_rows_file(path: Path, good: int) -> Path:
+    """SYNTHETIC: `good` short KCPD rows (fewer fields than the header: the strict reader refuses the file), then one
+    line with an extra field and an emoji, the shape of the 99 MB file that once took the loader to 3.4 GB."""
+    header = "Report_No,Reported_Date,zip,Offense,Description,IBRS,Race,Sex,Age"
+    lines = [header] + [f"SYN{k},06/12/2014,,,,23G,," for k in range(good)] + ["SYNBAD,06/12/2014,,,,23G,,,,x \U0001F600"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_file_the_strict_reader_refuses_is_read_a_line_at_a_time(db_copy, tmp_path, monkeypatch):
+    """The careful reader never holds the whole file: reading a file whole (Path.read_bytes / read_text) is refused
+    here, as a file of 100 MB read whole, then parsed by pandas' Python parser, peaked at 3.4 GB."""
+    import pathlib
+
+    path = _short_rows_file(tmp_path / "short.csv", good=7)
+    header_width, bad_fields = 9, 10
+
+    def whole(self, *args, **kwargs):
+        raise AssertionError(f"{self} read whole")
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", whole)
+    result = load_file(path, "kcpd", db_copy, progress=False)
+    monkeypatch.undo()
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (7 + 1, 7, 1)
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        [(row, reason, raw)] = c.execute("SELECT row_number, reason, raw FROM rejects WHERE load_id = ?",
+                                         [result.load_id]).fetchall()
+        keys = [k for (k,) in c.execute("SELECT source_key FROM incidents WHERE load_id = ? ORDER BY 1",
+                                        [result.load_id]).fetchall()]
+    assert row == 7 + 1  # its record number, counted like the loaded rows'
+    assert reason == f"line {7 + 2}: row has {bad_fields} fields, the header has {header_width}"  # header is line 1
+    assert raw.startswith("SYNBAD,") and "\U0001F600" in raw
+    assert keys == sorted(f"SYN{k}" for k in range(7))

@@ -195,3 +195,55 @@ def test_no_names_on_any_page_after_loading_files_that_carry_them(tmp_path, monk
         assert [n for n in SYNTHETIC_NAMES if n.encode() in shown] == [], page
         if page == "views/data.py":  # the scan sees the fixtures' rejected rows, raw, as the page lists them
             assert REJECTED_KEY.encode() in shown and b"gva_with_names.csv" in shown
+
+
+# --- names, in any spelling or case ------------------------------------------------------------------------------------
+
+NAME_HEADERS = ["VICTIMNAME", "victimname", "SUSPECTNAME", "participantname", "Victim_First", "victim_last",
+                "SuspectLast", "victimFirst", "Victim(s)", "Victim Name", "suspect_name", "OffenderSurname",
+                "witness_middle", "First", "last_name", "ArresteeGivenName"]
+KEPT_HEADERS = ["Offense", "Firearm Used Flag", "Address", "Zip Code", "Involvement", "Last_Updated", "last_updated",
+                "first_seen", "street name", "neighborhood name", "location name", "Victims Killed", "victim_age",
+                "Suspect Race", "Report_No", "Reported_Date", "FirstReported", "lastupdated"]
+
+
+@pytest.mark.parametrize("header", NAME_HEADERS)
+def test_a_name_column_in_any_spelling_is_recognised(header):
+    from etl.extract import holds_names
+
+    assert holds_names(header)
+
+
+@pytest.mark.parametrize("header", KEPT_HEADERS)
+def test_columns_that_only_look_like_names_are_kept(header):
+    from etl.extract import holds_names
+
+    assert not holds_names(header)
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["duckdb reader", "careful reader"])
+def test_names_in_any_spelling_reach_neither_the_database_nor_rejects_nor_the_kept_copy(db_copy, tmp_path,
+                                                                                       user_files, strict):
+    """SYNTHETIC rows with a column of every spelling above, each holding a marker; one row is rejected (a bad date)
+    and, for the careful reader, one has an extra field: no marker may be kept anywhere, every other column is."""
+    from etl.build import load_file
+
+    header = ["Report_No", "Reported_Date", "IBRS", *KEPT_HEADERS[:5], *NAME_HEADERS]
+    rows = [[f"SYN{k}", f"01/0{k + 1}/2020" if k else "not a date", "13A", "Assault", "N", "1 Synthetic St",
+             "64106", "VIC", *[f"Zyxw Synthetic{j}" for j in range(len(NAME_HEADERS))]] for k in range(4)]
+    lines = [",".join(header)] + [",".join(r) for r in rows]
+    if not strict:
+        lines.append(",".join(rows[-1]).replace("SYN3", "SYN9") + ",Zyxw Synthetic extra")
+    path = tmp_path / "names.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = load_file(path, "kcpd", db_copy, progress=False)
+    assert result.rows_rejected == (1 if strict else 2) and result.rows_loaded == 3
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        for (table,) in c.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            hits = c.execute(f'SELECT count(*) FROM "{table}" t WHERE t::VARCHAR LIKE ?',  # noqa: S608
+                             ["%Zyxw%"]).fetchall()
+            assert hits == [(0,)], table
+    [kept] = list((user_files / "kcpd").iterdir())
+    text = kept.read_text()
+    assert "Zyxw" not in text
+    assert text.splitlines()[0].split(",")[:8] == header[:8]
