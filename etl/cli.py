@@ -13,9 +13,10 @@ from etl.errors import EtlError
 from etl.extract import excerpt
 from etl.transform import EARLIEST
 from kcvt import status
+from kcvt.cli import Parser, bounded_float
 from kcvt.db import DataUnavailable, connect
 from kcvt.locks import LockHeld
-from kcvt.settings import db_path
+from kcvt.settings import db_path, open_data_deadline, open_data_max_rows
 
 
 def _print_result(r) -> None:
@@ -42,6 +43,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     A link or a missing file is refused before anything is read, so the loader never follows a link to a file the
     user did not mean to load.
     """
+    if args.yes and not args.replace:
+        print("error: --yes only applies with --replace (it applies the replacement --replace previews); "
+              "nothing was loaded", file=sys.stderr)
+        return 2
     path = Path(args.file)
     if path.is_symlink() or not path.is_file():
         what = "is a symbolic link: give the file itself" if path.is_symlink() else "no such file"
@@ -77,9 +82,15 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     """`etl refresh`: fetch the yearly KCPD datasets from the portal and print each one's changes."""
     from etl.refresh import DEFAULT_TOLERANCE, refresh
 
+    try:  # the settings are checked before anything is fetched
+        deadline = args.deadline if args.deadline is not None else open_data_deadline()
+        max_rows = open_data_max_rows()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     results = refresh(since=args.since, dry_run=args.dry_run, force=args.force,
                       tolerance=args.tolerance if args.tolerance is not None else DEFAULT_TOLERANCE,
-                      progress=not args.quiet)
+                      progress=not args.quiet, deadline=deadline, max_rows=max_rows)
     for r in results:
         kind = "incremental" if r.incremental else "full"
         changes = ", ".join(f"{y}: {b:,} -> {a:,}" for y, (b, a) in r.changes.items()) or "no count changes"
@@ -106,7 +117,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line's parser; every command and option has help text (a test checks it)."""
-    p = argparse.ArgumentParser(prog="python -m etl", description="Load KC incident and count data into DuckDB.")
+    p = Parser(prog="python -m etl", description="Load KC incident and count data into DuckDB.")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="rebuild the database from data/ (bundled and user-loaded files)").set_defaults(
@@ -125,7 +136,11 @@ def parser() -> argparse.ArgumentParser:
     rf.add_argument("--since", type=int, help="first year to refresh (default: every year listed)")
     rf.add_argument("--dry-run", action="store_true", help="fetch and compare, change nothing")
     rf.add_argument("--force", action="store_true", help="accept a change in a year's count beyond the tolerance")
-    rf.add_argument("--tolerance", type=float, help="largest accepted change in a year's count (default 0.10)")
+    rf.add_argument("--tolerance", type=bounded_float(0, 10),
+                    help="largest accepted change in a year's count, a fraction (default 0.10)")
+    rf.add_argument("--deadline", type=bounded_float(0, 86_400, low_open=True), metavar="SECONDS",
+                    help="seconds one whole answer from the portal may take, retries included (default 120, or "
+                         "KC_OPEN_DATA_DEADLINE)")
     rf.set_defaults(func=cmd_refresh)
     st = sub.add_parser("status", help="coverage by source and month, counts, rejects, last load")
     st.add_argument("--json", action="store_true", help="machine-readable output")

@@ -15,10 +15,12 @@ dataset ids and a timestamp's digits, and checked to stay under refresh_dir().
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,13 +37,12 @@ from etl.rollup import rollup
 from etl.soda import format_timestamp, get_rows, parse_watermark, report_number, session, soql_literal, validate_page
 from kcvt.db import needs_build
 from kcvt.locks import writer_lock
-from kcvt.settings import REFERENCE_DIR, db_path, open_data_url, refresh_dir
+from kcvt.settings import REFERENCE_DIR, db_path, open_data_max_rows, open_data_url, refresh_dir
 
 DEFAULT_TOLERANCE = 0.10  # a year's incident count may move by 10% before a refresh asks for --force
 PAGE_SIZE = 5000
 REPORT_FIELDS = ("report_no", "report", "report_number")
 BATCH = 100  # report numbers per `IN (...)` query
-MAX_ROWS = 2_000_000  # per dataset; a year has about 150,000 person-rows, so more means paging has gone wrong
 DATASET_ID = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.ASCII)  # Socrata's "4x4"
 
 
@@ -155,27 +156,54 @@ def _spool(ds: Dataset, watermark: datetime | None) -> Path:
     return _inside(refresh_dir() / "spool" / f"{checked_id(ds)}-{tag}")
 
 
-def fetch_pages(s: requests.Session, ds: Dataset, watermark: datetime | None, page_size: int = PAGE_SIZE,
-                progress: bool = False) -> tuple[list[dict], int]:
-    """All rows of a dataset (or those updated after `watermark`), one spooled page at a time.
+class NotPaging(RefreshError):
+    """The portal sends the same rows for a new offset, or more rows than any year has: it is not paging as asked."""
 
-    Pages already on disk from an interrupted run are reused, so a refresh resumes where it stopped.
+
+def fetch_pages(s: requests.Session, ds: Dataset, watermark: datetime | None, page_size: int = PAGE_SIZE,
+                progress: bool = False, max_rows: int | None = None) -> tuple[int, int]:
+    """Spool every row of a dataset (or those updated after `watermark`), a page at a time; returns (rows, pages).
+
+    Pages already on disk from an interrupted run are reused, so a refresh resumes where it stopped; rows stay on
+    disk (spooled_pages reads them back). A portal that ignores `$offset` would send the same full page for ever: a
+    page whose first and last rows are the previous page's is refused, as is a dataset beyond `max_rows` rows
+    (KC_OPEN_DATA_MAX_ROWS), each with NotPaging.
     """
+    ceiling = open_data_max_rows() if max_rows is None else max_rows
     spool = _spool(ds, watermark)
     spool.mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
-    page = 0
+    rows = page = 0
+    previous: tuple | None = None
     with tqdm(desc=f"{ds.year} ({ds.dataset_id})", unit=" rows", disable=not progress) as bar:
         while True:
             batch = _page(s, ds, spool, watermark, page, page_size)
-            rows += batch
+            ends = (_identity(batch[0]), _identity(batch[-1])) if batch else None
+            if ends is not None and ends == previous:
+                raise NotPaging(f"{_label(ds)} page {page + 1} (offset {page * page_size:,}): the portal sent the same "
+                                f"rows as page {page} (it ignores $offset); refused, nothing was changed")
+            previous = ends
+            rows += len(batch)
             bar.update(len(batch))
             page += 1
             if len(batch) < page_size:
                 return rows, page
-            if len(rows) > MAX_ROWS:
-                raise RefreshError(f"{_label(ds)}: more than {MAX_ROWS:,} rows; the portal is not paging as asked. "
-                                   "Nothing was changed")
+            if rows > ceiling:
+                raise NotPaging(f"{_label(ds)} page {page}: more than {ceiling:,} rows, more than any year has; the "
+                                "portal is not paging as asked. Refused, nothing was changed (KC_OPEN_DATA_MAX_ROWS "
+                                "sets the limit)")
+
+
+def _identity(row: dict) -> str:
+    """A row's Socrata `:id`, or the whole row when it has none: what tells one page from the next."""
+    ident = row.get(":id")
+    return ident if isinstance(ident, str) else json.dumps(row, sort_keys=True, default=str)
+
+
+def spooled_pages(ds: Dataset, watermark: datetime | None) -> Iterator[list[dict]]:
+    """The spooled pages of a fetch, in order, each validated again as it is read back (one page in memory)."""
+    spool = _spool(ds, watermark)
+    for k, path in enumerate(sorted(spool.glob("page-*.json"))):
+        yield validate_page(json.loads(_inside(path).read_bytes()), f"{_label(ds)} spooled page {k + 1}")
 
 
 def _page(s: requests.Session, ds: Dataset, spool: Path, watermark: datetime | None, page: int,
@@ -214,12 +242,29 @@ def whole_reports(s: requests.Session, ds: Dataset, changed: list[dict]) -> list
         out += get_rows(s, _resource_url(ds), {"$select": ":*, *", "$where": f"{field_name} IN ({listed})", "$limit": 50_000},
                     f"{label} reports {i + 1}-{min(i + BATCH, len(reports))} of {len(reports)}", limit=50_000)
     return out
-def rows_to_csv(rows: list[dict], path: Path) -> None:
-    """API rows -> a CSV the KCPD adapter reads (nested location objects kept as JSON text)."""
-    frame = pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in r.items()}
-                          for r in rows])
-    frame = frame[[c for c in frame.columns if not c.startswith(":@computed_region")]]
-    frame.to_csv(path, index=False)
+
+
+def rows_to_csv(pages: Callable[[], Iterable[list[dict]]], path: Path) -> tuple[int, datetime | None]:
+    """API rows -> a CSV the KCPD adapter reads (nested location objects kept as JSON text).
+
+    Returns the rows written and their newest `:updated_at`. `pages` gives the rows a page at a time, twice (once
+    for the columns, once to write), so a whole dataset is never held in memory.
+    """
+    columns: dict[str, None] = {}
+    for page in pages():
+        for r in page:
+            columns.update((k, None) for k in r if not k.startswith(":@computed_region"))
+    n, newest = 0, None
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for page in pages():
+            for r in page:
+                writer.writerow({k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in r.items()})
+                stamp = parse_watermark(r[":updated_at"])  # every row was validated, so each parses
+                newest = stamp if newest is None or stamp > newest else newest
+            n += len(page)
+    return n, newest
 
 
 # --- applying a refresh ----------------------------------------------------------------------
@@ -240,52 +285,61 @@ class _DryRun(Exception):
 
 def refresh(since: int | None = None, dry_run: bool = False, force: bool = False,
             tolerance: float = DEFAULT_TOLERANCE, page_size: int = PAGE_SIZE, target: Path | None = None,
-            progress: bool = True, http: requests.Session | None = None) -> list[RefreshResult]:
+            progress: bool = True, http: requests.Session | None = None, deadline: float | None = None,
+            max_rows: int | None = None) -> list[RefreshResult]:
     """Fetch and load each dataset in turn; each one is its own atomic swap.
 
     The whole run (fetch, spool, apply, state) holds the database's writer lock: another writer's swap in between
-    would silently undo ours or theirs.
+    would silently undo ours or theirs. `deadline` (seconds for one whole answer) and `max_rows` (rows of one
+    dataset) default to their settings, KC_OPEN_DATA_DEADLINE and KC_OPEN_DATA_MAX_ROWS.
     """
     target = Path(target or db_path())
     with writer_lock(target, "etl refresh"):
         if needs_build(target):
             build_module.build(target, progress=progress)
-        s = http or session()
+        s = http or session(deadline=deadline)
         state = load_state()
-        return [_refresh_one(s, ds, state, dry_run, force, tolerance, page_size, target, progress)
+        return [_refresh_one(s, ds, state, dry_run, force, tolerance, page_size, target, progress, max_rows)
                 for ds in datasets(since)]
 
 
 def _refresh_one(s, ds: Dataset, state: dict, dry_run: bool, force: bool, tolerance: float, page_size: int,
-                 target: Path, progress: bool) -> RefreshResult:
+                 target: Path, progress: bool, max_rows: int | None) -> RefreshResult:
     watermark = _watermark(state, ds)
-    rows, pages = fetch_pages(s, ds, watermark, page_size, progress)
-    result = RefreshResult(ds, len(rows), pages, incremental=watermark is not None)
-    if watermark and rows:
-        rows = whole_reports(s, ds, rows)
     spool = _spool(ds, watermark)
-    if not rows:
+    try:
+        n, pages = fetch_pages(s, ds, watermark, page_size, progress, max_rows)
+    except NotPaging:  # its pages are no use to a later run: hundreds of MB of the same page, or too many rows
+        shutil.rmtree(spool, ignore_errors=True)
+        raise
+    result = RefreshResult(ds, n, pages, incremental=watermark is not None)
+    if not n:
         result.message = "nothing new" if watermark else "the dataset returned no rows"
         shutil.rmtree(spool, ignore_errors=True)
         return result
-    # every row was validated, so each :updated_at parses; the watermark never moves back
-    newest = max([parse_watermark(r[":updated_at"]) for r in rows] + ([watermark] if watermark else []))
+    if watermark:  # an incremental fetch is small: the changed rows, then every row of their reports
+        changed = [r for page in spooled_pages(ds, watermark) for r in page]
+        reports = whole_reports(s, ds, changed)
+        rows = lambda: [reports]  # noqa: E731
+    else:
+        rows = lambda: spooled_pages(ds, watermark)  # noqa: E731
     csv_path = spool / f"kcpd-{int(ds.year)}-{checked_id(ds)}-{datetime.now():%Y%m%dT%H%M%S}.csv"
-    rows_to_csv(rows, csv_path)
+    written, newest = rows_to_csv(rows, csv_path)
+    newest = max(newest, watermark) if watermark else newest  # the watermark never moves back
     spec = _coverage(csv_path, ds, incremental=watermark is not None)
-    what = f"refresh {'since ' + format_timestamp(watermark) if watermark else 'full'}: {len(rows)} rows, {pages} pages"
+    what = f"refresh {'since ' + format_timestamp(watermark) if watermark else 'full'}: {written} rows, {pages} pages"
     try:
         _apply(ds, csv_path, spec, target, what, result, tolerance, force, dry_run)
     except _DryRun:
         result.message = "dry run: nothing was changed"
         return result
     build_module.keep_user_file(csv_path, "kcpd", spec, name=csv_path.name, replace=True)
-    state[ds.dataset_id] = {"watermark": format_timestamp(newest), "rows": len(rows), "year": int(ds.year),
+    state[ds.dataset_id] = {"watermark": format_timestamp(newest), "rows": written, "year": int(ds.year),
                             "last_success": datetime.now().isoformat(timespec="seconds")}
     _save_state(state)
     shutil.rmtree(spool, ignore_errors=True)
     result.applied = True
-    result.message = f"loaded {len(rows)} rows"
+    result.message = f"loaded {written} rows"
     return result
 
 

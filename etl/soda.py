@@ -29,9 +29,8 @@ from urllib3.util.retry import Retry
 
 from etl.errors import RefreshError
 from etl.extract import excerpt
-from kcvt.settings import open_data_token, open_data_url
+from kcvt.settings import open_data_deadline, open_data_token, open_data_url
 
-DEFAULT_DEADLINE = 120.0  # seconds for one whole answer, retries included
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # a page of 5,000 rows is about 8 MB
 MAX_REDIRECTS = 3
 CHUNK = 64 * 1024
@@ -139,12 +138,12 @@ def _parse_json(body: bytes, what: str) -> object:
 # --- HTTP: same origin only, the token to the portal only, a deadline and a size cap per answer ---------------------
 
 def session(retries: int = 5, backoff: float = 0.5, timeout: float = 60.0,
-            deadline: float = DEFAULT_DEADLINE) -> requests.Session:
+            deadline: float | None = None) -> requests.Session:
     """An HTTP session that retries connection errors, timeouts and 5xx answers with exponential backoff.
 
     `timeout` bounds each socket read; `deadline` bounds a whole answer, retries included (a server sending a byte
-    now and then never trips a read timeout). The app token is not a session header: `_download` adds it to
-    requests for the configured portal only.
+    now and then never trips a read timeout; default: KC_OPEN_DATA_DEADLINE, else 120 s). The app token is not a
+    session header: `_download` adds it to requests for the configured portal only.
     """
     s = requests.Session()
     retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
@@ -153,7 +152,7 @@ def session(retries: int = 5, backoff: float = 0.5, timeout: float = 60.0,
     s.mount("http://", HTTPAdapter(max_retries=retry))
     s.mount("https://", HTTPAdapter(max_retries=retry))
     s.request_timeout = timeout  # type: ignore[attr-defined]
-    s.deadline = deadline  # type: ignore[attr-defined]
+    s.deadline = open_data_deadline() if deadline is None else deadline  # type: ignore[attr-defined]
     return s
 
 
@@ -175,7 +174,7 @@ def get_rows(s: requests.Session, url: str, params: dict, what: str = "the porta
 
     `what` names the dataset and page in messages; `limit` is the most rows a page may hold.
     """
-    seconds = deadline if deadline is not None else getattr(s, "deadline", DEFAULT_DEADLINE)
+    seconds = deadline if deadline is not None else getattr(s, "deadline", None) or open_data_deadline()
     body = _within(seconds, what, lambda cancel: _download(s, url, params, what, cancel))
     return validate_page(_parse_json(body, what), what, limit)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -62,3 +63,35 @@ def max_uncompressed() -> int:
     """Largest decompressed size of a gzip file the loader reads (bytes; `KC_VIOLENCE_MAX_UNCOMPRESSED` overrides)."""
     text = os.environ.get("KC_VIOLENCE_MAX_UNCOMPRESSED", "")
     return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_MAX_UNCOMPRESSED
+
+
+#: Refresh limits (`etl refresh`). The largest yearly KCPD dataset has 62,400 reports (kcpd_datasets.csv), at about
+#: 1.7 person-rows a report (the 2020 extract: 42,082 rows, 24,535 reports), so about 110,000 rows; 500,000 leaves a
+#: margin of more than four times. More means the portal is not paging as asked: refused before memory and disk fill.
+DEFAULT_OPEN_DATA_MAX_ROWS = 500_000  # rows of one dataset in one refresh (`KC_OPEN_DATA_MAX_ROWS`)
+DEFAULT_OPEN_DATA_DEADLINE = 120.0  # seconds for one whole answer from the portal, retries included
+
+
+def _setting(name: str, default: float, kind: type, low: float, high: float) -> float:
+    """A numeric setting from the environment, checked: a bad value is named, never silently replaced."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{name}={text[:40]!r} is not a number") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name}={text[:40]!r} is out of range ({low:g} to {high:g})")
+    return value
+
+
+def open_data_max_rows() -> int:
+    """Most rows one dataset may send in one refresh (`KC_OPEN_DATA_MAX_ROWS`, 1 to 100,000,000)."""
+    return int(_setting("KC_OPEN_DATA_MAX_ROWS", DEFAULT_OPEN_DATA_MAX_ROWS, int, 1, 1e8))
+
+
+def open_data_deadline() -> float:
+    """Seconds one whole answer from the portal may take (`KC_OPEN_DATA_DEADLINE`, 1 to 86,400): a deadline, not a
+    read timeout, so a server trickling a byte now and then fails within it."""
+    return _setting("KC_OPEN_DATA_DEADLINE", DEFAULT_OPEN_DATA_DEADLINE, float, 1, 86_400)

@@ -76,6 +76,7 @@ class Portal:
         self.trickle_next = 0  # hostile: the next N answers send their body one byte every `trickle_seconds` ...
         self.trickle_seconds = 2.0
         self.trickle_for = 20.0  # ... for at most this long, then hang up
+        self.ignore_offset = False  # hostile: every page is the first one, so paging never ends
         self.stopping = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -107,6 +108,7 @@ class Portal:
         if rows is None:
             return 404, {"error": "no such dataset"}
         offset, limit = int(params.get("$offset", 0)), int(params.get("$limit", 1000))
+        offset = 0 if self.ignore_offset else offset
         if self.dead_after is not None and offset >= self.dead_after:
             return 503, {"error": "simulated outage"}
         if where := params.get("$where", ""):

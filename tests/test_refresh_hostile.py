@@ -261,3 +261,97 @@ def test_soql_literal_refuses_what_is_not_plain_text(value):
 def test_a_report_number_must_be_short_plain_text(value):
     with pytest.raises(RefreshError, match="not a plain report number"):
         soda.report_number(value, ID)
+
+
+# --- a portal that never stops paging -----------------------------------------------------------------------------
+
+def _many_rows(copies: int) -> list[dict]:
+    """SYNTHETIC: the real 2018 sample repeated `copies` times, each copy with its own :id and report numbers."""
+    rows = []
+    for c in range(copies):
+        for r in api_rows():
+            rows.append({**r, ":id": f"{r[':id']}-{c}", "report_no": f"{r['report_no']}{c}"})
+    return rows
+
+
+def test_a_portal_that_ignores_the_offset_is_refused_at_the_second_page(portal, db_copy, capsys, user_files):
+    """A portal that always sends its first full page once made a refresh climb to 3.2 GB and 790 MB of spool."""
+    rows = _many_rows(6)  # more than one page of 5,000 rows, the command line's page size
+    sha = _sha(db_copy)
+    with portal(rows) as served:
+        served.ignore_offset = True
+        code = main(["--quiet", "refresh", "--since", str(YEAR)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{ID} ({YEAR}) page 2 (offset 5,000)" in err and "same rows as page 1" in err
+    assert len([e for e in served.log if "$offset" in e]) == 2  # refused at once, not after millions of rows
+    assert _pages(user_files) == []  # the refused dataset's spool is deleted
+    assert _sha(db_copy) == sha
+
+
+def test_more_rows_than_the_ceiling_are_refused_and_not_spooled(portal, db_copy, user_files, monkeypatch):
+    ceiling = 300  # KC_OPEN_DATA_MAX_ROWS; the portal pages properly through 1,000 rows, 200 a page
+    monkeypatch.setenv("KC_OPEN_DATA_MAX_ROWS", str(ceiling))
+    sha = _sha(db_copy)
+    with portal() as served:
+        with pytest.raises(refresh_module.NotPaging, match=rf"{ID} \({YEAR}\) page 2: more than {ceiling:,} rows"):
+            _run(db_copy)
+    assert [int(e["$offset"]) for e in served.log] == [0, PAGE]  # stopped at the first page past the ceiling
+    assert _pages(user_files) == [] and _sha(db_copy) == sha
+
+
+def test_a_refresh_stopped_by_a_stalled_portal_keeps_its_spool_for_the_next_run(portal, db_copy, user_files):
+    """Only a refused dataset's spool is deleted; pages fetched before a failure are the next run's head start."""
+    with portal() as served:
+        served.dead_after = 2 * PAGE
+        with pytest.raises(RefreshError, match="HTTP 503"):
+            _run(db_copy)
+    assert len(_pages(user_files)) == 2
+
+
+# --- settings -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["KC_OPEN_DATA_DEADLINE", "--deadline"])
+def test_the_deadline_is_a_setting(portal, db_copy, capsys, monkeypatch, how):
+    seconds = 2
+    monkeypatch.setattr(refresh_module, "session", lambda deadline=None: session(retries=0, timeout=30,
+                                                                                    deadline=deadline))
+    args = ["--quiet", "refresh", "--since", str(YEAR)]
+    if how == "--deadline":
+        args += ["--deadline", str(seconds)]
+    else:
+        monkeypatch.setenv("KC_OPEN_DATA_DEADLINE", str(seconds))
+    with portal() as served:
+        served.trickle_next = 10**6
+        code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and f"no complete answer within {seconds} s" in err, err
+
+
+@pytest.mark.parametrize("args, env, says", [
+    (["--deadline", "0"], {}, "--deadline"), (["--deadline", "nan"], {}, "--deadline"),
+    (["--deadline", "inf"], {}, "--deadline"), (["--deadline", "-5"], {}, "--deadline"),
+    (["--tolerance", "nan"], {}, "--tolerance"), (["--tolerance", "-0.1"], {}, "--tolerance"),
+    (["--tolerance", "inf"], {}, "--tolerance"),
+    ([], {"KC_OPEN_DATA_DEADLINE": "nan"}, "KC_OPEN_DATA_DEADLINE"),
+    ([], {"KC_OPEN_DATA_DEADLINE": "0"}, "KC_OPEN_DATA_DEADLINE"),
+    ([], {"KC_OPEN_DATA_MAX_ROWS": "lots"}, "KC_OPEN_DATA_MAX_ROWS"),
+])
+def test_bad_refresh_settings_are_one_line_and_exit_2(portal, db_copy, capsys, monkeypatch, args, env, says):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with portal() as served:
+        with pytest.raises(SystemExit) if args else _no_exit() as done:
+            code = main(["--quiet", "refresh", "--since", str(YEAR), *args])
+    code = done.value.code if args else code
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, err
+    assert served.log == []  # refused before anything was fetched
+
+
+class _no_exit:  # noqa: N801 (a stand-in for pytest.raises when the command returns its code)
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
