@@ -7,12 +7,12 @@ import json
 import math
 import sys
 from datetime import date
-from typing import NoReturn
 
 import numpy as np
 
 from analytics import evaluation, panel, queries, registry
 from analytics.wdd import BadInput, as_dict, require_variance, wdd
+from kcvt.cli import Parser
 from kcvt.db import DataUnavailable, connect
 
 #: what a bad value raises: each becomes one line on stderr and exit code 2, never a traceback
@@ -20,20 +20,20 @@ BAD_VALUES = (queries.BadQuery, DataUnavailable, registry.RegistryError, evaluat
               panel.NotEvaluable)
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, except that a value it refuses is one line on stderr (and exit 2), like every other bad value."""
-
-    def error(self, message: str) -> NoReturn:
-        """Exit 2 with one line naming the refused value and pointing to --help, instead of argparse's usage block: the
-        same shape as every other bad value (BAD_VALUES)."""
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _comparison(text: str) -> list[str]:
+    """`--comparison "A|B"`: neighborhood names, '|'-separated; an empty list or an empty name is refused here
+    (an empty list used to mean "the suggested ones", silently)."""
+    names = [a.strip() for a in text.split("|")]
+    if not names or not all(names):
+        raise argparse.ArgumentTypeError(f"not a '|'-separated list of neighborhood names: {text[:80]!r}")
+    return names
 
 
 def _positive_int(text: str) -> int:
@@ -187,10 +187,9 @@ def _design(con, args: argparse.Namespace, event: registry.CanvassEvent) -> eval
     base = evaluation.default_design(con, event)[0] if event.evaluable else evaluation.Design()
     unit = args.unit or base.unit
     source, measure = (base.source, base.measure) if unit == base.unit else evaluation.UNIT_DEFAULTS[unit]
-    comparison = [a.strip() for a in (args.comparison or "").split("|") if a.strip()]
     return evaluation.Design(unit=unit, source=args.source or source, measure=args.measure or measure,
                              months_before=args.months_before, months_after=args.months_after, buffer_m=args.buffer_m,
-                             comparison=comparison or None)
+                             comparison=args.comparison)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -442,7 +441,7 @@ def parser() -> argparse.ArgumentParser:
                    help=f"after window in months, {MONTHS} (default 6; 12 for synth and all)")
     v.add_argument("--buffer-m", type=float, default=400.0,
                    help=f"displacement buffer in metres, above 0 and at most {evaluation.MAX_BUFFER_M:g} (default 400)")
-    v.add_argument("--comparison", help="comparison neighborhoods, '|'-separated (default: suggested)")
+    v.add_argument("--comparison", type=_comparison, help="comparison neighborhoods, '|'-separated (default: suggested)")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=cmd_evaluate)
 

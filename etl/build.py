@@ -69,14 +69,15 @@ def _remove_stale_copies(target: Path) -> None:
 
 def load_one(con, path: Path, source_id: str, adapter: str | None, spec: CoverageSpec,
              replace: bool = False) -> LoadResult:
-    """Load one file into the open database copy (skipped when its checksum is in the load log).
+    """Load one file into the open database copy (skipped when its checksum is in the load log, unless `replace`).
 
     KCPD person-rows merge with the rows already loaded for their reports; `replace` makes the file's rows replace
-    them.
+    them, which is worth doing to a file already loaded too: its reports may have merged with another file's rows
+    since (`etl load --replace` is how a user says so).
     """
     file = load.relative(path)
     sha = sha256(path)
-    done = load.already_loaded(con, sha, source_id)
+    done = None if replace else load.already_loaded(con, sha, source_id)
     if done:
         return LoadResult(done[0], file, source_id, 0, 0, 0, 0, skipped=True,
                           message=f"already loaded as load #{done[0]} ({done[1]}, {done[2]:%Y-%m-%d %H:%M}); nothing changed")

@@ -128,3 +128,52 @@ def test_a_file_the_strict_reader_refuses_is_read_a_line_at_a_time(db_copy, tmp_
     assert reason == f"line {7 + 2}: row has {bad_fields} fields, the header has {header_width}"  # header is line 1
     assert raw.startswith("SYNBAD,") and "\U0001F600" in raw
     assert keys == sorted(f"SYN{k}" for k in range(7))
+
+
+# --- command-line values --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("comparison", ["|", "", " | ", "Lykins||Ruskin Heights"])
+def test_an_empty_comparison_list_is_refused(capsys, comparison):
+    """It used to mean "the suggested neighborhoods", silently."""
+    from analytics.cli import main as analytics_main
+
+    with pytest.raises(SystemExit) as done:
+        analytics_main(["evaluate", "--event", "any", "--comparison", comparison, "--json"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and len(err.strip().splitlines()) == 1 and "--comparison" in err, err
+
+
+def test_yes_without_replace_is_refused(db_copy, capsys, tmp_path):
+    from etl.cli import main as etl_main
+
+    path = _short_rows_file(tmp_path / "short.csv", good=2)
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        loads = c.execute("SELECT count(*) FROM load_log").fetchall()
+    assert etl_main(["--quiet", "load", str(path), "--source", "kcpd", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--yes only applies with --replace" in err
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        assert c.execute("SELECT count(*) FROM load_log").fetchall() == loads
+
+
+def test_replace_applies_to_a_file_already_loaded(db_copy, tmp_path):
+    """A file loaded (merged), then a second file adds a person-row to one of its reports: --replace on the first
+    file, although its checksum is in the load log, previews and applies its reports in place of the merged ones."""
+    header = "Report_No,Reported_Date,IBRS,Offense,Sex"
+    first = tmp_path / "first.csv"
+    first.write_text(f"{header}\nSYNR1,01/05/2020,13A,Assault,F\nSYNR2,01/06/2020,13A,Assault,M\n")
+    second = tmp_path / "second.csv"
+    second.write_text(f"{header}\nSYNR1,01/05/2020,13B,Assault,M\n")
+    load_file(first, "kcpd", db_copy, progress=False)
+    load_file(second, "kcpd", db_copy, progress=False)
+
+    def person_rows() -> int:
+        with duckdb.connect(str(db_copy), read_only=True) as c:
+            return c.execute("SELECT person_rows FROM incidents WHERE source_key = 'SYNR1'").fetchall()[0][0]
+
+    assert person_rows() == 2  # merged: the first file's row and the second's
+    preview = load_file(first, "kcpd", db_copy, progress=False, replace=True, preview=True)
+    assert not preview.skipped and "already loaded as load" not in preview.message
+    assert person_rows() == 2  # a preview changes nothing
+    done = load_file(first, "kcpd", db_copy, progress=False, replace=True)
+    assert not done.skipped and person_rows() == 1  # the first file's report, as it has it
