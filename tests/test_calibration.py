@@ -51,9 +51,9 @@ def test_thresholds_are_conservative():
 
 def test_the_held_out_rate_is_that_of_the_threshold_used():
     cal = np.arange(1, 201, dtype=float) / 40
-    held = np.array([1.0] * 90 + [3.5] * 10)
-    c = calibrate.calibration("x", "|z|", cal, held, floor=4.0, floor_origin="a higher floor")
-    assert c.threshold == 4.0 and c.held_out_rate == 0.0 and c.as_dict()["rule"] == "|z| > 4.00"
+    held = np.array([1.0] * 90 + [4.8] * 10)
+    c = calibrate.calibration("x", "|z|", cal, held, floor=4.9, floor_origin="a higher floor")
+    assert c.threshold == 4.9 and c.held_out_rate == 0.0 and c.as_dict()["rule"] == "|z| > 4.90"
     assert "a higher floor" in c.sentence()
     c = calibrate.calibration("x", "|z|", cal, held)
     assert c.held_out_rate == pytest.approx(np.mean(held > c.threshold))
