@@ -11,7 +11,13 @@ Poisson noise and a 24-month baseline drifts.
 Detectability: future months are simulated from the before window itself: each simulated month is a before-window
 month drawn at random (the footprints' and the comparisons' counts of the same month together, so their shared
 swings stay shared), with the footprints' incidents thinned by the drop (each kept with probability 1 - drop).
-A drop "would show" by the first month at which at least 80% of simulated futures cross the calibrated threshold.
+The curve is cumulative, as the tracking test is read (someone looking every month claims a change the first month
+it crosses): at month k, the share of simulated futures in which the drop has crossed the calibrated threshold at
+some month up to k. It never falls. A drop "would show" by the first month at which 80% of futures have crossed.
+
+Footprints of a staggered program are each aligned on their own start, so months are counted "after each start"
+and given calendar names only when every footprint starts in the same month. When the tracked period is over (as
+many months of data as the horizon), the answer is in the past tense: what could or could not be told.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ def cumulative(t_pre, c_pre, t_after, c_after) -> pd.DataFrame:
 def power_curve(t_pre, c_pre, drop: float, critical: np.ndarray, draws: int = DRAWS,
                 rng: np.random.Generator | None = None) -> np.ndarray:
     """For months 1..len(critical), the share of simulated futures (see the module docstring) in which the
-    footprints' drop is beyond the calibrated threshold (z below -critical[k-1])."""
+    footprints' drop has been beyond the calibrated threshold (z below -critical[j-1]) at some month j up to k."""
     rng = rng or np.random.default_rng(0)
     t_pre, c_pre = np.asarray(t_pre, float), np.asarray(c_pre, float)
     nb, h = len(t_pre), len(critical)
@@ -65,7 +71,7 @@ def power_curve(t_pre, c_pre, drop: float, critical: np.ndarray, draws: int = DR
     k = np.arange(1, h + 1)
     t0, c0 = t_pre.sum(), c_pre.sum()
     z = _z(t1 - c1 - k * (t0 - c0) / nb, k, t0, c0, t1, c1, nb)
-    return (z < -np.asarray(critical)).mean(axis=0)
+    return np.logical_or.accumulate(z < -np.asarray(critical), axis=1).mean(axis=0)
 
 
 def first_month(power: np.ndarray, level: float = POWER) -> int | None:
@@ -98,9 +104,10 @@ def _pooled_series(p: Placebos, items: list[tuple[tuple, pd.Timestamp]], exclude
 def critical_values(p: Placebos, sizes: list[int], key: str, n: int | None = None) -> tuple[np.ndarray, dict]:
     """Month-by-month critical |z| for watching every month, from placebo programs of these sizes, and its check.
 
-    Each month's 90th percentile of the placebos' |z| is scaled up by one common factor until at most 10% of the
-    calibration placebos ever cross within the horizon: someone who looks every month must not see a false change
-    more often than that. The check is the share of held-out placebo programs that ever cross."""
+    Each month's 90th percentile of the placebos' |z| is scaled up by one common factor until at most
+    calibrate.allowed(n) of the n calibration placebos ever cross within the horizon (the conservative rule of
+    analytics.calibrate): someone who looks every month must not see a false change more often than 10%. The check
+    is the share of held-out placebo programs that ever cross."""
     zs = []
     for half in (0, 1):
         rows = []
@@ -110,7 +117,8 @@ def critical_values(p: Placebos, sizes: list[int], key: str, n: int | None = Non
         zs.append(np.array(rows))
     base = np.maximum(calibrate.Z90, np.quantile(zs[0], 1 - calibrate.NOMINAL, axis=0))
     ever = (zs[0] / base).max(axis=1)  # how far each calibration placebo ever goes, in units of the pointwise cut
-    scale = max(1.0, float(np.quantile(ever, 1 - calibrate.NOMINAL)))
+    x = calibrate.allowed(len(ever))
+    scale = max(1.0, float(np.sort(ever)[::-1][x])) if x >= 0 else float("inf")
     crit = scale * base
     held = float(np.mean((zs[1] > crit).any(axis=1))) if len(zs[1]) else None
     cal = calibrate.Calibration(f"tracking test, watched every month for {p.after} months", "|z|", float(crit[0]),
@@ -153,15 +161,17 @@ def track(con, program_id: str | None = None, event_ids: list[str] | None = None
     rng = panel.rng_for(key, "simulate")
     curves = {d: power_curve(t_pre, c_pre, d, crit, draws, rng) for d in DROPS}
     start = min(fp.start for fp in fps)
+    common = start if len({fp.start for fp in fps}) == 1 else None  # calendar names only for one shared start
     confirmed = all(e.date_confirmed for e in mem.events if e.evaluable)
     return {**base, "status": "tracked", "start": start.strftime("%Y-%m"), "start_confirmed": confirmed,
+            "staggered": common is None, "complete": so_far is not None and len(so_far) >= horizon,
             "footprints": [{"event": fp.key, "areas": list(fp.areas), "start": fp.start.strftime("%Y-%m")} for fp in fps],
             "before_monthly": round(float(np.mean(t_pre)), 1), "months_so_far": 0 if so_far is None else len(so_far),
-            "tracking": [] if so_far is None else _rows(so_far, crit, start),
+            "tracking": [] if so_far is None else _rows(so_far, crit, common),
             "critical_z": [round(float(c), 3) for c in crit], "calibration": check,
-            "detectable": [{"drop_pct": round(100 * d), "month": first_month(c), "by": _by(start, first_month(c)),
+            "detectable": [{"drop_pct": round(100 * d), "month": first_month(c), "by": _by(common, first_month(c)),
                             "power": [round(float(x), 3) for x in c]} for d, c in curves.items()],
-            "answer": answer(so_far, crit, curves, start, horizon, confirmed)}
+            "answer": answer(so_far, crit, curves, common, horizon, confirmed)}
 
 
 def _busy_real(p: Placebos, events, fps) -> dict:
@@ -175,37 +185,58 @@ def _busy_real(p: Placebos, events, fps) -> dict:
     return out
 
 
-def _rows(so_far: pd.DataFrame, crit: np.ndarray, start: pd.Timestamp) -> list[dict]:
+def _rows(so_far: pd.DataFrame, crit: np.ndarray, start: pd.Timestamp | None) -> list[dict]:
+    """Tracking rows; `month` is the calendar month when every footprint shares `start` (None when staggered), and
+    `label` what a page prints either way."""
     c = crit[: len(so_far)]
-    return [{"k": int(r.k), "month": panel.shifted(start, int(r.k)).strftime("%Y-%m"), "actual": int(r.actual),
+    return [{"k": int(r.k), "month": None if start is None else panel.shifted(start, int(r.k)).strftime("%Y-%m"),
+             "label": _label(start, int(r.k)), "actual": int(r.actual),
              "expected": round(float(r.expected), 1), "difference": round(float(r.difference), 1),
              "low": round(float(r.difference - c[i] * r.sd), 1), "high": round(float(r.difference + c[i] * r.sd), 1),
              "beyond_chance": bool(abs(r.z) > c[i])} for i, r in enumerate(so_far.itertuples())]
 
 
-def _by(start: pd.Timestamp, k: int | None) -> str | None:
-    return None if k is None else panel.shifted(start, k).strftime("%B %Y")
+def _label(start: pd.Timestamp | None, k: int) -> str:
+    return f"month {k} after each start" if start is None else panel.shifted(start, k).strftime("%Y-%m")
 
 
-def answer(so_far: pd.DataFrame | None, crit: np.ndarray, curves: dict, start: pd.Timestamp, horizon: int,
+def _by(start: pd.Timestamp | None, k: int | None) -> str | None:
+    return None if k is None or start is None else panel.shifted(start, k).strftime("%B %Y")
+
+
+def _when(start: pd.Timestamp | None, k: int) -> str:
+    return f"month {k} after each start" if start is None else f"month {k} ({_by(start, k)})"
+
+
+def answer(so_far: pd.DataFrame | None, crit: np.ndarray, curves: dict, start: pd.Timestamp | None, horizon: int,
            confirmed: bool = True) -> str:
-    """One plain sentence for a task-force lead: can the answer be known yet, and if not, when."""
-    parts = [] if confirmed else [f"(Months count from {start:%B %Y}, a start date no source confirms.)"]
+    """One plain sentence for a task-force lead: can the answer be known yet, and if not, when. `start` is the
+    footprints' shared start month, None when staggered (months then count after each footprint's own start). In
+    the past tense once the tracked period is over."""
+    lead = "" if confirmed or start is None else f"Counting from {start:%B %Y} (a start no source confirms), "
+    done = so_far is not None and len(so_far) >= horizon
     if so_far is None or not len(so_far):
-        parts.append("Not yet: no month after the start has data.")
+        head = "not yet, no month after the start has data"
     else:
         last = so_far.iloc[-1]
         k = int(last.k)
         word = "fewer" if last.difference < 0 else "more"
-        if abs(last.z) > crit[k - 1]:
-            parts.append(f"Yes: after {k} months there are {abs(last.difference):.0f} {word} incidents than expected, "
-                         "beyond chance.")
-        else:
-            parts.append(f"Not yet: after {k} months there are {abs(last.difference):.0f} {word} incidents than "
-                         "expected, within chance.")
+        after = f"after {k} months" if start is None else f"after {k} months (to {_by(start, k)})"
+        beyond = abs(last.z) > crit[k - 1]
+        verb = "there were" if done else "there are"
+        head = ("yes" if beyond else ("no change beyond chance" if done else "not yet")) + \
+            f": {after} {verb} {abs(last.difference):.0f} {word} incidents than expected, " + \
+            ("beyond chance" if beyond else "within chance")
     shows = []
     for d, c in curves.items():
         k = first_month(c)
-        shows.append(f"a {round(100 * d)}% drop " + (f"would show by month {k} ({_by(start, k)})" if k else
-                                                    f"would not show within {horizon} months at these counts"))
-    return " ".join(parts) + " If the work cut violence, " + "; ".join(shows) + "."
+        if done:
+            shows.append(f"a {round(100 * d)}% drop " + (f"could be told by {_when(start, k)}" if k else
+                                                        f"could not be told within {horizon} months"))
+        else:
+            shows.append(f"a {round(100 * d)}% drop " + (f"would show by {_when(start, k)}" if k else
+                                                        f"would not show within {horizon} months"))
+    tail = ("; with these counts, " if done else "; if the work cut violence, ") + ", ".join(shows[:-1]) + \
+        f" and {shows[-1]}" + ("" if done else " at these counts")
+    text = lead + head + tail + "."
+    return text[0].upper() + text[1:]

@@ -141,10 +141,20 @@ def synth_verdict(r: dict, months: int, cal: calibrate.Calibration) -> str:
     if cal.flags(r["p_value"]):
         return (f"Over the {months} months after the start the footprint was {where} its synthetic comparison, and "
                 f"only {others} of {k} donor places moved as far from their own synthetic (p = {r['p_value']:.3f}): "
-                "beyond the calibrated threshold. This compares places; it does not show the work caused it.")
-    return (f"No change beyond chance: over the {months} months after the start the footprint was {where} its "
+                f"beyond the calibrated threshold {cal.rule}. This compares places; it does not show the work caused "
+                "it.")
+    head = (f"No change beyond chance: over the {months} months after the start the footprint was {where} its "
             f"synthetic comparison, and {others} of {k} donor places moved as far or further from their own "
-            f"(p = {r['p_value']:.3f}; a change is claimed at p ≤ {cal.threshold:.3f}).")
+            f"(p = {r['p_value']:.3f}")
+    smallest = 1 / (k + 1)
+    if not cal.can_claim:
+        return (f"{head}). This test cannot claim a change here: even the smallest p a rank test among {k} donors "
+                f"can give, 1/{k + 1} = {smallest:.3f}, flags too many placebo footprints to keep false claims at "
+                f"{100 * cal.nominal:.0f}%.")
+    if smallest > cal.threshold + 1e-12:
+        return (f"{head}). This test cannot claim a change: with {k} donors the smallest possible p is 1/{k + 1} = "
+                f"{smallest:.3f}, above the threshold {cal.rule}.")
+    return f"{head}; a change is claimed at {cal.rule})."
 
 
 def _call(claimed: bool, value: float | None) -> str:
@@ -164,16 +174,19 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
     syn = synth_event(con, event, before, after, n_synth, f)
     rows = []
     if ev["status"] == "evaluated":
-        wcal = calibrate.wdd_calibration(f["placebos"], len(f["fp"].areas), event.event_id, n_wdd)
+        own = ev["placebo"]["critical_z"]
+        wcal = calibrate.wdd_calibration(f["placebos"], len(f["fp"].areas), event.event_id, n_wdd, floor=own,
+                                         floor_origin="the Outreach evaluation's own placebo threshold, higher "
+                                                      "than the one calibrated here")
         local = ev["wdd"]["local"]
-        critical = max(ev["placebo"]["critical_z"], wcal.threshold)
-        claimed = local["z"] is not None and abs(local["z"]) > critical
+        claimed = wcal.flags(local["z"])
         t0 = ev["counts"]["footprint"]["before"] / nb
+        estimate = None if t0 <= 0 else _pct(local["estimate"] / t0)
         rows.append({"method": "Weighted displacement difference, footprint against matched comparisons",
-                     "estimate_pct": None if t0 <= 0 else _pct(local["estimate"] / t0),
+                     "estimate_pct": estimate,
                      "statistic": None if local["z"] is None else f"z = {local['z']:+.2f}",
-                     "threshold": f"|z| > {critical:.2f}", "call": _call(claimed, local["estimate"]),
-                     "sentence": ev["verdict"], "calibration": wcal.as_dict()})
+                     "threshold": wcal.rule, "call": _call(claimed, local["estimate"]),
+                     "sentence": wdd_sentence(estimate, local["z"], claimed, wcal), "calibration": wcal.as_dict()})
         et = ev["etest"]
         pct = None if et["before"] == 0 else _pct(et["after"] / na / (et["before"] / nb) - 1)
         rows.append({"method": "Poisson e-test, raw change in the footprint (no comparison)", "estimate_pct": pct,
@@ -185,11 +198,23 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
     if syn["status"] == "evaluated":
         rows.append({"method": "Synthetic control, placebo-in-space rank test", "estimate_pct": syn["estimate_pct"],
                      "statistic": f"p = {syn['test']['p_value']:.3f}",
-                     "threshold": f"p ≤ {syn['calibration']['threshold']:.3f}",
+                     "threshold": syn["calibration"]["rule"],
                      "call": "no verdict" if syn["fit"]["poor"] else _call(syn["claimed"], syn["estimate_pct"]),
                      "sentence": syn["verdict"], "calibration": syn["calibration"]})
     return {**_public(f), "status": "evaluated", "windows_months": {"before": nb, "after": na}, "methods": rows,
             "agreement": agreement(rows), "wdd": ev, "synth": syn}
+
+
+def wdd_sentence(estimate: float | None, z: float | None, claimed: bool, cal: calibrate.Calibration) -> str:
+    """The WDD row in words, at the row's own threshold (the higher of the evaluation's and the calibrated one), so
+    the sentence and the call never disagree."""
+    if z is None or estimate is None:
+        return "No verdict: the footprint and its comparisons had no incidents before the start."
+    where = f"{abs(estimate):.0f}% {'below' if estimate < 0 else 'above'} what its matched comparisons predict"
+    if claimed:
+        return (f"The footprint was {where} (z = {z:+.2f}), beyond the threshold {cal.rule}. This compares places; it "
+                "does not show the work caused it.")
+    return f"No change beyond chance: the footprint was {where} (z = {z:+.2f}; a change is claimed at {cal.rule})."
 
 
 def etest_sentence(et: dict, nb: int, na: int) -> str:

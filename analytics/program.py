@@ -11,8 +11,21 @@ own clean donors at the same calendar months. A plain two-way fixed-effects regr
 also compare later footprints with earlier ones already treated, whose own changes then enter as if they were the
 baseline; with effects that grow or fade, that can even flip the sign (Goodman-Bacon 2021; Sun & Abraham 2021).
 Poisson, because counts are small and often zero, and a multiplicative effect (a share) is what a task force asks.
-Standard errors are clustered by place; with a handful of footprints they are unreliable, so the claim rests on a
-threshold calibrated on placebo programs (the same number of footprints at random places and dates).
+
+Uncertainty: errors clustered by place rest, for the footprints' coefficients, on the footprints alone (one to five
+clusters); with one footprint they shrink to almost nothing (issue 16: z = -6.5 on 89 incidents), and so do
+heteroskedasticity-robust ones, whose residuals vanish for a coefficient resting on a few footprint-months. So the
+standard errors are the Poisson model's own (1 / expected count: they grow as counts shrink), and the threshold on
+|z| and the interval width come from placebo programs (the same number and sizes of footprints at random places and dates),
+which carry the extra month-to-month variation of real counts. With one footprint there is no pooled effect: the
+result is that footprint's own change, and says so.
+
+Before any verdict, two refusals. Pre-trend: the footprints' change between months -12..-7 and -6..-1 against
+their donors, as a z, must be within what placebo programs show (a footprint already drifting before its start
+would make any after-change its drift). Information: the smallest drop the calibrated test would catch four times
+in five at these counts (analytics.detect's POWER) must be at most the largest drop the tracking view projects
+(analytics.detect.DROPS, 30%); otherwise the verdict is "too little information yet", as `detectable` says
+"would not show". The event study's monthly intervals are Poisson 90% intervals: real counts vary more.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from analytics import calibrate, panel, registry, synth
 from analytics.registry import CanvassEvent
@@ -35,6 +49,8 @@ WINDOW = 12
 N_DONORS = 40
 N_PROGRAM = 40  # placebo programs per half
 MIN_FOOTPRINT = 1
+#: the power at which the minimum detectable drop is taken (analytics.detect.POWER: "would show" there)
+POWER = 0.80
 
 
 ProgramError = panel.NotEvaluable
@@ -130,8 +146,7 @@ def _fepois(formula: str, data: pd.DataFrame):
         warnings.simplefilter("ignore")
         # no separation check: every unit averages at least panel.MIN_MONTHLY (donors) or MIN_FOOTPRINT (footprints)
         # incidents a month before its start, so no unit's counts are all zero; the check took a third of the time
-        return pf.fepois(formula, data=data, vcov={"CRV1": "unit"}, separation_check=[], copy_data=False,
-                         store_data=False)
+        return pf.fepois(formula, data=data, vcov="iid", separation_check=[], copy_data=False, store_data=False)
 
 
 def pooled(data: pd.DataFrame) -> dict:
@@ -141,7 +156,20 @@ def pooled(data: pd.DataFrame) -> dict:
                     t0=(data["treated"] & (data["rel"] == 0)).astype(int))
     fit = _fepois("n ~ post + t0 | stack_unit + stack_month", d)
     b, se = float(fit.coef()["post"]), float(fit.se()["post"])
-    return {"coef": b, "se": se, "z": b / se if se > 0 else None}
+    return {"coef": b, "se": se, "z": b / se if se > 0 else None, "pre_z": pre_shift(data)}
+
+
+def pre_shift(data: pd.DataFrame) -> float | None:
+    """The footprints' change from months -12..-7 to -6..-1 against their donors', as a z (log ratio of the two
+    ratios over its Poisson standard error, counts summed over stacks): a drift before the start. None when a
+    count is zero."""
+    early, late = data["rel"].between(-12, -7), data["rel"].between(-6, -1)
+    t = data["treated"]
+    n = [float(data.loc[w & side, "n"].sum()) for side in (t, ~t) for w in (early, late)]
+    if min(n) <= 0:
+        return None
+    (t0, t1, c0, c1) = n
+    return float(np.log((t1 / t0) / (c1 / c0)) / np.sqrt(1 / t0 + 1 / t1 + 1 / c0 + 1 / c1))
 
 
 def per_footprint(data: pd.DataFrame, keys: list[str]) -> list[dict]:
@@ -205,7 +233,7 @@ def placebo_zs(m, g, events, p: calibrate.Placebos, sizes: list[int], key: str, 
         except Exception:  # noqa: BLE001, S112 (a placebo the estimator cannot fit is skipped: "n" counts those fitted)
             continue
         if r["z"] is not None and np.isfinite(r["z"]):
-            out.append({"pct": pct(r["coef"]), "z": r["z"]})
+            out.append({"pct": pct(r["coef"]), "z": r["z"], "pre_z": r["pre_z"]})
     return out
 
 
@@ -254,19 +282,48 @@ def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = N
               for h in (0, 1)]
     cal = calibrate.calibration("program estimate", "|z|", [x["z"] for x in halves[0]], [x["z"] for x in halves[1]],
                                 what="placebo programs")
+    pre = [[x["pre_z"] for x in h if x["pre_z"] is not None] for h in halves]
+    pre_cal = calibrate.calibration("pre-trend check", "|z|", pre[0], pre[1], what="placebo programs")
     every = halves[0] + halves[1]
-    claimed = cal.flags(pool["z"])
     beyond = None if pool["z"] is None else float(np.mean([abs(x["z"]) >= abs(pool["z"]) for x in every])) if every \
         else None
-    return {**base, "status": "evaluated", "after_months": after,
+    thr = cal.threshold if cal.can_claim else None
+    mdd = None if thr is None else round(100 * (1 - float(np.exp(-(thr + norm.ppf(POWER)) * pool["se"]))), 1)
+    refused = refusals(pool, pre_cal, mdd, after, len(fps))
+    claimed = not refused and cal.flags(pool["z"])
+    single = len(fps) == 1
+    title = fps[0].name if single else mem.title
+    return {**base, "title": title, "status": "evaluated", "after_months": after, "single_footprint": single,
             "footprints": _contributions(m, fps, own, data),
             "pooled": {"pct": pct(pool["coef"]), "z": pool["z"], "claimed": bool(claimed),
-                       # the interval at the calibrated threshold: it leaves out 0 exactly when a change is claimed
-                       "low": pct(pool["coef"] - cal.threshold * pool["se"]),
-                       "high": pct(pool["coef"] + cal.threshold * pool["se"]), "interval": "calibrated 90%"},
+                       # the interval at the calibrated threshold: it leaves out 0 exactly when |z| passes it
+                       "low": None if thr is None else pct(pool["coef"] - thr * pool["se"]),
+                       "high": None if thr is None else pct(pool["coef"] + thr * pool["se"]),
+                       "interval": "Poisson model errors times the threshold calibrated on placebo programs",
+                       "kind": "one footprint's own change (no pooled effect)" if single else "pooled",
+                       "minimum_detectable_drop_pct": mdd, "pre_trend_z": pool["pre_z"], "refused": refused},
+            "pre_trend": pre_cal.as_dict(),
             "event_study": es[["rel", "pct", "low", "high"]].round(1).to_dict("records"),
             "placebos": {"n": len(every), "estimates_pct": [x["pct"] for x in every], "share_as_large": beyond},
-            "calibration": cal.as_dict(), "verdict": verdict(mem.title, pool, claimed, after, cal, beyond)}
+            "calibration": cal.as_dict(), "verdict": verdict(title, pool, claimed, after, cal, beyond, refused, single)}
+
+
+def refusals(pool: dict, pre_cal: calibrate.Calibration, mdd: float | None, after: int, n_fps: int) -> list[str]:
+    """Why no verdict may be given (empty: one may): a pre-trend beyond what placebo programs show, or too little
+    information for any drop the tracking view projects to be told from chance (see the module docstring)."""
+    from analytics.detect import DROPS  # imported here: detect imports this module
+
+    out = []
+    if pool["pre_z"] is not None and pre_cal.flags(pool["pre_z"]):
+        out.append(f"the footprint{'s' if n_fps > 1 else ''} already moved against {'their' if n_fps > 1 else 'its'} "
+                   f"comparison places before the start (months -12..-7 against -6..-1: z = {pool['pre_z']:+.2f}, "
+                   f"beyond the {pre_cal.rule} placebo programs show), so a change after it could be that drift")
+    largest = round(100 * max(DROPS))
+    if mdd is None or mdd > largest:
+        told = "no drop" if mdd is None else f"only a drop of {mdd:.0f}% or more"  # caught 4 times in 5
+        out.append(f"too little information yet: at these counts, over {after} month{'s' if after != 1 else ''}, "
+                   f"{told} could be told from chance, and a {largest}% drop could not")
+    return out
 
 
 def _contributions(m: pd.DataFrame, fps: list[panel.Footprint], own: list[dict], data: pd.DataFrame) -> list[dict]:
@@ -287,17 +344,24 @@ def _contributions(m: pd.DataFrame, fps: list[panel.Footprint], own: list[dict],
     return out
 
 
-def verdict(title: str, pool: dict, claimed: bool, after: int, cal: calibrate.Calibration, beyond) -> str:
-    """Plain words for the pooled estimate, never more than the placebo programs allow."""
+def verdict(title: str, pool: dict, claimed: bool, after: int, cal: calibrate.Calibration, beyond,
+            refused: list[str] = (), single: bool = False) -> str:
+    """Plain words for the estimate, never more than the placebo programs, the pre-trend check and the counts allow.
+    One footprint is said as one place ("In X"), never as a pooled program ("Across ...")."""
     p = pct(pool["coef"])
     where = f"{abs(p):.0f}% {'lower' if p < 0 else 'higher'}"
     against = "" if beyond is None else f" {100 * beyond:.0f}% of placebo programs showed a change at least as large."
+    head = f"In {title}" if single else f"Across {title}"
+    months = f"the {after} month{'s' if after != 1 else ''} after {'the' if single else 'each'} start"
+    theirs = "its comparison places" if single else "their comparison places"
+    if refused:
+        return (f"{head}, no verdict: violence was {where} than in {theirs} over {months}, but "
+                + "; and ".join(refused) + ".")
     if claimed:
-        return (f"Across {title}, violence was {where} than in their comparison places over the {after} months after "
-                f"each start, beyond the calibrated threshold.{against} This compares places; it does not show "
-                "that the work caused it.")
-    return (f"Across {title}, no change beyond chance: {where} than in their comparison places over the {after} "
-            f"months after each start, within what placebo programs show.{against}")
+        return (f"{head}, violence was {where} than in {theirs} over {months}, beyond the calibrated threshold "
+                f"({cal.rule}).{against} This compares places; it does not show that the work caused it.")
+    return (f"{head}, no change beyond chance: {where} than in {theirs} over {months}, within what "
+            f"placebo programs show ({cal.rule}).{against}")
 
 
 def set_start(program_id: str, day, confirmed: bool = True) -> list[str]:

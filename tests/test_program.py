@@ -75,7 +75,7 @@ def test_program_result_and_command_line_agree(built_db, con):
                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     cli = json.loads(out.stdout)
-    assert cli["pooled"] == pytest.approx(lib["pooled"]) and cli["verdict"] == lib["verdict"]
+    assert cli["pooled"] == lib["pooled"] and cli["verdict"] == lib["verdict"]  # floats survive JSON exactly
     assert np.allclose(cli["placebos"]["estimates_pct"], lib["placebos"]["estimates_pct"])
 
 
@@ -84,3 +84,29 @@ def test_unknown_program_and_events_are_named(built_db, con):
         program.evaluate(con, "nope")
     with pytest.raises(program.ProgramError, match="no event 'x-1'"):
         program.evaluate(con, None, ["x-1"])
+
+
+def test_one_footprint_is_said_as_one_place_and_refused_on_too_little_information(built_db, con):
+    """Issue 16: Ivanhoe alone, 5 months after an unconfirmed start, once read "Across ... neighborhoods ... 18% lower
+    ... beyond the calibrated threshold" on a clustered z of -6.5."""
+    r = program.evaluate(con, "council-2026", ["council-2026-ivanhoe"], n_placebos=30)
+    assert r["single_footprint"] and r["pooled"]["kind"].startswith("one footprint")
+    assert not r["verdict"].startswith("Across") and r["verdict"].startswith("In ")
+    assert not r["pooled"]["claimed"]
+    assert r["pooled"]["refused"] and "too little information" in r["verdict"]
+    # the minimum detectable drop, from the estimate's own numbers: a 30% drop is not within reach
+    assert r["pooled"]["minimum_detectable_drop_pct"] > 30
+
+
+def test_refusals_on_a_pre_trend_and_on_small_counts():
+    """Inline numbers: a pre-period z beyond the placebo programs' threshold, and a drop out of reach, refuse."""
+    pre = calibrate.calibration("pre-trend check", "|z|", np.arange(1, 41) / 10, [0.5] * 40, what="placebo programs")
+    assert pre.threshold == 4.0  # of 40 placebos none may be flagged: the largest
+    pool = {"pre_z": -4.5}
+    why = program.refusals(pool, pre, mdd=20.0, after=12, n_fps=3)
+    assert len(why) == 1 and "already moved" in why[0]
+    assert program.refusals({"pre_z": 1.0}, pre, mdd=20.0, after=12, n_fps=3) == []
+    assert "too little information" in program.refusals({"pre_z": 1.0}, pre, mdd=31.0, after=5, n_fps=1)[0]
+    cal = calibrate.Calibration("program estimate", "|z|", 2.5, 40, 40, 0.05)
+    text = program.verdict("X", {"coef": np.log(0.8)}, False, 5, cal, None, why, single=False)
+    assert text.startswith("Across X, no verdict") and "beyond the calibrated" not in text

@@ -139,7 +139,24 @@ def test_cli_all_gives_the_librarys_numbers(built_db, con):
     assert syn["verdict"] == mine["verdict"] and syn["donors"] == mine["donors"]
     assert cli["agreement"] == lib["agreement"]
     assert [m["call"] for m in cli["methods"]] == [m["call"] for m in lib["methods"]]
+    for m in lib["methods"]:  # one threshold per verdict: the table prints the calibration's own rule
+        if m["calibration"]:
+            assert m["threshold"] == m["calibration"]["rule"]
     assert cli["wdd"]["counts"] == lib["wdd"]["counts"]
     refused = subprocess.run([sys.executable, "-m", "analytics", "evaluate", "--event", event.event_id, "--method",
                               "synth", "--unit", "points"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "apply to --method wdd only" in refused.stderr
+
+
+@pytest.mark.parametrize("threshold, placebos, says", [
+    (0.0, 20, "cannot claim a change here"),
+    (1 / 21, 10, "with 10 donors the smallest possible p is 1/11"),
+    (2 / 21, 20, "a change is claimed at p ≤ 0.095"),
+])
+def test_the_rank_test_says_when_it_cannot_claim(threshold, placebos, says):
+    """Issue 16: the Peace Walk read "a change is claimed at p ≤ 0.000"."""
+    r = {"poor_fit": False, "estimate": -0.1, "rank": 3, "p_value": 3 / (placebos + 1),
+         "placebo_ratios": pd.Series(np.ones(placebos)), "fit": None}
+    cal = calibrate.Calibration("rank test", "p", threshold, 150, 150, 0.05)
+    text = methods.synth_verdict(r, 12, cal)
+    assert says in text and "p ≤ 0.000" not in text
