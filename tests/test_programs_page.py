@@ -41,7 +41,7 @@ def test_methods_side_by_side_show_the_librarys_verdicts(built_db, con):
     assert lib["agreement"] in text and all(programs_text.sentence(lib, m) in text for m in lib["methods"])
     table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
     assert list(table["verdict"]) == [m["call"] for m in lib["methods"]]
-    assert list(table["a change is claimed at"]) == [programs_text.threshold(lib, m) for m in lib["methods"]]
+    assert list(table["a change is claimed at"]) == [programs_text.short_threshold(lib, m) for m in lib["methods"]]
     weights = next(d.value for d in at.dataframe if "neighborhood" in d.value.columns)
     assert list(weights["neighborhood"]) == [d["neighborhood"] for d in lib["synth"]["donors"]]
     at.selectbox(key="pg_event").set_value("ruskin-heights-undated").run()

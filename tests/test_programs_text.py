@@ -37,7 +37,8 @@ def compared(own_z: float = 4.33, cal_z: float = 2.82, p_cut: float = 0.0, donor
 def test_one_named_threshold_per_verdict():
     r = compared()
     table = programs_text.methods_table(r)
-    wdd = table["a change is claimed at"].iloc[0]
+    assert table["a change is claimed at"].iloc[0] == "|z| > 4.33, from this evaluation's 200 placebo checks"
+    wdd = programs_text.threshold(r, r["methods"][0])
     assert wdd.startswith("|z| > 4.33, from this evaluation's 200 placebo checks")
     assert "stricter than the 2.82 calibrated on 200 placebo footprints" in wdd
     note = programs_text.calibration(r, r["methods"][0])
@@ -53,6 +54,7 @@ def test_a_rank_test_that_cannot_reach_its_cut_off_says_so():
     for text in (programs_text.threshold(r, syn), programs_text.sentence(r, syn), programs_text.calibration(r, syn)):
         assert "cannot claim a change with 17 donors" in text and "1/18 = 0.056" in text, text
         assert "p ≤ 0.000" not in text
+    assert programs_text.methods_table(r)["a change is claimed at"].iloc[1] == "cannot claim a change with 17 donors"
     r = compared(p_cut=0.095, donors=20)
     assert programs_text.threshold(r, r["methods"][1]) == "p ≤ 0.095, calibrated on 200 placebo footprints"
     assert "cannot" not in programs_text.sentence(r, r["methods"][1])

@@ -82,7 +82,7 @@ def start_editor(pid: str, members: list, span: start_dates.Span) -> None:
     """An editor changes one event's start (or, on request, the others stored with the same start): the widgets
     are keyed by event, so they show that event's stored values; Save is off until something differs, and a second
     step shows every old -> new value before anything is written (analytics.start_dates)."""
-    st.markdown("**Change a start date** (editors only; nothing is saved until you confirm)")
+    st.caption("One event at a time, unless you tick the box for the others; nothing is saved until you confirm.")
     ids = [e.event_id for e in members]
     eid = st.selectbox("Event", ids, format_func=event_label, key=f"pg_edit_event_{pid}")
     e = by_id[eid]
@@ -152,6 +152,8 @@ if view == VIEWS["methods"]:
     st.caption(f"Footprint: {', '.join(r['footprint_areas'])}. Windows: the {nb} months before the start month "
                f"({r['windows']['before'][0]} to {r['windows']['before'][-1]}) and the {na} after it "
                f"({r['windows']['after'][0]} to {r['windows']['after'][-1]}); the start month itself is left out.")
+    st.caption("Thresholds: " + "; ".join(f"{m['method'].split(',')[0]}: {words.threshold(r, m)}"
+                                           for m in r["methods"]) + ".")
     for m in r["methods"]:
         st.markdown(f"- *{m['method']}*: {words.sentence(r, m)}")
     syn = r["synth"]
@@ -232,8 +234,9 @@ else:
     future = {e.event_id: msg for e in dated if (msg := start_dates.after_data(e, span))}
     for msg in future.values():
         st.warning(msg)
-    if members and access.unlock_form("programs"):
-        start_editor(pid, members, span)
+    with st.expander("Change a start date (editors)", expanded="pg_pending" in st.session_state):
+        if members and access.unlock_form("programs"):
+            start_editor(pid, members, span)
     if not dated:
         st.warning("No event of this program has a date yet.")
         st.stop()
