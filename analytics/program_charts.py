@@ -26,9 +26,9 @@ def synth_lines(result: dict) -> go.Figure:
     after = s[s["window"] == "after"]
     fig = go.Figure()
     if after["low"].notna().all() and len(after):
-        fig.add_trace(go.Scatter(x=after["month"], y=after["high"], line={"width": 0}, showlegend=False,
+        fig.add_trace(go.Scatter(x=after["month"], y=after["high"], mode="lines", line={"width": 0}, showlegend=False,
                                  hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=after["month"], y=after["low"], fill="tonexty", fillcolor="rgba(44,62,80,0.15)",
+        fig.add_trace(go.Scatter(x=after["month"], y=after["low"], mode="lines", fill="tonexty", fillcolor="rgba(44,62,80,0.15)",
                                  line={"width": 0}, name="synthetic, 90% conformal band"))
     fig.add_trace(go.Scatter(x=s["month"], y=s["synthetic"], name="synthetic comparison (weighted donors)",
                              mode="lines", line={"color": PALETTE[1], "dash": "dash", "width": 2}))
@@ -106,8 +106,8 @@ def tracking(result: dict) -> go.Figure:
     t = pd.DataFrame(result["tracking"])
     t["month"] = pd.to_datetime(t["month"])
     fig = go.Figure([
-        go.Scatter(x=t["month"], y=t["high"], line={"width": 0}, showlegend=False, hoverinfo="skip"),
-        go.Scatter(x=t["month"], y=t["low"], fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
+        go.Scatter(x=t["month"], y=t["high"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=t["month"], y=t["low"], mode="lines", fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
                    name="band (calibrated; a change is claimed only when it leaves 0)"),
         go.Scatter(x=t["month"], y=t["difference"], mode="lines+markers", name="actual minus expected, cumulative",
                    line={"color": PALETTE[0], "width": 2}),
