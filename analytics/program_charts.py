@@ -8,7 +8,9 @@ import plotly.graph_objects as go
 
 from analytics.charts import PALETTE
 
-_LAYOUT = {"margin": {"l": 50, "r": 10, "t": 50, "b": 10}, "legend": {"orientation": "h", "y": -0.22}}
+#: legends sit above the plot, under the title: below it they ran into the x-axis title ("month")
+_LAYOUT = {"margin": {"l": 60, "r": 10, "t": 90, "b": 10},
+           "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}}
 MEASURE = "KCPD crimes against persons per month"
 
 
@@ -24,9 +26,9 @@ def synth_lines(result: dict) -> go.Figure:
     after = s[s["window"] == "after"]
     fig = go.Figure()
     if after["low"].notna().all() and len(after):
-        fig.add_trace(go.Scatter(x=after["month"], y=after["high"], line={"width": 0}, showlegend=False,
+        fig.add_trace(go.Scatter(x=after["month"], y=after["high"], mode="lines", line={"width": 0}, showlegend=False,
                                  hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=after["month"], y=after["low"], fill="tonexty", fillcolor="rgba(44,62,80,0.15)",
+        fig.add_trace(go.Scatter(x=after["month"], y=after["low"], mode="lines", fill="tonexty", fillcolor="rgba(44,62,80,0.15)",
                                  line={"width": 0}, name="synthetic, 90% conformal band"))
     fig.add_trace(go.Scatter(x=s["month"], y=s["synthetic"], name="synthetic comparison (weighted donors)",
                              mode="lines", line={"color": PALETTE[1], "dash": "dash", "width": 2}))
@@ -104,27 +106,35 @@ def tracking(result: dict) -> go.Figure:
     t = pd.DataFrame(result["tracking"])
     t["month"] = pd.to_datetime(t["month"])
     fig = go.Figure([
-        go.Scatter(x=t["month"], y=t["high"], line={"width": 0}, showlegend=False, hoverinfo="skip"),
-        go.Scatter(x=t["month"], y=t["low"], fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
+        go.Scatter(x=t["month"], y=t["high"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=t["month"], y=t["low"], mode="lines", fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
                    name="band (calibrated; a change is claimed only when it leaves 0)"),
         go.Scatter(x=t["month"], y=t["difference"], mode="lines+markers", name="actual minus expected, cumulative",
                    line={"color": PALETTE[0], "width": 2}),
     ])
     fig.add_hline(y=0, line_color="#555")
     fig.update_layout(title="Since the start: incidents above (+) or below (-) what was expected",
-                      xaxis_title="month", yaxis_title="incidents, cumulative (actual - expected)", height=360,
+                      xaxis_title="month", yaxis_title="incidents, cumulative (actual - expected)", height=380,
                       **_LAYOUT)
+    # whole months only: with a few points plotly's automatic ticks fall on odd days ("Jan 25, Feb 8")
+    fig.update_xaxes(tickformat="%b %Y", dtick="M1" if len(t) <= 12 else "M3", ticklabelmode="instant")
     return fig
 
 
 def detectability(result: dict) -> go.Figure:
-    """For drops of 10%, 20% and 30%: the share of simulated futures in which the drop is beyond the threshold."""
+    """For drops of 10%, 20% and 30%: the share of simulated futures in which the drop is detectable (beyond the
+    calibrated threshold) by each month after the start."""
     fig = go.Figure()
     for i, d in enumerate(result["detectable"]):
         fig.add_trace(go.Scatter(x=list(range(1, len(d["power"]) + 1)), y=[100 * p for p in d["power"]],
-                                 name=f"a {d['drop_pct']}% drop", mode="lines",
+                                 name=f"{d['drop_pct']}% fewer", mode="lines",
                                  line={"color": PALETTE[i], "dash": ["solid", "dash", "dot"][i % 3]}))
-    fig.add_hline(y=80, line_dash="dot", line_color="#555", annotation_text="detectable (80% of futures)")
+    fig.add_hline(y=80, line_dash="dot", line_color="#555", annotation_text="detectable (80% of futures)",
+                  annotation_position="bottom right")
     fig.update_layout(title="When would a drop show?", xaxis_title="months after the start",
-                      yaxis_title="simulated futures where it shows (%)", yaxis_range=[0, 100], height=360, **_LAYOUT)
+                      yaxis_title="share of simulated futures in which<br>the drop is detectable by this month (%)",
+                      yaxis_range=[0, 100], height=380, showlegend=True,
+                      **{**_LAYOUT, "legend": {**_LAYOUT["legend"], "title": {"text": "drop, if the work cut incidents:"}}})
+    fig.update_yaxes(ticksuffix="%")
+    fig.update_xaxes(tick0=0, dtick=6 if max((len(d["power"]) for d in result["detectable"]), default=0) > 12 else 1)
     return fig

@@ -1,12 +1,11 @@
 """Programs and synthetic control: the methods side by side, program-level effects, and when we can tell."""
 
-import datetime
-
 import pandas as pd
 import streamlit as st
 
-from analytics import methods, program, registry
+from analytics import filters, program, registry, start_dates
 from analytics import program_charts as charts
+from analytics import programs_text as words
 from app import access, web
 
 key = web.db_key()
@@ -27,6 +26,15 @@ rkey = web.registry_key()
 by_id = {e.event_id: e for e in events}
 progs = web.programs()
 prog_names = dict(zip(progs["program_id"], progs["name"], strict=True))
+#: the views and the names links use for them (/programs?view=tracking&program=council-2026)
+VIEWS = {"methods": "Methods side by side", "program": "Program effect", "tracking": "When can we tell?"}
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def data_span(db_key: str) -> start_dates.Span:
+    """The months the series covers, per database version: start dates outside them are refused."""
+    with web.cursor(db_key) as cur:
+        return start_dates.span(cur)
 
 
 def pct(value) -> str:
@@ -36,32 +44,118 @@ def pct(value) -> str:
 
 def event_label(event_id: str) -> str:
     e = by_id[event_id]
-    when = "no date" if e.start_date is None else f"{e.start_date}" + ("" if e.date_confirmed else ", unconfirmed")
-    return f"{e.name} ({when})"
+    return f"{e.name} — {start_dates.describe(e)}"
 
 
-view = st.radio("View", ["Methods side by side", "Program effect", "When can we tell?"], horizontal=True,
-                key="pg_view")
+def read_link(params: dict, problems: list[str]) -> None:
+    """Set the widgets from a link (the Outreach page links here with ?event=<id>); a bad value is named in
+    `problems` and the default kept. Read once per new link: after that the widgets own the state."""
+    view = params.get("view")
+    if view:
+        if view in VIEWS:
+            st.session_state["pg_view"] = VIEWS[view]
+        else:
+            problems.append(f"ignored view={str(view)[:40]!r}: not one of {', '.join(VIEWS)}")
+    if event := params.get("event"):
+        if event in by_id:
+            st.session_state["pg_event"] = event
+            if not view:
+                st.session_state["pg_view"] = VIEWS["methods"]
+        else:
+            first = events[0].name if events else "none"
+            problems.append(f"ignored event={str(event)[:40]!r}: no such event in the canvass registry; showing "
+                            f"{first} instead")
+    if program_id := params.get("program"):
+        if program_id in prog_names:
+            st.session_state["pg_program"] = st.session_state["pg_track_program"] = program_id
+        else:
+            problems.append(f"ignored program={str(program_id)[:40]!r}: no such program")
 
-if view == "Methods side by side":
+
+def write_link(link: dict) -> None:
+    """Keep the chosen view and event or program in the URL, so the view can be shared by link."""
+    st.session_state["_programs_wrote"] = link
+    st.query_params.from_dict(link)
+
+
+def start_editor(pid: str, members: list, span: start_dates.Span) -> None:
+    """An editor changes one event's start (or, on request, the others stored with the same start): the widgets
+    are keyed by event, so they show that event's stored values; Save is off until something differs, and a second
+    step shows every old -> new value before anything is written (analytics.start_dates)."""
+    st.caption("One event at a time, unless you tick the box for the others; nothing is saved until you confirm.")
+    ids = [e.event_id for e in members]
+    eid = st.selectbox("Event", ids, format_func=event_label, key=f"pg_edit_event_{pid}")
+    e = by_id[eid]
+    lo, hi = filters.date_bounds()
+    day = st.date_input("Start of the work", value=e.start_date, min_value=lo, max_value=hi, key=f"pg_start_{eid}")
+    confirmed = st.checkbox("A source confirms this date", value=e.date_confirmed, key=f"pg_confirmed_{eid}")
+    same = [o.event_id for o in members
+            if o.event_id != eid and (o.start_date, o.date_confirmed) == (e.start_date, e.date_confirmed)]
+    also = same and st.checkbox(f"Also for the {len(same)} other event(s) of this program stored with the same start",
+                                value=False, key=f"pg_also_{eid}")
+    try:
+        changes = start_dates.plan(events, [eid, *(same if also else [])], day, confirmed, span)
+    except start_dates.NothingToSave as exc:
+        changes = []
+        st.caption(f"Nothing to save yet: {exc}.")
+    except start_dates.StartRefused as exc:
+        changes = []
+        st.warning(f"This date cannot be saved: {exc}")
+    if st.button("Save the start date…", disabled=not changes, key=f"pg_save_{eid}"):
+        st.session_state["pg_pending"] = changes
+    if not changes or st.session_state.get("pg_pending") != changes:
+        return
+    sourced = any(c.overwrites_sourced for c in changes)
+    st.warning("This will change:  \n" + "  \n".join(f"- {c.sentence()}" for c in changes) +
+               ("  \n**A source confirms the date it replaces.**" if sourced else ""))
+    c1, c2 = st.columns(2)
+    if c1.button("Confirm: save", type="primary", key="pg_confirm"):
+        try:
+            done = start_dates.apply(changes)
+        except registry.RegistryError as exc:
+            st.error(f"Not saved: {exc}")
+            return
+        st.session_state.pop("pg_pending", None)
+        st.session_state["programs_flash"] = "Saved: " + "; ".join(c.sentence() for c in changes if c.event_id
+                                                                   in done) + "."
+        st.rerun()
+    if c2.button("Cancel", key="pg_cancel"):
+        st.session_state.pop("pg_pending", None)
+        st.rerun()
+
+
+params = st.query_params.to_dict()
+link_problems: list[str] = []
+if params != st.session_state.get("_programs_wrote"):
+    read_link(params, link_problems)
+for p in link_problems:
+    st.warning(f"Link parameter {p}.")
+
+view = st.radio("View", list(VIEWS.values()), horizontal=True, key="pg_view")
+
+if view == VIEWS["methods"]:
     chosen = st.selectbox("Event", list(by_id), format_func=event_label, key="pg_event")
+    write_link({"view": "methods", "event": chosen})
     if not by_id[chosen].evaluable:
-        st.warning("This event has no date in its source, so it cannot be evaluated yet. An editor can add the date on "
-                   "the Outreach outcomes page.")
+        st.info("This event has no date in its source, so it cannot be evaluated yet. An editor can add the date on "
+                "the Outreach outcomes page.")
         st.stop()
     with st.spinner("Fitting the synthetic comparison and running placebos (a few seconds)…"):
         r = web.compare_methods(key, rkey, chosen)
     if r["status"] != "evaluated":
-        st.warning(r["message"])
+        st.info(r["message"])
         st.stop()
     nb, na = r["windows_months"]["before"], r["windows_months"]["after"]
     st.markdown(f"**Do the methods agree?** {r['agreement']}")
-    st.dataframe(methods.table(r), hide_index=True, width="stretch")
+    st.markdown(words.windows_note(r))
+    st.dataframe(words.methods_table(r), hide_index=True, width="stretch")
     st.caption(f"Footprint: {', '.join(r['footprint_areas'])}. Windows: the {nb} months before the start month "
                f"({r['windows']['before'][0]} to {r['windows']['before'][-1]}) and the {na} after it "
                f"({r['windows']['after'][0]} to {r['windows']['after'][-1]}); the start month itself is left out.")
+    st.caption("Thresholds: " + "; ".join(f"{m['method'].split(',')[0]}: {words.threshold(r, m)}"
+                                           for m in r["methods"]) + ".")
     for m in r["methods"]:
-        st.markdown(f"- *{m['method']}*: {m['sentence']}")
+        st.markdown(f"- *{m['method']}*: {words.sentence(r, m)}")
     syn = r["synth"]
     if syn["status"] == "evaluated":
         st.subheader("Synthetic comparison")
@@ -79,14 +173,15 @@ if view == "Methods side by side":
         st.info(f"Synthetic comparison: {syn['message']}")
     st.subheader("Calibration that can be checked")
     for m in r["methods"]:
-        if m["calibration"]:
-            st.markdown(f"- *{m['calibration']['method']}*: {m['calibration']['sentence']}")
+        if text := words.calibration(r, m):
+            st.markdown(f"- *{m['calibration']['method']}*: {text}")
     with st.expander("Caveats of this measure"):
         for c in syn.get("caveats", []):
             st.markdown(f"- {c}")
 
-elif view == "Program effect":
+elif view == VIEWS["program"]:
     pid = st.selectbox("Program", list(prog_names), format_func=prog_names.get, key="pg_program")
+    write_link({"view": "program", "program": pid})
     members = [e.event_id for e in events if e.program == pid]
     chosen = st.multiselect("Footprints in the estimate (the program's events by default; any events can be pooled)",
                             list(by_id), default=members, format_func=event_label, key=f"pg_members_{pid}")
@@ -121,37 +216,38 @@ elif view == "Program effect":
         st.warning(f"Left out: {note}")
 
 else:
-    pid = st.selectbox("Program", list(prog_names), format_func=prog_names.get, key="pg_track_program",
-                       index=list(prog_names).index("council-2026") if "council-2026" in prog_names else 0)
+    if "council-2026" in prog_names:  # the program a task force asks about first
+        st.session_state.setdefault("pg_track_program", "council-2026")
+    pid = st.selectbox("Program", list(prog_names), format_func=prog_names.get, key="pg_track_program")
+    write_link({"view": "tracking", "program": pid})
     members = [e for e in events if e.program == pid]
     dated = [e for e in members if e.evaluable]
+    span = data_span(key)
+    starts = list(dict.fromkeys(start_dates.describe(e) for e in dated))
+    if len(starts) == 1:
+        st.info(f"Start: {starts[0]}." + ("" if all(e.date_confirmed for e in dated) else
+                                           " No source confirms it: months are counted from here until an editor "
+                                           "sets the start."))
+    elif starts:
+        st.info("Starts (each footprint from its own): " + "; ".join(f"{e.name}, {start_dates.describe(e)}"
+                                                                      for e in dated) + ".")
+    future = {e.event_id: msg for e in dated if (msg := start_dates.after_data(e, span))}
+    for msg in future.values():
+        st.warning(msg)
+    with st.expander("Change a start date (editors)", expanded="pg_pending" in st.session_state):
+        if members and access.unlock_form("programs"):
+            start_editor(pid, members, span)
     if not dated:
         st.warning("No event of this program has a date yet.")
         st.stop()
-    start = min(e.start_date for e in dated)
-    if all(e.date_confirmed for e in dated):
-        st.info(f"Start: {start:%d %B %Y} (confirmed).")
-    else:
-        st.info(f"Start: {start:%B %Y} — the month the ordinance passed. The start of outreach is not published, so "
-                "months are counted from here until an editor sets it.")
-    if access.unlock_form("programs"):
-        with st.form("program_start"):
-            day = st.date_input("Start of the work (saved to every event of the program)", value=start,
-                                min_value=datetime.date(2015, 1, 1), key="pg_start")
-            confirmed = st.checkbox("A source confirms this date", value=True, key="pg_start_confirmed")
-            if st.form_submit_button("Save the start date"):
-                try:
-                    changed = program.set_start(pid, day, confirmed)
-                    st.session_state["programs_flash"] = f"Start set to {day} for {len(changed)} event(s)."
-                    st.rerun()
-                except (registry.RegistryError, ValueError) as exc:
-                    st.error(f"Not saved: {exc}")
+    if len(future) == len(dated):
+        st.stop()
     with st.spinner("Calibrating on placebo programs and simulating futures…"):
         r = web.tracking(key, rkey, pid, ())
     if r["status"] != "tracked":
         st.warning(r["message"])
         st.stop()
-    st.markdown(f"### {r['answer']}")
+    st.markdown(f"### {words.headline(r)}")
     if r["tracking"]:
         st.plotly_chart(charts.tracking(r), width="stretch")
         last = r["tracking"][-1]
@@ -167,4 +263,5 @@ else:
                f"{r['before_monthly']:.0f} incidents a month in the footprints), with the footprints' incidents thinned "
                f"by the drop. {r['calibration']['sentence']}")
     for note in r["left_out"]:
-        st.warning(f"Left out: {note}")
+        if not any(note.startswith(f"{eid}:") for eid in future):  # said above, in words that fit
+            st.warning(f"Left out: {note}")
