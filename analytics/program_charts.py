@@ -104,20 +104,23 @@ def contributions(result: dict) -> go.Figure:
 def tracking(result: dict) -> go.Figure:
     """Cumulative incidents above or below the expected count since the start, with the calibrated band."""
     t = pd.DataFrame(result["tracking"])
-    t["month"] = pd.to_datetime(t["month"])
+    staggered = t["month"].isna().any()  # footprints with their own starts: months count after each start
+    t["x"] = t["k"] if staggered else pd.to_datetime(t["month"])
     fig = go.Figure([
-        go.Scatter(x=t["month"], y=t["high"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"),
-        go.Scatter(x=t["month"], y=t["low"], mode="lines", fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
+        go.Scatter(x=t["x"], y=t["high"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=t["x"], y=t["low"], mode="lines", fill="tonexty", fillcolor="rgba(192,57,43,0.15)", line={"width": 0},
                    name="band (calibrated; a change is claimed only when it leaves 0)"),
-        go.Scatter(x=t["month"], y=t["difference"], mode="lines+markers", name="actual minus expected, cumulative",
+        go.Scatter(x=t["x"], y=t["difference"], mode="lines+markers", name="actual minus expected, cumulative",
                    line={"color": PALETTE[0], "width": 2}),
     ])
     fig.add_hline(y=0, line_color="#555")
     fig.update_layout(title="Since the start: incidents above (+) or below (-) what was expected",
-                      xaxis_title="month", yaxis_title="incidents, cumulative (actual - expected)", height=380,
-                      **_LAYOUT)
-    # whole months only: with a few points plotly's automatic ticks fall on odd days ("Jan 25, Feb 8")
-    fig.update_xaxes(tickformat="%b %Y", dtick="M1" if len(t) <= 12 else "M3", ticklabelmode="instant")
+                      xaxis_title="months after each footprint's start" if staggered else "month",
+                      yaxis_title="incidents, cumulative (actual - expected)", height=380, **_LAYOUT)
+    if staggered:
+        fig.update_xaxes(dtick=1 if len(t) <= 12 else 3, tick0=1)
+    else:  # whole months only: with a few points plotly's automatic ticks fall on odd days ("Jan 25, Feb 8")
+        fig.update_xaxes(tickformat="%b %Y", dtick="M1" if len(t) <= 12 else "M3", ticklabelmode="instant")
     return fig
 
 

@@ -64,7 +64,7 @@ def test_when_can_we_tell_for_the_council_program(built_db, con):
     assert not at.date_input  # readers cannot change it
     lib = detect.track(con, "council-2026")
     (headline,) = [m.value for m in at.markdown if m.value.startswith("### ")]
-    assert headline == f"### {programs_text.headline(lib)}" and headline.count(". ") == 0
+    assert headline == f"### {lib['answer']}" and headline.count(". ") == 0
     assert dict(at.query_params) == {"view": "tracking", "program": "council-2026"}
 
 

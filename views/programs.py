@@ -247,16 +247,17 @@ else:
     if r["status"] != "tracked":
         st.warning(r["message"])
         st.stop()
-    st.markdown(f"### {words.headline(r)}")
+    st.markdown(f"### {r['answer']}")
     if r["tracking"]:
         st.plotly_chart(charts.tracking(r), width="stretch")
         last = r["tracking"][-1]
-        st.caption(f"After {last['k']} months ({last['month']}): {last['actual']:,} incidents against "
+        st.caption(f"After {last['k']} months ({last['month'] or last['label']}): {last['actual']:,} incidents against "
                    f"{last['expected']:,.0f} expected from the matched comparison neighborhoods and the footprints' "
                    f"usual gap to them in the {r['before_months']} months before the start.")
     st.plotly_chart(charts.detectability(r), width="stretch")
     st.dataframe(pd.DataFrame([{"drop": f"{d['drop_pct']}%",
-                                "would show by": d["by"] or f"not within {r['horizon']} months",
+                                "would show by": d["by"] or (f"month {d['month']} after each start" if d["month"]
+                                                             else f"not within {r['horizon']} months"),
                                 "months after the start": str(d["month"]) if d["month"] else "—"}
                                for d in r["detectable"]]), hide_index=True, width="stretch")
     st.caption(f"Futures are simulated from the {r['before_months']} months before the start (about "
