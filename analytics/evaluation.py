@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analytics import geometry, queries, registry, stats
+from analytics import geometry, placebo, queries, registry, stats
 from analytics.registry import CanvassEvent, RegistryError
 from analytics.wdd import Z90, as_dict, minimum_detectable_drop, wdd
 
-MIN_PLACEBOS = 20
 #: the most similar neighborhoods listed for the reader (those actually used are listed wherever they rank)
 SUGGESTIONS = 12
 HOW_TO_ADD = {
@@ -381,51 +380,25 @@ def _shapes(event: CanvassEvent, reg: Regions) -> dict:
     return {k: shapely.geometry.mapping(g.simplify(0.0001)) for k, g in named.items() if not g.is_empty}
 
 
-def _z_local(t0, t1, c0, c1, before_len, after_len) -> float | None:
-    return wdd((t0, t1), (c0, c1), before_len=before_len, after_len=after_len)["local"].z
-
-
 def placebos(con, design: Design, reg: Regions, event_month: pd.Timestamp) -> dict:
-    """The same local test at fake dates before the event, and for other neighborhoods as fake footprints.
+    """The same local test at fake dates before the event, and for other neighborhoods as fake footprints, each
+    against a comparison matched to it (analytics.placebo says why that matters).
 
     Both use neighborhood-month counts of the chosen source and measure (for the points unit, its
     neighborhood roll-up), so the real result can be set against what chance alone produces here.
     """
+    from analytics import panel  # panel builds on this module
+
     nb, na = design.months_before, design.months_after
     first = pd.Timestamp(con.execute("SELECT min(period_start) FROM coverage WHERE source_id = ? AND grain = 'month'",
                                      [design.source]).fetchall()[0][0])
     months = list(pd.date_range(first, event_month + pd.DateOffset(months=na), freq="MS"))
     m = area_matrix(con, design.source, design.measure, months)
-    treated = m[reg.footprint_areas].sum(axis=1, min_count=1) if reg.footprint_areas else None
-    control = m[reg.control_areas].sum(axis=1, min_count=1)
-    z_dates = []
-    if treated is not None:
-        latest_fake = event_month - pd.DateOffset(months=nb + na + 1)
-        for fake in pd.date_range(first + pd.DateOffset(months=nb), latest_fake, freq="MS"):
-            b = pd.date_range(fake - pd.DateOffset(months=nb), periods=nb, freq="MS")
-            a = pd.date_range(fake + pd.DateOffset(months=1), periods=na, freq="MS")
-            t0, t1, c0, c1 = treated[b].sum(), treated[a].sum(), control[b].sum(), control[a].sum()
-            if treated[b.union(a)].notna().all() and (z := _z_local(t0, t1, c0, c1, nb, na)) is not None:
-                z_dates.append(z)
-    b = pd.date_range(event_month - pd.DateOffset(months=nb), periods=nb, freq="MS")
-    a = pd.date_range(event_month + pd.DateOffset(months=1), periods=na, freq="MS")
+    z_dates = placebo.fake_dates(m, reg.footprint_areas, reg.control_areas, event_month, nb, na)
     skip = set(reg.footprint_areas) | set(reg.buffer_areas) | set(reg.control_areas)
     skip |= {a for areas in reg.left_out.values() for a in areas}  # canvassed elsewhere: no placebo
-    z_areas = []
-    if m.loc[b.union(a)].notna().all(axis=None) and not m.empty:
-        c0, c1 = control[b].sum(), control[a].sum()
-        for area in m.columns:
-            if area in skip:
-                continue
-            t0, t1 = m.loc[b, area].sum(), m.loc[a, area].sum()
-            if t0 + t1 > 0 and (z := _z_local(t0, t1, c0, c1, nb, na)) is not None:
-                z_areas.append(z)
-    every = np.abs(np.array(z_dates + z_areas))
-    return {
-        "fake_dates": [round(z, 3) for z in z_dates], "other_areas": [round(z, 3) for z in z_areas],
-        "share_beyond_nominal": None if not len(every) else round(float((every > Z90).mean()), 3),
-        "critical_z": max(Z90, float(np.quantile(every, 0.9))) if len(every) >= MIN_PLACEBOS else Z90,
-    }
+    z_areas = placebo.other_places(m, skip, panel.geo(con).wide, event_month, nb, na)
+    return placebo.summarise(z_dates, z_areas)
 
 
 def _pct(value: float, base: float) -> float | None:
@@ -635,7 +608,7 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
         else {"critical_z": Z90, "fake_dates": [], "other_areas": [], "share_beyond_nominal": None}
     mdd = minimum_detectable_drop(b["footprint"], b["comparison"], before_len=nb, after_len=na, z=plc["critical_z"])
     t0_rate = b["footprint"] / nb
-    plc["share_as_large"] = _share_as_large(plc, tests["local"]["z"])
+    plc["share_as_large"] = placebo.share_as_large(plc, tests["local"]["z"])
     more_data = base["data_end"] is None or win["after"][-1].strftime("%Y-%m") >= base["data_end"]
     out = {**base, "status": "evaluated", "counts": counts, "wdd": tests,
            "etest": {"before": etest.before, "after": etest.after, "p_value": etest.p_value,
@@ -644,12 +617,6 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
            "verdict": verdict(tests["local"], t0_rate, plc["critical_z"], mdd, more_data),
            "displacement": displacement_verdict(tests["displacement"], b["buffer"] / nb, plc["critical_z"])}
     return {**out, "summary": summary(out)}
-
-
-def _share_as_large(plc: dict, z: float | None) -> float | None:
-    """The share of placebo results at least as far from zero as the real one (None without placebos or a z)."""
-    every = np.abs(np.array(plc["fake_dates"] + plc["other_areas"]))
-    return None if z is None or not len(every) else round(float((every >= abs(z)).mean()), 3)
 
 
 def cumulative_difference(result: dict) -> pd.DataFrame:
