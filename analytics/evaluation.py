@@ -32,6 +32,8 @@ from analytics.regions import (  # noqa: F401 (re-exported: callers use evaluati
     footprint_neighborhoods,
     neighborhood_shapes,
     other_sites,
+    overlap_caveat,
+    overlapping,
     point_matrix,
     region_series,
     regions,
@@ -228,6 +230,8 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
     if others is None:
         others = registry.load()
     reg = regions(con, event, design, before_matrix, others)
+    overlaps = overlapping(event, others, neighborhood_shapes(con), reg.footprint_areas,
+                           {"before": win["before"], "after": win["after"]})
     series = region_series(con, design, reg, all_months)
     missing = [m.strftime("%Y-%m") for m in win["before"] + win["after"] if series.loc[m].isna().any()]
     base = {"event": event.event_id, "name": event.name, "date": str(event.start_date), "unit": design.unit,
@@ -238,7 +242,8 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
             "footprint_areas": reg.footprint_areas, "buffer_areas": reg.buffer_areas,
             "comparison_areas": reg.control_areas, "comparison_buffer_areas": reg.control_buffer_areas,
             "suggested_comparisons": reg.suggestions, "comparison_matches": reg.matches, "left_out": reg.left_out,
-            "shapes": _shapes(event, reg), "caveats": caveats(con, design, win["before"] + win["after"]),
+            "overlapping_events": overlaps, "shapes": _shapes(event, reg),
+            "caveats": [overlap_caveat(o) for o in overlaps] + caveats(con, design, win["before"] + win["after"]),
             "monthly": [{"month": m.strftime("%Y-%m"), **{k: (None if pd.isna(v) else int(v)) for k, v in row.items()}}
                         for m, row in series.iterrows()]}
     if missing:

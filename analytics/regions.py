@@ -139,20 +139,67 @@ def footprint_neighborhoods(event: CanvassEvent, shapes: dict[str, shapely.Geome
             and s.intersection(footprint).area >= 0.05 * footprint.area]
 
 
-def other_sites(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[str, shapely.Geometry]) -> dict:
+def other_sites(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[str, shapely.Geometry],
+                own: list[str] | tuple[str, ...] = ()) -> dict:
     """Other registry events' footprint neighborhoods (event name -> neighborhoods), whatever their date: a place
-    that was canvassed too, or whose date is unknown, is no clean comparison for this one."""
+    that was canvassed too, or whose date is unknown, is no clean comparison for this one. The evaluated footprint's
+    `own` neighborhoods are never listed: they are what is evaluated, not a comparison left out (an event sharing
+    them is a contamination, see `overlapping`)."""
     out = {}
     for other in others:
         if other.event_id == event.event_id:
             continue
         try:
-            areas = footprint_neighborhoods(other, shapes)
+            areas = [a for a in footprint_neighborhoods(other, shapes) if a not in own]
         except RegistryError:  # a footprint that cannot be drawn leaves nothing out
             continue
         if areas:
             out[other.name] = areas
     return out
+
+
+def overlapping(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[str, shapely.Geometry],
+                own: list[str], windows: dict[str, list[pd.Timestamp]]) -> list[dict]:
+    """Other registry events in the evaluated footprint's own neighborhoods while its before or after window ran: a
+    centre opening or an outreach team there moves the footprint's counts too, so the before/after change is not
+    this event's alone. An event counts as running from its start month to analytics.panel.ACTIVE_MONTHS after its
+    end (or start), the rule the other methods use; an undated one may have run at any time."""
+    from analytics.panel import ACTIVE_MONTHS  # panel builds on the evaluation
+
+    out = []
+    for other in others:
+        if other.event_id == event.event_id:
+            continue
+        try:
+            shared = [a for a in footprint_neighborhoods(other, shapes) if a in own]
+        except RegistryError:
+            continue
+        if not shared:
+            continue
+        row = {"event": other.event_id, "name": other.name, "neighborhoods": shared,
+               "date": None if other.start_date is None else str(other.start_date),
+               "date_confirmed": other.date_confirmed, "windows": []}
+        if other.start_date is not None:
+            begin = pd.Timestamp(other.start_date).to_period("M")
+            end = pd.Timestamp(other.end_date or other.start_date).to_period("M") + ACTIVE_MONTHS
+            row["windows"] = [k for k, months in windows.items()
+                              if months and begin <= months[-1].to_period("M") and end >= months[0].to_period("M")]
+            if not row["windows"]:
+                continue
+        out.append(row)
+    return out
+
+
+def overlap_caveat(row: dict) -> str:
+    """One overlapping event in words, for the caveats."""
+    where = ", ".join(row["neighborhoods"])
+    if row["date"] is None:
+        return (f"Another registry event, {row['name']}, worked in {where} (part of this footprint) on a date that "
+                "is not published: it may fall inside these windows, so the change may not be this event's alone.")
+    when = row["date"][:7] + ("" if row["date_confirmed"] else ", day not confirmed")
+    windows = f"{row['windows'][0]} window" if len(row["windows"]) == 1 else "before and after windows"
+    return (f"Another registry event, {row['name']} ({when}), worked in {where} (part of this footprint) during the "
+            f"{windows}: the change is not this event's alone.")
 
 
 def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFrame,
@@ -174,7 +221,7 @@ def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFram
     b_areas = [a for a, s in shapes.items() if a not in f_areas and s.intersects(near)
                and s.intersection(near).area >= 0.02 * s.area]
     exclude_zone = geometry.buffer_m(footprint, 2 * design.buffer_m)
-    left_out = other_sites(event, others or [], shapes)
+    left_out = other_sites(event, others or [], shapes, f_areas)
     exclude = set(f_areas) | set(b_areas) | {a for a, s in shapes.items() if s.intersects(exclude_zone)}
     exclude |= {a for areas in left_out.values() for a in areas}
     if design.unit == "areas":
