@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from analytics import placebo, queries, registry, stats
-from analytics.evaluation_text import displacement_verdict, summary, verdict  # noqa: F401 (summary: callers)
+from analytics.evaluation_text import (  # noqa: F401 (summary: callers)
+    displacement_verdict,
+    etest_sentence,
+    interval,
+    summary,
+    verdict,
+)
 from analytics.regions import (  # noqa: F401 (re-exported: callers use evaluation.area_matrix, .suggest, ...)
     SUGGESTIONS,
     Regions,
@@ -265,11 +271,33 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
     more_data = base["data_end"] is None or win["after"][-1].strftime("%Y-%m") >= base["data_end"]
     out = {**base, "status": "evaluated", "counts": counts, "wdd": tests,
            "etest": {"before": etest.before, "after": etest.after, "p_value": etest.p_value,
-                     "verdict": etest.verdict, "sentence": etest.sentence},
+                     "verdict": etest.verdict},
            "minimum_detectable_drop": mdd, "placebo": plc, "more_data_may_come": more_data,
            "verdict": verdict(tests["local"], t0_rate, plc["critical_z"], mdd, more_data),
-           "displacement": displacement_verdict(tests["displacement"], b["buffer"] / nb, plc["critical_z"])}
+           "displacement": displacement_verdict(tests["displacement"], b["buffer"] / nb, plc["critical_z"]),
+           "methods_windows": methods_windows(con, event)}
+    out["etest"]["sentence"] = etest_sentence(out["etest"], nb, na)
+    tests["local"]["ci_placebo"] = list(interval(tests["local"], plc["critical_z"]))
     return {**out, "summary": summary(out)}
+
+
+def methods_windows(con, event: CanvassEvent) -> dict | None:
+    """The windows the methods side by side use for this event (analytics.methods: synth.BEFORE and synth.AFTER
+    months, shortened to months with data) and the footprint's own counts in them, so the paragraph can say why
+    their answer may read differently from this one. None when those methods cannot run for the event."""
+    from analytics import methods, panel, synth  # they build on this module
+
+    m = panel.matrix(con)
+    have = set(m.index[m.notna().all(axis=1)])
+    pre, post = panel.windows(panel.month_of(event.start_date), synth.BEFORE, synth.AFTER)
+    pre, post = [x for x in pre if x in have], [x for x in post if x in have]
+    if len(pre) < methods.MIN_BEFORE or len(post) < methods.MIN_AFTER:
+        return None
+    t = m[list(panel.geo(con).footprint_areas(event))].sum(axis=1)
+    label = con.execute("SELECT label FROM categories WHERE category_id = ?", [panel.MEASURE]).fetchall()
+    return {"before": len(pre), "after": len(post), "first": pre[0].strftime("%Y-%m"), "last": post[-1].strftime("%Y-%m"),
+            "measure": panel.MEASURE, "measure_label": label[0][0] if label else panel.MEASURE,
+            "footprint": {"before": int(t[pre].sum()), "after": int(t[post].sum())}}
 
 
 def cumulative_difference(result: dict) -> pd.DataFrame:

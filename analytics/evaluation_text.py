@@ -11,20 +11,34 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analytics.wdd import Z90
+
 
 def _pct(value: float, base: float) -> float | None:
     return None if base <= 0 else 100.0 * value / base
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 month", "6 months", "1 incident": the count with its word in the right number."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def interval(local: dict, critical: float) -> tuple[float, float]:
+    """The interval that matches the verdict: the estimate plus or minus `critical` standard errors. With the
+    placebo-calibrated threshold it is wider than the counting-noise 90% interval, and it excludes 0 exactly when
+    the verdict claims a change, so the two can never disagree."""
+    return local["estimate"] - critical * local["se"], local["estimate"] + critical * local["se"]
+
+
 def verdict(local: dict, t0_rate: float, critical: float, mdd: float | None, more_data: bool = True) -> str:
     """Plain words that never claim more than the numbers allow; "yet" only when `more_data` (months after the
-    window may still be published)."""
+    window may still be published). The interval quoted is the one at the threshold the verdict uses."""
     z = local["z"]
     if z is None:
         return "No incidents in the footprint or comparison areas in either window: nothing to evaluate."
     pct = _pct(local["estimate"], t0_rate)
-    lo, hi = (_pct(x, t0_rate) for x in local["ci90"])
-    ci = "" if lo is None else f" (90% CI {lo:+.0f}% to {hi:+.0f}%)"
+    lo, hi = (_pct(x, t0_rate) for x in interval(local, critical))
+    ci = "" if lo is None else f" (interval at the placebo threshold {lo:+.0f}% to {hi:+.0f}%)"
     if abs(z) <= critical:
         need = "no drop, however large, could be told from noise with counts this small" if mdd is None else (
             f"a drop of at least {100 * mdd:.0f}% would be needed to tell")
@@ -155,15 +169,79 @@ def summary(result: dict) -> str:
     else:
         t0 = c["footprint"]["before"] / nb
         share = "" if t0 <= 0 else f", {abs(100 * local['estimate'] / t0):.0f}% of its level before"
-        lo, hi = local["ci90"]
         moved = ("moved by the same amount" if round(local["estimate"], 1) == 0 else
                  f"had {_per_month(local['estimate'])} a month{share}")
-        parts.append(f"Relative to the comparisons, the footprint {moved} (90% interval: {_per_month(lo)} to "
-                     f"{_per_month(hi)} a month).")
+        parts.append(f"Relative to the comparisons, the footprint {moved} {_interval_words(result)}")
         detectable = abs(local["z"]) > result["placebo"]["critical_z"]
         parts += [_noise(result, detectable), _reconcile(result, detectable, cp_pct, cp_words)]
         if not detectable:
             parts.append(_to_tell(result))
+    parts.append(methods_sentence(result))
     if result["measure_definition"]:
         parts.append(f"{result['measure_label']} here means {result['measure_definition']}")
     return " ".join(p for p in parts if p)
+
+
+def _excludes_zero(lo: float, hi: float) -> bool:
+    return lo > 0 or hi < 0
+
+
+def _interval_words(result: dict) -> str:
+    """The interval beside the relative change, the one the verdict's threshold implies. When the placebos set a
+    higher threshold than the textbook 90% one and the counting-noise interval alone would exclude no change while
+    the wider one does not, both are given and the reason: places swing more than counting noise."""
+    local, critical = result["wdd"]["local"], result["placebo"]["critical_z"]
+    lo, hi = local["ci90"]
+    wlo, whi = interval(local, critical)
+    span = f"{_per_month(wlo)} to {_per_month(whi)} a month"
+    if abs(critical - Z90) < 0.005:
+        return f"(90% interval: {span})."
+    if _excludes_zero(lo, hi) and not _excludes_zero(wlo, whi):  # the placebo threshold never narrows it
+        side = "drop" if hi < 0 else "rise"
+        return (f"(90% interval, widened to the spread the placebos show: {span}). Counting noise alone would put it "
+                f"at {_per_month(lo)} to {_per_month(hi)} a month, entirely a {side}, but places like these swing "
+                f"more than counting noise (the placebos' threshold is z beyond ±{critical:.2f}, not ±{Z90:.2f}), "
+                "which is why the wider interval includes no change.")
+    return f"(90% interval, widened to the spread the placebos show: {span})."
+
+
+def etest_sentence(et: dict, nb: int, na: int) -> str:
+    """The Poisson e-test in words, counts labelled with their windows and, when the windows differ in length, the
+    monthly rates the percentage is computed from ("361 in 6 months → 471 in 9 months: 60.2 → 52.3 a month
+    (-13%)"): raw totals of unequal windows would rise while the rate falls."""
+    counts = f"{plural(et['before'], 'incident')} in {plural(nb, 'month')} → {et['after']:,} in {plural(na, 'month')}"
+    if nb != na:
+        counts += f": {et['before'] / nb:,.1f} → {et['after'] / na:,.1f} a month"
+    if et["p_value"] is None:
+        return f"{counts}: too few to tell"
+    pct = "" if et["before"] == 0 else f" ({100 * (et['after'] / na) / (et['before'] / nb) - 100:+.0f}%)"
+    if et["verdict"] in ("up", "down"):
+        return f"{counts}{pct}: larger than chance (p = {et['p_value']:.3f})"
+    return f"{counts}{pct}: within ordinary noise (p = {et['p_value']:.2f})"
+
+
+def methods_sentence(result: dict) -> str:
+    """Why the methods side by side (synthetic control, WDD and e-test over long windows) can read differently from
+    this evaluation: they use other windows, so they compare other months. Empty when they use the same windows or
+    cannot run for this event."""
+    mw = result.get("methods_windows")
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    if not mw or (mw["before"], mw["after"]) == (nb, na):
+        return ""
+    fp = mw["footprint"]
+    pct, words = _change(fp, mw["before"], mw["after"])
+    here, _ = _change(result["counts"]["footprint"], nb, na) if result["unit"] == "areas" else (None, "")
+    what = "" if (result["unit"], result["measure"]) == ("areas", mw["measure"]) else (
+        f" and count {mw['measure_label'].lower()} by neighborhood-month, not {result['measure_label'].lower()},")
+    head = (f"The methods side by side (synthetic control and the rest, on the Programs page and behind the toggle "
+            f"below) use {plural(mw['before'], 'month')} before and {mw['after']} after ({mw['first']} to "
+            f"{mw['last']}){what} because a synthetic comparison needs a long past; over those months the footprint's "
+            f"own count {words}")
+    opposite = pct is not None and here is not None and round(pct) != 0 and round(here) != 0 and (pct < 0) != (here < 0)
+    b_long, b_here = fp["before"] / mw["before"], result["counts"]["footprint"]["before"] / nb
+    why = (f"the {mw['before']}-month average before ({b_long:,.1f} a month) is not the {nb}-month one here "
+           f"({b_here:,.1f} a month)" if result["unit"] == "areas" else "they count another measure over other months")
+    if opposite:
+        return (f"{head}, so they can say it {'rose' if pct > 0 else 'fell'} where this paragraph says it "
+                f"{'rose' if here > 0 else 'fell'}: the windows cover different months, and {why}.")
+    return f"{head}; their numbers differ from these because the windows cover different months: {why}."

@@ -47,8 +47,11 @@ def counts_table(result: dict) -> pd.DataFrame:
 
 
 def tests_table(result: dict) -> pd.DataFrame:
-    """The WDD test's parts; the estimates are counts per month (the windows' lengths weighed), labelled so."""
+    """The WDD test's parts; the estimates are counts per month (the windows' lengths weighed), labelled so. Both
+    intervals are shown: the textbook one from counting noise, and the one at the placebo-calibrated threshold the
+    verdicts use (the paragraph quotes the latter)."""
     nb = len(result["windows"]["before"])
+    critical = result["placebo"]["critical_z"]
     level = {"local": "footprint", "displacement": "buffer", "total": None}
     rows = []
     for part, r in result["wdd"].items():
@@ -63,7 +66,9 @@ def tests_table(result: dict) -> pd.DataFrame:
                      "% of the level before": _pct_text(100 * r["estimate"] / base if base else None),
                      "standard error (per month)": f"{r['se']:.2f}",
                      "z-score": "undefined (all counts 0)" if undefined else f"{r['z']:+.2f}",
-                     "90% interval (per month)": f"{r['ci90'][0]:+.1f} to {r['ci90'][1]:+.1f}"})
+                     "90% interval, counting noise only (per month)": f"{r['ci90'][0]:+.1f} to {r['ci90'][1]:+.1f}",
+                     f"90% interval at the placebo threshold, z ±{critical:.2f} (per month)":
+                         f"{r['estimate'] - critical * r['se']:+.1f} to {r['estimate'] + critical * r['se']:+.1f}"})
     return pd.DataFrame(rows)
 
 

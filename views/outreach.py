@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import charts, evaluation, maps, methods, registry, report
+from analytics import charts, evaluation, evaluation_text, maps, methods, registry, report
 from app import access, forms, web
 
 key = web.db_key()
@@ -224,9 +224,7 @@ with tab_eval:
         if other["status"] == "evaluated":
             st.markdown(f"**Do the methods agree?** {other['agreement']}")
             st.dataframe(methods.table(other), hide_index=True, width="stretch")
-            st.caption(f"These use {other['windows_months']['before']} months before and "
-                       f"{other['windows_months']['after']} after (a synthetic comparison needs a long before window), "
-                       "so their numbers differ from the 6-and-6 design above.")
+            st.caption(evaluation_text.methods_sentence(result) or "These use the same windows as the design above.")
         else:
             st.warning(other["message"])
         st.page_link("views/programs.py", label="The synthetic comparison, its donors and placebos: Programs page",
