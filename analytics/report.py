@@ -30,6 +30,12 @@ def windows_text(result: dict) -> str:
             f"month ({result['date'][:7]}) is in neither.")
 
 
+def has_counts(result: dict) -> bool:
+    """Whether any month of the result has a count to chart (a source without data for the windows has none: an
+    empty chart would look like a chart of zeros)."""
+    return any(v is not None for m in result.get("monthly", []) for k, v in m.items() if k != "month")
+
+
 def counts_table(result: dict) -> pd.DataFrame:
     """Counts in each region before and after, with the change in percent (of the monthly rate when the windows
     differ in length)."""

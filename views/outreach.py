@@ -191,13 +191,21 @@ with tab_eval:
 
     if result["status"] != "evaluated":
         st.error(result["message"])
-        st.plotly_chart(charts.region_lines(result), width="stretch")
+        if report.has_counts(result):
+            st.plotly_chart(charts.region_lines(result), width="stretch")
+        else:
+            st.info(f"No monthly counts to chart: {result.get('source_label', 'this source')} has no data for any "
+                    "month of these windows.")
         st.stop()
 
     what_if = " (what-if date, not saved)" if when != event.start_date else ""
     st.subheader(f"Result{what_if}")
     st.markdown(result["summary"])
     st.markdown(f"**Footprint:** {result['verdict']}  \n**Displacement:** {result['displacement']}")
+    for caveat in result["caveats"][:len(result["overlapping_events"])]:  # the overlaps come first
+        st.warning(caveat)
+    with st.expander("Caveats of this design"):
+        st.markdown("\n".join(f"- {c}" for c in result["caveats"]))
     c1, c2 = st.columns([3, 1])
     c1.pydeck_chart(maps.regions_map(result["shapes"], web.neighborhood_outlines(key)), height=420)
     c2.markdown(maps.regions_legend(result["shapes"]), unsafe_allow_html=True)
@@ -228,7 +236,7 @@ with tab_eval:
         else:
             st.warning(other["message"])
         st.page_link("views/programs.py", label="The synthetic comparison, its donors and placebos: Programs page",
-                     icon=":material/compare_arrows:")
+                     icon=":material/compare_arrows:", query_params=st.session_state["_outreach_wrote"])
     c1, c2 = st.columns(2)
     suffix = f"_what_if_{result['date']}" if what_if else ""
     c1.download_button(f"Download the one-page report{what_if} (HTML, print to PDF)", report.html(result, event),
