@@ -133,9 +133,9 @@ def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, com
 def _to_tell(result: dict) -> str:
     """What it would take to tell a change from noise: a larger drop, or more months (now, or once published)."""
     mdd, na = result["minimum_detectable_drop"], len(result["windows"]["after"])
-    need = (f"No drop, however large, could be told from noise with counts this small over {na} months" if mdd is None
+    need = (f"No drop, however large, could be told from noise with counts this small over {plural(na, 'month')}" if mdd is None
             else f"To tell, the footprint would have to fall at least {100 * mdd:.0f}% relative to the comparisons "
-                 f"over {na} months")
+                 f"over {plural(na, 'month')}")
     if result["more_data_may_come"]:
         end = f" (the source's last month is {result['data_end']})" if result["data_end"] else ""
         return f"{need}; this is not settled yet: more months of data may still be published{end}."
@@ -160,8 +160,9 @@ def summary(result: dict) -> str:
     _, fp_words = _change(c["footprint"], nb, na)
     cp_pct, cp_words = _change(c["comparison"], nb, na)
     k = len(result["comparison_areas"])
-    parts = [f"{result['measure_label']} ({result['source_label']}) {_where(result)} {fp_words} from the {nb} "
-             f"months before the canvass ({before[0]} to {before[-1]}) to the {na} months after ({after[0]} to "
+    parts = [f"{result['measure_label']} ({result['source_label']}) {_where(result)} {fp_words} from the "
+             f"{plural(nb, 'month')} before the canvass ({before[0]} to {before[-1]}) to the {plural(na, 'month')} "
+             f"after ({after[0]} to "
              f"{after[-1]}); in the {k} comparison neighborhood{'s' * (k != 1)} they {cp_words} over the same months."]
     local = result["wdd"]["local"]
     if local["z"] is None:

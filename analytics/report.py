@@ -26,8 +26,9 @@ def _pct_text(value: float | None) -> str:
 def windows_text(result: dict) -> str:
     """The two windows in words (the canvass month is left out of both)."""
     b, a = result["windows"]["before"], result["windows"]["after"]
-    return (f"Before: {b[0]} to {b[-1]} ({len(b)} months); after: {a[0]} to {a[-1]} ({len(a)} months); the canvass "
-            f"month ({result['date'][:7]}) is in neither.")
+    nb, na = len(b), len(a)
+    return (f"Before: {b[0]} to {b[-1]} ({nb} month{'s' * (nb != 1)}); after: {a[0]} to {a[-1]} ({na} "
+            f"month{'s' * (na != 1)}); the canvass month ({result['date'][:7]}) is in neither.")
 
 
 def has_counts(result: dict) -> bool:

@@ -95,7 +95,7 @@ with tab_registry:
             if upload is not None and st.button("Import", key="import_button"):
                 try:
                     n, problems = registry.import_csv(upload.getvalue().decode("utf-8", errors="replace"), check)
-                    st.success(f"Imported {n} event(s).")
+                    st.success(f"Imported {n} event{'s' * (n != 1)}.")
                     for p in problems:
                         st.error(p)
                 except registry.RegistryError as exc:
