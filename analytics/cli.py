@@ -17,7 +17,7 @@ from kcvt.db import DataUnavailable, connect
 
 #: what a bad value raises: each becomes one line on stderr and exit code 2, never a traceback
 BAD_VALUES = (queries.BadQuery, DataUnavailable, registry.RegistryError, evaluation.BadDesign, BadInput,
-              panel.NotEvaluable)
+              panel.NotEvaluable)  # and RefusedEvaluation, defined with `evaluate` below
 
 
 def _date(text: str) -> date:
@@ -197,21 +197,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     design is chosen from coverage (GVA points where GVA covers both windows, else KCPD neighborhood-months).
     `--method synth` gives the synthetic control and `--method all` the three methods side by side, as the Programs
     page shows them (KCPD crimes against persons by neighborhood-month, 36 months before and 12 after by default)."""
-    event = registry.get(args.event)
+    stored = registry.get(args.event)
     if args.method != "wdd":
-        return _other_methods(args, event)
+        if args.date:
+            raise evaluation.BadDesign("--date applies to --method wdd only: the synthetic control and the methods "
+                                       "side by side run on the registry's own date")
+        return _other_methods(args, stored)
+    event = _what_if(stored, args.date)
     args.months_before = 6 if args.months_before is None else args.months_before
     args.months_after = 6 if args.months_after is None else args.months_after
     with connect() as con:
         result = evaluation.evaluate(con, event, _design(con, args, event))
+    if args.date:
+        result = {"what_if": True, "saved": False, "stored_date": None if stored.start_date is None else
+                  str(stored.start_date), **result}
+    if result["status"] != "evaluated":  # a refusal, as `rank` refuses: one line, exit 2, nothing on stdout
+        message = result["message"] if result["status"] != "needs a date" else (
+            "this event has no date, so it cannot be evaluated as stored. Try one with --date YYYY-MM-DD (a what-if, "
+            "not saved), or an editor adds the date to the registry.")
+        raise RefusedEvaluation(f"{event.name}: {message}")
     if args.json:
         print_json(result)
     else:
+        if args.date:
+            print(f"What if the canvass was on {args.date}? (what-if date, not saved: the registry has "
+                  f"{stored.start_date or 'no date'} for this event)")
         print(f"{result.get('name', event.name)}: {result['status']}")
         print(evaluation.summary(result))
         if result.get("displacement"):
             print(result["displacement"])
     return 0
+
+
+class RefusedEvaluation(ValueError):
+    """An evaluation the data or the registry cannot give (months without data, an event without a date)."""
+
+
+def _what_if(event: registry.CanvassEvent, tried: date | None) -> registry.CanvassEvent:
+    """The event as if it had happened on `tried` (not saved), or as stored. The date must lie in the range the
+    page's what-if accepts (analytics.filters.date_bounds)."""
+    if tried is None:
+        return event
+    from analytics import filters
+
+    lo, hi = filters.date_bounds()
+    if not lo <= tried <= hi:
+        raise evaluation.BadDesign(f"--date {tried} is outside the accepted dates, {lo} to {hi}")
+    return event.model_copy(update={"start_date": tried, "end_date": None})
 
 
 def _other_methods(args: argparse.Namespace, event: registry.CanvassEvent) -> int:
@@ -233,6 +265,8 @@ def _other_methods(args: argparse.Namespace, event: registry.CanvassEvent) -> in
     with connect() as con:
         run = methods.synth_event if args.method == "synth" else methods.compare
         result = run(con, event, before, after)
+    if result["status"] != "evaluated":  # refused: the window, the data, the counts or the date fall short
+        raise RefusedEvaluation(f"{event.name}: {result['message']}")
     if args.json:
         print_json(result)
     else:
@@ -442,6 +476,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--buffer-m", type=float, default=400.0,
                    help=f"displacement buffer in metres, above 0 and at most {evaluation.MAX_BUFFER_M:g} (default 400)")
     v.add_argument("--comparison", type=_comparison, help="comparison neighborhoods, '|'-separated (default: suggested)")
+    v.add_argument("--date", type=_date, help="what if the event was on this day (YYYY-MM-DD)? a what-if, not saved "
+                                             "to the registry (wdd only)")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=cmd_evaluate)
 
@@ -509,6 +545,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except BAD_VALUES as exc:
+    except (*BAD_VALUES, RefusedEvaluation) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2

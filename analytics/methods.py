@@ -21,6 +21,10 @@ MIN_BEFORE = 24
 MIN_AFTER = 3
 
 
+def _months(n: int) -> str:
+    return f"{n} month{'s' * (n != 1)}"
+
+
 def _pct(x: float) -> float:
     return round(100 * x, 1)
 
@@ -46,11 +50,18 @@ def frame(con, event: CanvassEvent, before: int, after: int) -> dict:
     base = {"event": event.event_id, "name": event.name, "date": str(event.start_date),
             "date_confirmed": event.date_confirmed, "footprint_areas": list(fp.areas), "source": panel.SOURCE,
             "measure": panel.MEASURE}
+    if before < MIN_BEFORE:  # the window asked for, not the data, is what falls short
+        return {**base, "status": "window too short", "message": f"A before window of {_months(before)} is too short "
+                f"for a synthetic comparison: it needs at least {MIN_BEFORE} months before the start to fit on "
+                f"(--months-before {MIN_BEFORE} or more; the default is 36)."}
+    if after < MIN_AFTER:
+        return {**base, "status": "window too short", "message": f"An after window of {_months(after)} is too short "
+                f"for a verdict: at least {MIN_AFTER} months after the start are needed."}
     if len(post) < MIN_AFTER:
-        return {**base, "status": "too early", "message": f"Only {len(post)} month(s) of data after the start: at "
+        return {**base, "status": "too early", "message": f"Only {_months(len(post))} of data after the start: at "
                 f"least {MIN_AFTER} are needed. See the tracking view for what can be said so far."}
     if len(pre) < MIN_BEFORE:
-        return {**base, "status": "missing data", "message": f"Only {len(pre)} month(s) of data before the start: a "
+        return {**base, "status": "missing data", "message": f"Only {_months(len(pre))} of data before the start: a "
                 f"synthetic comparison needs at least {MIN_BEFORE} (the series starts {m.index.min():%Y-%m})."}
     busy = panel.busy(g, events, pre[0], post[-1], {event.event_id})
     placebos = calibrate.placebos_for(con, m, events, fp.areas, len(pre), len(post), event.event_id)

@@ -26,8 +26,15 @@ def _pct_text(value: float | None) -> str:
 def windows_text(result: dict) -> str:
     """The two windows in words (the canvass month is left out of both)."""
     b, a = result["windows"]["before"], result["windows"]["after"]
-    return (f"Before: {b[0]} to {b[-1]} ({len(b)} months); after: {a[0]} to {a[-1]} ({len(a)} months); the canvass "
-            f"month ({result['date'][:7]}) is in neither.")
+    nb, na = len(b), len(a)
+    return (f"Before: {b[0]} to {b[-1]} ({nb} month{'s' * (nb != 1)}); after: {a[0]} to {a[-1]} ({na} "
+            f"month{'s' * (na != 1)}); the canvass month ({result['date'][:7]}) is in neither.")
+
+
+def has_counts(result: dict) -> bool:
+    """Whether any month of the result has a count to chart (a source without data for the windows has none: an
+    empty chart would look like a chart of zeros)."""
+    return any(v is not None for m in result.get("monthly", []) for k, v in m.items() if k != "month")
 
 
 def counts_table(result: dict) -> pd.DataFrame:
@@ -47,8 +54,11 @@ def counts_table(result: dict) -> pd.DataFrame:
 
 
 def tests_table(result: dict) -> pd.DataFrame:
-    """The WDD test's parts; the estimates are counts per month (the windows' lengths weighed), labelled so."""
+    """The WDD test's parts; the estimates are counts per month (the windows' lengths weighed), labelled so. Both
+    intervals are shown: the textbook one from counting noise, and the one at the placebo-calibrated threshold the
+    verdicts use (the paragraph quotes the latter)."""
     nb = len(result["windows"]["before"])
+    critical = result["placebo"]["critical_z"]
     level = {"local": "footprint", "displacement": "buffer", "total": None}
     rows = []
     for part, r in result["wdd"].items():
@@ -63,7 +73,9 @@ def tests_table(result: dict) -> pd.DataFrame:
                      "% of the level before": _pct_text(100 * r["estimate"] / base if base else None),
                      "standard error (per month)": f"{r['se']:.2f}",
                      "z-score": "undefined (all counts 0)" if undefined else f"{r['z']:+.2f}",
-                     "90% interval (per month)": f"{r['ci90'][0]:+.1f} to {r['ci90'][1]:+.1f}"})
+                     "90% interval, counting noise only (per month)": f"{r['ci90'][0]:+.1f} to {r['ci90'][1]:+.1f}",
+                     f"90% interval at the placebo threshold, z ±{critical:.2f} (per month)":
+                         f"{r['estimate'] - critical * r['se']:+.1f} to {r['estimate'] + critical * r['se']:+.1f}"})
     return pd.DataFrame(rows)
 
 
@@ -150,7 +162,8 @@ def _svg_map(shapes: dict) -> str:
 
 def _svg_lines(result: dict) -> str:
     """Monthly counts per region as a small inline SVG line chart (gaps where a month has no data), the canvass month
-    marked; colours and dashes as on the page."""
+    marked; colours and dashes as on the page, with a legend naming each line and the axes' units (a printed page
+    has no hover to say which line is which)."""
     months = [m["month"] for m in result["monthly"]]
     regions = ["footprint", "buffer", "comparison", "comparison buffer"]
     top = max([m[r] for m in result["monthly"] for r in regions if m[r] is not None] or [1]) or 1
@@ -174,26 +187,33 @@ def _svg_lines(result: dict) -> str:
                          f'points="{" ".join(pts)}"><title>{htmllib.escape(r)}</title></polyline>')
     event = result["date"][:7]
     ex = xy(months.index(event), 0).split(",")[0] if event in months else None
+    unit = f"{result.get('measure_label', 'incidents').lower()} a month"
     marks = [f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" stroke="#999"/>',
              f'<text x="{left - 3}" y="12" text-anchor="end">{top:,}</text>',
              f'<text x="{left - 3}" y="{height - bottom}" text-anchor="end">0</text>',
+             f'<text x="{left + 2}" y="8" font-style="italic">{htmllib.escape(unit)} (counts)</text>',
              f'<text x="{left}" y="{height - 3}">{months[0]}</text>',
-             f'<text x="{width}" y="{height - 3}" text-anchor="end">{months[-1]}</text>']
+             f'<text x="{width}" y="{height - 3}" text-anchor="end">{months[-1]} (month)</text>']
+    for i, r in enumerate(regions):  # the legend: which line is which region
+        lx, dash = 8 + 98 * i, ' stroke-dasharray="4 3"' if "buffer" in r else ""
+        marks += [f'<line x1="{lx}" y1="{height + 8}" x2="{lx + 14}" y2="{height + 8}" stroke-width="1.6" '
+                  f'stroke="{charts.region_colour(r)}"{dash}/>',
+                  f'<text x="{lx + 17}" y="{height + 11}">{htmllib.escape(r)}</text>']
     if ex:
         marks += [f'<line x1="{ex}" y1="4" x2="{ex}" y2="{height - bottom}" stroke="#555" stroke-dasharray="2 2"/>',
                   f'<text x="{ex}" y="{height - 3}" text-anchor="middle">canvass {event}</text>']
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" '
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 16}" class="chart" '
             f'font-size="9" font-family="sans-serif">{"".join(marks + lines)}</svg>')
 
 
 CSS = """@page {{ {size}margin: 10mm }}
 body {{ font: 7.8pt/1.3 sans-serif; color: #222; margin: 0 }}
 h1 {{ font-size: 12pt; margin: 0 0 1mm }} h2 {{ font-size: 8.5pt; margin: 1.5mm 0 0.8mm }}
-p {{ margin: 0.8mm 0 }} .meta {{ color: #555 }} .lead {{ font-size: 8.5pt }} .small {{ font-size: 7pt; color: #444 }}
+p {{ margin: 0.8mm 0 }} .meta {{ color: #555 }} .lead {{ font-size: 8.2pt }} .small {{ font-size: 7pt; color: #444 }}
 .whatif {{ border: 1.5px solid #b7950b; background: #fcf3cf; padding: 0.8mm 2mm; font-weight: bold }}
 .verdict {{ background: #f4f4f4; padding: 0.8mm 2mm; border-left: 3px solid #c0392b }}
 .grid {{ display: grid; grid-template-columns: 1fr 1fr; gap: 4mm; break-inside: avoid }}
-.chart {{ width: 100%; height: 54mm; display: block }}
+.chart {{ width: 100%; height: 42mm; display: block }}
 table {{ border-collapse: collapse; width: 100%; font-size: 7pt }}
 td, th {{ border: 1px solid #ccc; padding: 0.3mm 1mm; text-align: left; vertical-align: top }}
 ul {{ margin: 0; padding-left: 4mm }} li {{ margin: 0 }}
@@ -222,8 +242,7 @@ def html(result: dict, event, paper: str | None = None) -> str:
 <div class="verdict"><b>Footprint:</b> {esc(result['verdict'])}<br><b>Displacement:</b> {esc(result['displacement'])}</div>
 <div class="grid"><div>{_svg_map(result['shapes'])}</div><div>{_svg_lines(result)}</div></div>
 <div class="legend">{maps.regions_legend(result['shapes'], outlines=False)}</div>
-<p class="small">Lines: monthly counts of {esc(result['measure_label'].lower())}, dashed for the buffers.
-{esc(regions_text(result))}</p>
+<p class="small">{esc(regions_text(result))}</p>
 <div class="grid" style="grid-template-columns: 2fr 3fr">
 <div><h2>Counts</h2>{counts_table(result).to_html(index=False, escape=True, border=0)}
 <p class="small">{esc(windows_text(result))}</p></div>

@@ -105,7 +105,7 @@ JSON_COMMANDS = {
     "counts-in-a-neighborhood": (COUNTS + ["--start", "2019-06-15", "--end", "2020-02-10", "--area", "Ruskin Heights",
                                            "--json"], True),
     "rank-without-a-previous-period": (RANK + ["--start", "2014-01-01", "--end", "2014-12-31", "--json"], True),
-    "evaluate-missing-data": (EVALUATE + ["--unit", "points", "--json"], True),
+    "evaluate-missing-data": (EVALUATE + ["--unit", "points", "--json"], False),  # refused: exit 2, one line
     "evaluate-areas": (EVALUATE + ["--months-before", "3", "--months-after", "3", "--json"], True),
     "events": (["events", "--json"], True),
     "wdd": (["wdd", "--treated", "0", "3", "--control", "4", "0", "--json"], True),

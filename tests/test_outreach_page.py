@@ -140,3 +140,38 @@ def test_the_page_shows_no_raw_ids_or_unformatted_missing_values(built_db, con):
         assert len(texts) > 50, state
         leaks = [t for t in texts if t.strip() in exact or MISSING.search(t) or anywhere.search(t)]
         assert not leaks, f"{state}: {leaks[:5]}"
+
+
+def _page_links(at: AppTest) -> list:
+    """The page links rendered (AppTest has no typed accessor for them): their protos."""
+    return [e.proto for e in at.main if getattr(e, "type", "") == "page_link"] or [
+        node.proto for node in _walk(at._tree) if getattr(node, "type", "") == "page_link"]
+
+
+def _walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
+
+
+def test_the_programs_link_opens_the_event_being_viewed(built_db):
+    """Not the first event: the link carries the viewed event's id as `event` (the Programs page reads it)."""
+    viewed = "prospect-35th-2023-05-17"
+    assert registry.load()[0].event_id != viewed  # otherwise a link without the event would pass too
+    at = outreach(event=viewed)
+    at.toggle(key=f"methods_{viewed}").set_value(True).run()
+    assert not at.exception
+    links = [p for p in _page_links(at) if "programs" in p.page]
+    assert links and all(f"event={viewed}" in p.query_string for p in links)
+    # beside the methods table: which windows they use and why they can read the other way
+    assert any("use 36 months before and 12 after" in c.value for c in at.caption)
+
+
+def test_a_window_without_data_shows_a_message_not_an_empty_chart(built_db):
+    """GVA points do not cover the Independence Avenue windows: every month is unknown, so no chart (a chart of
+    nothing reads as zeros), and a sentence instead."""
+    at = outreach(event=INDEPENDENCE, unit="points")
+    assert not at.exception
+    assert any("No data for" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+    assert any("No monthly counts to chart" in i.value for i in at.info)

@@ -80,3 +80,15 @@ def test_the_report_prints_on_one_page_of_letter_and_of_a4(con, tmp_path):
         data = pdf.read_bytes()
         assert _sheet(data) == sheet, paper  # the sheet the report asked for
         assert _pages(data) == 1, paper
+
+
+def test_the_report_chart_has_a_line_legend_and_axis_units(con):
+    """A printed page has no hover: each line of the monthly chart is named beside a sample of its colour and dash,
+    and the axes say what they count (the measure a month) and in what (months)."""
+    event = registry.get(INDEPENDENCE)
+    result = evaluation.evaluate(con, event, with_placebos=False)
+    page = report.html(result, event)
+    chart = next(svg for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S) if "<polyline" in svg)
+    for region in ("footprint", "buffer", "comparison", "comparison buffer"):
+        assert f">{region}</text>" in chart, region
+    assert f"{result['measure_label'].lower()} a month" in chart and "(month)" in chart

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import charts, evaluation, maps, methods, registry, report
+from analytics import charts, evaluation, evaluation_text, maps, methods, registry, report
 from app import access, forms, web
 
 key = web.db_key()
@@ -95,7 +95,7 @@ with tab_registry:
             if upload is not None and st.button("Import", key="import_button"):
                 try:
                     n, problems = registry.import_csv(upload.getvalue().decode("utf-8", errors="replace"), check)
-                    st.success(f"Imported {n} event(s).")
+                    st.success(f"Imported {n} event{'s' * (n != 1)}.")
                     for p in problems:
                         st.error(p)
                 except registry.RegistryError as exc:
@@ -191,13 +191,21 @@ with tab_eval:
 
     if result["status"] != "evaluated":
         st.error(result["message"])
-        st.plotly_chart(charts.region_lines(result), width="stretch")
+        if report.has_counts(result):
+            st.plotly_chart(charts.region_lines(result), width="stretch")
+        else:
+            st.info(f"No monthly counts to chart: {result.get('source_label', 'this source')} has no data for any "
+                    "month of these windows.")
         st.stop()
 
     what_if = " (what-if date, not saved)" if when != event.start_date else ""
     st.subheader(f"Result{what_if}")
     st.markdown(result["summary"])
     st.markdown(f"**Footprint:** {result['verdict']}  \n**Displacement:** {result['displacement']}")
+    for caveat in result["caveats"][:len(result["overlapping_events"])]:  # the overlaps come first
+        st.warning(caveat)
+    with st.expander("Caveats of this design"):
+        st.markdown("\n".join(f"- {c}" for c in result["caveats"]))
     c1, c2 = st.columns([3, 1])
     c1.pydeck_chart(maps.regions_map(result["shapes"], web.neighborhood_outlines(key)), height=420)
     c2.markdown(maps.regions_legend(result["shapes"]), unsafe_allow_html=True)
@@ -224,13 +232,11 @@ with tab_eval:
         if other["status"] == "evaluated":
             st.markdown(f"**Do the methods agree?** {other['agreement']}")
             st.dataframe(methods.table(other), hide_index=True, width="stretch")
-            st.caption(f"These use {other['windows_months']['before']} months before and "
-                       f"{other['windows_months']['after']} after (a synthetic comparison needs a long before window), "
-                       "so their numbers differ from the 6-and-6 design above.")
+            st.caption(evaluation_text.methods_sentence(result) or "These use the same windows as the design above.")
         else:
             st.warning(other["message"])
         st.page_link("views/programs.py", label="The synthetic comparison, its donors and placebos: Programs page",
-                     icon=":material/compare_arrows:")
+                     icon=":material/compare_arrows:", query_params=st.session_state["_outreach_wrote"])
     c1, c2 = st.columns(2)
     suffix = f"_what_if_{result['date']}" if what_if else ""
     c1.download_button(f"Download the one-page report{what_if} (HTML, print to PDF)", report.html(result, event),

@@ -1,0 +1,248 @@
+"""The Outreach evaluation in words: the verdicts and the one plain paragraph the page, the command line and the
+report lead with. Every number in them comes from the evaluation result (analytics.evaluation.evaluate); nothing
+here counts. Kept apart from the counting so that the words can be read, and tested, on their own.
+
+The paragraph must never contradict itself: the interval it quotes is the one that matches the threshold its
+verdict uses (the placebo-calibrated one), and when the counting-noise interval alone would say otherwise it says
+why they differ.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analytics.wdd import Z90
+
+
+def _pct(value: float, base: float) -> float | None:
+    return None if base <= 0 else 100.0 * value / base
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 month", "6 months", "1 incident": the count with its word in the right number."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def interval(local: dict, critical: float) -> tuple[float, float]:
+    """The interval that matches the verdict: the estimate plus or minus `critical` standard errors. With the
+    placebo-calibrated threshold it is wider than the counting-noise 90% interval, and it excludes 0 exactly when
+    the verdict claims a change, so the two can never disagree."""
+    return local["estimate"] - critical * local["se"], local["estimate"] + critical * local["se"]
+
+
+def verdict(local: dict, t0_rate: float, critical: float, mdd: float | None, more_data: bool = True) -> str:
+    """Plain words that never claim more than the numbers allow; "yet" only when `more_data` (months after the
+    window may still be published). The interval quoted is the one at the threshold the verdict uses."""
+    z = local["z"]
+    if z is None:
+        return "No incidents in the footprint or comparison areas in either window: nothing to evaluate."
+    pct = _pct(local["estimate"], t0_rate)
+    lo, hi = (_pct(x, t0_rate) for x in interval(local, critical))
+    ci = "" if lo is None else f" (interval at the placebo threshold {lo:+.0f}% to {hi:+.0f}%)"
+    if abs(z) <= critical:
+        need = "no drop, however large, could be told from noise with counts this small" if mdd is None else (
+            f"a drop of at least {100 * mdd:.0f}% would be needed to tell")
+        return f"No detectable change{' yet' * more_data} relative to the comparison areas; {need}."
+    word = "drop" if z < 0 else "rise"
+    return (f"Consistent with a {word} of {abs(pct):.0f}% relative to the comparison areas{ci}. "
+            "This compares places; it does not show that the canvass caused the change.")
+
+
+def displacement_verdict(disp: dict, d0_rate: float, critical: float) -> str:
+    """Did the buffer change relative to the comparison buffer? A rise suggests displacement, a drop diffusion."""
+    if disp["z"] is None:
+        return "No incidents in the buffers in either window: displacement cannot be assessed."
+    if abs(disp["z"]) <= critical:
+        return "Buffer: no detectable change relative to the comparison buffer (no sign of displacement)."
+    pct = _pct(abs(disp["estimate"]), d0_rate)
+    share = "" if pct is None else f" of {pct:.0f}%"
+    if disp["z"] > 0:
+        return f"Buffer: a rise{share} relative to the comparison buffer, consistent with displacement next door."
+    return f"Buffer: a drop{share} relative to the comparison buffer, consistent with a diffusion of benefits."
+
+
+def _change(pair: dict, nb: int, na: int) -> tuple[float | None, str]:
+    """Percent change of the monthly rate, and it in words: "fell 22% (361 → 283)"."""
+    b, a = pair["before"], pair["after"]
+    pct = _pct(a / na - b / nb, b / nb)
+    counts = f"({b:,} → {a:,})" if nb == na else f"({b / nb:,.1f} → {a / na:,.1f} a month)"
+    if pct is None:
+        return None, f"went from none to {a:,}" if a else "stayed at none"
+    if round(pct) == 0:
+        return pct, f"stayed level {counts}"
+    return pct, f"{'fell' if pct < 0 else 'rose'} {abs(pct):.0f}% {counts}"
+
+
+def _where(result: dict) -> str:
+    """Where the footprint's incidents were counted, in words."""
+    areas, fp = result["footprint_areas"], result["footprint"]
+    shape = {"corridor": "the corridor", "point": f"the {fp['radius_m'] or 0:,.0f} m circle"}.get(fp["type"])
+    if result["unit"] == "points" and shape:
+        return f"inside {shape}"
+    if shape is None or len(areas) == 1:
+        return "in " + (", ".join(areas[:-1]) + " and " + areas[-1] if len(areas) > 1 else areas[0])
+    return f"in the {len(areas)} neighborhoods around {shape}"
+
+
+def _per_month(x: float) -> str:
+    return "0.0" if round(x, 1) == 0 else f"{abs(x):.1f} {'fewer' if x < 0 else 'more'}"
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _noise(result: dict, detectable: bool) -> str:
+    """Whether the relative change stands out from what the placebos (places and dates without a canvass) show."""
+    plc = result["placebo"]
+    n = len(plc["fake_dates"]) + len(plc["other_areas"])
+    if not n or plc.get("share_as_large") is None:
+        return (f"Judged against the usual 90% threshold (no placebo checks were run), that is "
+                f"{'larger than' if detectable else 'within'} ordinary noise.")
+    checks = (f"{100 * plc['share_as_large']:.0f}% of {n:,} placebo checks (the same test at {len(plc['fake_dates'])} "
+              f"earlier dates and in {len(plc['other_areas'])} other neighborhoods, where no canvass took place) "
+              "moved at least as far")
+    if detectable:
+        return f"That is larger than the noise places like these show: only {checks}."
+    return f"That is within the noise places like these show: {checks}."
+
+
+def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, comparison_words: str) -> str:
+    """Why the raw e-test and the relative test can both be right."""
+    e, local = result["etest"], result["wdd"]["local"]
+    raw_clear = e["verdict"] in ("up", "down")
+    word = "drop" if e["verdict"] == "down" else "rise"
+    if raw_clear and not detectable:
+        t0 = result["counts"]["footprint"]["before"] / len(result["windows"]["before"])
+        rest = "" if t0 <= 0 else f" ({abs(100 * local['estimate'] / t0):.0f}% of the footprint's level)"
+        same_way = comparison_pct is not None and round(comparison_pct) != 0 and (comparison_pct < 0) == (word == "drop")
+        matched = (f"part of it is matched by the comparison neighborhoods' {abs(comparison_pct):.0f}% {word} over the "
+                   f"same months, and the rest{rest} is within that noise" if same_way else
+                   f"set against the comparison neighborhoods, which {comparison_words.split(' (')[0]}, and the "
+                   "placebos' spread, it does not stand out")
+        return (f"So both hold: the footprint's own {word} is larger than chance on its own (Poisson e-test, "
+                f"{_p(e['p_value'])}), but {matched}.")
+    if detectable and not raw_clear:
+        return ("The footprint's own change is within ordinary noise (Poisson e-test); it stands out only against "
+                f"the comparison neighborhoods, which {comparison_words}.")
+    if detectable:
+        return "This compares places; it does not show that the canvass caused the change."
+    return ""
+
+
+def _to_tell(result: dict) -> str:
+    """What it would take to tell a change from noise: a larger drop, or more months (now, or once published)."""
+    mdd, na = result["minimum_detectable_drop"], len(result["windows"]["after"])
+    need = (f"No drop, however large, could be told from noise with counts this small over {plural(na, 'month')}" if mdd is None
+            else f"To tell, the footprint would have to fall at least {100 * mdd:.0f}% relative to the comparisons "
+                 f"over {plural(na, 'month')}")
+    if result["more_data_may_come"]:
+        end = f" (the source's last month is {result['data_end']})" if result["data_end"] else ""
+        return f"{need}; this is not settled yet: more months of data may still be published{end}."
+    after_end = pd.Period(result["windows"]["after"][-1], "M")
+    from analytics.evaluation import MONTHS  # the design's limits live with the design
+
+    room = min(MONTHS[1], na + (pd.Period(result["data_end"], "M") - after_end).n)
+    return (f"{need}. The data run to {result['data_end']}, so a longer after window (up to {room} months) can be "
+            "tried in the design.")
+
+
+def summary(result: dict) -> str:
+    """One plain paragraph built from the numbers: what happened in the footprint and in the comparisons, the change
+    relative to them, whether that stands out from the noise the placebos show, what it would take to tell, and
+    what was counted where (the measure's label and definition, never its id). Used by the Outreach page, the CLI
+    and the report."""
+    if result.get("status") != "evaluated":
+        return result.get("message", "")
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    before, after = result["windows"]["before"], result["windows"]["after"]
+    c = result["counts"]
+    _, fp_words = _change(c["footprint"], nb, na)
+    cp_pct, cp_words = _change(c["comparison"], nb, na)
+    k = len(result["comparison_areas"])
+    parts = [f"{result['measure_label']} ({result['source_label']}) {_where(result)} {fp_words} from the "
+             f"{plural(nb, 'month')} before the canvass ({before[0]} to {before[-1]}) to the {plural(na, 'month')} "
+             f"after ({after[0]} to "
+             f"{after[-1]}); in the {k} comparison neighborhood{'s' * (k != 1)} they {cp_words} over the same months."]
+    local = result["wdd"]["local"]
+    if local["z"] is None:
+        parts.append("There were no incidents in either window to compare.")
+    else:
+        t0 = c["footprint"]["before"] / nb
+        share = "" if t0 <= 0 else f", {abs(100 * local['estimate'] / t0):.0f}% of its level before"
+        moved = ("moved by the same amount" if round(local["estimate"], 1) == 0 else
+                 f"had {_per_month(local['estimate'])} a month{share}")
+        parts.append(f"Relative to the comparisons, the footprint {moved} {_interval_words(result)}")
+        detectable = abs(local["z"]) > result["placebo"]["critical_z"]
+        parts += [_noise(result, detectable), _reconcile(result, detectable, cp_pct, cp_words)]
+        if not detectable:
+            parts.append(_to_tell(result))
+    parts.append(methods_sentence(result))
+    if result["measure_definition"]:
+        parts.append(f"{result['measure_label']} here means {result['measure_definition']}")
+    return " ".join(p for p in parts if p)
+
+
+def _excludes_zero(lo: float, hi: float) -> bool:
+    return lo > 0 or hi < 0
+
+
+def _interval_words(result: dict) -> str:
+    """The interval beside the relative change, the one the verdict's threshold implies. When the placebos set a
+    higher threshold than the textbook 90% one and the counting-noise interval alone would exclude no change while
+    the wider one does not, both are given and the reason: places swing more than counting noise."""
+    local, critical = result["wdd"]["local"], result["placebo"]["critical_z"]
+    lo, hi = local["ci90"]
+    wlo, whi = interval(local, critical)
+    span = f"{_per_month(wlo)} to {_per_month(whi)} a month"
+    if abs(critical - Z90) < 0.005:
+        return f"(90% interval: {span})."
+    if _excludes_zero(lo, hi) and not _excludes_zero(wlo, whi):  # the placebo threshold never narrows it
+        side = "drop" if hi < 0 else "rise"
+        return (f"(90% interval, widened to the spread the placebos show: {span}). Counting noise alone would put it "
+                f"at {_per_month(lo)} to {_per_month(hi)} a month, entirely a {side}, but places like these swing "
+                f"more than counting noise (the placebos' threshold is z beyond ±{critical:.2f}, not ±{Z90:.2f}), "
+                "which is why the wider interval includes no change.")
+    return f"(90% interval, widened to the spread the placebos show: {span})."
+
+
+def etest_sentence(et: dict, nb: int, na: int) -> str:
+    """The Poisson e-test in words, counts labelled with their windows and, when the windows differ in length, the
+    monthly rates the percentage is computed from ("361 in 6 months → 471 in 9 months: 60.2 → 52.3 a month
+    (-13%)"): raw totals of unequal windows would rise while the rate falls."""
+    counts = f"{plural(et['before'], 'incident')} in {plural(nb, 'month')} → {et['after']:,} in {plural(na, 'month')}"
+    if nb != na:
+        counts += f": {et['before'] / nb:,.1f} → {et['after'] / na:,.1f} a month"
+    if et["p_value"] is None:
+        return f"{counts}: too few to tell"
+    pct = "" if et["before"] == 0 else f" ({100 * (et['after'] / na) / (et['before'] / nb) - 100:+.0f}%)"
+    if et["verdict"] in ("up", "down"):
+        return f"{counts}{pct}: larger than chance (p = {et['p_value']:.3f})"
+    return f"{counts}{pct}: within ordinary noise (p = {et['p_value']:.2f})"
+
+
+def methods_sentence(result: dict) -> str:
+    """Why the methods side by side (synthetic control, WDD and e-test over long windows) can read differently from
+    this evaluation: they use other windows, so they compare other months. Empty when they use the same windows or
+    cannot run for this event."""
+    mw = result.get("methods_windows")
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    if not mw or (mw["before"], mw["after"]) == (nb, na):
+        return ""
+    fp = mw["footprint"]
+    pct, words = _change(fp, mw["before"], mw["after"])
+    here, _ = _change(result["counts"]["footprint"], nb, na) if result["unit"] == "areas" else (None, "")
+    what = "" if (result["unit"], result["measure"]) == ("areas", mw["measure"]) else (
+        f" and count {mw['measure_label'].lower()} by neighborhood-month, not {result['measure_label'].lower()},")
+    head = (f"The methods side by side (synthetic control and the rest, on the Programs page and behind the toggle "
+            f"below) use {plural(mw['before'], 'month')} before and {mw['after']} after ({mw['first']} to "
+            f"{mw['last']}){what} because a synthetic comparison needs a long past; over those months the footprint's "
+            f"own count {words}")
+    opposite = pct is not None and here is not None and round(pct) != 0 and round(here) != 0 and (pct < 0) != (here < 0)
+    b_long, b_here = fp["before"] / mw["before"], result["counts"]["footprint"]["before"] / nb
+    why = (f"the {mw['before']}-month average before ({b_long:,.1f} a month) is not the {nb}-month one here "
+           f"({b_here:,.1f} a month)" if result["unit"] == "areas" else "they count another measure over other months")
+    if opposite:
+        return (f"{head}, so they can say it {'rose' if pct > 0 else 'fell'} where this paragraph says it "
+                f"{'rose' if here > 0 else 'fell'}: the windows cover different months, and {why}.")
+    return f"{head}; their numbers differ from these because the windows cover different months: {why}."

@@ -1,0 +1,77 @@
+"""The Outreach paragraph tells one story: its interval, verdict and placebo statement agree (or it says why they
+differ), unequal windows are labelled per month, and the methods' longer windows are named beside "fell"/"rose".
+Numbers are recomputed here from the bundled raw file."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from analytics import evaluation, registry
+from tests.conftest import RAW
+
+INDEPENDENCE = "independence-ave-2023-11-29"
+Z90 = norm.ppf(0.95)
+
+
+def _persons(areas, first: str, last: str) -> int:
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    return int(raw[raw.neighborhood.isin(areas) & raw.month.between(first, last)].persons.sum())
+
+
+def _quoted_interval(text: str) -> tuple[float, float]:
+    """The first interval the paragraph quotes, as signed counts a month."""
+    found = re.search(r"interval[^:]*: ([\d.]+) (fewer|more) to ([\d.]+) (fewer|more) a month", text)
+    lo, lo_dir, hi, hi_dir = found.groups()
+    return (float(lo) * (-1 if lo_dir == "fewer" else 1), float(hi) * (-1 if hi_dir == "fewer" else 1))
+
+
+def test_with_hospital_hill_the_interval_verdict_and_placebos_agree_or_say_why(con):
+    """Hospital Hill as the only comparison: by counting noise alone the 90% interval is entirely a drop, yet the
+    placebo-calibrated threshold is not passed. The paragraph's interval must match its verdict, and the narrower
+    counting-noise one be explained."""
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE), evaluation.Design(comparison=["Hospital Hill"]))
+    fp = result["footprint_areas"]
+    t0, t1 = _persons(fp, "2023-05", "2023-10"), _persons(fp, "2023-12", "2024-05")
+    c0, c1 = _persons(["Hospital Hill"], "2023-05", "2023-10"), _persons(["Hospital Hill"], "2023-12", "2024-05")
+    est, se = ((t1 - t0) - (c1 - c0)) / 6, np.sqrt(t0 + t1 + c0 + c1) / 6
+    assert est + Z90 * se < 0  # the counting-noise interval: entirely a drop
+    critical = result["placebo"]["critical_z"]
+    text = result["summary"]
+    lo, hi = _quoted_interval(text)
+    claimed = abs(est / se) > critical
+    assert (lo > 0 or hi < 0) == claimed  # the quoted interval excludes 0 exactly when a change is claimed
+    assert ("No detectable change" in result["verdict"]) == (not claimed) and ("within the noise" in text) == (not claimed)
+    if not claimed:
+        assert lo == round(est - critical * se, 1) and hi == round(est + critical * se, 1)
+        assert f"Counting noise alone would put it at {abs(est - Z90 * se):.1f} fewer to {abs(est + Z90 * se):.1f} fewer" in text
+        assert "which is why the wider interval includes no change" in text
+
+
+def test_unequal_windows_label_counts_and_monthly_rates(con):
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE), evaluation.Design(months_after=9),
+                                 with_placebos=False)
+    fp = result["footprint_areas"]
+    t0, t1 = _persons(fp, "2023-05", "2023-10"), _persons(fp, "2023-12", "2024-08")
+    assert t1 > t0 and t1 / 9 < t0 / 6  # counts rise while the monthly rate falls: the case that misled
+    sentence = result["etest"]["sentence"]
+    assert sentence.startswith(f"{t0} incidents in 6 months → {t1} in 9 months: {t0 / 6:.1f} → {t1 / 9:.1f} a month "
+                               f"({100 * (t1 / 9) / (t0 / 6) - 100:+.0f}%)")
+
+
+def test_the_paragraph_says_why_the_methods_side_by_side_read_the_other_way(con):
+    """The methods use 36 months before and 12 after (2020-11 to 2024-11 here): over those the footprint rose,
+    over the 6 and 6 months it fell. The paragraph names the windows and the reason beside the two words."""
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE), with_placebos=False)
+    fp = result["footprint_areas"]
+    long0, long1 = _persons(fp, "2020-11", "2023-10") / 36, _persons(fp, "2023-12", "2024-11") / 12
+    short0, short1 = _persons(fp, "2023-05", "2023-10") / 6, _persons(fp, "2023-12", "2024-05") / 6
+    assert long1 > long0 and short1 < short0
+    text = result["summary"]
+    assert "use 36 months before and 12 after (2020-11 to 2024-11)" in text
+    assert f"rose {100 * (long1 / long0 - 1):.0f}% ({long0:.1f} → {long1:.1f} a month)" in text
+    assert "so they can say it rose where this paragraph says it fell" in text
+    assert f"the 36-month average before ({long0:.1f} a month) is not the 6-month one here ({short0:.1f} a month)" in text
