@@ -131,8 +131,7 @@ def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month")
     except BadQuery as exc:
         notes["emerging"] = str(exc)
     try:
-        month = _last_complete_by(con, f, slice_)
-        watch = warning.watchlist(con, f.source, f.category, slice_, month)
+        watch = warning.watchlist(con, f.source, f.category, slice_, by=f.end)
         out["early_warning"] = watch["table"].set_index("place")["flag"].reindex(out.index).fillna(warning.NO_DATA)
         notes["early_warning_for"] = watch["target"]
     except BadQuery as exc:
@@ -145,16 +144,6 @@ def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month")
     out["persistence_of"] = len(whole)
     out.attrs = notes | {"persistence_years": f"{whole[0]}-{whole[-1]}" if whole else "none"}
     return out.reset_index()
-
-
-def _last_complete_by(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str) -> date:
-    """The latest complete slice that ends by f.end (the early warning of a ranking period)."""
-    month = min(warning.latest_complete(con, f.source, f.category, slice_), date(f.end.year, f.end.month, 1))
-    step = emerging.SLICES[slice_]
-    month = date(month.year, (month.month - 1) // step * step + 1, 1)
-    if emerging.slice_end(month, slice_) > f.end:
-        month = (pd.Timestamp(month) - pd.DateOffset(months=step)).date()
-    return month
 
 
 def ranking(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month") -> pd.DataFrame:

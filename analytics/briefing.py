@@ -186,8 +186,10 @@ def html(result: dict, geojson: dict, watch: dict | None, ranking: pd.DataFrame,
     else:
         lines = "".join(f"<li>{esc(line)}</li>" for line in watch["watch"]) or "<li>No neighborhood is beyond its " \
             "expected range.</li>"
-        watch_html = (f"<p>{watch['target']}: {watch['flagged']} of {watch['tested']} neighborhoods tested beyond "
-                      f"their expected range (trained on {esc(watch['training'])}).</p><ul>{lines}</ul>")
+        watch_html = (f"<p>{watch['target']}: {watch['flagged']} of {watch['tested']} neighborhoods tested flagged "
+                      f"beyond their expected range (trained on {esc(watch['training'])}); "
+                      f"{watch['outside_not_flagged']} more outside it but not flagged (chance at this many tests)."
+                      f"</p><ul>{lines}</ul>")
     caveats = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in CAVEATS.items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Briefing: {esc(labels['category'])}</title>
 <style>@page{{size:auto;margin:10mm}} body{{font-family:sans-serif;font-size:8.5pt;margin:0 auto;max-width:190mm}}
@@ -233,7 +235,7 @@ def build(con, f, slice_: str = "month", unit: str = "neighborhood", permutation
 
     result = emerging.emerging(con, f, slice_, unit, permutations)
     try:
-        watch, note = warning.watchlist(con, f.source, f.category, slice_), None
+        watch, note = warning.watchlist(con, f.source, f.category, slice_, by=f.end), None
     except BadQuery as exc:
         watch, note = None, f"No early warning: {exc}"
     labels, coverage = labels_and_coverage(con, f.source, f.category)

@@ -359,8 +359,9 @@ def cmd_watchlist(args: argparse.Namespace) -> int:
         result["table"] = _records(table)
         print_json(result)
     else:
-        print(f"{result['target']}: {result['flagged']} of {result['tested']} neighborhoods beyond their range "
-              f"(false-discovery rate {result['fdr']:.0%}); trained on {result['training']}")
+        print(f"{result['target']}: {result['flagged']} of {result['tested']} neighborhoods flagged beyond their range "
+              f"(false-discovery rate {result['fdr']:.0%}), {result['outside_not_flagged']} more outside it but not "
+              f"flagged; trained on {result['training']}")
         print("\n".join(result["watch"]) or "No neighborhood is beyond its expected range.")
     return 0
 

@@ -595,12 +595,14 @@ def emerging_geojson(db_key: str, source: str, category: str, start: date, end: 
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def watchlist(db_key: str, source: str, category: str, slice_: str, month: date | None) -> dict:
-    """warning.watchlist, cached on every argument: the early warning of the latest complete month or quarter."""
+def watchlist(db_key: str, source: str, category: str, slice_: str, month: date | None,
+              by: date | None = None) -> dict:
+    """warning.watchlist, cached on every argument: the early warning of the latest complete month or quarter
+    ending by `by` (a page's period end), or of `month`."""
     from analytics import warning
 
     with cursor(db_key) as cur:
-        return warning.watchlist(cur, source, category, slice_, month)
+        return warning.watchlist(cur, source, category, slice_, month, by)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -634,7 +636,7 @@ def briefing(db_key: str, source: str, category: str, start: date, end: date, sl
     geo = emerging_geojson(db_key, source, category, start, end, slice_, unit, permutations)
     table, _notes = emerging_ranking(db_key, source, category, start, end, slice_)
     try:
-        watch, note = watchlist(db_key, source, category, slice_, None), None
+        watch, note = watchlist(db_key, source, category, slice_, None, end), None
     except BadQuery as exc:
         watch, note = None, f"No early warning: {exc}"
     with cursor(db_key) as cur:

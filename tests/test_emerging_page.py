@@ -181,3 +181,21 @@ def test_hostile_link_values_are_named_and_ignored(built_db, hostile):
     for name in ("source", "category", "slice", "unit", "start", "end"):
         assert f"ignored {name}=" in warned
     assert {m.label: m.value for m in at.metric}["Places analysed"] == "240"  # the defaults ran
+
+
+def test_the_watch_list_follows_the_chosen_period(built_db, con):
+    """A period ending 2018-12-31 shows the watch list of that period's last complete month (2018-12 stops on the
+    30th in the coverage notes, so 2018-11), named in its heading, and the ranking's column reads the same month."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("views/emerging.py")
+    for name, value in {"source": "kcpd_nbhd", "category": "persons", "start": "2016-01-01",
+                        "end": "2018-12-31"}.items():
+        at.query_params[name] = value
+    at.run()
+    check(at)
+    watch = warning.watchlist(con, "kcpd_nbhd", "persons", by=date(2018, 12, 31))
+    assert watch["target"] == "2018-11"
+    assert any(h.value.startswith("Early warning: 2018-11") for h in at.subheader)
+    shown = [m.value for m in at.markdown]
+    assert any(m.startswith(f"**2018-11**: {watch['flagged']} of {watch['tested']}") for m in shown)
+    assert any("Early warning: 2018-11." in c.value for c in at.caption)

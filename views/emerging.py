@@ -116,15 +116,20 @@ place = st.selectbox("Gi* over time for", list(dict.fromkeys(shown)), key=f"e_pl
 st.plotly_chart(briefing.z_chart(result, place), width="stretch")
 st.caption("Dashed lines: ±1.64, the 90% level before the false-discovery-rate correction (for scale).")
 
-st.subheader(f"Early warning: the latest complete {slice_}")
 try:
-    watch = web.watchlist(key, source, category, slice_, None)
+    watch = web.watchlist(key, source, category, slice_, None, end)
 except BadQuery as exc:
     watch = None
+    st.subheader(f"Early warning: the latest complete {slice_} ending by {end}")
     st.info(f"No early warning for this source and category: {exc}.")
 if watch:
+    st.subheader(f"Early warning: {watch['target']}, the latest complete {slice_} of the period")
+if watch:
     st.markdown(f"**{watch['target']}**: {watch['flagged']} of {watch['tested']} neighborhoods tested are beyond "
-                f"their expected range (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate).")
+                f"their expected range (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate)."
+                + (f" {watch['outside_not_flagged']} more are outside their {watch['interval']:.0%} range but not "
+                   f"flagged: across {watch['tested']} tested, about {(1 - watch['interval']) * watch['tested']:.0f} "
+                   "are expected that far out by chance." if watch["outside_not_flagged"] else ""))
     for line in watch["watch"] or ["No neighborhood is beyond its expected range."]:
         st.markdown(f"- {line}")
     st.caption(briefing.CAVEATS["early warning"])
