@@ -90,17 +90,28 @@ def z_chart(result: dict, place: str) -> go.Figure:
     return fig
 
 
+NOT_COMPUTABLE = "not computable"
+
+
 def backtest_table(result: dict) -> pd.DataFrame:
-    """The backtest's per-year figures with readable column names (one row per year and ranking)."""
-    table = result["table"].copy()
-    table["strategy"] = table["strategy"].map(result["strategies"])
-    return table.rename(columns={"strategy": "ranking made at the end of the year before", "places": "places picked",
-                                 "share_pct": "share of the year's incidents (%)",
-                                 "caught": f"of the year's top {result['top']} caught"})
+    """The backtest's per-year figures with readable column names (one row per year and ranking), as text: shares
+    to one decimal, whole counts, and "not computable" where the signals could not be computed (null, never 0)."""
+    table = result["table"]
+
+    def text(values, pattern: str) -> list[str]:
+        return [NOT_COMPUTABLE if pd.isna(v) else pattern.format(v) for v in values]
+
+    return pd.DataFrame({
+        "year": table["year"].astype(int).astype(str),
+        "ranking made at the end of the year before": table["strategy"].map(result["strategies"]),
+        "places picked": text(table["places"], "{:.0f}"),
+        "share of the year's incidents (%)": text(table["share_pct"], "{:.1f}"),
+        f"of the year's top {result['top']} caught": text(table["caught"], "{:.0f}"),
+    })
 
 
 def backtest_chart(result: dict) -> go.Figure:
-    """Share of each year's incidents held by each ranking's picks, by year."""
+    """Share of each year's incidents held by each ranking's picks, by year (a year not computable is a gap)."""
     fig = go.Figure()
     for key, label in result["strategies"].items():
         rows = result["table"][result["table"]["strategy"] == key]
@@ -112,21 +123,29 @@ def backtest_chart(result: dict) -> go.Figure:
 
 
 def backtest_summary(result: dict) -> str:
-    """The backtest's result in plain words, from its own numbers."""
+    """The backtest's result in plain words, from its own numbers; years skipped or not computable are named."""
     s = result["summary"].set_index("strategy")
+    if s.empty:
+        return "No year could be scored: " + "; ".join(f"{y}: {w}" for y, w in result["skipped"].items()) + "."
     years = f"{result['first']}-{result['last']}"
     naive, rate, sig = s.loc["count"], s.loc["smoothed_rate"], s.loc["signals"]
     same = s.loc["count_same_size"]
-    return (f"Over {years}, last year's top {result['top']} by count held on average {naive['share_pct']:.1f}% of the "
-            f"next year's incidents and caught {naive['caught']:.1f} of its top {result['top']}. The top "
-            f"{result['top']} by smoothed rate held {rate['share_pct']:.1f}% and caught {rate['caught']:.1f}. The "
-            f"emerging or heating-up signals picked {sig['places']:.1f} neighborhoods a year, holding "
-            f"{sig['share_pct']:.1f}% (catching {sig['caught']:.1f}); as many of last year's busiest held "
-            f"{same['share_pct']:.1f}% (catching {same['caught']:.1f}). "
-            + ("So on this data the new signals found next year's busy places no better than last year's count did."
-               if sig["share_pct"] <= same["share_pct"] else
-               "So on this data the signals' picks held more of next year's incidents than as many of last year's "
-               "busiest."))
+    text = (f"Over {years}, last year's top {result['top']} by count held on average {naive['share_pct']:.1f}% of "
+            f"the next year's incidents and caught {naive['caught']:.1f} of its top {result['top']}. The top "
+            f"{result['top']} by smoothed rate held {rate['share_pct']:.1f}% and caught {rate['caught']:.1f}. ")
+    if sig["years"] == 0:
+        text += "The emerging or heating-up signals could not be computed for any year (no data, not zero)."
+    else:
+        text += (f"The emerging or heating-up signals picked {sig['places']:.1f} neighborhoods a year, holding "
+                 f"{sig['share_pct']:.1f}% (catching {sig['caught']:.1f}); as many of last year's busiest held "
+                 f"{same['share_pct']:.1f}% (catching {same['caught']:.1f}). "
+                 + ("So on this data the new signals found next year's busy places no better than last year's count "
+                    "did." if sig["share_pct"] <= same["share_pct"] else
+                    "So on this data the signals' picks held more of next year's incidents than as many of last "
+                    "year's busiest."))
+    gaps = [f"{y} skipped ({w})" for y, w in result.get("skipped", {}).items()]
+    gaps += [f"{y}: signals not computable ({w})" for y, w in result.get("not_computable", {}).items()]
+    return text + (f" {'; '.join(gaps)}." if gaps else "")
 
 
 def svg_map(geojson: dict, width: int = 360, height: int = 300) -> str:
