@@ -42,6 +42,32 @@ CAVEATS = {
                      "flags may be chance. A flag is a reason to look, not a finding.",
     "persistence": "Years among the busiest 10% of neighborhoods by count, over whole years with data.",
 }
+#: the "count" caveat of each source family (the default above is KCPD's): a GVA briefing must not carry KCPD's gaps
+COUNT_CAVEATS = {
+    "gva": "Counts are Gun Violence Archive incidents by incident date, placed in neighborhoods by their coordinates; "
+           "GVA's city-centre placeholder points are counted citywide but never placed, and GVA misses incidents "
+           "police count.",
+    "kcpd17": "Counts are KCPD 2017 incidents from a third-party cleaned extract, a biased subset (49 of about 150 "
+              "homicides): never a total.",
+}
+
+
+def caveats(source: str) -> dict[str, str]:
+    """Each measure's caveat for the chosen source: KCPD's count caveat (reported date, the 2019-2021 coordinates
+    gap) only for KCPD sources."""
+    return CAVEATS | {"count": COUNT_CAVEATS.get(source, CAVEATS["count"])}
+
+
+def change_text(pct, flag) -> str:
+    """A ranking's change % as read: one decimal with its sign, "too few" when the e-test says too few to tell (a
+    percent change of 1 to 8 is not a number to print), "no data" when unknown, "from 0" with no previous count."""
+    if flag == "too few to tell":  # the e-test's verdict (stats.poisson_change)
+        return "too few"
+    if flag is None or flag != flag or flag == "no data":
+        return "no data"
+    if pct is None or pct != pct:
+        return "from 0"
+    return f"{pct:+.1f}%"
 
 
 def geojson(con, result: dict) -> dict:
@@ -175,6 +201,7 @@ def ranking_rows(ranking: pd.DataFrame, n: int | None = 12) -> pd.DataFrame:
     top = (ranking if n is None else ranking.head(n)).copy()
     top["persistence"] = [("—" if y != y else f"{int(y)} of {int(of)}")
                           for y, of in zip(top["persistence_years"], top["persistence_of"], strict=True)]
+    top["change_pct"] = [change_text(p, f) for p, f in zip(top["change_pct"], top["flag"], strict=True)]
     top["flag"] = top["flag"].fillna("no data")
     return top[list(RANKING_COLUMNS)].rename(columns=RANKING_COLUMNS)
 
@@ -209,14 +236,15 @@ def html(result: dict, geojson: dict, watch: dict | None, ranking: pd.DataFrame,
                       f"beyond their expected range (trained on {esc(watch['training'])}); "
                       f"{watch['outside_not_flagged']} more outside it but not flagged (chance at this many tests)."
                       f"</p><ul>{lines}</ul>")
-    caveats = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in CAVEATS.items())
+    caveat_items = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in
+                           caveats(labels.get("source_id", "")).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Briefing: {esc(labels['category'])}</title>
 <style>@page{{size:auto;margin:10mm}} body{{font-family:sans-serif;font-size:8.5pt;margin:0 auto;max-width:190mm}}
 h1{{font-size:13pt;margin:0 0 2px}} h2{{font-size:10pt;margin:6px 0 2px}} p,ul{{margin:2px 0}} li{{margin:1px 0}}
 table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;padding:1px 3px;text-align:left}}
 .grid{{display:grid;grid-template-columns:62mm 1fr;gap:6mm}} .small{{font-size:7.5pt;color:#333}}
 .legend div{{font-size:7.5pt !important}}</style></head><body>
-<h1>Where {esc(labels['category'].lower())} is heating up: {esc(result['start'])} to {esc(result['end'])}</h1>
+<h1>Where is it heating up? {esc(labels['category'])}, {esc(result['start'])} to {esc(result['end'])}</h1>
 <p>{esc(labels['source'])} · {len(result['slices'])} {esc(result['slice'])}s · {result['places']} places ·
 {esc(str(result['unit']))}s</p>
 <h2>Ranking: busiest neighborhoods, with their components (no combined score)</h2>
@@ -224,7 +252,7 @@ table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;paddin
 <div class="grid"><div><h2>Emerging hot spots</h2>{svg_map(geojson, 230, 200)}
 <div class="legend">{legend_html(result['counts_by_category'])}</div></div>
 <div><h2>Watch list (early warning)</h2>{watch_html}
-<h2>Caveats</h2><ul class="small">{caveats}<li><b>source</b>: {esc(labels['caveat'])}</li></ul>
+<h2>Caveats</h2><ul class="small">{caveat_items}<li><b>source</b>: {esc(labels['caveat'])}</li></ul>
 <h2>Coverage</h2><p class="small">{esc('; '.join(coverage))}. Months without data are no data, never zero.</p>
 <p class="small">Emerging: Gi* per {esc(result['slice'])} ({int(100 * result['thresholds']['gi_confidence'])}% after
 the false-discovery-rate correction), Mann-Kendall trend at {int(100 * result['thresholds']['trend_confidence'])}%,
@@ -241,7 +269,7 @@ def labels_and_coverage(con, source: str, category: str) -> tuple[dict, list[str
     from kcvt import status
 
     info = queries.sources(con).set_index("source_id").loc[source]
-    labels = {"source": info["label"], "caveat": info["caveat"],
+    labels = {"source": info["label"], "caveat": info["caveat"], "source_id": source,
               "category": queries.categories(con).set_index("category_id").loc[category, "label"]}
     ranges = filters.coverage_ranges(status.coverage_table(con), source)
     return labels, [f"{st}: {', '.join(r)}" for st, r in ranges.items() if r]

@@ -199,3 +199,19 @@ def test_the_watch_list_follows_the_chosen_period(built_db, con):
     shown = [m.value for m in at.markdown]
     assert any(m.startswith(f"**2018-11**: {watch['flagged']} of {watch['tested']}") for m in shown)
     assert any("Early warning: 2018-11." in c.value for c in at.caption)
+
+
+def test_a_gva_briefing_carries_gva_caveats_no_percent_from_tiny_counts_and_a_plain_title(con):
+    """GVA shootings by quarter on hexagons: no KCPD caveat, a change % next to 'too few to tell' is 'too few'
+    (GVA shootings per neighborhood are single digits a year), and the title needs no verb to agree with the label."""
+    f = Filter("gva", "shooting", date(2014, 4, 1), date(2018, 3, 31))
+    text = briefing.build(con, f, "quarter", "hex")
+    assert "2019-2021" not in text and "KCPD" not in text.split("<h2>Caveats</h2>")[1].split("<b>source</b>")[0]
+    assert "Gun Violence Archive incidents by incident date" in text
+    assert "<h1>Where is it heating up? Shootings, 2014-04-01 to 2018-03-31</h1>" in text
+    rows = briefing.ranking_rows(backtest.ranking(con, f, "quarter"))
+    few = rows[rows["change larger than chance?"] == "too few to tell"]
+    assert not few.empty and (few["change % on the 12 months before"] == "too few").all()
+    shown = rows.loc[rows["change larger than chance?"].isin(["up", "down", "no clear change"]),
+                     "change % on the 12 months before"]
+    assert shown.str.fullmatch(r"[+-]?\d+\.\d%|from 0").all()

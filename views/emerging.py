@@ -141,7 +141,7 @@ st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to 
            f"neighborhood. Early warning: {notes.get('early_warning_for', 'not available')}. Years in the top 10%: "
            f"{notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
 st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420)
-for measure, text in briefing.CAVEATS.items():
+for measure, text in briefing.caveats(source).items():
     if measure not in ("early warning",):
         st.caption(f"**{measure.capitalize()}**: {text}")
 
