@@ -174,11 +174,17 @@ def backtest_summary(result: dict) -> str:
     return text + (f" {'; '.join(gaps)}." if gaps else "")
 
 
+def bounds(geojson: dict) -> tuple[float, float, float, float]:
+    """The box (minx, miny, maxx, maxy) around every place drawn: the map's first view fits it, so hexagons north
+    of the city's own box (edge cells holding incidents) are not cut off."""
+    return shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in geojson["features"]]).bounds
+
+
 def svg_map(geojson: dict, width: int = 360, height: int = 300) -> str:
     """The emerging map as a static SVG (for the briefing and print): each place filled with its category's colour,
     named on hover."""
     shapes = [(shapely.geometry.shape(f["geometry"]), f["properties"]) for f in geojson["features"]]
-    minx, miny, maxx, maxy = shapely.union_all([s for s, _ in shapes]).bounds
+    minx, miny, maxx, maxy = bounds(geojson)
     parts = []
     for shape, props in shapes:
         svg = shape.svg(scale_factor=0.0003, fill_color=props["colour"], opacity=0.95)

@@ -215,3 +215,32 @@ def test_a_gva_briefing_carries_gva_caveats_no_percent_from_tiny_counts_and_a_pl
     shown = rows.loc[rows["change larger than chance?"].isin(["up", "down", "no clear change"]),
                      "change % on the 12 months before"]
     assert shown.str.fullmatch(r"[+-]?\d+\.\d%|from 0").all()
+
+
+def test_the_hexagon_map_opens_on_every_cell(built_db, con):
+    """The first view of the GVA hexagon map holds every analysed cell (their corners from h3, in the test), the
+    northern edge cells included: Web Mercator spans at the view's zoom against the cells' box."""
+    import math
+
+    import h3
+
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("views/emerging.py")
+    for name, value in {"source": "gva", "category": "shooting", "slice": "quarter", "unit": "hex"}.items():
+        at.query_params[name] = value
+    at.run()
+    check(at)
+    start, end = emerging.default_range(con, "gva", "shooting", "quarter")
+    cells = emerging.emerging(con, Filter("gva", "shooting", start, end), "quarter", "hex")["table"]["place"]
+    corners = [pt for c in cells for pt in h3.cell_to_boundary(c)]
+    lats, lons = [p[0] for p in corners], [p[1] for p in corners]
+    view = json.loads(at.get("deck_gl_json_chart")[0].proto.json)["initialViewState"]
+
+    def merc(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    half_height = 520 / 2 * 2 * math.pi / (256 * 2 ** view["zoom"])
+    centre = merc(view["latitude"])
+    assert centre - half_height <= merc(min(lats)) and merc(max(lats)) <= centre + half_height
+    half_width = 700 / 2 * 360 / (256 * 2 ** view["zoom"])
+    assert view["longitude"] - half_width <= min(lons) and max(lons) <= view["longitude"] + half_width

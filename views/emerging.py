@@ -50,8 +50,7 @@ with st.sidebar:
                         max_value=hi, key=f"e_end_{source}_{category}_{slice_}")
     permutations = st.selectbox("Gi* p-values", [0, 99, 999], key="e_permutations", format_func={
         0: "normal approximation (Esri's)", 99: "99 permutations", 999: "999 permutations (slow)"}.get,
-        help="Permutations suit sparse counts, where the normal approximation fails. The smallest p-value they can "
-             "give is 2 / (permutations + 1): with 99, few places pass the false-discovery-rate correction.")
+        help=emerging.INFERENCE_HELP)
 for p in problems:
     st.warning(f"Link parameter {p}.")
 st.query_params.from_dict({"source": source, "category": category, "slice": slice_, "unit": unit,
@@ -91,7 +90,7 @@ layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True,
 left, right = st.columns([4, 1])
 with left:
     st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
-                             initial_view_state=maps.KC_VIEW, map_style=None,
+                             initial_view_state=maps.fit_view(briefing.bounds(geo), 520, 700), map_style=None,
                              tooltip={"text": "{name}: {category}"}), height=520)
 with right:
     st.markdown("**Legend**")
