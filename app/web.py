@@ -616,6 +616,17 @@ def emerging_ranking(db_key: str, source: str, category: str, start: date, end: 
     return table, dict(table.attrs)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def components(db_key: str, source: str, category: str, start: date, end: date) -> tuple[pd.DataFrame, dict]:
+    """backtest.components by month for the Hotspots ranking's period (the Emerging page's own functions, so both
+    pages compute them one way), with its notes apart: a cached frame may lose its attrs."""
+    from analytics import backtest as bt
+
+    with cursor(db_key) as cur:
+        table = bt.components(cur, _f(source, category, start, end), "month")
+    return table, dict(table.attrs)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def backtest(db_key: str, source: str, category: str) -> dict:
     """backtest.backtest for 2017-2025, cached per database version (about ten seconds: nine years of emerging hot
