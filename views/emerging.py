@@ -90,7 +90,7 @@ layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True,
 left, right = st.columns([4, 1])
 with left:
     st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
-                             initial_view_state=maps.fit_view(briefing.bounds(geo), 520, 700), map_style=None,
+                             initial_view_state=maps.fit_view(briefing.bounds(geo), 520, 700, 0.8), map_style=None,
                              tooltip={"text": "{name}: {category}"}), height=520)
 with right:
     st.markdown("**Legend**")
