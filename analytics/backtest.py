@@ -68,26 +68,32 @@ def persistence(counts: pd.DataFrame) -> pd.Series:
 
 def signals(con: duckdb.DuckDBPyConnection, source: str, category: str, year_end: date) -> dict[str, str]:
     """Neighborhoods flagged at `year_end` (a month's first day): an emerging category (new, consecutive or
-    intensifying hot spot) over the EMERGING_MONTHS before, or "heating up" on that month's watch list."""
+    intensifying hot spot) over the EMERGING_MONTHS before, or "heating up" on that month's watch list. Raises
+    BadQuery (naming why) when either part cannot be computed: half a signal scored as the whole, or nothing
+    computable scored as "nothing flagged", would both read as a finding."""
     window_start = (pd.Timestamp(year_end) - pd.DateOffset(months=EMERGING_MONTHS - 1)).date()
     first = max(window_start, min(queries.catalog(con).months.get(source, {window_start: None})))
     out = {}
     try:
         result = emerging.emerging(con, Filter(source, category, first, emerging.slice_end(year_end, "month")))
-        out |= {p: c for p, c in zip(result["table"]["place"], result["table"]["category"], strict=True)
-                if c in emerging.EMERGING}
-    except emerging.TooSparse:
-        pass
+    except BadQuery as exc:
+        raise BadQuery(f"emerging hot spots not computable for {first:%Y-%m} to {year_end:%Y-%m}: {exc}") from exc
+    out |= {p: c for p, c in zip(result["table"]["place"], result["table"]["category"], strict=True)
+            if c in emerging.EMERGING}
     try:
         table = warning.watchlist(con, source, category, "month", year_end)["table"]
-        for p in table.loc[table["flag"] == warning.HEATING, "place"]:
-            out[p] = f"{out[p]}; heating up" if p in out else "heating up"
-    except BadQuery:
-        pass
+    except BadQuery as exc:
+        raise BadQuery(f"early warning not computable for {year_end:%Y-%m}: {exc}") from exc
+    for p in table.loc[table["flag"] == warning.HEATING, "place"]:
+        out[p] = f"{out[p]}; heating up" if p in out else "heating up"
     return out
 
 
-def _score(places: list[str], now: pd.Series, now_top: list[str]) -> dict:
+def _score(places: list[str] | None, now: pd.Series, now_top: list[str]) -> dict:
+    """Share of the year's incidents and of its top 20 held by `places`; all null when the picks could not be
+    made (None), never 0."""
+    if places is None:
+        return {"places": None, "share_pct": None, "caught": None}
     return {"places": len(places), "share_pct": round(100 * float(now.reindex(places).sum()) / float(now.sum()), 1),
             "caught": len(set(places) & set(now_top))}
 
@@ -95,27 +101,38 @@ def _score(places: list[str], now: pd.Series, now_top: list[str]) -> dict:
 def backtest(con: duckdb.DuckDBPyConnection, source: str = "kcpd_nbhd", category: str = "persons",
              first: int = 2017, last: int = 2025) -> dict:
     """For each year Y from `first` to `last`: the share of Y's incidents held, and how many of Y's top 20 were
-    caught, by each strategy's picks at the end of Y-1 (STRATEGIES), with the picks themselves."""
+    caught, by each strategy's picks at the end of Y-1 (STRATEGIES), with the picks themselves. A year without a
+    whole year of data on either side is skipped (`skipped`: year -> why); a year whose signals cannot be computed
+    scores them null (`not_computable`: year -> why), never as an empty pick."""
     if first > last:
         raise BadQuery(f"first year {first} is after last year {last}")
     counts = yearly(con, source, category, first - 1, last)
     population = queries.catalog(con).neighborhoods.set_index("area_id")["population"]
-    rows, picks, skipped = [], {}, []
+    rows, picks, skipped, not_computable = [], {}, {}, {}
     for y in range(first, last + 1):
         before, now = counts[y - 1], counts[y]
-        if before.isna().any() or now.isna().any():
-            skipped.append(y)
+        short = [str(x) for x, c in ((y - 1, before), (y, now)) if c.isna().any()]
+        if short:
+            skipped[y] = f"no whole year of neighborhood-level data for {' and '.join(short)}"
             continue
-        flagged = signals(con, source, category, date(y - 1, 12, 1))
+        try:
+            flagged = signals(con, source, category, date(y - 1, 12, 1))
+        except BadQuery as exc:
+            flagged, not_computable[y] = None, str(exc)
         chosen = {"count": top(before, TOP), "smoothed_rate": top(smoothed_rates(before, population), TOP),
-                  "signals": sorted(flagged), "count_same_size": top(before, len(flagged))}
+                  "signals": None if flagged is None else sorted(flagged),
+                  "count_same_size": None if flagged is None else top(before, len(flagged))}
         picks[y] = chosen | {"why": flagged}
         now_top = top(now, TOP)
         rows += [{"year": y, "strategy": s, **_score(p, now, now_top)} for s, p in chosen.items()]
-    table = pd.DataFrame(rows)
-    summary = table.groupby("strategy", sort=False)[["places", "share_pct", "caught"]].mean().round(1).reset_index()
+    table = pd.DataFrame(rows, columns=["year", "strategy", "places", "share_pct", "caught"])
+    table = table.astype({"places": "Int64", "share_pct": "Float64", "caught": "Int64"})  # null stays null
+    summary = (table.groupby("strategy", sort=False)[["places", "share_pct", "caught"]].mean().astype(float)
+               .round(1).reset_index())
+    summary["years"] = table.groupby("strategy", sort=False)["share_pct"].count().to_numpy()
     return {"source": source, "category": category, "first": first, "last": last, "top": TOP,
-            "strategies": STRATEGIES, "table": table, "summary": summary, "picks": picks, "skipped_years": skipped}
+            "strategies": STRATEGIES, "table": table, "summary": summary, "picks": picks,
+            "skipped_years": sorted(skipped), "skipped": skipped, "not_computable": not_computable}
 
 
 def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month") -> pd.DataFrame:
@@ -131,8 +148,7 @@ def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month")
     except BadQuery as exc:
         notes["emerging"] = str(exc)
     try:
-        month = _last_complete_by(con, f, slice_)
-        watch = warning.watchlist(con, f.source, f.category, slice_, month)
+        watch = warning.watchlist(con, f.source, f.category, slice_, by=f.end)
         out["early_warning"] = watch["table"].set_index("place")["flag"].reindex(out.index).fillna(warning.NO_DATA)
         notes["early_warning_for"] = watch["target"]
     except BadQuery as exc:
@@ -145,16 +161,6 @@ def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month")
     out["persistence_of"] = len(whole)
     out.attrs = notes | {"persistence_years": f"{whole[0]}-{whole[-1]}" if whole else "none"}
     return out.reset_index()
-
-
-def _last_complete_by(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str) -> date:
-    """The latest complete slice that ends by f.end (the early warning of a ranking period)."""
-    month = min(warning.latest_complete(con, f.source, f.category, slice_), date(f.end.year, f.end.month, 1))
-    step = emerging.SLICES[slice_]
-    month = date(month.year, (month.month - 1) // step * step + 1, 1)
-    if emerging.slice_end(month, slice_) > f.end:
-        month = (pd.Timestamp(month) - pd.DateOffset(months=step)).date()
-    return month
 
 
 def ranking(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month") -> pd.DataFrame:

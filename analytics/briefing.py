@@ -42,6 +42,32 @@ CAVEATS = {
                      "flags may be chance. A flag is a reason to look, not a finding.",
     "persistence": "Years among the busiest 10% of neighborhoods by count, over whole years with data.",
 }
+#: the "count" caveat of each source family (the default above is KCPD's): a GVA briefing must not carry KCPD's gaps
+COUNT_CAVEATS = {
+    "gva": "Counts are Gun Violence Archive incidents by incident date, placed in neighborhoods by their coordinates; "
+           "GVA's city-centre placeholder points are counted citywide but never placed, and GVA misses incidents "
+           "police count.",
+    "kcpd17": "Counts are KCPD 2017 incidents from a third-party cleaned extract, a biased subset (49 of about 150 "
+              "homicides): never a total.",
+}
+
+
+def caveats(source: str) -> dict[str, str]:
+    """Each measure's caveat for the chosen source: KCPD's count caveat (reported date, the 2019-2021 coordinates
+    gap) only for KCPD sources."""
+    return CAVEATS | {"count": COUNT_CAVEATS.get(source, CAVEATS["count"])}
+
+
+def change_text(pct, flag) -> str:
+    """A ranking's change % as read: one decimal with its sign, "too few" when the e-test says too few to tell (a
+    percent change of 1 to 8 is not a number to print), "no data" when unknown, "from 0" with no previous count."""
+    if flag == "too few to tell":  # the e-test's verdict (stats.poisson_change)
+        return "too few"
+    if flag is None or flag != flag or flag == "no data":
+        return "no data"
+    if pct is None or pct != pct:
+        return "from 0"
+    return f"{pct:+.1f}%"
 
 
 def geojson(con, result: dict) -> dict:
@@ -90,17 +116,28 @@ def z_chart(result: dict, place: str) -> go.Figure:
     return fig
 
 
+NOT_COMPUTABLE = "not computable"
+
+
 def backtest_table(result: dict) -> pd.DataFrame:
-    """The backtest's per-year figures with readable column names (one row per year and ranking)."""
-    table = result["table"].copy()
-    table["strategy"] = table["strategy"].map(result["strategies"])
-    return table.rename(columns={"strategy": "ranking made at the end of the year before", "places": "places picked",
-                                 "share_pct": "share of the year's incidents (%)",
-                                 "caught": f"of the year's top {result['top']} caught"})
+    """The backtest's per-year figures with readable column names (one row per year and ranking), as text: shares
+    to one decimal, whole counts, and "not computable" where the signals could not be computed (null, never 0)."""
+    table = result["table"]
+
+    def text(values, pattern: str) -> list[str]:
+        return [NOT_COMPUTABLE if pd.isna(v) else pattern.format(v) for v in values]
+
+    return pd.DataFrame({
+        "year": table["year"].astype(int).astype(str),
+        "ranking made at the end of the year before": table["strategy"].map(result["strategies"]),
+        "places picked": text(table["places"], "{:.0f}"),
+        "share of the year's incidents (%)": text(table["share_pct"], "{:.1f}"),
+        f"of the year's top {result['top']} caught": text(table["caught"], "{:.0f}"),
+    })
 
 
 def backtest_chart(result: dict) -> go.Figure:
-    """Share of each year's incidents held by each ranking's picks, by year."""
+    """Share of each year's incidents held by each ranking's picks, by year (a year not computable is a gap)."""
     fig = go.Figure()
     for key, label in result["strategies"].items():
         rows = result["table"][result["table"]["strategy"] == key]
@@ -112,28 +149,42 @@ def backtest_chart(result: dict) -> go.Figure:
 
 
 def backtest_summary(result: dict) -> str:
-    """The backtest's result in plain words, from its own numbers."""
+    """The backtest's result in plain words, from its own numbers; years skipped or not computable are named."""
     s = result["summary"].set_index("strategy")
+    if s.empty:
+        return "No year could be scored: " + "; ".join(f"{y}: {w}" for y, w in result["skipped"].items()) + "."
     years = f"{result['first']}-{result['last']}"
     naive, rate, sig = s.loc["count"], s.loc["smoothed_rate"], s.loc["signals"]
     same = s.loc["count_same_size"]
-    return (f"Over {years}, last year's top {result['top']} by count held on average {naive['share_pct']:.1f}% of the "
-            f"next year's incidents and caught {naive['caught']:.1f} of its top {result['top']}. The top "
-            f"{result['top']} by smoothed rate held {rate['share_pct']:.1f}% and caught {rate['caught']:.1f}. The "
-            f"emerging or heating-up signals picked {sig['places']:.1f} neighborhoods a year, holding "
-            f"{sig['share_pct']:.1f}% (catching {sig['caught']:.1f}); as many of last year's busiest held "
-            f"{same['share_pct']:.1f}% (catching {same['caught']:.1f}). "
-            + ("So on this data the new signals found next year's busy places no better than last year's count did."
-               if sig["share_pct"] <= same["share_pct"] else
-               "So on this data the signals' picks held more of next year's incidents than as many of last year's "
-               "busiest."))
+    text = (f"Over {years}, last year's top {result['top']} by count held on average {naive['share_pct']:.1f}% of "
+            f"the next year's incidents and caught {naive['caught']:.1f} of its top {result['top']}. The top "
+            f"{result['top']} by smoothed rate held {rate['share_pct']:.1f}% and caught {rate['caught']:.1f}. ")
+    if sig["years"] == 0:
+        text += "The emerging or heating-up signals could not be computed for any year (no data, not zero)."
+    else:
+        text += (f"The emerging or heating-up signals picked {sig['places']:.1f} neighborhoods a year, holding "
+                 f"{sig['share_pct']:.1f}% (catching {sig['caught']:.1f}); as many of last year's busiest held "
+                 f"{same['share_pct']:.1f}% (catching {same['caught']:.1f}). "
+                 + ("So on this data the new signals found next year's busy places no better than last year's count "
+                    "did." if sig["share_pct"] <= same["share_pct"] else
+                    "So on this data the signals' picks held more of next year's incidents than as many of last "
+                    "year's busiest."))
+    gaps = [f"{y} skipped ({w})" for y, w in result.get("skipped", {}).items()]
+    gaps += [f"{y}: signals not computable ({w})" for y, w in result.get("not_computable", {}).items()]
+    return text + (f" {'; '.join(gaps)}." if gaps else "")
+
+
+def bounds(geojson: dict) -> tuple[float, float, float, float]:
+    """The box (minx, miny, maxx, maxy) around every place drawn: the map's first view fits it, so hexagons north
+    of the city's own box (edge cells holding incidents) are not cut off."""
+    return shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in geojson["features"]]).bounds
 
 
 def svg_map(geojson: dict, width: int = 360, height: int = 300) -> str:
     """The emerging map as a static SVG (for the briefing and print): each place filled with its category's colour,
     named on hover."""
     shapes = [(shapely.geometry.shape(f["geometry"]), f["properties"]) for f in geojson["features"]]
-    minx, miny, maxx, maxy = shapely.union_all([s for s, _ in shapes]).bounds
+    minx, miny, maxx, maxy = bounds(geojson)
     parts = []
     for shape, props in shapes:
         svg = shape.svg(scale_factor=0.0003, fill_color=props["colour"], opacity=0.95)
@@ -156,6 +207,7 @@ def ranking_rows(ranking: pd.DataFrame, n: int | None = 12) -> pd.DataFrame:
     top = (ranking if n is None else ranking.head(n)).copy()
     top["persistence"] = [("—" if y != y else f"{int(y)} of {int(of)}")
                           for y, of in zip(top["persistence_years"], top["persistence_of"], strict=True)]
+    top["change_pct"] = [change_text(p, f) for p, f in zip(top["change_pct"], top["flag"], strict=True)]
     top["flag"] = top["flag"].fillna("no data")
     return top[list(RANKING_COLUMNS)].rename(columns=RANKING_COLUMNS)
 
@@ -186,16 +238,19 @@ def html(result: dict, geojson: dict, watch: dict | None, ranking: pd.DataFrame,
     else:
         lines = "".join(f"<li>{esc(line)}</li>" for line in watch["watch"]) or "<li>No neighborhood is beyond its " \
             "expected range.</li>"
-        watch_html = (f"<p>{watch['target']}: {watch['flagged']} of {watch['tested']} neighborhoods tested beyond "
-                      f"their expected range (trained on {esc(watch['training'])}).</p><ul>{lines}</ul>")
-    caveats = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in CAVEATS.items())
+        watch_html = (f"<p>{watch['target']}: {watch['flagged']} of {watch['tested']} neighborhoods tested flagged "
+                      f"beyond their expected range (trained on {esc(watch['training'])}); "
+                      f"{watch['outside_not_flagged']} more outside it but not flagged (chance at this many tests)."
+                      f"</p><ul>{lines}</ul>")
+    caveat_items = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in
+                           caveats(labels.get("source_id", "")).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Briefing: {esc(labels['category'])}</title>
 <style>@page{{size:auto;margin:10mm}} body{{font-family:sans-serif;font-size:8.5pt;margin:0 auto;max-width:190mm}}
 h1{{font-size:13pt;margin:0 0 2px}} h2{{font-size:10pt;margin:6px 0 2px}} p,ul{{margin:2px 0}} li{{margin:1px 0}}
 table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;padding:1px 3px;text-align:left}}
 .grid{{display:grid;grid-template-columns:62mm 1fr;gap:6mm}} .small{{font-size:7.5pt;color:#333}}
 .legend div{{font-size:7.5pt !important}}</style></head><body>
-<h1>Where {esc(labels['category'].lower())} is heating up: {esc(result['start'])} to {esc(result['end'])}</h1>
+<h1>Where is it heating up? {esc(labels['category'])}, {esc(result['start'])} to {esc(result['end'])}</h1>
 <p>{esc(labels['source'])} · {len(result['slices'])} {esc(result['slice'])}s · {result['places']} places ·
 {esc(str(result['unit']))}s</p>
 <h2>Ranking: busiest neighborhoods, with their components (no combined score)</h2>
@@ -203,7 +258,7 @@ table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;paddin
 <div class="grid"><div><h2>Emerging hot spots</h2>{svg_map(geojson, 230, 200)}
 <div class="legend">{legend_html(result['counts_by_category'])}</div></div>
 <div><h2>Watch list (early warning)</h2>{watch_html}
-<h2>Caveats</h2><ul class="small">{caveats}<li><b>source</b>: {esc(labels['caveat'])}</li></ul>
+<h2>Caveats</h2><ul class="small">{caveat_items}<li><b>source</b>: {esc(labels['caveat'])}</li></ul>
 <h2>Coverage</h2><p class="small">{esc('; '.join(coverage))}. Months without data are no data, never zero.</p>
 <p class="small">Emerging: Gi* per {esc(result['slice'])} ({int(100 * result['thresholds']['gi_confidence'])}% after
 the false-discovery-rate correction), Mann-Kendall trend at {int(100 * result['thresholds']['trend_confidence'])}%,
@@ -220,7 +275,7 @@ def labels_and_coverage(con, source: str, category: str) -> tuple[dict, list[str
     from kcvt import status
 
     info = queries.sources(con).set_index("source_id").loc[source]
-    labels = {"source": info["label"], "caveat": info["caveat"],
+    labels = {"source": info["label"], "caveat": info["caveat"], "source_id": source,
               "category": queries.categories(con).set_index("category_id").loc[category, "label"]}
     ranges = filters.coverage_ranges(status.coverage_table(con), source)
     return labels, [f"{st}: {', '.join(r)}" for st, r in ranges.items() if r]
@@ -233,7 +288,7 @@ def build(con, f, slice_: str = "month", unit: str = "neighborhood", permutation
 
     result = emerging.emerging(con, f, slice_, unit, permutations)
     try:
-        watch, note = warning.watchlist(con, f.source, f.category, slice_), None
+        watch, note = warning.watchlist(con, f.source, f.category, slice_, by=f.end), None
     except BadQuery as exc:
         watch, note = None, f"No early warning: {exc}"
     labels, coverage = labels_and_coverage(con, f.source, f.category)

@@ -392,8 +392,9 @@ def cmd_watchlist(args: argparse.Namespace) -> int:
         result["table"] = _records(table)
         print_json(result)
     else:
-        print(f"{result['target']}: {result['flagged']} of {result['tested']} neighborhoods beyond their range "
-              f"(false-discovery rate {result['fdr']:.0%}); trained on {result['training']}")
+        print(f"{result['target']}: {result['flagged']} of {result['tested']} neighborhoods flagged beyond their range "
+              f"(false-discovery rate {result['fdr']:.0%}), {result['outside_not_flagged']} more outside it but not "
+              f"flagged; trained on {result['training']}")
         print("\n".join(result["watch"]) or "No neighborhood is beyond its expected range.")
     return 0
 
@@ -409,11 +410,21 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     table, summary = result.pop("table"), result.pop("summary")
     if args.json:
         result |= {"table": _records(table), "summary": _records(summary),
-                   "picks": {str(y): p for y, p in result["picks"].items()}}
+                   "picks": {str(y): p for y, p in result["picks"].items()},
+                   "skipped": {str(y): why for y, why in result["skipped"].items()},
+                   "not_computable": {str(y): why for y, why in result["not_computable"].items()}}
         print_json(result)
-    else:
-        print(table.pivot(index="year", columns="strategy", values=["share_pct", "caught"]).to_string())
-        print(summary.to_string(index=False))
+        return 0
+    from analytics import briefing
+
+    if not table.empty:
+        print(briefing.backtest_table(result | {"table": table}).to_string(index=False))
+        shown = summary.astype(object).where(summary.notna(), "not computable")
+        print(shown.to_string(index=False))
+    for y, why in result["skipped"].items():
+        print(f"{y} skipped: {why}")
+    for y, why in result["not_computable"].items():
+        print(f"{y}: signals not computable (null, not 0): {why}")
     return 0
 
 

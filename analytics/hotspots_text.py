@@ -36,11 +36,49 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
     return f"{value:{'+' if sign and value != 0 else ''},.{decimals}f}"
 
 
-def ranking_table(result: dict) -> pd.DataFrame:
-    """The ranking as the page shows it: human column names, every cell text or a whole number."""
+def component_columns(components: pd.DataFrame | None, notes: dict) -> tuple[dict[str, pd.Series], list[str]]:
+    """The ranking's component columns (emerging category, early-warning flag, years in the top 10%), keyed by
+    neighborhood, as the Emerging page computes them (backtest.components), and one line for each that cannot be
+    computed for this choice (a column of blanks or zeros would read as a finding)."""
+    if components is None:
+        return {}, []
+    comp = components.set_index("area_id")
+    cols, lines = {}, []
+    if "emerging" in notes:
+        lines.append(f"Emerging category not shown: {notes['emerging'].rstrip('.')}.")
+    else:
+        cols["emerging category"] = comp["emerging"]
+    if "early_warning" in notes:
+        lines.append(f"Early warning not shown: {notes['early_warning'].rstrip('.')}.")
+    else:
+        cols[f"early warning ({notes['early_warning_for']})"] = comp["early_warning"]
+    years = comp["persistence_years"]
+    of = int(comp["persistence_of"].max()) if len(comp) else 0
+    if of == 0:
+        lines.append("Years in the top 10% not shown: no whole year with neighborhood-level data up to the period's "
+                     "end.")
+    else:  # right-aligned so the text sorts as numbers do; 'no data' sorts last
+        cols[f"years in top 10% ({notes['persistence_years']})"] = pd.Series(
+            ["no data" if missing(y) else f"{int(y):>2} of {of}" for y in years], index=comp.index)
+    return cols, lines
+
+
+def ranking_table(result: dict, components: pd.DataFrame | None = None, notes: dict | None = None) -> pd.DataFrame:
+    """The ranking as the page shows it: human column names, every cell text or a whole number; the key columns
+    first (count, smoothed rate, change and its test), then the Emerging page's components (`components`, by
+    neighborhood, from backtest.components), then the details."""
     t = result["table"]
     no_previous = bool(result["missing_months"]["previous"])
     prev = "no data" if no_previous else None
+    cols, _lines = component_columns(components, notes or {})
+    table = _ranking_columns(t, prev)
+    key = ["rank", "neighborhood", "incidents", "smoothed per 10,000", "change %", "change larger than chance?"]
+    for name, values in cols.items():
+        table[name] = values.reindex(t["area_id"]).fillna("no data").to_numpy()
+    return table[key + list(cols) + [c for c in table.columns if c not in key and c not in cols]]
+
+
+def _ranking_columns(t: pd.DataFrame, prev: str | None) -> pd.DataFrame:
     return pd.DataFrame({
         "rank": ["" if missing(r) else str(int(r)) for r in t["rank"]],
         "neighborhood": t["name"].astype(str),
@@ -49,7 +87,9 @@ def ranking_table(result: dict) -> pd.DataFrame:
         "smoothed per 10,000": [number_text(v, 1, "under 100 residents") for v in t["smoothed_rate_per_10k"]],
         "previous period": [prev or number_text(v) for v in t["previous"]],
         "change": [prev or number_text(v, sign=True) for v in t["change"]],
-        "change %": [prev or ("from 0" if missing(v) else f"{number_text(v, 1, sign=True)}%") for v in t["change_pct"]],
+        "change %": [prev or ("too few" if f == "too few to tell" else "from 0" if missing(v)
+                              else f"{number_text(v, 1, sign=True)}%") for v, f in zip(t["change_pct"], t["flag"],
+                                                                                       strict=True)],
         "change larger than chance?": [FLAG_TEXT.get(f, str(f)) for f in t["flag"]],
         "p-value (e-test)": [prev or p_text(v) for v in t["p_value"]],
         "share of city %": [f"{v:.2f}" for v in t["share_of_city_pct"]],
@@ -117,3 +157,12 @@ def gaps_warning(reasons: dict[str, str], start, end) -> str | None:
                 "mapped, counted or ranked. Pick a period inside the coverage above.")
     return (f"No neighborhood-level data for part of this range ({reasons_text(reasons)}): maps of incidents show the "
             "other months only; the ranking and the neighborhood maps need every month and are not shown.")
+
+
+def components_caption(notes: dict) -> str:
+    """What the component columns are and over which period, in one sentence (README, 'Ranking components')."""
+    when = notes.get("early_warning_for")
+    return ("Emerging category: Esri's emerging hot spot analysis by month over this period (Emerging page). "
+            + (f"Early warning: {when}, the period's last fully covered month. " if when else "")
+            + "Years in the top 10%: years among the busiest tenth of neighborhoods by count. Each column sorts on "
+            "its own; there is no combined score. ")

@@ -39,6 +39,9 @@ MIN_EVENTS = 30
 FDR = 0.05
 INTERVAL = 0.95
 HEATING, COOLING, WITHIN, TOO_FEW, NO_DATA = "heating up", "cooling down", "within range", "too few to tell", "no data"
+#: beyond the 95% range but not flagged by the false-discovery-rate control: with 240 neighborhoods tested, about 12
+#: land outside a 95% range by chance alone, so these are named as such, never as "within range"
+ABOVE, BELOW = "above range, not flagged", "below range, not flagged"
 
 
 SEASONS = ("harmonic", "months")
@@ -125,19 +128,27 @@ def watch(wide: pd.DataFrame, target: date, slice_: str = "month", fdr: float = 
     if tested.any():
         reject, q, _, _ = multipletests(out.loc[tested, "p"], alpha=fdr, method="fdr_bh")
         out.loc[tested, "q"] = q
+        out.loc[tested & (out["observed"] > out["high"]), "flag"] = ABOVE
+        out.loc[tested & (out["observed"] < out["low"]), "flag"] = BELOW
         hit = out.index[tested][reject]
         out.loc[hit, "flag"] = np.where(out.loc[hit, "observed"] > out.loc[hit, "expected"], HEATING, COOLING)
     return out
 
 
-def sentence(row: pd.Series, what: str, when: str) -> str:
-    """The watch-list line in plain words, e.g. 'Lykins is heating up: 31 recorded in 2026-06 (crimes against
-    persons), about 15 expected, usual range 8 to 24.'"""
+def sentence(row: pd.Series, what: str, when: str, tested: int) -> str:
+    """The watch-list line in plain words, true to where the count sits, e.g. 'Lykins is heating up: 31 recorded in
+    2026-06 (crimes against persons), about 15 expected, usual range 8 to 24.' A count outside the range that the
+    false-discovery-rate control did not flag says so, and why (`tested`: the neighborhoods tested)."""
     if row["flag"] in (NO_DATA, TOO_FEW):
         return f"{row['place']}: {row['flag']} for {when}."
+    span = f"{int(row['low'])} to {int(row['high'])}"
+    facts = f"{int(row['observed']):,} recorded in {when} ({what}), about {row['expected']:.0f} expected"
+    if row["flag"] in (ABOVE, BELOW):
+        side = "above" if row["flag"] == ABOVE else "below"
+        return (f"{row['place']} is {side} its usual range ({span}) but not flagged: {facts}; across {tested:,} "
+                "neighborhoods tested, one this far out is expected by chance.")
     verb = {HEATING: "is heating up", COOLING: "is cooling down"}.get(row["flag"], "is within its usual range")
-    return (f"{row['place']} {verb}: {int(row['observed']):,} recorded in {when} ({what}), about "
-            f"{row['expected']:.0f} expected, usual range {int(row['low'])} to {int(row['high'])}.")
+    return f"{row['place']} {verb}: {facts}, usual range {span}."
 
 
 def neighborhood_series(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str) -> tuple[pd.DataFrame, list[str]]:
@@ -161,27 +172,55 @@ def neighborhood_series(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str) 
     return wide, [emerging.label(s, slice_) for s, st in status.items() if st == "partial"]
 
 
-def latest_complete(con: duckdb.DuckDBPyConnection, source: str, category: str, slice_: str) -> date:
-    """The latest slice whose every month is covered in full (not partial, not a sample)."""
+def latest_complete(con: duckdb.DuckDBPyConnection, source: str, category: str, slice_: str,
+                    by: date | None = None) -> date:
+    """The latest slice whose every month is covered in full with neighborhood-level data (not partial, not a
+    sample, with coordinates) and that ends by `by` (default: the source's last month): the month a ranking period
+    ending on `by` reads its early warning from."""
     ctx = queries.validate(con, Filter(source, category, date(2000, 1, 1), date(2000, 1, 1)))
     if not ctx.months:
         raise BadQuery(f"source {source!r} has no monthly data")
     for first in reversed(emerging.slice_starts(min(ctx.months), emerging.slice_end(max(ctx.months), "month"),
                                                 slice_)):
-        if emerging.slice_status(ctx, first, slice_) == "ok":
+        if (by is None or emerging.slice_end(first, slice_) <= by) and \
+                emerging.slice_status(ctx, first, slice_) == "ok":
             return first
-    raise BadQuery(f"source {source!r} has no complete {slice_}")
+    from analytics.hotspots import reasons_text
+
+    why = {f"{m:%Y-%m}": ("partly covered" if c.status == "partial" else "")
+           or queries.unusable(c, True, ctx.needs_firearm) or "" for m, c in sorted(ctx.months.items())
+           if by is None or m <= by}
+    why = {m: r for m, r in why.items() if r}
+    until = "" if by is None else f" ending by {by}"
+    raise BadQuery(f"source {source!r} has no {slice_}{until} fully covered with neighborhood-level data"
+                   + (f" ({reasons_text(why)})" if why else ""))
+
+
+def earliest_target(con: duckdb.DuckDBPyConnection, source: str, category: str, slice_: str) -> date:
+    """The first slice with MIN_HISTORY slices of neighborhood-level data before it: the earliest a watch list can
+    test."""
+    runs = emerging.usable_runs(con, source, category, slice_)
+    if not runs:
+        raise BadQuery(f"source {source!r} has no neighborhood-level data for {category!r}")
+    return (pd.Timestamp(runs[0][0]) + pd.DateOffset(months=emerging.SLICES[slice_] * MIN_HISTORY[slice_])).date()
 
 
 def watchlist(con: duckdb.DuckDBPyConnection, source: str, category: str, slice_: str = "month",
-              month: date | None = None) -> dict:
-    """The early-warning table for the latest complete month or quarter (or the one holding `month`): every
-    neighborhood with observed, expected, range, p, q and flag, and the watch list (flagged places) in words."""
+              month: date | None = None, by: date | None = None) -> dict:
+    """The early-warning table for the latest complete month or quarter ending by `by` (default: the latest there
+    is), or the one holding `month`: every neighborhood with observed, expected, range, p, q and flag, and the watch
+    list (flagged places) in words."""
     if slice_ not in emerging.SLICES:
         raise BadQuery(f"slice {slice_!r} is not one of: {', '.join(emerging.SLICES)}")
     step = emerging.SLICES[slice_]
-    target = latest_complete(con, source, category, slice_) if month is None else date(
+    target = latest_complete(con, source, category, slice_, by) if month is None else date(
         month.year, (month.month - 1) // step * step + 1, 1)
+    if month is not None:
+        earliest = earliest_target(con, source, category, slice_)
+        if target < earliest:
+            raise BadQuery(f"{slice_} {month:%Y-%m} is too early for {source!r}: the early warning needs "
+                           f"{MIN_HISTORY[slice_]} {slice_}s of neighborhood-level data before it, so the earliest "
+                           f"{slice_} it can test is {emerging.label(earliest, slice_)}")
     start = (pd.Timestamp(target) - pd.DateOffset(months=step * TRAINING[slice_])).date()
     wide, partial = neighborhood_series(con, Filter(source, category, start, emerging.slice_end(target, slice_)),
                                         slice_)
@@ -195,11 +234,13 @@ def watchlist(con: duckdb.DuckDBPyConnection, source: str, category: str, slice_
         raise BadQuery(f"no neighborhood can be tested for {emerging.label(target, slice_)}: {why}")
     what = queries.categories(con).set_index("category_id").loc[category, "label"].lower()
     when = emerging.label(target, slice_)
-    table["sentence"] = [sentence(r, what, when) for _, r in table.iterrows()]
+    tested = int(table["p"].notna().sum())
+    table["sentence"] = [sentence(r, what, when, tested) for _, r in table.iterrows()]
     used = [s for s in wide.columns[:-1] if wide[s].notna().any()]
     flagged = table[table["flag"].isin([HEATING, COOLING])].sort_values(["flag", "p"], ascending=[False, True])
     return {"source": source, "category": category, "slice": slice_, "target": when,
             "training": f"{emerging.label(used[0], slice_)}..{emerging.label(used[-1], slice_)}",
-            "fdr": FDR, "interval": INTERVAL, "tested": int(table["p"].notna().sum()), "places": len(table),
+            "fdr": FDR, "interval": INTERVAL, "tested": tested, "places": len(table),
             "partial_slices": partial, "flagged": int(len(flagged)), "watch": flagged["sentence"].tolist(),
+            "outside_not_flagged": int(table["flag"].isin([ABOVE, BELOW]).sum()),
             "table": table}

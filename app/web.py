@@ -595,12 +595,14 @@ def emerging_geojson(db_key: str, source: str, category: str, start: date, end: 
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def watchlist(db_key: str, source: str, category: str, slice_: str, month: date | None) -> dict:
-    """warning.watchlist, cached on every argument: the early warning of the latest complete month or quarter."""
+def watchlist(db_key: str, source: str, category: str, slice_: str, month: date | None,
+              by: date | None = None) -> dict:
+    """warning.watchlist, cached on every argument: the early warning of the latest complete month or quarter
+    ending by `by` (a page's period end), or of `month`."""
     from analytics import warning
 
     with cursor(db_key) as cur:
-        return warning.watchlist(cur, source, category, slice_, month)
+        return warning.watchlist(cur, source, category, slice_, month, by)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -611,6 +613,17 @@ def emerging_ranking(db_key: str, source: str, category: str, start: date, end: 
 
     with cursor(db_key) as cur:
         table = backtest.ranking(cur, _f(source, category, start, end), slice_)
+    return table, dict(table.attrs)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def components(db_key: str, source: str, category: str, start: date, end: date) -> tuple[pd.DataFrame, dict]:
+    """backtest.components by month for the Hotspots ranking's period (the Emerging page's own functions, so both
+    pages compute them one way), with its notes apart: a cached frame may lose its attrs."""
+    from analytics import backtest as bt
+
+    with cursor(db_key) as cur:
+        table = bt.components(cur, _f(source, category, start, end), "month")
     return table, dict(table.attrs)
 
 
@@ -634,7 +647,7 @@ def briefing(db_key: str, source: str, category: str, start: date, end: date, sl
     geo = emerging_geojson(db_key, source, category, start, end, slice_, unit, permutations)
     table, _notes = emerging_ranking(db_key, source, category, start, end, slice_)
     try:
-        watch, note = watchlist(db_key, source, category, slice_, None), None
+        watch, note = watchlist(db_key, source, category, slice_, None, end), None
     except BadQuery as exc:
         watch, note = None, f"No early warning: {exc}"
     with cursor(db_key) as cur:

@@ -119,7 +119,7 @@ def test_the_data_page_shows_the_cli_figures(built_db, cli):
     for _, r in shown.iterrows():
         strategy = next(k for k, v in backtest.STRATEGIES.items() if v == r["ranking made at the end of the year before"])
         row = _row(cli, int(r["year"]), strategy)
-        assert float(r["share of the year's incidents (%)"]) == row["share_pct"]
+        assert r["share of the year's incidents (%)"] == f"{row['share_pct']:.1f}"  # one decimal, not 28.9000
         assert int(r[f"of the year's top {backtest.TOP} caught"]) == row["caught"]
     assert len(shown) == len(cli["table"])
 
@@ -134,7 +134,7 @@ def test_persistence_counts_years_in_the_top_decile(con, by_year):
     assert (comp["persistence_of"] == len(years)).all()
     assert comp.loc["unnamed-1", "emerging"] == "no data" and np.isnan(comp.loc["unnamed-1", "persistence_years"])
     assert set(comp["early_warning"]) <= {warning.HEATING, warning.COOLING, warning.WITHIN, warning.TOO_FEW,
-                                          warning.NO_DATA}
+                                          warning.NO_DATA, warning.ABOVE, warning.BELOW}
     assert comp.attrs["early_warning_for"] == "2025-12" and set(comp["emerging"]) <= {*emerging.CATEGORIES, "no data"}
 
 
@@ -157,3 +157,47 @@ def test_docs_backtest_shows_the_cli_figures(cli):
                     f"{_row(cli, y, 'signals')['caught']}",
                     f"{_row(cli, y, 'count_same_size')['share_pct']:.1f}, {_row(cli, y, 'count_same_size')['caught']}"]
         assert cells == expected, y
+
+
+def _gva_months() -> pd.Series:
+    """GVA shootings (someone killed or injured) per month, from both raw GVA files."""
+    raw = pd.concat([pd.read_csv(RAW / name) for name in ("gva_kc_2013_2018.csv.gz", "gva_kc_2020_jan_may.csv.gz")])
+    shot = raw[(raw.n_killed + raw.n_injured) > 0]
+    return shot.groupby(shot.date.str[:7]).size()
+
+
+def test_signals_that_cannot_be_computed_are_null_not_zero(built_db):
+    """GVA has months with fewer than 30 shootings in every year (the raw files; placed ones are fewer still), so
+    monthly Gi* is refused: the signals are null in JSON and 'not computable' in the text, never 0; years without
+    a whole year of data on either side are named with why (GVA's whole years, from the raw months: 12 with rows)."""
+    months = _gva_months()
+    assert all((months[months.index.str.startswith(y)] < emerging.MIN_EVENTS_PER_SLICE).any()
+               for y in ("2014", "2015", "2016", "2017"))
+    whole = {int(y) for y in {m[:4] for m in months.index} if sum(m.startswith(y) for m in months.index) == 12}
+    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "gva", "--category", "shooting",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    scored = [y for y in YEARS if {y - 1, y} <= whole]
+    assert scored and sorted(int(y) for y in data["skipped"]) == [y for y in YEARS if y not in scored]
+    assert sorted(int(y) for y in data["not_computable"]) == scored
+    for y in scored:
+        for strategy in ("signals", "count_same_size"):
+            row = _row(data, y, strategy)
+            assert row["places"] is None and row["share_pct"] is None and row["caught"] is None
+        assert _row(data, y, "count")["places"] == 20
+    text = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "gva", "--category",
+                           "shooting"], cwd=ROOT, capture_output=True, text=True, timeout=600).stdout
+    assert "not computable" in text and " 0.0 " not in text
+    for y in data["skipped"]:
+        assert f"{y} skipped: no whole year of neighborhood-level data" in text
+
+
+def test_a_last_year_without_whole_data_is_said_to_be_skipped(built_db):
+    """The raw neighborhood file stops in 2026-06: --last 2026 says 2026 is skipped and why."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    assert raw.month.max() < "2026-12"
+    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--first", "2025", "--last", "2026"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "2026 skipped: no whole year of neighborhood-level data for 2026" in out.stdout

@@ -181,3 +181,66 @@ def test_hostile_link_values_are_named_and_ignored(built_db, hostile):
     for name in ("source", "category", "slice", "unit", "start", "end"):
         assert f"ignored {name}=" in warned
     assert {m.label: m.value for m in at.metric}["Places analysed"] == "240"  # the defaults ran
+
+
+def test_the_watch_list_follows_the_chosen_period(built_db, con):
+    """A period ending 2018-12-31 shows the watch list of that period's last complete month (2018-12 stops on the
+    30th in the coverage notes, so 2018-11), named in its heading, and the ranking's column reads the same month."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("views/emerging.py")
+    for name, value in {"source": "kcpd_nbhd", "category": "persons", "start": "2016-01-01",
+                        "end": "2018-12-31"}.items():
+        at.query_params[name] = value
+    at.run()
+    check(at)
+    watch = warning.watchlist(con, "kcpd_nbhd", "persons", by=date(2018, 12, 31))
+    assert watch["target"] == "2018-11"
+    assert any(h.value.startswith("Early warning: 2018-11") for h in at.subheader)
+    shown = [m.value for m in at.markdown]
+    assert any(m.startswith(f"**2018-11**: {watch['flagged']} of {watch['tested']}") for m in shown)
+    assert any("Early warning: 2018-11." in c.value for c in at.caption)
+
+
+def test_a_gva_briefing_carries_gva_caveats_no_percent_from_tiny_counts_and_a_plain_title(con):
+    """GVA shootings by quarter on hexagons: no KCPD caveat, a change % next to 'too few to tell' is 'too few'
+    (GVA shootings per neighborhood are single digits a year), and the title needs no verb to agree with the label."""
+    f = Filter("gva", "shooting", date(2014, 4, 1), date(2018, 3, 31))
+    text = briefing.build(con, f, "quarter", "hex")
+    assert "2019-2021" not in text and "KCPD" not in text.split("<h2>Caveats</h2>")[1].split("<b>source</b>")[0]
+    assert "Gun Violence Archive incidents by incident date" in text
+    assert "<h1>Where is it heating up? Shootings, 2014-04-01 to 2018-03-31</h1>" in text
+    rows = briefing.ranking_rows(backtest.ranking(con, f, "quarter"))
+    few = rows[rows["change larger than chance?"] == "too few to tell"]
+    assert not few.empty and (few["change % on the 12 months before"] == "too few").all()
+    shown = rows.loc[rows["change larger than chance?"].isin(["up", "down", "no clear change"]),
+                     "change % on the 12 months before"]
+    assert shown.str.fullmatch(r"[+-]?\d+\.\d%|from 0").all()
+
+
+def test_the_hexagon_map_opens_on_every_cell(built_db, con):
+    """The first view of the GVA hexagon map holds every analysed cell (their corners from h3, in the test), the
+    northern edge cells included: Web Mercator spans at the view's zoom against the cells' box."""
+    import math
+
+    import h3
+
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("views/emerging.py")
+    for name, value in {"source": "gva", "category": "shooting", "slice": "quarter", "unit": "hex"}.items():
+        at.query_params[name] = value
+    at.run()
+    check(at)
+    start, end = emerging.default_range(con, "gva", "shooting", "quarter")
+    cells = emerging.emerging(con, Filter("gva", "shooting", start, end), "quarter", "hex")["table"]["place"]
+    corners = [pt for c in cells for pt in h3.cell_to_boundary(c)]
+    lats, lons = [p[0] for p in corners], [p[1] for p in corners]
+    view = json.loads(at.get("deck_gl_json_chart")[0].proto.json)["initialViewState"]
+
+    def merc(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    half_height = 520 / 2 * 2 * math.pi / (256 * 2 ** view["zoom"])
+    centre = merc(view["latitude"])
+    assert centre - half_height <= merc(min(lats)) and merc(max(lats)) <= centre + half_height
+    half_width = 700 / 2 * 360 / (256 * 2 ** view["zoom"])
+    assert view["longitude"] - half_width <= min(lons) and max(lons) <= view["longitude"] + half_width

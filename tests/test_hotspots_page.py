@@ -126,3 +126,50 @@ def test_clicking_a_neighborhood_keeps_the_period_and_source(built_db):
     assert at.sidebar.selectbox(key="p_source").value == "gva"
     assert at.sidebar.selectbox(key="p_category_gva").value == "shooting"
     assert not at.warning  # the profile took every value of the link
+
+
+def _ranking_frame(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "change larger than chance?" in d.value.columns)
+
+
+def test_the_ranking_gains_the_emerging_pages_components(built_db, con):
+    """kcpd_nbhd: the ranking shows emerging category, early warning and years in the top 10% next to count,
+    smoothed rate and change, from the Emerging page's own function; persistence redone from the raw file."""
+    import math
+
+    from analytics import backtest, hotspots
+    from analytics.queries import Filter
+
+    at = page(source="kcpd_nbhd", category="persons", start="2024-07-01", end="2026-06-30")
+    assert not at.exception
+    shown = _ranking_frame(at).set_index("neighborhood")
+    cols = list(shown.columns)
+    assert cols[:5] == ["rank", "incidents", "smoothed per 10,000", "change %", "change larger than chance?"]
+    assert cols[5:8] == ["emerging category", "early warning (2026-06)", "years in top 10% (2015-2025)"]
+    f = Filter("kcpd_nbhd", "persons", date(2024, 7, 1), date(2026, 6, 30))
+    comp = backtest.components(con, f, "month").set_index("area_id")
+    ids = hotspots.rank(con, f)["table"].set_index("name")["area_id"]  # the 6 unnamed polygons have a display name
+    comp = comp.reindex(ids.reindex(shown.index).to_numpy()).set_index(shown.index)
+    assert (shown["emerging category"] == comp["emerging"].reindex(shown.index)).all()
+    assert (shown["early warning (2026-06)"] == comp["early_warning"].reindex(shown.index)).all()
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    raw["year"] = raw.month.str[:4].astype(int)
+    by_year = raw[raw.year <= 2025].groupby(["neighborhood", "year"]).persons.sum().unstack()
+    k = math.ceil(0.1 * len(by_year))
+    years = sum((by_year[y] >= by_year[y].sort_values(ascending=False).iloc[k - 1]).astype(int) for y in by_year)
+    for place, n in years.items():
+        if place in shown.index:
+            assert shown.loc[place, "years in top 10% (2015-2025)"].strip() == f"{n} of {len(by_year.columns)}"
+    assert not LEAKS.search(" ".join(rendered_text(at)))
+
+
+def test_components_that_cannot_be_computed_say_why_in_one_line(built_db):
+    """GVA's default period by month is too sparse for Gi* and has no early warning: no column of blanks or zeros,
+    one line each naming why."""
+    at = page()
+    assert not at.exception
+    cols = _ranking_frame(at).columns
+    assert "emerging category" not in cols and not any(c.startswith("early warning") for c in cols)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Emerging category not shown: " in captions and "fewer than 30 placed events" in captions
+    assert "Early warning not shown: " in captions

@@ -110,8 +110,9 @@ def test_the_watch_list_from_the_database_is_the_raw_files(con, wide, latest):
 
 @pytest.mark.parametrize(("source", "category", "month", "message"), [
     ("gva", "shooting", None, "fewer than 18 months with data in the 36 before"),
-    ("kcpd17", "persons", None, "has no complete month"),
-    ("kcpd_nbhd", "persons", date(2014, 6, 1), "no neighborhood data for 2014-06"),
+    ("kcpd17", "persons", None, "has no month fully covered with neighborhood-level data"),
+    ("kcpd", "persons", None, "2020-01 to 2020-06: this period has no coordinates"),
+    ("kcpd_nbhd", "persons", date(2014, 6, 1), "month 2014-06 is too early for 'kcpd_nbhd'"),
     ("kcpd_nbhd", "shooting", None, "has no category 'shooting'"),
 ])
 def test_what_cannot_be_tested_is_refused_with_the_reason(con, source, category, month, message):
@@ -151,3 +152,51 @@ def test_quarters_train_on_the_twelve_before(con, wide):
     q2 = wide[[date(2026, 4, 1), date(2026, 5, 1), date(2026, 6, 1)]].sum(axis=1)
     assert (table["observed"] == q2.reindex(table.index)).all()
     assert table["flag"].isin([warning.HEATING, warning.COOLING]).sum() <= warning.FDR * table["p"].notna().sum()
+
+
+def test_every_line_is_true_to_where_the_count_sits(con, wide, latest):
+    """A count outside its 95% range that the false-discovery control did not flag is named 'above' or 'below its
+    usual range ... but not flagged', never 'within' (the review found 'Country Club Plaza is within its usual
+    range: 5 recorded ... usual range 0 to 3')."""
+    table = warning.watchlist(con, "kcpd_nbhd", "persons")["table"]
+    tested = table[table["p"].notna()].set_index("place")
+    observed = wide[latest].reindex(tested.index)
+    above = observed > tested["high"]
+    below = observed < tested["low"]
+    assert above.any()  # 2026-06 has counts over their range that were not flagged
+    for place, row in tested.iterrows():
+        line = row["sentence"]
+        if row["flag"] in (warning.HEATING, warning.COOLING):
+            assert line.startswith(f"{place} is {row['flag']}")
+        elif above[place]:
+            assert row["flag"] == warning.ABOVE and "is above its usual range" in line and "not flagged" in line
+            assert f"across {len(tested)} neighborhoods tested" in line
+        elif below[place]:
+            assert row["flag"] == warning.BELOW and "is below its usual range" in line
+        else:
+            assert row["flag"] == warning.WITHIN and "is within its usual range" in line
+
+
+def test_the_watch_list_follows_the_period_end(con, wide):
+    """The watch list of a period reads its last fully covered month: from the raw file's months and the coverage
+    notes' partial ones (2018-12 stops on the 30th, 2019-2021 undercount), not the source's latest month."""
+    notes = pd.read_csv(DATA_DIR / "reference/coverage_notes.csv")
+    partial = notes[(notes.source_id == "kcpd_nbhd") & (notes.status == "partial")]
+
+    def last_complete(by: date) -> date:
+        return max(c for c in wide.columns if pd.Timestamp(c) + pd.offsets.MonthEnd(0) <= pd.Timestamp(by)
+                   and not ((partial.start <= f"{c:%Y-%m}") & (partial.end >= f"{c:%Y-%m}")).any())
+
+    for by in (date(2018, 12, 31), date(2018, 11, 29), date(2020, 12, 31), date(2023, 6, 30)):
+        result = warning.watchlist(con, "kcpd_nbhd", "persons", by=by)
+        month = last_complete(by)
+        assert result["target"] == f"{month:%Y-%m}", by
+        table = result["table"].set_index("place")
+        assert (table["observed"] == wide[month].reindex(table.index)).all()
+
+
+def test_a_month_too_early_names_the_month_and_the_earliest_allowed(con, wide):
+    first = min(wide.columns)
+    earliest = (pd.Timestamp(first) + pd.DateOffset(months=warning.MIN_HISTORY["month"])).strftime("%Y-%m")
+    with pytest.raises(BadQuery, match=f"month 1999-01 is too early.*earliest month it can test is {earliest}"):
+        warning.watchlist(con, "kcpd_nbhd", "persons", "month", date(1999, 1, 1))

@@ -50,8 +50,7 @@ with st.sidebar:
                         max_value=hi, key=f"e_end_{source}_{category}_{slice_}")
     permutations = st.selectbox("Gi* p-values", [0, 99, 999], key="e_permutations", format_func={
         0: "normal approximation (Esri's)", 99: "99 permutations", 999: "999 permutations (slow)"}.get,
-        help="Permutations suit sparse counts, where the normal approximation fails. The smallest p-value they can "
-             "give is 2 / (permutations + 1): with 99, few places pass the false-discovery-rate correction.")
+        help=emerging.INFERENCE_HELP)
 for p in problems:
     st.warning(f"Link parameter {p}.")
 st.query_params.from_dict({"source": source, "category": category, "slice": slice_, "unit": unit,
@@ -91,7 +90,7 @@ layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True,
 left, right = st.columns([4, 1])
 with left:
     st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
-                             initial_view_state=maps.KC_VIEW, map_style=None,
+                             initial_view_state=maps.fit_view(briefing.bounds(geo), 520, 700, 0.8), map_style=None,
                              tooltip={"text": "{name}: {category}"}), height=520)
 with right:
     st.markdown("**Legend**")
@@ -116,15 +115,20 @@ place = st.selectbox("Gi* over time for", list(dict.fromkeys(shown)), key=f"e_pl
 st.plotly_chart(briefing.z_chart(result, place), width="stretch")
 st.caption("Dashed lines: ±1.64, the 90% level before the false-discovery-rate correction (for scale).")
 
-st.subheader(f"Early warning: the latest complete {slice_}")
 try:
-    watch = web.watchlist(key, source, category, slice_, None)
+    watch = web.watchlist(key, source, category, slice_, None, end)
 except BadQuery as exc:
     watch = None
+    st.subheader(f"Early warning: the latest complete {slice_} ending by {end}")
     st.info(f"No early warning for this source and category: {exc}.")
 if watch:
+    st.subheader(f"Early warning: {watch['target']}, the latest complete {slice_} of the period")
+if watch:
     st.markdown(f"**{watch['target']}**: {watch['flagged']} of {watch['tested']} neighborhoods tested are beyond "
-                f"their expected range (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate).")
+                f"their expected range (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate)."
+                + (f" {watch['outside_not_flagged']} more are outside their {watch['interval']:.0%} range but not "
+                   f"flagged: across {watch['tested']} tested, about {(1 - watch['interval']) * watch['tested']:.0f} "
+                   "are expected that far out by chance." if watch["outside_not_flagged"] else ""))
     for line in watch["watch"] or ["No neighborhood is beyond its expected range."]:
         st.markdown(f"- {line}")
     st.caption(briefing.CAVEATS["early warning"])
@@ -136,7 +140,7 @@ st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to 
            f"neighborhood. Early warning: {notes.get('early_warning_for', 'not available')}. Years in the top 10%: "
            f"{notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
 st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420)
-for measure, text in briefing.CAVEATS.items():
+for measure, text in briefing.caveats(source).items():
     if measure not in ("early warning",):
         st.caption(f"**{measure.capitalize()}**: {text}")
 

@@ -113,7 +113,15 @@ if ranking:
     c3.metric("Share in the top 10 neighborhoods", "no incidents" if ranking["top10_share_pct"] is None
               else f"{ranking['top10_share_pct']:.0f}%")
     st.caption(text.smoothing_sentence(ranking) + " " + text.change_caption(ranking))
-    st.dataframe(text.ranking_table(ranking), hide_index=True, width="stretch", height=420)
+    if firearm:
+        comp, comp_notes = None, {}
+        st.caption("Emerging category, early warning and years in the top 10% are not shown with firearm-only: they "
+                   "are computed on the whole category (Emerging page).")
+    else:
+        with st.spinner("Computing the emerging category, early warning and persistence…"):
+            comp, comp_notes = web.components(key, source, category, start, end)
+        st.caption(text.components_caption(comp_notes) + " ".join(text.component_columns(comp, comp_notes)[1]))
+    st.dataframe(text.ranking_table(ranking, comp, comp_notes), hide_index=True, width="stretch", height=420)
     st.download_button("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
                        file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
 
