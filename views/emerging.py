@@ -91,7 +91,7 @@ layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True,
 left, right = st.columns([4, 1])
 with left:
     st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
-                             initial_view_state=maps.KC_VIEW, map_style=None,
+                             initial_view_state=maps.fit_view(web.city_bounds(key), 520), map_style=None,
                              tooltip={"text": "{name}: {category}"}), height=520)
 with right:
     st.markdown("**Legend**")
