@@ -11,9 +11,24 @@ PALETTE = ["#c0392b", "#2c3e50", "#e67e22", "#16a085", "#8e44ad", "#7f8c8d", "#d
 DASHES = ["solid", "dot", "dash", "longdash", "dashdot", "longdashdot"]
 
 
+#: below this largest count, plotly's automatic ticks fall between whole numbers (0, 0.5, 1...), which ",d" prints
+#: rounded as 0, 1, 1, 2, 2: such axes get a tick at every whole number instead
+SMALL_COUNT_AXIS = 10
+
+
+def integer_dtick(top: float | None) -> int | None:
+    """The tick step a count axis reaching `top` needs: 1 for small ranges, None (plotly's own, always a whole step
+    of 1, 2, 5, 10... at these sizes) above SMALL_COUNT_AXIS."""
+    return 1 if top is None or top != top or top < SMALL_COUNT_AXIS else None
+
+
 def _count_axis(fig: go.Figure, title: str, **where) -> None:
-    """A y axis of counts: from zero, whole numbers only, thousands separated, with its unit in the title."""
-    fig.update_yaxes(title_text=title, rangemode="tozero", tickformat=",d", **where)
+    """A y axis of counts: from zero, one tick per whole number on small ranges (never 0, 1, 1, 2), thousands
+    separated, with its unit in the title. The range is read from the figure's own traces."""
+    ys = [float(v) for trace in fig.data if trace.y is not None for v in trace.y if v is not None and v == v]
+    dtick = integer_dtick(max(ys, default=None))
+    fig.update_yaxes(title_text=title, rangemode="tozero", tickformat=",d", **where,
+                     **({"tick0": 0, "dtick": dtick} if dtick else {}))
 
 
 def _spans(months: pd.Series, missing: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -95,7 +110,8 @@ def hour_weekday(hours: pd.DataFrame, weekdays: list[str]) -> go.Figure:
     grid = hours.pivot_table(index="weekday", columns="hour", values="n", fill_value=0).reindex(
         index=range(7), columns=range(24), fill_value=0)
     fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=list(range(24)), y=weekdays, colorscale="Reds",
-                               colorbar={"title": {"text": "incidents"}},
+                               colorbar={"title": {"text": "incidents"}, "tickformat": ",d",
+                                         "dtick": integer_dtick(float(grid.to_numpy().max()))},
                                hovertemplate="%{y} %{x}:00: %{z:,} incidents<extra></extra>"))
     return fig.update_layout(height=300, xaxis_title="hour of day", margin={"l": 40, "r": 10, "t": 20, "b": 10})
 
@@ -148,10 +164,9 @@ def region_lines(result: dict) -> go.Figure:
     fig.add_vline(x=event.timestamp() * 1000, line_dash="dash", line_color="#555",
                   annotation_text=f"canvass {result['date']}", annotation_position="top")
     measure = result.get("measure_label", result["measure"])
-    fig.update_layout(title="Monthly counts around the canvass", yaxis_title=f"{measure} per month",
-                      height=380, hovermode="x unified", legend={"orientation": "h", "y": -0.2},
-                      margin={"l": 40, "r": 10, "t": 50, "b": 10})
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(title="Monthly counts around the canvass", height=380, hovermode="x unified",
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    _count_axis(fig, f"{measure} per month")
     return fig
 
 
