@@ -46,6 +46,13 @@ GI_ALPHA = 0.05
 #: rates (raw and smoothed) are not shown for neighborhoods with fewer residents (2010 Census): the residents are not
 #: the population at risk in parks, industrial and downtown areas
 MIN_POPULATION = 100
+#: ranking by rate leaves out neighborhoods under this many residents (their rates are still shown): there the
+#: residents are not the people at risk. Hospital Hill (378 residents, the hospital district) has about 300 reports a
+#: year: so many that no smoothing pulls it down, since its rate is not chance but the wrong denominator
+MIN_RANK_POPULATION = 500
+#: a ranking from fewer placed incidents than this is labelled as one (a few incidents and ties decide it; the same
+#: rule of thumb as MIN_GI_EVENTS)
+MIN_RANK_EVENTS = 30
 
 WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ?
            AND i.geo_status = 'in_city' AND (NOT ? OR i.firearm)"""
@@ -242,13 +249,17 @@ RANK_BY = {"count": "n", "rate": "smoothed_rate_per_10k"}
 
 
 def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Sorted by `by`; neighborhoods with no incidents (or no rate, when ranking by rate) get no rank and go last."""
+    """Sorted by `by`; neighborhoods with no incidents (or, ranking by rate, no rate or under MIN_RANK_POPULATION
+    residents) get no rank and go last. Ties share the best rank of the tie (1, 1, 3: "min" ranking), so two
+    neighborhoods with the same count are never told apart by the order they happen to be listed in."""
     key = RANK_BY[by]
     ranked = (table["n"] > 0) & table[key].notna()
-    table = pd.concat([table[ranked].sort_values([key, "n"], ascending=False),
+    if by == "rate":
+        ranked &= table["population"] >= MIN_RANK_POPULATION
+    table = pd.concat([table[ranked].sort_values([key, "n", "name"], ascending=[False, False, True]),
                        table[~ranked].sort_values(["n", "name"], ascending=[False, True])], ignore_index=True)
-    table.insert(0, "rank", pd.array(list(range(1, int(ranked.sum()) + 1)) + [None] * int((~ranked).sum()),
-                                     dtype="Int64"))
+    order = table[key].where(table.index < int(ranked.sum())).rank(method="min", ascending=False)
+    table.insert(0, "rank", pd.array([None if r != r else int(r) for r in order], dtype="Int64"))
     return table
 
 
@@ -280,6 +291,7 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
     return {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end), "by": by,
             "previous_start": str(prev.start), "previous_end": str(prev.end), "missing_months": missing,
             "partial_months": sorted(partial), "total": total, "city_rate_per_10k": city,
+            "few_incidents": total < MIN_RANK_EVENTS, "min_rank_population": MIN_RANK_POPULATION,
             "top10_share_pct": round(100 * float(table["n"].nlargest(10).sum()) / total, 1) if total else None, "table": table}
 
 
@@ -292,14 +304,22 @@ def city_cells(con: duckdb.DuckDBPyConnection, resolution: int) -> list[str]:
 def concentration(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False,
                   resolution: int = STORED_RESOLUTION) -> dict:
     """Share of all placed incidents in the busiest 5% of the city's hex cells. Incidents without coordinates
-    (18-24% of KCPD's 2019-2021 rows) are not placed, so not counted."""
-    bins = hex_bins(con, f, firearm_only, resolution)
-    cells = city_cells(con, resolution)
-    top = math.ceil(0.05 * len(cells))
-    total = int(bins["n"].sum())
-    share = float(bins["n"].head(top).sum() / total) if total else None
-    return {"cells": len(cells), "top_cells": top, "incidents": total,
-            "share_in_top_5pct": None if share is None else round(100 * share, 1)}
+    (18-24% of KCPD's 2019-2021 rows) are not placed, so not counted. With fewer incidents than cells the share is
+    refused (None, with the reason): the busiest 5% then hold nearly every incident whatever the pattern (66 GVA
+    shootings fill 66 of 383 "busiest" cells: 100%), the bias Bernasco & Steenbeek (2017) describe."""
+    return concentration_of(hex_bins(con, f, firearm_only, resolution)["n"], len(city_cells(con, resolution)))
+
+
+def concentration_of(counts: pd.Series, cells: int) -> dict:
+    """`concentration` for incidents per occupied cell (any order) among `cells` cells in all."""
+    top, total = math.ceil(0.05 * cells), int(counts.sum())
+    out = {"cells": cells, "top_cells": top, "incidents": total, "share_in_top_5pct": None}
+    if total < cells:
+        return out | {"refused": f"too few incidents to measure concentration: {total:,} placed incident"
+                                 f"{'s' if total != 1 else ''} for {cells:,} cells (it needs at least one per "
+                                 "cell, or the busiest 5% of cells hold nearly all of them whatever the pattern)"}
+    busiest = counts.sort_values(ascending=False).head(top).sum()
+    return out | {"share_in_top_5pct": round(100 * float(busiest / total), 1)}
 
 
 def gi_star(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, alpha: float = GI_ALPHA,

@@ -36,13 +36,19 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
     return f"{value:{'+' if sign and value != 0 else ''},.{decimals}f}"
 
 
+def rank_text(ranks: pd.Series) -> list[str]:
+    """Ranks as read: a tie shares its rank with an "=" ("1=", "1=", "3"), an unranked row is blank."""
+    counts = ranks.value_counts()
+    return ["" if missing(r) else f"{int(r)}{'=' if counts[r] > 1 else ''}" for r in ranks]
+
+
 def ranking_table(result: dict) -> pd.DataFrame:
     """The ranking as the page shows it: human column names, every cell text or a whole number."""
     t = result["table"]
     no_previous = bool(result["missing_months"]["previous"])
     prev = "no data" if no_previous else None
     return pd.DataFrame({
-        "rank": ["" if missing(r) else str(int(r)) for r in t["rank"]],
+        "rank": rank_text(t["rank"]),
         "neighborhood": t["name"].astype(str),
         "incidents": t["n"].astype(int),
         "per 10,000 residents": [number_text(v, 1, "under 100 residents") for v in t["rate_per_10k"]],
@@ -64,15 +70,36 @@ def ranking_caption(result: dict, source_label: str, category_label: str, defini
     partial_note = f" Partly covered month(s): {', '.join(partial)}." if partial else ""
     return (f"**What is counted:** {category_label.lower()} ({definition.rstrip('.')}), from {source_label}, "
             f"{result['start']} to {result['end']}, placed in neighborhoods. {caveat.rstrip('.')}.{partial_note} "
-            f"**Ranked by {by}**; neighborhoods with no incidents get no rank and are listed last.")
+            f"**Ranked by {by}**; neighborhoods with no incidents{_rate_floor(result)} get no rank and are listed "
+            f"last; tied neighborhoods share a rank (\"1=\").{_few(result)}")
+
+
+def _rate_floor(result: dict) -> str:
+    return (f" or fewer than {result['min_rank_population']:,} residents (their rates are shown, not ranked)"
+            if result["by"] == "rate" else "")
+
+
+def _few(result: dict) -> str:
+    """The warning a ranking from a handful of incidents carries."""
+    if not result.get("few_incidents"):
+        return ""
+    n = result["total"]
+    return (f" **Only {n:,} incident{'s' if n != 1 else ''} in all: a ranking from so few is mostly chance and ties, "
+            "not a finding.**")
 
 
 def smoothing_sentence(result: dict) -> str:
     """One sentence on what the smoothed rate does, with the city rate it shrinks toward (small populations)."""
     city = result.get("city_rate_per_10k")
     city_text = "the city rate" if city is None else f"the city rate ({city:,.1f} per 10,000 residents)"
+    floor = result.get("min_rank_population")
+    floor_text = (f" Neighborhoods with fewer than {floor:,} residents are not ranked by rate: their residents are "
+                  "not the people at risk (downtown, hospital and industrial districts, where most people present are "
+                  "visitors or workers), and a rate over hundreds of incidents is no chance for smoothing to pull "
+                  "down." if floor else "")
     return (f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
-            "incidents it has (empirical Bayes), so a tiny population cannot top the list by chance alone.")
+            "incidents it has (empirical Bayes), so a few incidents among few residents cannot top the list by "
+            f"chance alone.{floor_text}")
 
 
 def change_caption(result: dict) -> str:

@@ -215,7 +215,75 @@ def test_concentration_share_matches_an_independent_count(con):
     expected = round(100 * per_cell.head(top).sum() / per_cell.sum(), 1)
     got = hotspots.concentration(con, Filter("gva", "gun_incident", date(2014, 1, 1), date(2018, 3, 31)))
     assert (got["cells"], got["top_cells"], got["incidents"]) == (cells, top, len(in_city))
-    assert got["share_in_top_5pct"] == expected < 100  # more busy cells than the top 5%: a real share
+    # fewer incidents than cells: no share is a finding, and the reason names both counts
+    assert len(in_city) < cells and got["share_in_top_5pct"] is None
+    assert f"{len(in_city):,} placed incidents for {cells:,} cells" in got["refused"]
+    # the same counts over a grid they outnumber: the share is measured (the 5% of 200 cells: the busiest 10)
+    few_cells = hotspots.concentration_of(per_cell.sample(frac=1, random_state=1), 200)
+    assert few_cells["share_in_top_5pct"] == round(100 * per_cell.head(10).sum() / per_cell.sum(), 1) < 100
+    assert "refused" not in few_cells and expected > 0
+
+
+def test_66_shootings_show_no_concentration_finding(con):
+    """GVA shootings of 2020-01 to 2020-04: 66 placed incidents over 7,642 cells fill 66 of the 383 "busiest" cells,
+    a 100% share that says nothing; the page says too few instead of showing it as a metric."""
+    from streamlit.testing.v1 import AppTest
+
+    raw = pd.read_csv(RAW / "gva_kc_2020_jan_may.csv.gz")
+    shot = raw[raw.date.between("2020-01-01", "2020-04-30") & ((raw.killed + raw.injured) > 0) & raw.lat.notna()]
+    placed = shapely.contains_xy(_city_polygon(), shot.lng, shot.lat).sum()
+    cells = len(h3.geo_to_cells(_city_polygon().__geo_interface__, 9))
+    got = hotspots.concentration(con, Filter("gva", "shooting", date(2020, 1, 1), date(2020, 4, 30)))
+    assert got["share_in_top_5pct"] is None and got["incidents"] <= placed < cells
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=180)
+    at.switch_page("views/hotspots.py")
+    for k, v in {"source": "gva", "category": "shooting", "start": "2020-01-01", "end": "2020-04-30"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception
+    assert not [m for m in at.metric if "busiest" in m.label]
+    assert any("too few incidents to measure concentration" in c.value for c in at.caption)
+
+
+def test_tied_counts_share_a_rank_and_a_handful_is_labelled(con, nbhd_raw):
+    """One month of crimes against persons (2025-01) from the raw file: many neighborhoods tie; each tie takes the
+    best rank of its group (1, 2, 2, 4...), shown "2=", never told apart by listing order."""
+    from analytics import hotspots_text
+
+    n = nbhd_raw[nbhd_raw.month == "2025-01"].groupby("neighborhood").persons.sum()
+    n = n[n > 0]
+    expected = {a: 1 + int((n > v).sum()) for a, v in n.items()}  # 1 + how many have strictly more
+    result = hotspots.rank(con, Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2025, 1, 31)))
+    table = result["table"]
+    got = dict(zip(table["area_id"], table["rank"], strict=True))
+    assert {a: got[a] for a in expected} == expected
+    tied = n[n.duplicated(keep=False)]
+    shown = dict(zip(table["area_id"], hotspots_text.ranking_table(result)["rank"], strict=True))
+    assert len(tied) > 1 and all(shown[a] == f"{expected[a]}=" for a in tied.index)
+    assert not result["few_incidents"] and "Only" not in hotspots_text.ranking_caption(result, "s", "c", "d", "x")
+    few = hotspots.rank(con, Filter("gva", "shooting", date(2020, 1, 1), date(2020, 1, 31)))
+    assert few["total"] < hotspots.MIN_RANK_EVENTS and few["few_incidents"]
+    assert f"Only {few['total']} incidents in all" in hotspots_text.ranking_caption(few, "s", "c", "d", "x")
+
+
+def test_ranking_by_rate_leaves_out_tiny_populations_and_says_so(con, nbhd_raw):
+    """By smoothed rate, Hospital Hill (378 residents, hundreds of reports a year at its hospitals) topped the list
+    under the sentence "a tiny population cannot top the list": the smoothing is right (its count is no chance), the
+    denominator is wrong. Under MIN_RANK_POPULATION residents a neighborhood keeps its rates but gets no rank."""
+    from analytics import hotspots_text
+
+    pops = pd.read_csv(DATA_DIR / "geo/kc_neighborhood_population_2010.csv.gz").set_index("Name")["Population"]
+    n = nbhd_raw[nbhd_raw.month.str.startswith("2025")].groupby("neighborhood").persons.sum()
+    assert pops["Hospital Hill"] < hotspots.MIN_RANK_POPULATION <= pops["Blue Hills"]
+    result = hotspots.rank(con, NBHD_2025, by="rate")
+    table = result["table"].set_index("area_id")
+    assert pd.isna(table.loc["Hospital Hill", "rank"]) and table.loc["Hospital Hill", "n"] == n["Hospital Hill"]
+    assert table.loc["Hospital Hill", "smoothed_rate_per_10k"] > table["smoothed_rate_per_10k"].iloc[0]  # shown
+    ranked = table[table["rank"].notna()]
+    assert (ranked["population"] >= hotspots.MIN_RANK_POPULATION).all()
+    sentence = hotspots_text.smoothing_sentence(result)
+    assert f"fewer than {hotspots.MIN_RANK_POPULATION:,} residents are not ranked by rate" in sentence
+    assert "tiny population cannot top" not in sentence
 
 
 # --- Gi*: refused on almost nothing, and quiet on randomness ---------------------------------------------------------
@@ -332,12 +400,15 @@ def test_neighborhoods_without_incidents_get_no_rank_and_come_last(con, gva_shoo
     with_none = set(names) - {names[i] for i in hit}  # no 2016 shooting inside them, by an independent count
     unranked = table[table["rank"].isna()]
     assert with_none <= set(unranked["area_id"])
-    no_rate = unranked["smoothed_rate_per_10k"].isna() if by == "rate" else False  # by rate: under 100 residents too
+    # by rate: also the neighborhoods without a rate or under MIN_RANK_POPULATION residents
+    no_rate = ((unranked["smoothed_rate_per_10k"].isna() | (unranked["population"] < hotspots.MIN_RANK_POPULATION))
+               if by == "rate" else False)
     assert ((unranked["n"] == 0) | no_rate).all()
     ranked = table[table["rank"].notna()]
-    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1)) and (ranked["n"] > 0).all()
-    assert table.index[table["rank"].isna()].min() > table.index[table["rank"].notna()].max()  # unranked go last
     key = "n" if by == "count" else "smoothed_rate_per_10k"
+    assert ranked["rank"].tolist() == ranked[key].rank(method="min", ascending=False).astype(int).tolist()
+    assert (ranked["n"] > 0).all()
+    assert table.index[table["rank"].isna()].min() > table.index[table["rank"].notna()].max()  # unranked go last
     assert ranked[key].is_monotonic_decreasing
     from analytics import hotspots_text
 
