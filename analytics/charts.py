@@ -105,6 +105,28 @@ def indexed_trend(trend: pd.DataFrame, area: str) -> go.Figure:
     return fig
 
 
+def neighbour_band(band: pd.DataFrame, area: str, k: int, title: str = "Monthly counts: this neighborhood and "
+                   "next door") -> go.Figure:
+    """The area's monthly counts (a line) over its k neighbours' median (dotted) and their lowest-to-highest range
+    (a grey band), from profile.neighbour_band: readable where one line per neighbour was a tangle."""
+    x = band["month"]
+    fig = go.Figure([
+        go.Scatter(x=x, y=band["high"], line={"width": 0}, connectgaps=False, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=x, y=band["low"], fill="tonexty", fillcolor="rgba(127,140,141,0.25)", line={"width": 0},
+                   connectgaps=False, name=f"range of the {k} neighbours (lowest to highest)",
+                   customdata=band[["high"]].to_numpy(),
+                   hovertemplate="%{y:,} to %{customdata[0]:,}<extra>neighbours' range</extra>"),
+        go.Scatter(x=x, y=band["median"], name=f"median of the {k} neighbours", connectgaps=False,
+                   line={"color": PALETTE[1], "dash": "dot", "width": 2}, hovertemplate="%{y:,}<extra>median</extra>"),
+        go.Scatter(x=x, y=band["area"], name=area, mode="lines", connectgaps=False,
+                   line={"color": PALETTE[0], "width": 2}, hovertemplate="%{y:,}<extra>" + area + "</extra>"),
+    ])
+    fig.update_layout(title=title, xaxis_title="month", hovermode="x unified", height=400,
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    _count_axis(fig, "incidents per month")
+    return fig
+
+
 def hour_weekday(hours: pd.DataFrame, weekdays: list[str]) -> go.Figure:
     """Incidents by hour of day and weekday (of the time the incident happened, where the source gives it)."""
     grid = hours.pivot_table(index="weekday", columns="hour", values="n", fill_value=0).reindex(

@@ -376,6 +376,15 @@ def profile(db_key: str, source: str, category: str, start: date, end: date, are
         return prof.summary(cur, _f(source, category, start, end, area))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def area_labels(db_key: str) -> dict[str, str]:
+    """profile.area_labels, cached per database version: readable names for the unnamed polygons."""
+    from analytics import profile as prof
+
+    with cursor(db_key) as cur:
+        return prof.area_labels(cur)
+
+
 def refresh_state() -> dict:
     """Watermarks and last successful refresh per portal dataset (data/user/refresh/state.json)."""
     import json
