@@ -110,14 +110,18 @@ def neighbour_band(band: pd.DataFrame, area: str, k: int, title: str = "Monthly 
     """The area's monthly counts (a line) over its k neighbours' median (dotted) and their lowest-to-highest range
     (a grey band), from profile.neighbour_band: readable where one line per neighbour was a tangle."""
     x = band["month"]
-    fig = go.Figure([
-        go.Scatter(x=x, y=band["high"], line={"width": 0}, connectgaps=False, showlegend=False, hoverinfo="skip"),
-        go.Scatter(x=x, y=band["low"], fill="tonexty", fillcolor="rgba(127,140,141,0.25)", line={"width": 0},
-                   connectgaps=False, name=f"range of the {k} neighbours (lowest to highest)",
-                   customdata=band[["high"]].to_numpy(),
-                   hovertemplate="%{y:,} to %{customdata[0]:,}<extra>neighbours' range</extra>"),
+    fig = go.Figure()
+    known = band["high"].notna()
+    for i, (first, last) in enumerate(_spans(x, known)):  # one closed shape per run of months with data: a fill
+        run = band[(x >= first) & (x <= last)]             # across a gap would draw false diagonals
+        fig.add_trace(go.Scatter(x=list(run["month"]) + list(run["month"][::-1]),
+                                 y=list(run["high"]) + list(run["low"][::-1]), fill="toself",
+                                 fillcolor="rgba(127,140,141,0.3)", line={"width": 0}, hoverinfo="skip",
+                                 name=f"range of the {k} neighbours (lowest to highest)", legendgroup="range",
+                                 showlegend=i == 0))
+    fig.add_traces([
         go.Scatter(x=x, y=band["median"], name=f"median of the {k} neighbours", connectgaps=False,
-                   line={"color": PALETTE[1], "dash": "dot", "width": 2}, hovertemplate="%{y:,}<extra>median</extra>"),
+                   line={"color": PALETTE[1], "dash": "dot", "width": 3}, hovertemplate="%{y:,}<extra>median</extra>"),
         go.Scatter(x=x, y=band["area"], name=area, mode="lines", connectgaps=False,
                    line={"color": PALETTE[0], "width": 2}, hovertemplate="%{y:,}<extra>" + area + "</extra>"),
     ])

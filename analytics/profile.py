@@ -36,7 +36,7 @@ def index_refusal(trend: pd.DataFrame, area: str) -> str | None:
     known = trend["area"].dropna()
     if known.empty or known.mean() >= MIN_INDEX_MONTHLY:
         return None
-    return (f"{area} averages {known.mean():.1f} incidents a month ({plural(int(known.sum()), 'incident')} in "
+    return (f"{area} averages {known.mean():.2f} incidents a month ({plural(int(known.sum()), 'incident')} in "
             f"{plural(len(known), 'month')} with data): too few for an index against the city, where a single "
             f"incident would read as a spike. Monthly counts are shown instead (an index needs an average of at least "
             f"{MIN_INDEX_MONTHLY:.0f} a month).")
