@@ -50,9 +50,9 @@ MIN_POPULATION = 100
 #: residents are not the people at risk. Hospital Hill (378 residents, the hospital district) has about 300 reports a
 #: year: so many that no smoothing pulls it down, since its rate is not chance but the wrong denominator
 MIN_RANK_POPULATION = 500
-#: a ranking from fewer placed incidents than this is labelled as one (a few incidents and ties decide it; the same
-#: rule of thumb as MIN_GI_EVENTS)
-MIN_RANK_EVENTS = 30
+#: a ranking whose busiest neighborhood has fewer incidents than this is labelled as one from a handful (single
+#: incidents and ties decide its order; the same "too few to tell" line as the e-test's 10)
+MIN_RANK_EVENTS = 10
 
 WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ?
            AND i.geo_status = 'in_city' AND (NOT ? OR i.firearm)"""
@@ -61,11 +61,19 @@ WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND 
 class NotCovered(BadQuery):
     """The period has months without neighborhood-level data: counting them as zero would invent a ranking."""
 
-    def __init__(self, what: str, f: Filter, missing: dict[str, str], months: int):
-        """`missing`: month -> why it has no data; `what`: the consequence ('the ranking needs ...')."""
+    def __init__(self, what: str, f: Filter, missing: dict[str, str], months: int, label: str | None = None):
+        """`missing`: month -> why it has no data; `what`: the consequence ('the ranking needs ...'); `label`: the
+        source's name as readers know it (`source_label`), never its id."""
         self.missing = list(missing)
-        super().__init__(f"no neighborhood-level data for {f.source} in {len(missing)} of the {months} month(s) of "
-                         f"{f.start} to {f.end} ({reasons_text(missing)}); {what}")
+        months_text = f"{months} month{'s' if months != 1 else ''}"
+        super().__init__(f"no neighborhood-level data for {label or 'this source'} in {len(missing)} of the "
+                         f"{months_text} of {f.start} to {f.end} ({reasons_text(missing)}); {what}")
+
+
+def source_label(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """The source's human label (the sources table), for messages a reader sees."""
+    rows = con.execute("SELECT label FROM sources WHERE source_id = ?", [source]).fetchall()
+    return rows[0][0] if rows else source
 
 
 class TooFewEvents(ValueError):
@@ -189,7 +197,7 @@ def require_covered(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: boo
     missing = missing_reasons(con, f, firearm_only)
     if missing:
         raise NotCovered(f"{what} needs every month covered, so it is not shown rather than counted as zero", f,
-                         missing, len(month_starts(f.start, f.end)))
+                         missing, len(month_starts(f.start, f.end)), source_label(con, f.source))
     return ctx
 
 
@@ -291,7 +299,8 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
     return {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end), "by": by,
             "previous_start": str(prev.start), "previous_end": str(prev.end), "missing_months": missing,
             "partial_months": sorted(partial), "total": total, "city_rate_per_10k": city,
-            "few_incidents": total < MIN_RANK_EVENTS, "min_rank_population": MIN_RANK_POPULATION,
+            "few_incidents": int(table["n"].max() if len(table) else 0) < MIN_RANK_EVENTS,
+            "min_rank_population": MIN_RANK_POPULATION,
             "top10_share_pct": round(100 * float(table["n"].nlargest(10).sum()) / total, 1) if total else None, "table": table}
 
 
@@ -328,7 +337,7 @@ def gi_star(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = Fals
     NotCovered when no month has data, TooFewEvents below MIN_GI_EVENTS placed incidents."""
     gaps = missing_reasons(con, f, firearm_only)
     if len(gaps) == len(month_starts(f.start, f.end)):
-        raise NotCovered("the hot-spot test has no incidents to test", f, gaps, len(gaps))
+        raise NotCovered("the hot-spot test has no incidents to test", f, gaps, len(gaps), source_label(con, f.source))
     counts = hex_bins(con, f, firearm_only, resolution).set_index("hex")["n"]
     cells = sorted(set(city_cells(con, resolution)) | set(counts.index))  # edge cells holding incidents too
     return gi_star_counts(counts, cells, alpha, where=" in the months with data" if gaps else " in this period")
@@ -352,7 +361,7 @@ def gi_star_counts(counts: pd.Series, cells: list[str], alpha: float = GI_ALPHA,
     y = counts.reindex(w.id_order).fillna(0).to_numpy(dtype=float)
     events = int(y.sum())
     if events < min_events:
-        raise TooFewEvents(f"Hot-spot test not run: {events} placed incident(s){where}, fewer than "
+        raise TooFewEvents(f"Hot-spot test not run: {events} placed incident{'s' if events != 1 else ''}{where}, fewer than "
                            f"{min_events}. With so few, any cell near an incident looks extreme; choose a longer "
                            "period or a broader category.")
     with warnings.catch_warnings():  # esda warns that its default one-sided p will change; we compute our own

@@ -67,7 +67,7 @@ def ranking_caption(result: dict, source_label: str, category_label: str, defini
     """What the ranking counts: measure and definition, source and its caveat, period, what the rank is by."""
     by = RANK_BY_TEXT[result["by"]]
     partial = result.get("partial_months") or []
-    partial_note = f" Partly covered month(s): {', '.join(partial)}." if partial else ""
+    partial_note = f" Partly covered month{'s' if len(partial) != 1 else ''}: {', '.join(partial)}." if partial else ""
     return (f"**What is counted:** {category_label.lower()} ({definition.rstrip('.')}), from {source_label}, "
             f"{result['start']} to {result['end']}, placed in neighborhoods. {caveat.rstrip('.')}.{partial_note} "
             f"**Ranked by {by}**; neighborhoods with no incidents{_rate_floor(result)} get no rank and are listed "
@@ -83,9 +83,9 @@ def _few(result: dict) -> str:
     """The warning a ranking from a handful of incidents carries."""
     if not result.get("few_incidents"):
         return ""
-    n = result["total"]
-    return (f" **Only {n:,} incident{'s' if n != 1 else ''} in all: a ranking from so few is mostly chance and ties, "
-            "not a finding.**")
+    top = int(result["table"]["n"].max())
+    return (f" **The busiest neighborhood has only {top:,} incident{'s' if top != 1 else ''}: single incidents and "
+            "ties decide this order, which is not a finding.**")
 
 
 def smoothing_sentence(result: dict) -> str:

@@ -260,10 +260,13 @@ def test_tied_counts_share_a_rank_and_a_handful_is_labelled(con, nbhd_raw):
     tied = n[n.duplicated(keep=False)]
     shown = dict(zip(table["area_id"], hotspots_text.ranking_table(result)["rank"], strict=True))
     assert len(tied) > 1 and all(shown[a] == f"{expected[a]}=" for a in tied.index)
-    assert not result["few_incidents"] and "Only" not in hotspots_text.ranking_caption(result, "s", "c", "d", "x")
-    few = hotspots.rank(con, Filter("gva", "shooting", date(2020, 1, 1), date(2020, 1, 31)))
-    assert few["total"] < hotspots.MIN_RANK_EVENTS and few["few_incidents"]
-    assert f"Only {few['total']} incidents in all" in hotspots_text.ranking_caption(few, "s", "c", "d", "x")
+    assert n.max() >= hotspots.MIN_RANK_EVENTS and not result["few_incidents"]
+    assert "busiest neighborhood has only" not in hotspots_text.ranking_caption(result, "s", "c", "d", "x")
+    # GVA shootings, 2020-01 to 2020-04: the raw file's busiest neighborhood has 3 (Old Westport, tied)
+    few = hotspots.rank(con, Filter("gva", "shooting", date(2020, 1, 1), date(2020, 4, 30)))
+    assert few["few_incidents"] and few["table"]["n"].max() < hotspots.MIN_RANK_EVENTS
+    top = few["table"]["n"].max()
+    assert f"busiest neighborhood has only {top} incidents" in hotspots_text.ranking_caption(few, "s", "c", "d", "x")
 
 
 def test_ranking_by_rate_leaves_out_tiny_populations_and_says_so(con, nbhd_raw):
@@ -656,3 +659,19 @@ def test_months_whose_incidents_have_no_real_place_are_not_counted_as_zero(con):
     assert hotspots.missing_months(con, f) == unplaced
     with pytest.raises(hotspots.NotCovered, match="no usable location"):
         hotspots.rank(con, f)
+
+
+def test_refusals_and_cli_text_name_the_source_and_read_as_a_table(con):
+    label = con.execute("SELECT label FROM sources WHERE source_id = 'kcpd'").fetchone()[0]
+    with pytest.raises(hotspots.NotCovered) as refused:
+        hotspots.rank(con, Filter("kcpd", "persons", date(2024, 7, 1), date(2025, 12, 31)))
+    assert f"for {label} in 18 of the 18 months of" in str(refused.value)
+    assert "for kcpd " not in str(refused.value) and "month(s)" not in str(refused.value)
+    out = subprocess.run([sys.executable, "-m", "analytics", "rank", "--category", "shooting", "--source", "gva",
+                          "--start", "2020-01-01", "--end", "2020-04-30", "--top", "5"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    assert header.split()[:3] == ["rank", "neighborhood", "incidents"] and len(rows) == 5
+    assert not re.search(r"\bNaN\b|\bnan\b|\bNone\b|area_id|\bn\b", out.stdout), out.stdout
+    assert "no data" in out.stdout  # the previous period has no GVA data: said, not NaN
