@@ -145,8 +145,9 @@ def hour_weekday(hours: pd.DataFrame, weekdays: list[str]) -> go.Figure:
 STATUS_CODE = {"no data": 0, "sample": 1, "partial": 2, "complete": 3}
 
 
-def coverage_heatmap(coverage: pd.DataFrame) -> go.Figure:
-    """Source x month grid: complete, partial, sample, or no data (yearly sources spread over their months)."""
+def coverage_heatmap(coverage: pd.DataFrame, labels: dict[str, str] | None = None) -> go.Figure:
+    """Source x month grid: complete, partial, sample, or no data (yearly sources spread over their months); rows
+    named by `labels` (source id -> what readers call it), never by id."""
     cov = coverage.copy()
     yearly = cov[cov.grain == "year"]
     spread = [
@@ -160,7 +161,7 @@ def coverage_heatmap(coverage: pd.DataFrame) -> go.Figure:
     colours = [[0, "#eeeeee"], [0.25, "#eeeeee"], [0.25, "#f5b7b1"], [0.5, "#f5b7b1"], [0.5, "#f9e79f"],
                [0.75, "#f9e79f"], [0.75, "#58d68d"], [1, "#58d68d"]]
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(months), y=list(grid.index), colorscale=colours, zmin=0, zmax=3, xgap=0, ygap=2,
+        z=z, x=list(months), y=[(labels or {}).get(s, s) for s in grid.index], colorscale=colours, zmin=0, zmax=3, xgap=0, ygap=2,
         text=grid.fillna("no data").to_numpy(), hovertemplate="%{y} %{x}: %{text}<extra></extra>",
         colorbar={"tickvals": [0.4, 1.1, 1.9, 2.6], "ticktext": ["no data", "sample", "partial", "complete"]},
     ))
