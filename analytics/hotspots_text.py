@@ -13,7 +13,7 @@ import pandas as pd
 
 #: ranking flags (stats.poisson_change verdicts, or "no data") -> what the table says
 FLAG_TEXT = {"up": "yes: up", "down": "yes: down", "no clear change": "no clear change",
-             "too few to tell": "too few to tell", "no data": "no data for the previous period"}
+             "too few to tell": "too few to tell", "no data": "no previous data"}
 RANK_BY_TEXT = {"count": "number of incidents", "rate": "smoothed rate per 10,000 residents"}
 
 
@@ -34,6 +34,26 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
     if missing(value):
         return absent
     return f"{value:{'+' if sign and value != 0 else ''},.{decimals}f}"
+
+
+#: the ranking's column widths and short headings (st.column_config as plain dicts, so this module needs no
+#: Streamlit): the key columns fit a 1,400-px window without sideways scrolling; the full wording is in the help
+RANKING_COLUMNS = {
+    "rank": {"width": 50},
+    "neighborhood": {"width": 210},
+    "incidents": {"width": 75},
+    "per 10,000 residents": {"label": "rate", "width": 70, "help": "incidents per 10,000 residents (2010 Census)"},
+    "smoothed per 10,000": {"label": "smoothed", "width": 80,
+                            "help": "empirical-Bayes smoothed rate per 10,000 residents"},
+    "previous period": {"label": "previous", "width": 75, "help": "incidents in the previous period of equal length"},
+    "change": {"width": 65},
+    "change %": {"width": 70},
+    "change larger than chance?": {"label": "beyond chance?", "width": 125,
+                                   "help": "is the change larger than chance? (Poisson e-test)"},
+    "p-value (e-test)": {"label": "p-value", "width": 70, "help": "p-value of the Poisson e-test"},
+    "share of city %": {"label": "share %", "width": 70, "help": "share of the city's incidents (%)"},
+    "residents (2010)": {"label": "residents", "width": 80, "help": "residents in the 2010 Census"},
+}
 
 
 def rank_text(ranks: pd.Series) -> list[str]:

@@ -146,6 +146,7 @@ def load_log(db_key: str) -> pd.DataFrame:
     loads["incidents"] = [NOT_INCIDENTS if area else ("no data" if n is None or n != n else f"{int(n):,}")
                           for n, area in zip(loads["incidents"], by_area, strict=True)]
     loads["source_id"] = loads["source_id"].map(src["label"]).fillna(loads["source_id"])
+    loads["file"] = loads["file"].astype(str).str.rsplit("/", n=1).str[-1]  # the folder is in the provenance
     return loads[list(LOG_COLUMNS)].rename(columns=LOG_COLUMNS).fillna({"notes": ""})
 
 

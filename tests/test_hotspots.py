@@ -675,3 +675,17 @@ def test_refusals_and_cli_text_name_the_source_and_read_as_a_table(con):
     assert header.split()[:3] == ["rank", "neighborhood", "incidents"] and len(rows) == 5
     assert not re.search(r"\bNaN\b|\bnan\b|\bNone\b|area_id|\bn\b", out.stdout), out.stdout
     assert "no data" in out.stdout  # the previous period has no GVA data: said, not NaN
+
+
+def test_the_ranking_fits_a_1400_px_window(con):
+    """The page's content column is 938 px wide at a 1,400-px window (measured in Chromium); the ranking's columns up
+    to the change test must fit it, and every column shown has a short heading or width."""
+    from analytics import hotspots_text
+
+    shown = hotspots_text.ranking_table(hotspots.rank(con, GVA_2016))
+    config = hotspots_text.RANKING_COLUMNS
+    assert list(config) == list(shown.columns)
+    key = list(shown.columns)[: list(shown.columns).index("change larger than chance?") + 1]
+    assert sum(config[c]["width"] for c in key) <= 938
+    longest_flag = max(len(v) for v in shown["change larger than chance?"])
+    assert longest_flag * 7 <= config["change larger than chance?"]["width"]  # about 7 px a character at this size

@@ -35,15 +35,20 @@ st.table(cats[["category_id", "label", "kind", "definition"]].rename(
 
 st.subheader("Load log")
 st.dataframe(web.load_log(key), hide_index=True, width="stretch",
-             column_config={"notes": st.column_config.TextColumn(width="medium"),
-                            "file": st.column_config.TextColumn(width="medium", help="the file as loaded"),
-                            "load": st.column_config.NumberColumn(width="small"),
-                            "rows read": st.column_config.NumberColumn(width="small"),
-                            "rows loaded": st.column_config.NumberColumn(width="small"),
-                            "rows rejected": st.column_config.NumberColumn("rejected", width="small"),
-                            "incidents": st.column_config.TextColumn(width="small", help=(
+             column_config={"load": st.column_config.NumberColumn(width=50),
+                            "file": st.column_config.TextColumn(width=250, help="the file's name as loaded"),
+                            "source": st.column_config.TextColumn(width=230),
+                            "rows read": st.column_config.NumberColumn("read", width=70, format="localized",
+                                                                       help="rows read from the file"),
+                            "rows loaded": st.column_config.NumberColumn("loaded", width=70, format="localized",
+                                                                         help="rows loaded"),
+                            "rows rejected": st.column_config.NumberColumn("rejected", width=70, format="localized",
+                                                                           help="rows rejected (listed below)"),
+                            "incidents": st.column_config.TextColumn(width=200, help=(
                                 "distinct incidents the file added; sources of counts by area have none to count")),
-                            "SHA-256": st.column_config.TextColumn(width="small")})
+                            "loaded at": st.column_config.TextColumn(width=100),
+                            "notes": st.column_config.TextColumn(width=120),
+                            "SHA-256": st.column_config.TextColumn(width=80)})
 st.subheader("Keeping KCPD data fresh")
 refreshed = web.refresh_state()
 if refreshed:
@@ -65,10 +70,10 @@ if info["rejected_rows"]:
     shown = web.rejects(key, 500)
     st.caption(f"The first {len(shown):,} of {info['rejected_rows']:,} rejected rows; the download holds all of them.")
     st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"reason": st.column_config.TextColumn(width="medium"),
-                                "file": st.column_config.TextColumn(width="small"),
-                                "load": st.column_config.NumberColumn(width="small"),
-                                "row in file": st.column_config.NumberColumn(width="small"),
+                 column_config={"reason": st.column_config.TextColumn(width=190),
+                                "file": st.column_config.TextColumn(width=260),
+                                "load": st.column_config.NumberColumn(width=45),
+                                "row in file": st.column_config.NumberColumn("row", width=60, help="row in the file"),
                                 "row as read": st.column_config.TextColumn(width="large", help=(
                                     "the row exactly as read; the download holds every column in full"))})
     st.download_button("Download every rejected row (CSV)", web.csv_bytes(web.rejects(key)),

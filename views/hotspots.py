@@ -113,7 +113,8 @@ if ranking:
     c3.metric("Share in the top 10 neighborhoods", "no incidents" if ranking["top10_share_pct"] is None
               else f"{ranking['top10_share_pct']:.0f}%")
     st.caption(text.smoothing_sentence(ranking) + " " + text.change_caption(ranking))
-    st.dataframe(text.ranking_table(ranking), hide_index=True, width="stretch", height=420)
+    st.dataframe(text.ranking_table(ranking), hide_index=True, width="stretch", height=420,
+                 column_config=text.RANKING_COLUMNS)
     st.download_button("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
                        file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
 
