@@ -11,9 +11,24 @@ PALETTE = ["#c0392b", "#2c3e50", "#e67e22", "#16a085", "#8e44ad", "#7f8c8d", "#d
 DASHES = ["solid", "dot", "dash", "longdash", "dashdot", "longdashdot"]
 
 
+#: below this largest count, plotly's automatic ticks fall between whole numbers (0, 0.5, 1...), which ",d" prints
+#: rounded as 0, 1, 1, 2, 2: such axes get a tick at every whole number instead
+SMALL_COUNT_AXIS = 10
+
+
+def integer_dtick(top: float | None) -> int | None:
+    """The tick step a count axis reaching `top` needs: 1 for small ranges, None (plotly's own, always a whole step
+    of 1, 2, 5, 10... at these sizes) above SMALL_COUNT_AXIS."""
+    return 1 if top is None or top != top or top < SMALL_COUNT_AXIS else None
+
+
 def _count_axis(fig: go.Figure, title: str, **where) -> None:
-    """A y axis of counts: from zero, whole numbers only, thousands separated, with its unit in the title."""
-    fig.update_yaxes(title_text=title, rangemode="tozero", tickformat=",d", **where)
+    """A y axis of counts: from zero, one tick per whole number on small ranges (never 0, 1, 1, 2), thousands
+    separated, with its unit in the title. The range is read from the figure's own traces."""
+    ys = [float(v) for trace in fig.data if trace.y is not None for v in trace.y if v is not None and v == v]
+    dtick = integer_dtick(max(ys, default=None))
+    fig.update_yaxes(title_text=title, rangemode="tozero", tickformat=",d", **where,
+                     **({"tick0": 0, "dtick": dtick} if dtick else {}))
 
 
 def _spans(months: pd.Series, missing: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -90,12 +105,39 @@ def indexed_trend(trend: pd.DataFrame, area: str) -> go.Figure:
     return fig
 
 
+def neighbour_band(band: pd.DataFrame, area: str, k: int, title: str = "Monthly counts: this neighborhood and "
+                   "next door") -> go.Figure:
+    """The area's monthly counts (a line) over its k neighbours' median (dotted) and their lowest-to-highest range
+    (a grey band), from profile.neighbour_band: readable where one line per neighbour was a tangle."""
+    x = band["month"]
+    fig = go.Figure()
+    known = band["high"].notna()
+    for i, (first, last) in enumerate(_spans(x, known)):  # one closed shape per run of months with data: a fill
+        run = band[(x >= first) & (x <= last)]             # across a gap would draw false diagonals
+        fig.add_trace(go.Scatter(x=list(run["month"]) + list(run["month"][::-1]),
+                                 y=list(run["high"]) + list(run["low"][::-1]), fill="toself",
+                                 fillcolor="rgba(127,140,141,0.3)", line={"width": 0}, hoverinfo="skip",
+                                 name=f"range of the {k} neighbours (lowest to highest)", legendgroup="range",
+                                 showlegend=i == 0))
+    fig.add_traces([
+        go.Scatter(x=x, y=band["median"], name=f"median of the {k} neighbours", connectgaps=False,
+                   line={"color": PALETTE[1], "dash": "dot", "width": 3}, hovertemplate="%{y:,}<extra>median</extra>"),
+        go.Scatter(x=x, y=band["area"], name=area, mode="lines", connectgaps=False,
+                   line={"color": PALETTE[0], "width": 2}, hovertemplate="%{y:,}<extra>" + area + "</extra>"),
+    ])
+    fig.update_layout(title=title, xaxis_title="month", hovermode="x unified", height=400,
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    _count_axis(fig, "incidents per month")
+    return fig
+
+
 def hour_weekday(hours: pd.DataFrame, weekdays: list[str]) -> go.Figure:
     """Incidents by hour of day and weekday (of the time the incident happened, where the source gives it)."""
     grid = hours.pivot_table(index="weekday", columns="hour", values="n", fill_value=0).reindex(
         index=range(7), columns=range(24), fill_value=0)
     fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=list(range(24)), y=weekdays, colorscale="Reds",
-                               colorbar={"title": {"text": "incidents"}},
+                               colorbar={"title": {"text": "incidents"}, "tickformat": ",d",
+                                         "dtick": integer_dtick(float(grid.to_numpy().max()))},
                                hovertemplate="%{y} %{x}:00: %{z:,} incidents<extra></extra>"))
     return fig.update_layout(height=300, xaxis_title="hour of day", margin={"l": 40, "r": 10, "t": 20, "b": 10})
 
@@ -103,8 +145,9 @@ def hour_weekday(hours: pd.DataFrame, weekdays: list[str]) -> go.Figure:
 STATUS_CODE = {"no data": 0, "sample": 1, "partial": 2, "complete": 3}
 
 
-def coverage_heatmap(coverage: pd.DataFrame) -> go.Figure:
-    """Source x month grid: complete, partial, sample, or no data (yearly sources spread over their months)."""
+def coverage_heatmap(coverage: pd.DataFrame, labels: dict[str, str] | None = None) -> go.Figure:
+    """Source x month grid: complete, partial, sample, or no data (yearly sources spread over their months); rows
+    named by `labels` (source id -> what readers call it), never by id."""
     cov = coverage.copy()
     yearly = cov[cov.grain == "year"]
     spread = [
@@ -118,7 +161,7 @@ def coverage_heatmap(coverage: pd.DataFrame) -> go.Figure:
     colours = [[0, "#eeeeee"], [0.25, "#eeeeee"], [0.25, "#f5b7b1"], [0.5, "#f5b7b1"], [0.5, "#f9e79f"],
                [0.75, "#f9e79f"], [0.75, "#58d68d"], [1, "#58d68d"]]
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(months), y=list(grid.index), colorscale=colours, zmin=0, zmax=3, xgap=0, ygap=2,
+        z=z, x=list(months), y=[(labels or {}).get(s, s) for s in grid.index], colorscale=colours, zmin=0, zmax=3, xgap=0, ygap=2,
         text=grid.fillna("no data").to_numpy(), hovertemplate="%{y} %{x}: %{text}<extra></extra>",
         colorbar={"tickvals": [0.4, 1.1, 1.9, 2.6], "ticktext": ["no data", "sample", "partial", "complete"]},
     ))
@@ -148,10 +191,9 @@ def region_lines(result: dict) -> go.Figure:
     fig.add_vline(x=event.timestamp() * 1000, line_dash="dash", line_color="#555",
                   annotation_text=f"canvass {result['date']}", annotation_position="top")
     measure = result.get("measure_label", result["measure"])
-    fig.update_layout(title="Monthly counts around the canvass", yaxis_title=f"{measure} per month",
-                      height=380, hovermode="x unified", legend={"orientation": "h", "y": -0.2},
-                      margin={"l": 40, "r": 10, "t": 50, "b": 10})
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(title="Monthly counts around the canvass", height=380, hovermode="x unified",
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})
+    _count_axis(fig, f"{measure} per month")
     return fig
 
 

@@ -95,12 +95,13 @@ def cmd_rank(args: argparse.Namespace) -> int:
     with connect() as con:
         queries.validate(con, f)
         result = hotspots.rank(con, f, args.firearm)
-    table = result.pop("table")
     if args.json:
-        result["table"] = json.loads(table.to_json(orient="records"))
+        result["table"] = json.loads(result["table"].to_json(orient="records"))  # nulls stay null
         print_json(result)
-    else:
-        print(table.head(args.top).to_string(index=False))
+    else:  # as the page shows it: human headings, "no data" for what is unknown, never NaN or a column id
+        from analytics import hotspots_text
+
+        print(hotspots_text.ranking_table(result).head(args.top).to_string(index=False))
     return 0
 
 
@@ -144,7 +145,8 @@ def cmd_hotspots(args: argparse.Namespace) -> int:
     with connect() as con:
         gaps = hotspots.missing_reasons(con, f, args.firearm)
         if len(gaps) == len(queries.month_starts(f.start, f.end)):
-            raise hotspots.NotCovered("nothing to map, test or rank", f, gaps, len(gaps))
+            raise hotspots.NotCovered("nothing to map, test or rank", f, gaps, len(gaps),
+                                      hotspots.source_label(con, f.source))
         result = {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end),
                   "firearm_only": args.firearm, "missing_months": list(gaps)} | _hotspot_sections(con, f, args)
     if args.json:
@@ -155,7 +157,8 @@ def cmd_hotspots(args: argparse.Namespace) -> int:
         if "refused" in section:
             print(f"{name}: {section['refused']}")
         elif name == "gi_star":
-            print(f"gi_star: {len(section['spots'])} hot or cold cell(s) of {section['cells']}")
+            k = len(section["spots"])
+            print(f"gi_star: {k} hot or cold cell{'s' if k != 1 else ''} of {section['cells']}")
         elif name == "concentration":
             print(f"concentration: {section['share_in_top_5pct']}% of {section['incidents']} placed incidents in the "
                   f"busiest {section['top_cells']} of {section['cells']} cells")

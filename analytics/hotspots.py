@@ -46,6 +46,13 @@ GI_ALPHA = 0.05
 #: rates (raw and smoothed) are not shown for neighborhoods with fewer residents (2010 Census): the residents are not
 #: the population at risk in parks, industrial and downtown areas
 MIN_POPULATION = 100
+#: ranking by rate leaves out neighborhoods under this many residents (their rates are still shown): there the
+#: residents are not the people at risk. Hospital Hill (378 residents, the hospital district) has about 300 reports a
+#: year: so many that no smoothing pulls it down, since its rate is not chance but the wrong denominator
+MIN_RANK_POPULATION = 500
+#: a ranking whose busiest neighborhood has fewer incidents than this is labelled as one from a handful (single
+#: incidents and ties decide its order; the same "too few to tell" line as the e-test's 10)
+MIN_RANK_EVENTS = 10
 
 WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND ?
            AND i.geo_status = 'in_city' AND (NOT ? OR i.firearm)"""
@@ -54,11 +61,19 @@ WHERE = """i.source_id = ? AND c.category_id = ? AND i.event_date BETWEEN ? AND 
 class NotCovered(BadQuery):
     """The period has months without neighborhood-level data: counting them as zero would invent a ranking."""
 
-    def __init__(self, what: str, f: Filter, missing: dict[str, str], months: int):
-        """`missing`: month -> why it has no data; `what`: the consequence ('the ranking needs ...')."""
+    def __init__(self, what: str, f: Filter, missing: dict[str, str], months: int, label: str | None = None):
+        """`missing`: month -> why it has no data; `what`: the consequence ('the ranking needs ...'); `label`: the
+        source's name as readers know it (`source_label`), never its id."""
         self.missing = list(missing)
-        super().__init__(f"no neighborhood-level data for {f.source} in {len(missing)} of the {months} month(s) of "
-                         f"{f.start} to {f.end} ({reasons_text(missing)}); {what}")
+        months_text = f"{months} month{'s' if months != 1 else ''}"
+        super().__init__(f"no neighborhood-level data for {label or 'this source'} in {len(missing)} of the "
+                         f"{months_text} of {f.start} to {f.end} ({reasons_text(missing)}); {what}")
+
+
+def source_label(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """The source's human label (the sources table), for messages a reader sees."""
+    rows = con.execute("SELECT label FROM sources WHERE source_id = ?", [source]).fetchall()
+    return rows[0][0] if rows else source
 
 
 class TooFewEvents(ValueError):
@@ -182,7 +197,7 @@ def require_covered(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: boo
     missing = missing_reasons(con, f, firearm_only)
     if missing:
         raise NotCovered(f"{what} needs every month covered, so it is not shown rather than counted as zero", f,
-                         missing, len(month_starts(f.start, f.end)))
+                         missing, len(month_starts(f.start, f.end)), source_label(con, f.source))
     return ctx
 
 
@@ -242,13 +257,17 @@ RANK_BY = {"count": "n", "rate": "smoothed_rate_per_10k"}
 
 
 def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Sorted by `by`; neighborhoods with no incidents (or no rate, when ranking by rate) get no rank and go last."""
+    """Sorted by `by`; neighborhoods with no incidents (or, ranking by rate, no rate or under MIN_RANK_POPULATION
+    residents) get no rank and go last. Ties share the best rank of the tie (1, 1, 3: "min" ranking), so two
+    neighborhoods with the same count are never told apart by the order they happen to be listed in."""
     key = RANK_BY[by]
     ranked = (table["n"] > 0) & table[key].notna()
-    table = pd.concat([table[ranked].sort_values([key, "n"], ascending=False),
+    if by == "rate":
+        ranked &= table["population"] >= MIN_RANK_POPULATION
+    table = pd.concat([table[ranked].sort_values([key, "n", "name"], ascending=[False, False, True]),
                        table[~ranked].sort_values(["n", "name"], ascending=[False, True])], ignore_index=True)
-    table.insert(0, "rank", pd.array(list(range(1, int(ranked.sum()) + 1)) + [None] * int((~ranked).sum()),
-                                     dtype="Int64"))
+    order = table[key].where(table.index < int(ranked.sum())).rank(method="min", ascending=False)
+    table.insert(0, "rank", pd.array([None if r != r else int(r) for r in order], dtype="Int64"))
     return table
 
 
@@ -280,6 +299,8 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
     return {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end), "by": by,
             "previous_start": str(prev.start), "previous_end": str(prev.end), "missing_months": missing,
             "partial_months": sorted(partial), "total": total, "city_rate_per_10k": city,
+            "few_incidents": int(table["n"].max() if len(table) else 0) < MIN_RANK_EVENTS,
+            "min_rank_population": MIN_RANK_POPULATION,
             "top10_share_pct": round(100 * float(table["n"].nlargest(10).sum()) / total, 1) if total else None, "table": table}
 
 
@@ -292,14 +313,22 @@ def city_cells(con: duckdb.DuckDBPyConnection, resolution: int) -> list[str]:
 def concentration(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False,
                   resolution: int = STORED_RESOLUTION) -> dict:
     """Share of all placed incidents in the busiest 5% of the city's hex cells. Incidents without coordinates
-    (18-24% of KCPD's 2019-2021 rows) are not placed, so not counted."""
-    bins = hex_bins(con, f, firearm_only, resolution)
-    cells = city_cells(con, resolution)
-    top = math.ceil(0.05 * len(cells))
-    total = int(bins["n"].sum())
-    share = float(bins["n"].head(top).sum() / total) if total else None
-    return {"cells": len(cells), "top_cells": top, "incidents": total,
-            "share_in_top_5pct": None if share is None else round(100 * share, 1)}
+    (18-24% of KCPD's 2019-2021 rows) are not placed, so not counted. With fewer incidents than cells the share is
+    refused (None, with the reason): the busiest 5% then hold nearly every incident whatever the pattern (66 GVA
+    shootings fill 66 of 383 "busiest" cells: 100%), the bias Bernasco & Steenbeek (2017) describe."""
+    return concentration_of(hex_bins(con, f, firearm_only, resolution)["n"], len(city_cells(con, resolution)))
+
+
+def concentration_of(counts: pd.Series, cells: int) -> dict:
+    """`concentration` for incidents per occupied cell (any order) among `cells` cells in all."""
+    top, total = math.ceil(0.05 * cells), int(counts.sum())
+    out = {"cells": cells, "top_cells": top, "incidents": total, "share_in_top_5pct": None}
+    if total < cells:
+        return out | {"refused": f"too few incidents to measure concentration: {total:,} placed incident"
+                                 f"{'s' if total != 1 else ''} for {cells:,} cells (it needs at least one per "
+                                 "cell, or the busiest 5% of cells hold nearly all of them whatever the pattern)"}
+    busiest = counts.sort_values(ascending=False).head(top).sum()
+    return out | {"share_in_top_5pct": round(100 * float(busiest / total), 1)}
 
 
 def gi_star(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, alpha: float = GI_ALPHA,
@@ -308,7 +337,7 @@ def gi_star(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = Fals
     NotCovered when no month has data, TooFewEvents below MIN_GI_EVENTS placed incidents."""
     gaps = missing_reasons(con, f, firearm_only)
     if len(gaps) == len(month_starts(f.start, f.end)):
-        raise NotCovered("the hot-spot test has no incidents to test", f, gaps, len(gaps))
+        raise NotCovered("the hot-spot test has no incidents to test", f, gaps, len(gaps), source_label(con, f.source))
     counts = hex_bins(con, f, firearm_only, resolution).set_index("hex")["n"]
     cells = sorted(set(city_cells(con, resolution)) | set(counts.index))  # edge cells holding incidents too
     return gi_star_counts(counts, cells, alpha, where=" in the months with data" if gaps else " in this period")
@@ -332,7 +361,7 @@ def gi_star_counts(counts: pd.Series, cells: list[str], alpha: float = GI_ALPHA,
     y = counts.reindex(w.id_order).fillna(0).to_numpy(dtype=float)
     events = int(y.sum())
     if events < min_events:
-        raise TooFewEvents(f"Hot-spot test not run: {events} placed incident(s){where}, fewer than "
+        raise TooFewEvents(f"Hot-spot test not run: {events} placed incident{'s' if events != 1 else ''}{where}, fewer than "
                            f"{min_events}. With so few, any cell near an incident looks extreme; choose a longer "
                            "period or a broader category.")
     with warnings.catch_warnings():  # esda warns that its default one-sided p will change; we compute our own

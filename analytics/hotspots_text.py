@@ -13,7 +13,7 @@ import pandas as pd
 
 #: ranking flags (stats.poisson_change verdicts, or "no data") -> what the table says
 FLAG_TEXT = {"up": "yes: up", "down": "yes: down", "no clear change": "no clear change",
-             "too few to tell": "too few to tell", "no data": "no data for the previous period"}
+             "too few to tell": "too few to tell", "no data": "no previous data"}
 RANK_BY_TEXT = {"count": "number of incidents", "rate": "smoothed rate per 10,000 residents"}
 
 
@@ -34,6 +34,32 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
     if missing(value):
         return absent
     return f"{value:{'+' if sign and value != 0 else ''},.{decimals}f}"
+
+
+#: the ranking's column widths and short headings (st.column_config as plain dicts, so this module needs no
+#: Streamlit): the key columns fit a 1,400-px window without sideways scrolling; the full wording is in the help
+RANKING_COLUMNS = {
+    "rank": {"width": 50},
+    "neighborhood": {"width": 210},
+    "incidents": {"width": 75},
+    "per 10,000 residents": {"label": "rate", "width": 70, "help": "incidents per 10,000 residents (2010 Census)"},
+    "smoothed per 10,000": {"label": "smoothed", "width": 80,
+                            "help": "empirical-Bayes smoothed rate per 10,000 residents"},
+    "previous period": {"label": "previous", "width": 75, "help": "incidents in the previous period of equal length"},
+    "change": {"width": 65},
+    "change %": {"width": 70},
+    "change larger than chance?": {"label": "beyond chance?", "width": 125,
+                                   "help": "is the change larger than chance? (Poisson e-test)"},
+    "p-value (e-test)": {"label": "p-value", "width": 70, "help": "p-value of the Poisson e-test"},
+    "share of city %": {"label": "share %", "width": 70, "help": "share of the city's incidents (%)"},
+    "residents (2010)": {"label": "residents", "width": 80, "help": "residents in the 2010 Census"},
+}
+
+
+def rank_text(ranks: pd.Series) -> list[str]:
+    """Ranks as read: a tie shares its rank with an "=" ("1=", "1=", "3"), an unranked row is blank."""
+    counts = ranks.value_counts()
+    return ["" if missing(r) else f"{int(r)}{'=' if counts[r] > 1 else ''}" for r in ranks]
 
 
 def component_columns(components: pd.DataFrame | None, notes: dict) -> tuple[dict[str, pd.Series], list[str]]:
@@ -80,7 +106,7 @@ def ranking_table(result: dict, components: pd.DataFrame | None = None, notes: d
 
 def _ranking_columns(t: pd.DataFrame, prev: str | None) -> pd.DataFrame:
     return pd.DataFrame({
-        "rank": ["" if missing(r) else str(int(r)) for r in t["rank"]],
+        "rank": rank_text(t["rank"]),
         "neighborhood": t["name"].astype(str),
         "incidents": t["n"].astype(int),
         "per 10,000 residents": [number_text(v, 1, "under 100 residents") for v in t["rate_per_10k"]],
@@ -101,18 +127,39 @@ def ranking_caption(result: dict, source_label: str, category_label: str, defini
     """What the ranking counts: measure and definition, source and its caveat, period, what the rank is by."""
     by = RANK_BY_TEXT[result["by"]]
     partial = result.get("partial_months") or []
-    partial_note = f" Partly covered month(s): {', '.join(partial)}." if partial else ""
+    partial_note = f" Partly covered month{'s' if len(partial) != 1 else ''}: {', '.join(partial)}." if partial else ""
     return (f"**What is counted:** {category_label.lower()} ({definition.rstrip('.')}), from {source_label}, "
             f"{result['start']} to {result['end']}, placed in neighborhoods. {caveat.rstrip('.')}.{partial_note} "
-            f"**Ranked by {by}**; neighborhoods with no incidents get no rank and are listed last.")
+            f"**Ranked by {by}**; neighborhoods with no incidents{_rate_floor(result)} get no rank and are listed "
+            f"last; tied neighborhoods share a rank (\"1=\").{_few(result)}")
+
+
+def _rate_floor(result: dict) -> str:
+    return (f" or fewer than {result['min_rank_population']:,} residents (their rates are shown, not ranked)"
+            if result["by"] == "rate" else "")
+
+
+def _few(result: dict) -> str:
+    """The warning a ranking from a handful of incidents carries."""
+    if not result.get("few_incidents"):
+        return ""
+    top = int(result["table"]["n"].max())
+    return (f" **The busiest neighborhood has only {top:,} incident{'s' if top != 1 else ''}: single incidents and "
+            "ties decide this order, which is not a finding.**")
 
 
 def smoothing_sentence(result: dict) -> str:
     """One sentence on what the smoothed rate does, with the city rate it shrinks toward (small populations)."""
     city = result.get("city_rate_per_10k")
     city_text = "the city rate" if city is None else f"the city rate ({city:,.1f} per 10,000 residents)"
+    floor = result.get("min_rank_population")
+    floor_text = (f" Neighborhoods with fewer than {floor:,} residents are not ranked by rate: their residents are "
+                  "not the people at risk (downtown, hospital and industrial districts, where most people present are "
+                  "visitors or workers), and a rate over hundreds of incidents is no chance for smoothing to pull "
+                  "down." if floor else "")
     return (f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
-            "incidents it has (empirical Bayes), so a tiny population cannot top the list by chance alone.")
+            "incidents it has (empirical Bayes), so a few incidents among few residents cannot top the list by "
+            f"chance alone.{floor_text}")
 
 
 def change_caption(result: dict) -> str:

@@ -18,7 +18,6 @@ import pydeck as pdk
 import shapely
 from pydeck.bindings.json_tools import default_serialize
 
-KC_VIEW = pdk.ViewState(latitude=39.03, longitude=-94.55, zoom=9.8, pitch=0)
 REGION_COLOURS = {
     "comparison buffer": [127, 140, 141, 50], "comparison": [44, 62, 80, 90], "buffer": [230, 126, 34, 90],
     "footprint": [192, 57, 43, 120], "canvass": [192, 57, 43, 220],
@@ -69,20 +68,34 @@ def legend_html(legends: list[Legend]) -> str:
     return f'<div style="font-size:0.85rem;line-height:1.5">{"".join(parts)}</div>'
 
 
-def fit_view(bounds: tuple[float, float, float, float], height: int, width: int = 900,
+#: deck.gl's Web Mercator world is 512 pixels wide at zoom 0 (not the 256 of raster map tiles): a zoom computed from
+#: 256-px tiles is one level too close and cuts off the Northland and the south
+TILE_PX = 512
+#: the width fit_view assumes when the caller cannot know it: the map column is about 744 px at a 1,400 px window
+#: (697 px on the outreach page); a narrower assumption only zooms out a little
+MAP_WIDTH_PX = 640
+
+
+def fit_view(bounds: tuple[float, float, float, float], height: int, width: int = MAP_WIDTH_PX,
              padding: float = 0.92) -> pdk.ViewState:
-    """The view that shows the whole box (minx, miny, maxx, maxy) in a map of height x width pixels (Web Mercator):
-    the city from the Northland to the south end, whatever its shape."""
+    """The view that shows the whole box (minx, miny, maxx, maxy) in a map of height x width pixels (deck.gl's Web
+    Mercator, 512-px tiles): every map's first view goes through here, so the city shows from the Northland to the
+    south end, and an evaluation map shows its footprint with all its comparisons."""
     minx, miny, maxx, maxy = bounds
 
     def merc(lat: float) -> float:
         return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
 
-    zoom_x = math.log2(width * padding * 360 / (256 * max(maxx - minx, 1e-6)))
-    zoom_y = math.log2(height * padding * 2 * math.pi / (256 * max(merc(maxy) - merc(miny), 1e-9)))
+    zoom_x = math.log2(width * padding * 360 / (TILE_PX * max(maxx - minx, 1e-6)))
+    zoom_y = math.log2(height * padding * 2 * math.pi / (TILE_PX * max(merc(maxy) - merc(miny), 1e-9)))
     centre_lat = math.degrees(2 * math.atan(math.exp((merc(miny) + merc(maxy)) / 2)) - math.pi / 2)
-    return pdk.ViewState(latitude=centre_lat, longitude=(minx + maxx) / 2, zoom=round(min(zoom_x, zoom_y), 2),
-                         pitch=0)
+    zoom = math.floor(min(zoom_x, zoom_y, 16) * 100) / 100  # rounded down: rounding up could cut an edge
+    return pdk.ViewState(latitude=centre_lat, longitude=(minx + maxx) / 2, zoom=zoom, pitch=0)
+
+
+def shapes_bounds(shapes: dict) -> tuple[float, float, float, float]:
+    """The box around GeoJSON geometries (an evaluation's regions), for `fit_view`."""
+    return tuple(float(b) for b in shapely.union_all([shapely.geometry.shape(g) for g in shapes.values()]).bounds)
 
 
 def outline_layer(outlines: dict) -> pdk.Layer:
@@ -119,8 +132,9 @@ def picked_area(event) -> str | None:
     return None
 
 
-def regions_map(shapes: dict, outlines: dict | None = None) -> pdk.Deck:
-    """Footprint, buffer and comparison areas of an evaluation, labelled on hover."""
+def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -> pdk.Deck:
+    """Footprint, buffer and comparison areas of an evaluation, labelled on hover; the first view fits them all (a
+    map `height` pixels high)."""
     layers = [outline_layer(outlines)] if outlines else []
     for name, colour in REGION_COLOURS.items():
         if name not in shapes:
@@ -129,7 +143,8 @@ def regions_map(shapes: dict, outlines: dict | None = None) -> pdk.Deck:
         layers.append(pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": [feature]},
                                 id=name.replace(" ", "_"), filled=True, stroked=True, get_fill_color=colour,
                                 get_line_color=colour[:3] + [255], line_width_min_pixels=1, pickable=True))
-    return Deck(layers=layers, initial_view_state=KC_VIEW, map_style=None, tooltip={"text": "{region}{name}"})
+    return Deck(layers=layers, initial_view_state=fit_view(shapes_bounds(shapes), height), map_style=None,
+                tooltip={"text": "{region}{name}"})
 
 
 def _number(value: float, integer: bool) -> str:

@@ -11,6 +11,10 @@ from analytics import queries, registry
 from analytics.queries import Filter
 
 SMALL_CELL = 3  # people counts below this are never shown
+#: the trend against the city is indexed (each month as % of the area's own average) only when the area averages at
+#: least this many incidents a month: below it one incident reads as a spike of hundreds or thousands (a single
+#: shooting in Hospital Hill over 52 months read as 5,500), so the page shows plain monthly counts instead
+MIN_INDEX_MONTHLY = 3.0
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
@@ -25,6 +29,54 @@ def indexed_trend(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
         mean = out[col].mean()
         out[f"{col}_index"] = (100 * out[col] / mean).round(1) if mean and mean == mean else None
     return out
+
+
+def index_refusal(trend: pd.DataFrame, area: str) -> str | None:
+    """Why the area's monthly index would be noise (None when it is not): too few incidents a month on average."""
+    known = trend["area"].dropna()
+    if known.empty or known.mean() >= MIN_INDEX_MONTHLY:
+        return None
+    return (f"{area} averages {known.mean():.2f} incidents a month ({plural(int(known.sum()), 'incident')} in "
+            f"{plural(len(known), 'month')} with data): too few for an index against the city, where a single "
+            f"incident would read as a spike. Monthly counts are shown instead (an index needs an average of at least "
+            f"{MIN_INDEX_MONTHLY:.0f} a month).")
+
+
+def plural(n: int, word: str) -> str:
+    """'1 incident', '2 incidents', '1,204 months'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def trend_caption(trend: pd.DataFrame) -> str:
+    """The count under the trend chart, in proper singular or plural."""
+    return f"{plural(int(trend['area'].sum()), 'incident')} in the months with data; gaps are months without data."
+
+
+def neighbour_band(area: pd.DataFrame, neighbours: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The area's monthly counts against its neighbours' median and their lowest-to-highest range, month by month:
+    one line and a band instead of a tangle of one line per neighbour over a decade. A month where no neighbour has
+    data stays a gap (NaN), never 0."""
+    wide = pd.concat({k: f.set_index("month")["n"] for k, f in neighbours.items()}, axis=1)
+    out = pd.DataFrame({"month": area["month"], "area": area["n"].to_numpy()})
+    wide = wide.reindex(out["month"])
+    out["median"] = wide.median(axis=1, skipna=True).to_numpy()
+    out["low"], out["high"] = wide.min(axis=1).to_numpy(), wide.max(axis=1).to_numpy()
+    return out
+
+
+def area_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Every neighborhood's readable name: its own, or for the six unnamed polygons of the city's borders file
+    ("unnamed-3") "Unnamed area 3 (next to X)", X the named neighborhood it shares the longest border with."""
+    rows = con.execute("SELECT area_id, name, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
+    shapes = {a: shapely.from_wkt(w) for a, _, w in rows}
+    named = {a: s for a, s in shapes.items() if not a.startswith("unnamed-")}
+    labels = {a: name for a, name, _ in rows if a in named}
+    for a in set(shapes) - set(named):
+        edge = shapes[a].buffer(0.0005)
+        touching = {b: s.intersection(edge).area for b, s in named.items() if s.intersects(edge)}
+        near = max(touching, key=touching.get) if touching else min(named, key=lambda b: named[b].distance(shapes[a]))
+        labels[a] = f"Unnamed area {a.removeprefix('unnamed-')} (next to {near})"
+    return labels
 
 
 def hour_by_weekday(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:

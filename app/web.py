@@ -122,6 +122,8 @@ def summary(db_key: str) -> dict:
 LOG_COLUMNS = {"load_id": "load", "file": "file", "source_id": "source", "rows_read": "rows read",
                "rows_loaded": "rows loaded", "rows_rejected": "rows rejected", "incidents": "incidents",
                "loaded_at": "loaded at", "message": "notes", "sha256": "SHA-256"}
+#: what the load log's incident column says for a source of counts by area (an incident count does not apply)
+NOT_INCIDENTS = "not applicable (counts by area)"
 REJECT_COLUMNS = {"load_id": "load", "file": "file", "row_number": "row in file", "reason": "reason",
                   "raw": "row as read"}
 
@@ -135,9 +137,16 @@ def rejects(db_key: str, limit: int | None = None) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def load_log(db_key: str) -> pd.DataFrame:
-    """Every load, newest last, with readable column names (notes blank rather than missing)."""
+    """Every load, newest last, with readable column names (notes blank rather than missing). Sources that publish
+    counts by area have no incidents to count: their column says so instead of a false 0; sources by their label."""
     with cursor(db_key) as cur:
         loads = pd.DataFrame(status.summary(cur)["loads"])
+    src = sources(db_key).set_index("source_id")
+    by_area = loads["source_id"].map(src["kind"]).ne("incidents")
+    loads["incidents"] = [NOT_INCIDENTS if area else ("no data" if n is None or n != n else f"{int(n):,}")
+                          for n, area in zip(loads["incidents"], by_area, strict=True)]
+    loads["source_id"] = loads["source_id"].map(src["label"]).fillna(loads["source_id"])
+    loads["file"] = loads["file"].astype(str).str.rsplit("/", n=1).str[-1]  # the folder is in the provenance
     return loads[list(LOG_COLUMNS)].rename(columns=LOG_COLUMNS).fillna({"notes": ""})
 
 
@@ -374,6 +383,15 @@ def profile(db_key: str, source: str, category: str, start: date, end: date, are
 
     with cursor(db_key) as cur:
         return prof.summary(cur, _f(source, category, start, end, area))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def area_labels(db_key: str) -> dict[str, str]:
+    """profile.area_labels, cached per database version: readable names for the unnamed polygons."""
+    from analytics import profile as prof
+
+    with cursor(db_key) as cur:
+        return prof.area_labels(cur)
 
 
 def refresh_state() -> dict:

@@ -49,7 +49,7 @@ def test_switching_to_gva_shows_gva_shootings_with_gaps(built_db, con):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Shootings"] == "246"
     at.sidebar.date_input(key="end").set_value(date(2019, 12, 31)).run()
-    assert any("Excludes 21 month(s) with no data" in c.value for c in at.caption)
+    assert any("Excludes 21 months with no data" in c.value for c in at.caption)
 
 
 def test_a_bad_link_parameter_is_named_and_ignored(built_db):

@@ -25,7 +25,8 @@ for s in info["sources"]:
         st.warning(f"**{s['label']}** (`{s['source']}`): {s['caveat']}")
 
 st.subheader("Coverage by month")
-st.plotly_chart(charts.coverage_heatmap(coverage), width="stretch")
+st.plotly_chart(charts.coverage_heatmap(coverage, web.sources(key).set_index("source_id")["label"].to_dict()),
+                width="stretch")
 
 st.subheader("Categories")
 cats = web.categories(key, None)
@@ -34,8 +35,20 @@ st.table(cats[["category_id", "label", "kind", "definition"]].rename(
 
 st.subheader("Load log")
 st.dataframe(web.load_log(key), hide_index=True, width="stretch",
-             column_config={"notes": st.column_config.TextColumn(width="large"),
-                            "file": st.column_config.TextColumn(width="medium")})
+             column_config={"load": st.column_config.NumberColumn(width=50),
+                            "file": st.column_config.TextColumn(width=250, help="the file's name as loaded"),
+                            "source": st.column_config.TextColumn(width=230),
+                            "rows read": st.column_config.NumberColumn("read", width=70, format="localized",
+                                                                       help="rows read from the file"),
+                            "rows loaded": st.column_config.NumberColumn("loaded", width=70, format="localized",
+                                                                         help="rows loaded"),
+                            "rows rejected": st.column_config.NumberColumn("rejected", width=70, format="localized",
+                                                                           help="rows rejected (listed below)"),
+                            "incidents": st.column_config.TextColumn(width=200, help=(
+                                "distinct incidents the file added; sources of counts by area have none to count")),
+                            "loaded at": st.column_config.TextColumn(width=100),
+                            "notes": st.column_config.TextColumn(width=120),
+                            "SHA-256": st.column_config.TextColumn(width=80)})
 st.subheader("Keeping KCPD data fresh")
 refreshed = web.refresh_state()
 if refreshed:
@@ -57,7 +70,12 @@ if info["rejected_rows"]:
     shown = web.rejects(key, 500)
     st.caption(f"The first {len(shown):,} of {info['rejected_rows']:,} rejected rows; the download holds all of them.")
     st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"reason": st.column_config.TextColumn(width="large")})
+                 column_config={"reason": st.column_config.TextColumn(width=190),
+                                "file": st.column_config.TextColumn(width=260),
+                                "load": st.column_config.NumberColumn(width=45),
+                                "row in file": st.column_config.NumberColumn("row", width=60, help="row in the file"),
+                                "row as read": st.column_config.TextColumn(width="large", help=(
+                                    "the row exactly as read; the download holds every column in full"))})
     st.download_button("Download every rejected row (CSV)", web.csv_bytes(web.rejects(key)),
                        file_name="rejected_rows.csv", mime="text/csv", key="download_rejects")
 else:

@@ -76,11 +76,13 @@ c1.metric("Places analysed", f"{result['places']:,}")
 c2.metric(f"{slice_.capitalize()}s", f"{len(result['slices'])}", help=f"{result['start']} to {result['end']}")
 c3.metric("Hot / cold spot places", f"{hot} / {cold}")
 if result["partial_slices"]:
-    st.warning(f"{len(result['partial_slices'])} {slice_}(s) undercount ({', '.join(result['partial_slices'][:8])}"
+    st.warning(f"{len(result['partial_slices'])} {slice_}{'' if len(result['partial_slices']) == 1 else 's'} "
+               f"undercount ({', '.join(result['partial_slices'][:8])}"
                f"{'…' if len(result['partial_slices']) > 8 else ''}): Gi* compares places within a slice, so a "
                "citywide undercount moves no z-score, but an uneven one does.")
 if result["left_out"]:
-    st.caption(f"Left out (no data or no neighbours, never counted as 0): {', '.join(result['left_out'][:10])}"
+    left_out = [web.area_labels(key).get(a, a) for a in result["left_out"]]
+    st.caption(f"Left out (no data or no neighbours, never counted as 0): {', '.join(left_out[:10])}"
                f"{'…' if len(result['left_out']) > 10 else ''}.")
 
 st.subheader("Map of categories")
@@ -90,7 +92,7 @@ layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True,
 left, right = st.columns([4, 1])
 with left:
     st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
-                             initial_view_state=maps.fit_view(briefing.bounds(geo), 520, 700, 0.8), map_style=None,
+                             initial_view_state=maps.fit_view(briefing.bounds(geo), 520), map_style=None,
                              tooltip={"text": "{name}: {category}"}), height=520)
 with right:
     st.markdown("**Legend**")

@@ -36,7 +36,8 @@ for col, c in zip(cols, chosen, strict=False):
     value = "no data" if t["n"] is None else f"{t['n']:,}"
     col.metric(cat_labels[c], value, help=f"{t['months_with_data']} of {t['months']} months in the range have data")
     if t["missing_months"] and t["n"] is not None:
-        col.caption(f"Excludes {len(t['missing_months'])} month(s) with no data.")
+        col.caption(f"Excludes {len(t['missing_months'])} month{'s' if len(t['missing_months']) != 1 else ''} with no "
+                    "data.")
 
 yoy = web.latest_two_years(key, source, chosen[0], area)
 if yoy and yoy["latest"] is not None and yoy["prior"] is not None:

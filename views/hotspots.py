@@ -105,11 +105,11 @@ if ranking:
     conc = web.concentration(key, source, category, start, end, firearm) if incident_source else None
     c1, c2, c3 = st.columns(3)
     c1.metric("Incidents placed in neighborhoods", f"{ranking['total']:,}")
-    if conc and conc["share_in_top_5pct"] is not None:
+    if conc and conc.get("refused"):
+        c2.caption(f"Concentration not measured: {conc['refused']}.")
+    elif conc and conc["share_in_top_5pct"] is not None:
         c2.metric("Share in the busiest 5% of hex cells", f"{conc['share_in_top_5pct']}%",
-                  help=f"{conc['top_cells']} of the city's {conc['cells']} small hexagons")
-        if conc["incidents"] < conc["cells"]:
-            c2.caption("Fewer incidents than cells: this share overstates concentration.")
+                  help=f"{conc['top_cells']:,} of the city's {conc['cells']:,} small hexagons")
     c3.metric("Share in the top 10 neighborhoods", "no incidents" if ranking["top10_share_pct"] is None
               else f"{ranking['top10_share_pct']:.0f}%")
     st.caption(text.smoothing_sentence(ranking) + " " + text.change_caption(ranking))
@@ -121,7 +121,8 @@ if ranking:
         with st.spinner("Computing the emerging category, early warning and persistence…"):
             comp, comp_notes = web.components(key, source, category, start, end)
         st.caption(text.components_caption(comp_notes) + " ".join(text.component_columns(comp, comp_notes)[1]))
-    st.dataframe(text.ranking_table(ranking, comp, comp_notes), hide_index=True, width="stretch", height=420)
+    st.dataframe(text.ranking_table(ranking, comp, comp_notes), hide_index=True, width="stretch", height=420,
+                 column_config=text.RANKING_COLUMNS)
     st.download_button("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
                        file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
 

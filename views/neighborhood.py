@@ -17,9 +17,15 @@ st.caption(f"Population {pop:,.0f} (2010 Census). Source: {labels[source]}." if 
 
 data = web.profile(key, source, category, start, end, area)
 trend = data["trend"]
-st.plotly_chart(charts.indexed_trend(trend, area), width="stretch")
+too_few = profile.index_refusal(trend, area)
+if too_few:
+    st.info(too_few)
+    st.plotly_chart(charts.monthly_lines({area: trend.rename(columns={"area": "n"})}, f"{area}: monthly counts"),
+                    width="stretch")
+else:
+    st.plotly_chart(charts.indexed_trend(trend, area), width="stretch")
 if trend["area"].notna().any():
-    st.caption(f"{int(trend['area'].sum()):,} incidents in the months with data; gaps are months without data.")
+    st.caption(profile.trend_caption(trend))
 else:
     st.info("This source has no data for this neighborhood in the period: nothing to count (not zero).")
 
@@ -47,7 +53,12 @@ else:
 
 st.subheader("Neighbouring neighborhoods")
 if data["neighbours"]:
-    st.plotly_chart(charts.monthly_lines(data["neighbours"], "Monthly counts next door"), width="stretch")
+    names = web.area_labels(key)
+    st.plotly_chart(charts.neighbour_band(profile.neighbour_band(trend.rename(columns={"area": "n"}),
+                                                                 data["neighbours"]), area, len(data["neighbours"])),
+                    width="stretch")
+    st.caption(f"Neighbours: {', '.join(names.get(n, n) for n in data['neighbours'])}. The band runs from the lowest "
+               "to the highest neighbour each month; months without data are gaps.")
 
 st.subheader("Canvasses that touched it")
 events = web.events_touching(key, area)
