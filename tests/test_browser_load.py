@@ -27,8 +27,10 @@ def load_server(built_db, chromium, tmp_path_factory):
 
 
 def test_twenty_concurrent_sessions_keep_working(load_server):
-    """A bounded load test: 20 sessions drive filters for 45 s; every completed action shows no error."""
-    result = load_test(load_server.url, PATHS, sessions=20, seconds=45)
+    """A bounded load test: 20 sessions drive filters for 20 s (each opens at least one page, and every page started
+    before the end is waited for); every completed action shows no error. The figures under load are the bench's
+    (python -m bench --browser), not this test's."""
+    result = load_test(load_server.url, PATHS, sessions=20, seconds=20)
     LOAD_JSON.parent.mkdir(parents=True, exist_ok=True)
     LOAD_JSON.write_text(json.dumps(result, indent=2) + "\n")
     assert result["actions"] >= 20 and result["errors"] == [], result

@@ -18,7 +18,7 @@ from etl.build import load_file
 from kcvt.settings import ROOT
 from tests.soda_server import Portal, api_rows
 
-TRIALS = 10
+TRIALS = 6
 
 
 def _moments(rng: random.Random, low: float, high: float, n: int = TRIALS) -> list[float]:
@@ -89,8 +89,8 @@ def test_killing_the_build_at_random_moments_never_breaks_the_database(built_db,
 
 
 def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy, user_files):
-    """15 kills: 8 during the paged fetch (the database must be untouched), one just after the database file is
-    first replaced, 6 during loading and the swap (the database must be the old one or the complete new one, and
+    """11 kills: 6 during the paged fetch (the database must be untouched), one just after the database file is
+    first replaced, 4 during loading and the swap (the database must be the old one or the complete new one, and
     always open). The complete one is what a run that finishes leaves: every report of the 2018 sample once more,
     under its SYNTHETIC number."""
     import shutil
@@ -109,7 +109,7 @@ def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy,
     with Portal({"dmjw-d28i": rows}) as portal:
         env = {"KC_OPEN_DATA_URL": portal.url}
         portal.slow_seconds = 1.0  # 20 pages of 1 s each: kills land mid-fetch
-        for moment in [*_moments(rng, 2.0, 4.0, 7), None]:
+        for moment in [*_moments(rng, 2.0, 4.0, 5), None]:
             shutil.rmtree(spool, ignore_errors=True)  # each kill at a different point from the start
             portal.slow_next = 10 ** 6
             if moment is not None:
@@ -124,7 +124,7 @@ def test_killing_a_refresh_leaves_the_last_good_database_and_it_resumes(db_copy,
         inode = db_copy.stat().st_ino  # a swap renames a new file over the database
         _kill_when([sys.executable, "-c", script, str(db_copy)], env, lambda: db_copy.stat().st_ino != inode)
         seen = [_counts(db_copy)]  # the first file swapped in must already be the complete one
-        for moment in _moments(rng, 1.5, 5.0, 6):  # fast pages: kills land while loading, rolling up or swapping
+        for moment in _moments(rng, 1.5, 5.0, 4):  # fast pages: kills land while loading, rolling up or swapping
             _kill_after([sys.executable, "-c", script, str(db_copy)], env, moment)
             seen.append(_counts(db_copy))  # opens after every kill
         resumed_from = int(portal.log[0]["$offset"])  # where the first fast run started
