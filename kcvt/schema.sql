@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS incidents (
 
 -- KCPD's published person-rows, parsed (one per person and offense, as the city publishes them): the core rows
 -- that KCPD incidents are folded from. Kept so that a later file repeating some of a report's rows adds only the
--- rows that differ instead of replacing the report with a part of it (etl/merge.py). No names: people are sex,
+-- rows that differ instead of replacing the report with a part of it, and a richer file fills in what a poorer one
+-- lacked instead of doubling its rows (etl/merge.py). No names: people are sex,
 -- race and age as published. seq orders the rows, first loaded first.
 CREATE TABLE IF NOT EXISTS person_rows (
     source_id VARCHAR NOT NULL,
@@ -76,7 +77,8 @@ CREATE TABLE IF NOT EXISTS person_rows (
     invl_no VARCHAR,
     sex VARCHAR,
     race VARCHAR,
-    age VARCHAR
+    age VARCHAR,
+    carried VARCHAR[] NOT NULL        -- the values above its file had columns for (sorted): the others are unknown
 );
 
 -- Distinct (incident, category) pairs, unique by construction like incidents.

@@ -85,6 +85,59 @@ def test_rows_that_differ_are_added_and_exact_duplicates_dropped(db_copy, tmp_pa
     assert people >= 1
 
 
+def _report_people(path: Path, reports) -> dict:
+    """Person-rows, people by sex and age band, filled addresses, and incident addresses of these KCPD reports."""
+    with duckdb.connect(str(path), read_only=True) as c:
+        c.register("wanted", pd.DataFrame({"source_key": list(reports), "incident_id": [f"kcpd:{r}" for r in reports]}))
+        return {
+            "person_rows": c.execute("SELECT sum(person_rows) FROM incidents JOIN wanted USING (incident_id)"
+                                     ).fetchall()[0][0],
+            "by_sex": dict(c.execute("SELECT sex, sum(n) FROM people_counts JOIN wanted USING (incident_id) "
+                                     "GROUP BY 1").fetchall()),
+            "by_sex_age": dict(c.execute("SELECT sex || '/' || age_band, sum(n) FROM people_counts "
+                                         "JOIN wanted USING (incident_id) GROUP BY 1").fetchall()),
+            "rows_with_address": c.execute("SELECT count(address) FROM person_rows JOIN wanted USING (source_key) "
+                                           "WHERE source_id = 'kcpd'").fetchall()[0][0],
+            "incident_address": dict(c.execute("SELECT i.source_key, i.address FROM incidents i "
+                                               "JOIN wanted USING (incident_id)").fetchall()),
+        }
+
+
+def test_a_file_with_more_columns_fills_in_and_never_doubles(db_copy, tmp_path):
+    """The reviewer's case: 300 rows of the bundled 2020 extract with a SYNTHETIC Address column (one per report, as
+    the city's export has). Every row agrees with a stored one on every column both files have: nothing is added,
+    counts by sex and age stay, and the addresses are filled in. One SYNTHETIC row that differs on a shared column
+    (Age) is still added."""
+    raw = _raw_2020()
+    subset = raw.head(300).copy()
+    reports = subset.Report_No.unique()
+    address = {r: f"{100 * (i + 1)} SYNTHETIC TEST AV" for i, r in enumerate(reports)}  # SYNTHETIC addresses
+    subset["Address"] = subset.Report_No.map(address)
+    whole = raw[raw.Report_No.isin(reports)].drop_duplicates()  # what the build stored (exact duplicates rejected)
+    sex = whole.Sex.replace("", "U").str.upper().value_counts().to_dict()
+    before, state = _report_people(db_copy, reports), _state(db_copy)
+    assert before["person_rows"] == len(whole) and before["by_sex"] == sex  # the extract has no Address column:
+    assert before["rows_with_address"] == 0  # no stored row has one
+    path = tmp_path / "with_address.csv"
+    subset.to_csv(path, index=False)
+    result = load_file(path, "kcpd", db_copy, progress=False)
+    distinct = len(subset.drop_duplicates())
+    assert f"{distinct:,} row(s) matched stored ones" in result.message
+    assert f"{distinct:,} of them filled in fields" in result.message
+    after = _report_people(db_copy, reports)
+    assert after["person_rows"] == len(whole) and after["by_sex"] == sex
+    assert after["by_sex_age"] == before["by_sex_age"]
+    assert after["rows_with_address"] == distinct
+    assert after["incident_address"] == address
+    assert _state(db_copy) == state  # person-rows, people, incidents and the 2020 violent count citywide
+
+    extra = subset.head(1).assign(Age="99")  # SYNTHETIC: a person who differs on a column both files have
+    extra_path = tmp_path / "one_more.csv"
+    pd.concat([subset, extra]).to_csv(extra_path, index=False)
+    load_file(extra_path, "kcpd", db_copy, progress=False)
+    assert _report_people(db_copy, reports)["person_rows"] == len(whole) + 1
+
+
 def test_replace_is_explicit_and_previewed(db_copy, tmp_path):
     """`--replace` alone shows the effect and changes nothing; with --yes the subset replaces its reports."""
     raw = _raw_2020()

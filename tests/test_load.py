@@ -53,7 +53,7 @@ def _kcpd_reports(path: Path, reports: pd.Series) -> tuple[int, int, int]:
 
 def test_the_same_reports_from_another_file_merge_and_never_add(db_copy, tmp_path):
     """The first 100 rows of the bundled 2018 sample, in another file with its rows and columns in another order:
-    loaded (another checksum), its reports already known, every row an exact duplicate, nothing added.
+    loaded (another checksum), its reports already known, every row a stored one, nothing added or filled in.
     A file of new reports then adds exactly its reports and rows."""
     sample = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz", dtype=str)
     raw = sample.head(100)
@@ -64,8 +64,8 @@ def test_the_same_reports_from_another_file_merge_and_never_add(db_copy, tmp_pat
     result = load_file(write_csv(tmp_path / "kcpd_reordered.csv", other.to_csv(index=False)), "kcpd", db_copy,
                        progress=False)
     assert not result.skipped and result.rows_loaded == len(raw)
-    assert f"{raw.report_no.nunique()} report(s) were already loaded: merged ({len(raw)} exact duplicate" in \
-        result.message
+    assert f"{raw.report_no.nunique()} report(s) were already loaded: merged ({len(raw)} row(s) matched stored " \
+        "ones and were not added again, 0 of them filled in" in result.message
     assert _kcpd_reports(db_copy, raw.report_no) == before
     fresh = raw.assign(report_no=raw.report_no + "5")  # SYNTHETIC report numbers: real rows under new reports
     load_file(write_csv(tmp_path / "kcpd_new_reports.csv", fresh.to_csv(index=False)), "kcpd", db_copy,
@@ -74,6 +74,27 @@ def test_the_same_reports_from_another_file_merge_and_never_add(db_copy, tmp_pat
                                                        before[2] + raw.report_no.nunique())
     with duckdb.connect(str(db_copy), read_only=True) as c:
         assert c.execute("SELECT count(*) - count(DISTINCT incident_id) FROM incidents").fetchall()[0][0] == 0
+
+
+def test_a_file_lacking_columns_matches_the_richer_rows_it_repeats(db_copy, tmp_path):
+    """The first 100 rows of the bundled 2018 sample without its address and location columns: what the file lacks
+    is unknown, not different, so every row is a stored one; nothing is added and the stored addresses stay."""
+    sample = pd.read_csv(RAW / "kcpd_2018_api_sample.csv.gz", dtype=str)
+    raw = sample.head(100)
+    poorer = raw.drop(columns=["address", "location_address", "location"])
+    before = _kcpd_reports(db_copy, raw.report_no)
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        c.register("wanted", pd.DataFrame({"key": raw.report_no.unique()}))
+        places = c.execute("SELECT source_key, address, lat, lon FROM incidents WHERE source_id = 'kcpd' AND "
+                           "source_key IN (SELECT key FROM wanted) ORDER BY 1").fetchall()
+    result = load_file(write_csv(tmp_path / "kcpd_poorer.csv", poorer.to_csv(index=False)), "kcpd", db_copy,
+                       progress=False)
+    assert f"({len(raw)} row(s) matched stored ones" in result.message
+    assert _kcpd_reports(db_copy, raw.report_no) == before
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        c.register("wanted", pd.DataFrame({"key": raw.report_no.unique()}))
+        assert c.execute("SELECT source_key, address, lat, lon FROM incidents WHERE source_id = 'kcpd' AND "
+                         "source_key IN (SELECT key FROM wanted) ORDER BY 1").fetchall() == places
 
 
 def test_a_count_file_replaces_the_counts_it_brings(db_copy):

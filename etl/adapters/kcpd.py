@@ -17,7 +17,7 @@ import pandas as pd
 from etl import reference
 from etl.extract import RawTable, Staged, require_columns, stage_frame
 from etl.fold import define_macros, fold
-from etl.merge import merge
+from etl.merge import merge, release
 from etl.model import Parsed, materialize, register
 from etl.transform import check_coordinates, normalize_header, parse_dates, parse_flag, parse_hour, parse_location
 
@@ -42,6 +42,22 @@ ALIASES = {
     "sex": ["sex"],
     "age": ["age"],
 }
+
+
+#: Person-row values (etl.merge.VALUES) -> the columns they come from: a file without any of them does not carry the
+#: value, so its rows' blanks there are unknown, not different, when they merge with rows of a richer file.
+CARRIED_BY = {
+    "source_key": ["report_no"], "event_date": ["reported_date"], "occurred_date": ["from_date"],
+    "occurred_hour": ["from_time"], "lat": ["location", "latitude"], "lon": ["location", "longitude"],
+    "address": ["address"], "label": ["description", "offense", "ibrs"], "firearm": ["firearm"],
+    "offense_group": ["ibrs", "offense"], "against": ["ibrs", "offense"], "involvement": ["involvement"],
+    "invl_no": ["invl_no"], "sex": ["sex"], "race": ["race"], "age": ["age"],
+}
+
+
+def carried(cols: dict[str, str]) -> list[str]:
+    """The person-row values a file carries, from its column map."""
+    return [value for value, sources in CARRIED_BY.items() if set(sources) & set(cols)]
 
 
 def column_map(headers: list[str]) -> dict[str, str]:
@@ -162,9 +178,10 @@ def parse_staged(con: duckdb.DuckDBPyConnection, staged: Staged, file: str, sour
                offense_group, against, involvement, invl_no, sex, race, age, _row
         FROM _kc_checked WHERE reason IS NULL""")
     con.execute("DROP VIEW _kc_checked; DROP TABLE _kc")
-    merged = merge(con, source_id, replace)
+    merged = merge(con, source_id, replace, carried(cols))
     fold(con, source_id)
-    con.execute("DROP VIEW _rows; DROP VIEW _people_rows; DROP TABLE _new")  # folded: free them
+    release(con)  # folded: free them
+    con.execute("DROP TABLE _new")
     return Parsed(
         source_id=source_id,
         rows_read=staged.rows_read,
