@@ -6,8 +6,11 @@ every spelling, so a header is first cut into lower-case words: camelCase and ca
 letter separates words, and a run-together word is split into the words below ("victimname" is victim + name).
 Then a column holds names when:
 
+- a role (`victim`, `vic`, `suspect`, `susp`, `offender`, `witness`, `complainant`, reporting `party`, ...) stands
+  beside a name word or a part of a name, whatever else the header says: `Victim Name/Type`, `VICTIM NAME - CITY`,
+  `Victim Name and Zip` and `Vic First` may still carry names, so a place or type word never saves them;
 - a word is a name word (`name`, `surname`, `lname`, ...; or ends in "name"), and no word says it names a place or
-  thing (`street_name`, `Neighborhood Name`, `location name`, `filename`);
+  thing (`street_name`, `Neighborhood Name`, `location name`, `city name`, `beat name`, `filename`);
 - a word is a part of a name (`first`, `last`, `middle`, `given`, ...) beside a role (`victim_last`,
   `SuspectLast`), or alone (a bare `First` or `Last` column): `last_updated` and `first_seen` are not names;
 - it is nothing but a role (`Victim`, `Victim(s)`, `suspects_2`): such a column holds who they were, while
@@ -22,8 +25,9 @@ from functools import cache
 NAME_WORDS = {"name", "names", "nm", "firstname", "lastname", "fullname", "surname", "surnames", "fname", "lname",
               "givenname", "middlename", "nickname", "alias", "aka", "moniker"}
 NAME_PARTS = {"first", "last", "middle", "given", "family", "maiden", "full", "initial", "initials"}
-ROLE_WORDS = {"victim", "suspect", "participant", "arrestee", "offender", "decedent", "deceased", "shooter",
-              "witness", "complainant", "defendant", "perpetrator"}
+#: People a record names ("vic" and "susp" are KCPD's own abbreviations; "party" as in "reporting party").
+ROLE_WORDS = {"victim", "vic", "suspect", "susp", "participant", "arrestee", "offender", "decedent", "deceased",
+              "shooter", "witness", "complainant", "defendant", "perpetrator", "party"}
 NOT_PEOPLE = {"street", "city", "county", "neighborhood", "neighbourhood", "place", "location", "offense", "crime",
               "file", "dataset", "agency", "beat", "division", "district", "area", "zone", "state", "park",
               "business", "premise", "premises", "school", "company", "organization", "organisation", "event",
@@ -65,7 +69,11 @@ def _name_word(word: str) -> bool:
 def holds_names(header: object) -> bool:
     """Whether a column's header says it holds people's names (the rules are in the module's docstring)."""
     ws = words(header)
-    if not ws or any(w in NOT_PEOPLE for w in ws):
+    if not ws:
+        return False
+    if any(_role(w) for w in ws) and any(_name_word(w) or w in NAME_PARTS for w in ws):
+        return True  # a person's name, whatever place or type word comes with it
+    if any(w in NOT_PEOPLE for w in ws):
         return False
     if any(_name_word(w) for w in ws):
         return True

@@ -284,13 +284,20 @@ def test_a_message_never_echoes_a_file(db_copy, tmp_path):
 # --- names never stored ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("header", ["participant_name", "Victim Name", "VICTIM_NAME", "suspectName", "Suspect",
-                                    "victims", "Participant", "first_name", "LastName", "arrestee 2", "Full Name"])
+                                    "victims", "Participant", "first_name", "LastName", "arrestee 2", "Full Name",
+                                    # a role with a name beside a place or type word: the column may still hold names
+                                    "Victim Name/Type", "VICTIM NAME - CITY", "Victim Name and Zip", "Vic First",
+                                    "SuspLast", "Reporting Party Name", "Offender First/Zip",
+                                    "Complainant Name (City)", "witness_last_name_type"])
 def test_name_like_columns_are_recognised(header):
     assert holds_names(header)
 
 
 @pytest.mark.parametrize("header", ["participant_age", "participant_type", "Victims Killed", "Suspects Arrested",
-                                    "street_name", "Neighborhood Name", "persons", "Report_No", "involvement"])
+                                    "street_name", "Neighborhood Name", "persons", "Report_No", "involvement",
+                                    # generic place names without a role, and roles without a name
+                                    "city name", "beat name", "division name", "Vic Age", "Victim City",
+                                    "Reporting Party Type", "vicinity"])
 def test_other_columns_are_kept(header):
     assert not holds_names(header)
 

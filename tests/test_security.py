@@ -201,7 +201,8 @@ def test_no_names_on_any_page_after_loading_files_that_carry_them(tmp_path, monk
 
 NAME_HEADERS = ["VICTIMNAME", "victimname", "SUSPECTNAME", "participantname", "Victim_First", "victim_last",
                 "SuspectLast", "victimFirst", "Victim(s)", "Victim Name", "suspect_name", "OffenderSurname",
-                "witness_middle", "First", "last_name", "ArresteeGivenName"]
+                "witness_middle", "First", "last_name", "ArresteeGivenName", "Victim Name/Type", "VICTIM NAME - CITY",
+                "Victim Name and Zip", "Vic First"]
 KEPT_HEADERS = ["Offense", "Firearm Used Flag", "Address", "Zip Code", "Involvement", "Last_Updated", "last_updated",
                 "first_seen", "street name", "neighborhood name", "location name", "Victims Killed", "victim_age",
                 "Suspect Race", "Report_No", "Reported_Date", "FirstReported", "lastupdated"]
