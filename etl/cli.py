@@ -16,7 +16,7 @@ from kcvt import status
 from kcvt.cli import Parser, bounded_float
 from kcvt.db import DataUnavailable, connect
 from kcvt.locks import LockHeld
-from kcvt.settings import db_path, open_data_deadline, open_data_max_rows
+from kcvt.settings import db_path, open_data_deadline, open_data_max_rows, parse_deadline
 
 
 def _print_result(r) -> None:
@@ -76,6 +76,14 @@ def _covers(text: str) -> tuple[str, str]:
     if not sep or not EARLIEST.date() <= start.date() <= end.date() <= date.today().replace(day=28) + timedelta(days=40):
         raise argparse.ArgumentTypeError(f"not a span of past months, first before last: {excerpt(text)}")
     return first, last
+
+
+def _deadline(text: str) -> float:
+    """`--deadline`: the rule KC_OPEN_DATA_DEADLINE follows too (kcvt.settings.parse_deadline)."""
+    try:
+        return parse_deadline(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -138,9 +146,9 @@ def parser() -> argparse.ArgumentParser:
     rf.add_argument("--force", action="store_true", help="accept a change in a year's count beyond the tolerance")
     rf.add_argument("--tolerance", type=bounded_float(0, 10),
                     help="largest accepted change in a year's count, a fraction (default 0.10)")
-    rf.add_argument("--deadline", type=bounded_float(0, 86_400, low_open=True), metavar="SECONDS",
-                    help="seconds one whole answer from the portal may take, retries included (default 120, or "
-                         "KC_OPEN_DATA_DEADLINE)")
+    rf.add_argument("--deadline", type=_deadline, metavar="SECONDS",
+                    help="seconds one whole answer from the portal may take, retries included: above 0, at most "
+                         "86400 (default 120, or KC_OPEN_DATA_DEADLINE, by the same rule)")
     rf.set_defaults(func=cmd_refresh)
     st = sub.add_parser("status", help="coverage by source and month, counts, rejects, last load")
     st.add_argument("--json", action="store_true", help="machine-readable output")

@@ -349,6 +349,28 @@ def test_bad_refresh_settings_are_one_line_and_exit_2(portal, db_copy, capsys, m
     assert served.log == []  # refused before anything was fetched
 
 
+@pytest.mark.parametrize("text", ["0.5", "0.001", "1", "120", "86400", "0", "-0.5", "nan", "inf", "86400.5", "1e9",
+                                  "soon"])
+def test_the_deadline_has_one_rule_for_the_setting_and_the_option(monkeypatch, text):
+    """`KC_OPEN_DATA_DEADLINE=0.5` was refused while `--deadline 0.5` was accepted: a value is accepted, as the same
+    number, by both or by neither (above 0, at most a day)."""
+    from etl.cli import parser
+    from kcvt.settings import open_data_deadline
+
+    expected = float(text) if text != "soon" and 0 < float(text) <= 86_400 else None  # the documented rule
+    monkeypatch.setenv("KC_OPEN_DATA_DEADLINE", text)
+    try:
+        from_env = open_data_deadline()
+    except ValueError as exc:
+        from_env = None
+        assert "KC_OPEN_DATA_DEADLINE" in str(exc)
+    try:
+        from_option = parser().parse_args(["refresh", "--deadline", text]).deadline
+    except SystemExit:
+        from_option = None
+    assert from_env == from_option == expected
+
+
 class _no_exit:  # noqa: N801 (a stand-in for pytest.raises when the command returns its code)
     def __enter__(self):
         return self
