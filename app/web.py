@@ -583,6 +583,15 @@ def watch_counts(db_key: str, source: str, category: str, start: date, end: date
 # Emerging hot spots, early warning, ranking components and the backtest (analytics.emerging, warning, backtest,
 # briefing): each cached on every argument, as the queries above.
 @st.cache_data(show_spinner=False, max_entries=64)
+def emerging_slice(db_key: str, source: str, category: str) -> tuple[str, str | None]:
+    """emerging.default_slice: months, or quarters with the line saying why when months are too sparse for Gi*."""
+    from analytics import emerging
+
+    with cursor(db_key) as cur:
+        return emerging.default_slice(cur, source, category)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def emerging_range(db_key: str, source: str, category: str, slice_: str) -> tuple[date, date]:
     """emerging.default_range: the longest run of slices with data dense enough for Gi*, the page's default period."""
     from analytics import emerging
