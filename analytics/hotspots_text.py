@@ -179,6 +179,18 @@ def coverage_banner(source_label: str, ranges: dict[str, list[str]]) -> str:
     return f"**Coverage of {source_label}:** {covered}"
 
 
+def gi_caption(gi: pd.DataFrame, permutations: int, alpha: float) -> str:
+    """What the Gi* test ran on, naming the hexagons' size (the concentration above counts small ones: without the
+    size, 1,101 cells here and 7,642 there read as a contradiction)."""
+    from analytics.hotspots import GI_RESOLUTION, HEX_SIZES
+
+    spots = int((gi["spot"] != "not significant").sum())
+    return (f"Each hexagon tested with its six neighbours; p-values from {permutations:,} random rearrangements of "
+            f"the counts (fixed seed), kept only if significant after a false-discovery-rate correction ({alpha:.0%}); "
+            f"a hexagon without incidents is never a hot spot. {spots:,} of the {len(gi):,} {HEX_SIZES[GI_RESOLUTION]} "
+            f"covering the city are hot or cold spots ({int(gi['n'].sum()):,} incidents).")
+
+
 def spots_table(spots: pd.DataFrame, neighborhoods: dict[str, str]) -> pd.DataFrame:
     """Gi* hot and cold cells as the page shows them (`neighborhoods`: hex -> the neighborhood of its centre)."""
     return pd.DataFrame({

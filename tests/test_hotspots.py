@@ -217,7 +217,7 @@ def test_concentration_share_matches_an_independent_count(con):
     assert (got["cells"], got["top_cells"], got["incidents"]) == (cells, top, len(in_city))
     # fewer incidents than cells: no share is a finding, and the reason names both counts
     assert len(in_city) < cells and got["share_in_top_5pct"] is None
-    assert f"{len(in_city):,} placed incidents for {cells:,} cells" in got["refused"]
+    assert f"{len(in_city):,} placed incidents for the {cells:,} small hexagons (0.1 km²)" in got["refused"]
     # the same counts over a grid they outnumber: the share is measured (the 5% of 200 cells: the busiest 10)
     few_cells = hotspots.concentration_of(per_cell.sample(frac=1, random_state=1), 200)
     assert few_cells["share_in_top_5pct"] == round(100 * per_cell.head(10).sum() / per_cell.sum(), 1) < 100
@@ -243,6 +243,13 @@ def test_66_shootings_show_no_concentration_finding(con):
     assert not at.exception
     assert not [m for m in at.metric if "busiest" in m.label]
     assert any("too few incidents to measure concentration" in c.value for c in at.caption)
+    # both cell counts name their hexagons' size: 7,642 small and about 1,100 medium read as two grids, not a clash
+    inside = shot[shapely.contains_xy(_city_polygon(), shot.lng, shot.lat)]
+    medium = set(h3.geo_to_cells(_city_polygon().__geo_interface__, 8)) | {
+        h3.latlng_to_cell(y, x, 8) for x, y in zip(inside.lng, inside.lat, strict=True)}
+    captions = " ".join(c.value for c in at.caption)
+    assert f"for the {cells:,} small hexagons (0.1 km²) covering the city" in captions
+    assert f"of the {len(medium):,} medium hexagons (0.7 km²) covering the city" in captions
 
 
 def test_tied_counts_share_a_rank_and_a_handful_is_labelled(con, nbhd_raw):
