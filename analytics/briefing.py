@@ -13,6 +13,7 @@ import shapely
 from scipy.stats import norm
 
 from analytics import emerging, warning
+from analytics.hotspots import POPULATION_RULE
 
 #: what the ranking table's columns are called on the page and in the briefing
 RANKING_COLUMNS = {
@@ -29,8 +30,8 @@ EMERGING_COLUMNS = {"place": "place", "neighborhood": "neighborhood", "category"
 CAVEATS = {
     "count": "Counts are recorded incidents by reported date, only those with usable coordinates; KCPD's 2019-2021 "
              "neighborhood counts lose 18-24% of rows to missing coordinates.",
-    "smoothed rate": "Rates use 2010 Census population and are blank under 100 residents; the smoothed rate (empirical "
-                     "Bayes) pulls small neighborhoods toward the city rate, so one bad month does not top the list.",
+    "smoothed rate": f"{POPULATION_RULE} The smoothed rate (empirical Bayes) pulls small neighborhoods toward the "
+                     "city rate, so one bad month does not top the list.",
     "change": "Change compares the last 12 months with the 12 before; the Poisson e-test says whether it is larger "
               "than chance (too few to tell under 10 incidents).",
     "emerging": "Gi* looks at a place and its neighbours together, within one slice: a quiet place next to busy "

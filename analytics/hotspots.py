@@ -53,6 +53,11 @@ MIN_POPULATION = 100
 #: residents are not the people at risk. Hospital Hill (378 residents, the hospital district) has about 300 reports a
 #: year: so many that no smoothing pulls it down, since its rate is not chance but the wrong denominator
 MIN_RANK_POPULATION = 500
+#: the two floors in one sentence, the same on the ranking, the rate map's legend, the Emerging page and the briefing
+POPULATION_RULE = (f"Rates are blank under {MIN_POPULATION} residents (2010 Census); neighborhoods under "
+                   f"{MIN_RANK_POPULATION} residents (downtown, hospital and industrial districts, where most people "
+                   "present are visitors or workers, not residents) keep their rate but are not ranked by it and do "
+                   "not set the rate map's colours.")
 #: a ranking whose busiest neighborhood has fewer incidents than this is labelled as one from a handful (single
 #: incidents and ties decide its order; the same "too few to tell" line as the e-test's 10)
 MIN_RANK_EVENTS = 10
@@ -422,5 +427,6 @@ def choropleth_geojson(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> 
         smoothed = num(p["smoothed_rate_per_10k"]) if "smoothed_rate_per_10k" in p else None
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0001)),
                          "properties": {"area_id": area_id, "name": p["name"], "n": int(p["n"]),
-                                        "rate": num(p["rate_per_10k"]), "smoothed_rate": smoothed}})
+                                        "rate": num(p["rate_per_10k"]), "smoothed_rate": smoothed,
+                                        "population": num(p["population"])}})
     return {"type": "FeatureCollection", "features": features}

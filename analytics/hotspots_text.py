@@ -152,11 +152,9 @@ def smoothing_sentence(result: dict) -> str:
     """One sentence on what the smoothed rate does, with the city rate it shrinks toward (small populations)."""
     city = result.get("city_rate_per_10k")
     city_text = "the city rate" if city is None else f"the city rate ({city:,.1f} per 10,000 residents)"
-    floor = result.get("min_rank_population")
-    floor_text = (f" Neighborhoods with fewer than {floor:,} residents are not ranked by rate: their residents are "
-                  "not the people at risk (downtown, hospital and industrial districts, where most people present are "
-                  "visitors or workers), and a rate over hundreds of incidents is no chance for smoothing to pull "
-                  "down." if floor else "")
+    from analytics.hotspots import POPULATION_RULE
+
+    floor_text = f" {POPULATION_RULE}" if result.get("min_rank_population") else ""
     return (f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
             "incidents it has (empirical Bayes), so a few incidents among few residents cannot top the list by "
             f"chance alone.{floor_text}")

@@ -696,3 +696,38 @@ def test_the_ranking_fits_a_1400_px_window(con):
     assert sum(config[c]["width"] for c in key) <= 938
     longest_flag = max(len(v) for v in shown["change larger than chance?"])
     assert longest_flag * 7 <= config["change larger than chance?"]["width"]  # about 7 px a character at this size
+
+
+def test_rate_map_breaks_come_from_the_neighborhoods_ranked_by_rate(con):
+    """Hospital Hill (378 residents) has a smoothed rate in the thousands: the legend's classes are set by the
+    neighborhoods of at least 500 residents (as the ranking by rate), its top class reads "and above", and the legend
+    says so, with the same floor for a blank rate as the ranking's table."""
+    from analytics import maps
+
+    geo = hotspots.choropleth_geojson(con, hotspots.neighborhood_counts(con, NBHD_2025))
+    props = [f["properties"] for f in geo["features"]]
+    big = [p["smoothed_rate"] for p in props if (p["population"] or 0) >= 500 and (p["smoothed_rate"] or 0) > 0]
+    small = [p["smoothed_rate"] for p in props if (p["population"] or 0) < 500 and p["smoothed_rate"]]
+    assert max(small) > 2 * max(big)  # the case: a tiny population far above every ranked rate
+    legend = maps.choropleth_legend(geo, "smoothed_rate", "Smoothed rate per 10,000 residents")
+    labels = [label for _, label in legend.entries]
+    numbers = [float(x.replace(",", "")) for label in labels for x in re.findall(r"[\d,]+\.\d", label)]
+    assert numbers[0] == pytest.approx(min(big)) and max(numbers) < max(big)
+    assert labels[-2].endswith(" and above") and labels[-1] == "no rate (under 100 residents)"
+    assert "at least 500 residents" in legend.note and "'and above'" in legend.note
+    layer = maps.choropleth_layer(geo, "smoothed_rate")
+    colour = {f["properties"]["area_id"]: f["properties"]["color"][:3] for f in layer.data["features"]}
+    top_class = legend.entries[-2][0]
+    assert colour["Hospital Hill"] == top_class
+
+
+def test_both_population_floors_read_the_same_everywhere(con):
+    """One sentence names both floors (100: no rate; 500: not ranked by rate, not setting the map's colours), on
+    the ranking, in the Emerging page's and the briefing's caveat."""
+    from analytics import briefing, hotspots_text
+
+    result = hotspots.rank(con, NBHD_2025, by="rate")
+    sentence = hotspots_text.smoothing_sentence(result)
+    for text in (sentence, briefing.caveats("kcpd_nbhd")["smoothed rate"]):
+        assert "blank under 100 residents" in text and "under 500 residents" in text
+        assert "not ranked by it and do not set the rate map's colours" in text

@@ -70,7 +70,7 @@ elif nbhd_geo is None:
 else:
     value, title = ("smoothed_rate", "Smoothed rate per 10,000 residents") if layer == "rate" else ("n", "Incidents")
     layers.append(maps.choropleth_layer(nbhd_geo, value))
-    legends.append(maps.choropleth_legend(nbhd_geo, value, title, "no rate (under 100 residents)"))
+    legends.append(maps.choropleth_legend(nbhd_geo, value, title))
 if layer not in ("rate", "count") or nbhd_geo is None:  # on top: a click anywhere in a neighborhood opens its profile
     layers.append(maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)))
     legends.append(maps.outline_legend())
