@@ -21,6 +21,23 @@ RANKING_COLUMNS = {
     "change_pct": "change % on the 12 months before", "emerging": "emerging category", "early_warning": "early warning",
     "persistence": "years in the top 10%", "flag": "change larger than chance?", "rate_per_10k": "per 10,000 residents",
 }
+#: the Emerging page's ranking table: short headings and widths (st.column_config as plain dicts), so every column
+#: fits the 938-px content column of a 1,400-px window; the full heading (the briefing's) is in the help
+RANKING_CONFIG = {
+    "neighborhood": {"width": 165},
+    "count, last 12 months": {"label": "count", "width": 60, "help": "incidents in the last 12 months of the period"},
+    "smoothed rate per 10,000": {"label": "smoothed", "width": 70,
+                                 "help": "empirical-Bayes smoothed rate per 10,000 residents"},
+    "change % on the 12 months before": {"label": "change %", "width": 70,
+                                         "help": "change % on the 12 months before"},
+    "emerging category": {"label": "emerging", "width": 140, "help": "emerging hot spot category (map above)"},
+    "early warning": {"width": 170, "help": "early-warning flag of the latest complete month or quarter"},
+    "years in the top 10%": {"label": "top 10% years", "width": 90,
+                             "help": "years among the busiest 10% of neighborhoods by count, of the whole years"},
+    "change larger than chance?": {"label": "beyond chance?", "width": 110,
+                                   "help": "is the change larger than chance? (Poisson e-test)"},
+    "per 10,000 residents": {"label": "rate", "width": 60, "help": "incidents per 10,000 residents (2010 Census)"},
+}
 EMERGING_COLUMNS = {"place": "place", "neighborhood": "neighborhood", "category": "category",
                     "trend": "trend of the z-scores", "tau": "Kendall tau", "trend_p": "trend p-value",
                     "hot_slices": "hot slices", "cold_slices": "cold slices", "last_significant": "last significant",

@@ -123,7 +123,7 @@ LOG_COLUMNS = {"load_id": "load", "file": "file", "source_id": "source", "rows_r
                "rows_loaded": "rows loaded", "rows_rejected": "rows rejected", "incidents": "incidents",
                "loaded_at": "loaded at", "message": "notes", "sha256": "SHA-256"}
 #: what the load log's incident column says for a source of counts by area (an incident count does not apply)
-NOT_INCIDENTS = "not applicable (counts by area)"
+NOT_INCIDENTS = "counts by area"
 REJECT_COLUMNS = {"load_id": "load", "file": "file", "row_number": "row in file", "reason": "reason",
                   "raw": "row as read"}
 

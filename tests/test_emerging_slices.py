@@ -83,3 +83,20 @@ def test_months_chosen_by_link_keep_the_refusal_and_the_rest_of_the_page(built_d
     button.click().run()
     check(at)
     assert at.sidebar.radio(key="e_slice").value == "quarter" and "Quarters" in {m.label for m in at.metric}
+
+
+def test_the_ranking_components_table_fits_a_1400_px_window(built_db):
+    """The content column is 938 px wide at a 1,400-px window: every column of the ranking components has a short
+    heading (its full wording in the help) and they fit together, the categories' longest name included."""
+    import json
+
+    at = page()
+    frame = next(d for d in at.dataframe if "emerging category" in d.value.columns)
+    config = json.loads(frame.proto.columns)
+    cols = list(frame.value.columns)
+    assert sum(config[c]["width"] for c in cols) <= 938
+    for name in cols:
+        heading = config[name].get("label") or name
+        assert len(heading) * 7 <= config[name]["width"] + 10, name
+    for name in ("early warning", "years in the top 10%", "change larger than chance?"):
+        assert frame.value[name].astype(str).str.len().max() * 7 <= config[name]["width"], name

@@ -292,7 +292,7 @@ def test_ranking_by_rate_leaves_out_tiny_populations_and_says_so(con, nbhd_raw):
     ranked = table[table["rank"].notna()]
     assert (ranked["population"] >= hotspots.MIN_RANK_POPULATION).all()
     sentence = hotspots_text.smoothing_sentence(result)
-    assert f"fewer than {hotspots.MIN_RANK_POPULATION:,} residents are not ranked by rate" in sentence
+    assert f"under {hotspots.MIN_RANK_POPULATION:,} residents" in sentence and "are not ranked by it" in sentence
     assert "tiny population cannot top" not in sentence
 
 
@@ -686,16 +686,27 @@ def test_refusals_and_cli_text_name_the_source_and_read_as_a_table(con):
 
 def test_the_ranking_fits_a_1400_px_window(con):
     """The page's content column is 938 px wide at a 1,400-px window (measured in Chromium); the ranking's columns up
-    to the change test must fit it, and every column shown has a short heading or width."""
-    from analytics import hotspots_text
+    to the components' last (dated headings included) must fit it, each with a short heading no wider than its
+    column, and the dated headings keep their date in the help."""
+    from analytics import backtest, hotspots_text
 
-    shown = hotspots_text.ranking_table(hotspots.rank(con, GVA_2016))
-    config = hotspots_text.RANKING_COLUMNS
+    f = Filter("kcpd_nbhd", "persons", date(2024, 1, 1), date(2025, 12, 31))
+    comp = backtest.components(con, f)
+    shown = hotspots_text.ranking_table(hotspots.rank(con, f), comp, comp.attrs)
+    config = hotspots_text.column_config(shown.columns)
     assert list(config) == list(shown.columns)
-    key = list(shown.columns)[: list(shown.columns).index("change larger than chance?") + 1]
-    assert sum(config[c]["width"] for c in key) <= 938
-    longest_flag = max(len(v) for v in shown["change larger than chance?"])
-    assert longest_flag * 7 <= config["change larger than chance?"]["width"]  # about 7 px a character at this size
+    dated = [c for c in shown.columns if c.startswith(("early warning (", "years in top 10% ("))]
+    assert len(dated) == 2  # "early warning (2025-12)", "years in top 10% (2015-2025)"
+    last = max(list(shown.columns).index(c) for c in dated)
+    assert sum(config[c]["width"] for c in list(shown.columns)[: last + 1]) <= 938
+    for name in shown.columns:
+        heading = config[name].get("label", name)
+        assert len(heading) * 7 <= config[name]["width"] + 10, name  # about 7 px a character at this size
+    for name in dated:
+        assert name[name.index("(") + 1:-1] in config[name]["help"] and "(" not in config[name]["label"]
+    for name in ("change larger than chance?", "per 10,000 residents", *dated):
+        longest = max(len(v) for v in shown[name].astype(str))
+        assert longest * 7 <= config[name]["width"], name
 
 
 def test_rate_map_breaks_come_from_the_neighborhoods_ranked_by_rate(con):

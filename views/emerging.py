@@ -154,7 +154,8 @@ st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to 
            f"{notes['previous_period'].replace('..', ' to ')}. Emerging category: the analysis above, by "
            f"neighborhood. Early warning: {notes.get('early_warning_for', 'not available')}. Years in the top 10%: "
            f"{notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
-st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420)
+st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420,
+             column_config=briefing.RANKING_CONFIG)
 for measure, text in briefing.caveats(source).items():
     if measure not in ("early warning",):
         st.caption(f"**{measure.capitalize()}**: {text}")

@@ -121,8 +121,8 @@ if ranking:
         with st.spinner("Computing the emerging category, early warning and persistence…"):
             comp, comp_notes = web.components(key, source, category, start, end)
         st.caption(text.components_caption(comp_notes) + " ".join(text.component_columns(comp, comp_notes)[1]))
-    st.dataframe(text.ranking_table(ranking, comp, comp_notes), hide_index=True, width="stretch", height=420,
-                 column_config=text.RANKING_COLUMNS)
+    shown = text.ranking_table(ranking, comp, comp_notes)
+    st.dataframe(shown, hide_index=True, width="stretch", height=420, column_config=text.column_config(shown.columns))
     st.download_button("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
                        file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
 
