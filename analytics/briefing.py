@@ -55,7 +55,8 @@ CAVEATS = {
                 "ones can be a hot spot, and a steady place can turn 'diminishing' because others heat up. The "
                 "Mann-Kendall trend assumes independent slices; month-to-month persistence makes trends look more "
                 "certain than they are.",
-    "early warning": "The expected count is each neighborhood's own trend and season over the 36 months before; "
+    "early warning": f"The expected count is each neighborhood's own trend and season over the "
+                     f"{warning.TRAINING['month']} months before; "
                      "flags are controlled for a 5% false-discovery rate over all neighborhoods, so about 1 in 20 "
                      "flags may be chance. A flag is a reason to look, not a finding.",
     "persistence": "Years among the busiest 10% of neighborhoods by count, over whole years with data.",
@@ -70,10 +71,16 @@ COUNT_CAVEATS = {
 }
 
 
-def caveats(source: str) -> dict[str, str]:
-    """Each measure's caveat for the chosen source: KCPD's count caveat (reported date, the 2019-2021 coordinates
-    gap) only for KCPD sources."""
-    return CAVEATS | {"count": COUNT_CAVEATS.get(source, CAVEATS["count"])}
+def caveats(source: str, slice_: str = "month") -> dict[str, str]:
+    """Each measure's caveat for the chosen source and slice: KCPD's count caveat (reported date, the 2019-2021
+    coordinates gap) only for KCPD sources; the early warning's training window and the trend's persistence in the
+    slice's own words (a quarterly briefing trained on 12 quarters must not say "36 months")."""
+    out = CAVEATS | {"count": COUNT_CAVEATS.get(source, CAVEATS["count"])}
+    if slice_ != "month":
+        out["emerging"] = out["emerging"].replace("month-to-month", f"{slice_}-to-{slice_}")
+        out["early warning"] = out["early warning"].replace(
+            f"{warning.TRAINING['month']} months", f"{warning.TRAINING[slice_]} {slice_}s")
+    return out
 
 
 def change_text(pct, flag) -> str:
@@ -261,7 +268,7 @@ def html(result: dict, geojson: dict, watch: dict | None, ranking: pd.DataFrame,
                       f"{watch['outside_not_flagged']} more outside it but not flagged (chance at this many tests)."
                       f"</p><ul>{lines}</ul>")
     caveat_items = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in
-                           caveats(labels.get("source_id", "")).items())
+                           caveats(labels.get("source_id", ""), result["slice"]).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Briefing: {esc(labels['category'])}</title>
 <style>@page{{size:auto;margin:10mm}} body{{font-family:sans-serif;font-size:8.5pt;margin:0 auto;max-width:190mm}}
 h1{{font-size:13pt;margin:0 0 2px}} h2{{font-size:10pt;margin:6px 0 2px}} p,ul{{margin:2px 0}} li{{margin:1px 0}}
@@ -281,8 +288,8 @@ table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;paddin
 <p class="small">Emerging: Gi* per {esc(result['slice'])} ({int(100 * result['thresholds']['gi_confidence'])}% after
 the false-discovery-rate correction), Mann-Kendall trend at {int(100 * result['thresholds']['trend_confidence'])}%,
 {int(100 * result['thresholds']['share_of_slices'])}% of slices for persistent, intensifying, diminishing and historical.
-Early warning: GLM on the {warning.TRAINING['month']} months before, 95% range, {int(100 * warning.FDR)}% false-discovery
-rate. Backtest: docs/backtest.md.</p></div></div></body></html>"""
+Early warning: GLM on the {warning.TRAINING[result['slice']]} {esc(result['slice'])}s before, 95% range,
+{int(100 * warning.FDR)}% false-discovery rate. Backtest: docs/backtest.md.</p></div></div></body></html>"""
 
 
 

@@ -100,3 +100,18 @@ def test_the_ranking_components_table_fits_a_1400_px_window(built_db):
         assert len(heading) * 7 <= config[name]["width"] + 10, name
     for name in ("early warning", "years in the top 10%", "change larger than chance?"):
         assert frame.value[name].astype(str).str.len().max() * 7 <= config[name]["width"], name
+
+
+def test_a_quarterly_briefing_words_its_caveats_by_quarter(con):
+    """The GVA quarterly briefing (hexagons) trains the early warning on 36 months = 12 quarters: its caveats and
+    footer say quarters, never "36 months" or "month-to-month"."""
+
+    from analytics import briefing
+    from analytics.queries import Filter
+
+    start, end = emerging.default_range(con, "gva", "shooting", "quarter")
+    html = briefing.build(con, Filter("gva", "shooting", start, end), "quarter", "hex")
+    assert "36 months" not in html and "month-to-month" not in html
+    assert f"{36 // 3} quarters before" in html and "quarter-to-quarter persistence" in html
+    monthly = briefing.caveats("kcpd_nbhd")
+    assert "36 months before" in monthly["early warning"] and "month-to-month" in monthly["emerging"]

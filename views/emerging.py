@@ -146,7 +146,7 @@ if watch:
                    "are expected that far out by chance." if watch["outside_not_flagged"] else ""))
     for line in watch["watch"] or ["No neighborhood is beyond its expected range."]:
         st.markdown(f"- {line}")
-    st.caption(briefing.CAVEATS["early warning"])
+    st.caption(briefing.caveats(source, slice_)["early warning"])
 
 st.subheader("Ranking components")
 table, notes = web.emerging_ranking(key, source, category, start, end, slice_)
@@ -156,7 +156,7 @@ st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to 
            f"{notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
 st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420,
              column_config=briefing.RANKING_CONFIG)
-for measure, text in briefing.caveats(source).items():
+for measure, text in briefing.caveats(source, slice_).items():
     if measure not in ("early warning",):
         st.caption(f"**{measure.capitalize()}**: {text}")
 
