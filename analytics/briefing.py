@@ -167,10 +167,32 @@ def backtest_chart(result: dict) -> go.Figure:
     for key, label in result["strategies"].items():
         rows = result["table"][result["table"]["strategy"] == key]
         fig.add_trace(go.Scatter(x=rows["year"], y=rows["share_pct"], mode="lines+markers", name=label))
-    fig.update_layout(height=360, margin={"t": 30}, xaxis_title="year predicted",
-                      yaxis_title="share of that year's incidents held (%)", legend={"orientation": "h", "y": -0.25})
+    # the y title is shorter than the plot is tall (about 7 px a character), so it is never cut at the top
+    fig.update_layout(height=400, margin={"t": 40, "b": 110, "l": 70}, xaxis_title="year predicted",
+                      yaxis_title="share of the year's incidents (%)", legend={"orientation": "h", "y": -0.3})
     fig.update_xaxes(dtick=1)
     return fig
+
+
+def _average(value) -> str:
+    """An average of counts as read: whole when it is whole ("20", not "20.0"), else one decimal; never "nan"."""
+    if pd.isna(value):
+        return NOT_COMPUTABLE
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def backtest_summary_table(result: dict) -> pd.DataFrame:
+    """The backtest's averages over the years scored, with readable headings and counts as counts (the CLI's text
+    output; its JSON keeps the machine columns)."""
+    s = result["summary"]
+    return pd.DataFrame({
+        "ranking made at the end of the year before": s["strategy"].map(result["strategies"]),
+        "places picked (average)": [_average(v) for v in s["places"]],
+        "share of the year's incidents (%, average)": [NOT_COMPUTABLE if pd.isna(v) else f"{v:.1f}"
+                                                       for v in s["share_pct"]],
+        f"of the year's top {result['top']} caught (average)": [_average(v) for v in s["caught"]],
+        "years scored": s["years"].astype(int).astype(str),
+    })
 
 
 def backtest_summary(result: dict) -> str:
