@@ -95,6 +95,22 @@ def change_text(pct, flag) -> str:
     return f"{pct:+.1f}%"
 
 
+def watch_sentence(watch: dict) -> str:
+    """The watch list's result as one plain sentence: how many are flagged (None / 1 / k of the n tested), then how
+    many more lie outside their usual range but within what chance gives across that many tests."""
+    flagged, tested, outside = watch["flagged"], watch["tested"], watch["outside_not_flagged"]
+    head = (f"None of the {tested} neighborhoods tested is flagged" if flagged == 0 else
+            f"{flagged} of the {tested} neighborhoods tested {'is' if flagged == 1 else 'are'} flagged beyond "
+            f"{'its' if flagged == 1 else 'their'} expected range")
+    text = f"{head} (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate)."
+    if outside:
+        chance = (1 - watch["interval"]) * tested
+        text += (f" {outside} {'is' if outside == 1 else 'are'} outside {'its' if outside == 1 else 'their'} usual "
+                 f"{watch['interval']:.0%} range but within what chance gives across {tested} (about {chance:.0f} "
+                 "would be by chance alone).")
+    return text
+
+
 def geojson(con, result: dict) -> dict:
     """The places of a result as GeoJSON (neighborhood polygons simplified to about 10 m, or hexagons), each with
     its category and colour: the map and the briefing's SVG draw the same shapes."""
@@ -134,7 +150,7 @@ def z_chart(result: dict, place: str) -> go.Figure:
     crit = norm.ppf(1 - emerging.GI_ALPHA / 2)
     for y in (crit, -crit):
         fig.add_hline(y=y, line={"dash": "dash", "color": "#999"})
-    p = "p < 0.001" if row["trend_p"] < 0.001 else f"p {row['trend_p']:.3f}"
+    p = "p < 0.001" if row["trend_p"] < 0.001 else f"p = {row['trend_p']:.3f}"
     fig.update_layout(title=f"{row['neighborhood'] or place}: {row['category']} (trend tau {row['tau']:+.2f}, {p})",
                       height=420, margin={"t": 50, "b": 40},
                       xaxis_title=result["slice"], yaxis_title="Gi* z-score (standard deviations)", showlegend=False)
@@ -285,10 +301,7 @@ def html(result: dict, geojson: dict, watch: dict | None, ranking: pd.DataFrame,
     else:
         lines = "".join(f"<li>{esc(line)}</li>" for line in watch["watch"]) or "<li>No neighborhood is beyond its " \
             "expected range.</li>"
-        watch_html = (f"<p>{watch['target']}: {watch['flagged']} of {watch['tested']} neighborhoods tested flagged "
-                      f"beyond their expected range (trained on {esc(watch['training'])}); "
-                      f"{watch['outside_not_flagged']} more outside it but not flagged (chance at this many tests)."
-                      f"</p><ul>{lines}</ul>")
+        watch_html = f"<p>{esc(watch['target'])}: {esc(watch_sentence(watch))}</p><ul>{lines}</ul>"
     caveat_items = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in
                            caveats(labels.get("source_id", ""), result["slice"]).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Briefing: {esc(labels['category'])}</title>

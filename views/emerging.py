@@ -139,11 +139,7 @@ except BadQuery as exc:
 if watch:
     st.subheader(f"Early warning: {watch['target']}, the latest complete {slice_} of the period")
 if watch:
-    st.markdown(f"**{watch['target']}**: {watch['flagged']} of {watch['tested']} neighborhoods tested are beyond "
-                f"their expected range (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate)."
-                + (f" {watch['outside_not_flagged']} more are outside their {watch['interval']:.0%} range but not "
-                   f"flagged: across {watch['tested']} tested, about {(1 - watch['interval']) * watch['tested']:.0f} "
-                   "are expected that far out by chance." if watch["outside_not_flagged"] else ""))
+    st.markdown(f"**{watch['target']}**: {briefing.watch_sentence(watch)}")
     for line in watch["watch"] or ["No neighborhood is beyond its expected range."]:
         st.markdown(f"- {line}")
     st.caption(briefing.caveats(source, slice_)["early warning"])
