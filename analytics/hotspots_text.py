@@ -42,8 +42,8 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
 #: `column_config`.
 RANKING_COLUMNS = {
     "rank": {"width": 40},
-    "neighborhood": {"width": 130},
-    "incidents": {"width": 60},
+    "neighborhood": {"width": 120},
+    "incidents": {"width": 70},
     "per 10,000 residents": {"label": "rate", "width": 60, "help": "incidents per 10,000 residents (2010 Census); "
                                                                    "'no rate' under 100 residents"},
     "smoothed per 10,000": {"label": "smoothed", "width": 70,
@@ -51,7 +51,7 @@ RANKING_COLUMNS = {
                                     "residents"},
     "previous period": {"label": "previous", "width": 60, "help": "incidents in the previous period of equal length"},
     "change": {"width": 65},
-    "change %": {"width": 60},
+    "change %": {"width": 70},
     "change larger than chance?": {"label": "beyond chance?", "width": 110,
                                    "help": "is the change larger than chance? (Poisson e-test)"},
     "p-value (e-test)": {"label": "p-value", "width": 70, "help": "p-value of the Poisson e-test"},
@@ -64,9 +64,9 @@ RANKING_COLUMNS = {
 COMPONENT_COLUMNS = {
     "emerging category": {"label": "emerging", "width": 135,
                           "help": "Esri's emerging hot spot category over this period (Emerging page)"},
-    "early warning": {"label": "early warning", "width": 170,
+    "early warning": {"label": "early warning", "width": 160,
                       "help": "the early-warning flag for the period's last fully covered month"},
-    "years in top 10%": {"label": "top 10% years", "width": 85,
+    "years in top 10%": {"label": "top 10% years", "width": 100,
                          "help": "years among the busiest tenth of neighborhoods by count, of the whole years"},
 }
 #: the order the page shows: counts, rates and change first, then the components, then the details (the previous
