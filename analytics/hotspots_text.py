@@ -41,8 +41,8 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
 #: sideways scrolling; the full wording is in the help. The components' headings carry a period and are added by
 #: `column_config`.
 RANKING_COLUMNS = {
-    "rank": {"width": 40},
-    "neighborhood": {"width": 120},
+    "rank": {"width": 35},
+    "neighborhood": {"width": 117},
     "incidents": {"width": 70},
     "per 10,000 residents": {"label": "rate", "width": 60, "help": "incidents per 10,000 residents (2010 Census); "
                                                                    "'no rate' under 100 residents"},
@@ -64,7 +64,7 @@ RANKING_COLUMNS = {
 COMPONENT_COLUMNS = {
     "emerging category": {"label": "emerging", "width": 135,
                           "help": "Esri's emerging hot spot category over this period (Emerging page)"},
-    "early warning": {"label": "early warning", "width": 160,
+    "early warning": {"label": "early warning", "width": 168,
                       "help": "the early-warning flag for the period's last fully covered month"},
     "years in top 10%": {"label": "top 10% years", "width": 100,
                          "help": "years among the busiest tenth of neighborhoods by count, of the whole years"},
