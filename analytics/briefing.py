@@ -13,12 +13,30 @@ import shapely
 from scipy.stats import norm
 
 from analytics import emerging, warning
+from analytics.hotspots import POPULATION_RULE
 
 #: what the ranking table's columns are called on the page and in the briefing
 RANKING_COLUMNS = {
     "area_id": "neighborhood", "n": "count, last 12 months", "smoothed_rate": "smoothed rate per 10,000",
     "change_pct": "change % on the 12 months before", "emerging": "emerging category", "early_warning": "early warning",
     "persistence": "years in the top 10%", "flag": "change larger than chance?", "rate_per_10k": "per 10,000 residents",
+}
+#: the Emerging page's ranking table: short headings and widths (st.column_config as plain dicts), so every column
+#: fits the 938-px content column of a 1,400-px window; the full heading (the briefing's) is in the help
+RANKING_CONFIG = {
+    "neighborhood": {"width": 165},
+    "count, last 12 months": {"label": "count", "width": 60, "help": "incidents in the last 12 months of the period"},
+    "smoothed rate per 10,000": {"label": "smoothed", "width": 70,
+                                 "help": "empirical-Bayes smoothed rate per 10,000 residents"},
+    "change % on the 12 months before": {"label": "change %", "width": 70,
+                                         "help": "change % on the 12 months before"},
+    "emerging category": {"label": "emerging", "width": 140, "help": "emerging hot spot category (map above)"},
+    "early warning": {"width": 170, "help": "early-warning flag of the latest complete month or quarter"},
+    "years in the top 10%": {"label": "top 10% years", "width": 90,
+                             "help": "years among the busiest 10% of neighborhoods by count, of the whole years"},
+    "change larger than chance?": {"label": "beyond chance?", "width": 110,
+                                   "help": "is the change larger than chance? (Poisson e-test)"},
+    "per 10,000 residents": {"label": "rate", "width": 60, "help": "incidents per 10,000 residents (2010 Census)"},
 }
 EMERGING_COLUMNS = {"place": "place", "neighborhood": "neighborhood", "category": "category",
                     "trend": "trend of the z-scores", "tau": "Kendall tau", "trend_p": "trend p-value",
@@ -29,15 +47,16 @@ EMERGING_COLUMNS = {"place": "place", "neighborhood": "neighborhood", "category"
 CAVEATS = {
     "count": "Counts are recorded incidents by reported date, only those with usable coordinates; KCPD's 2019-2021 "
              "neighborhood counts lose 18-24% of rows to missing coordinates.",
-    "smoothed rate": "Rates use 2010 Census population and are blank under 100 residents; the smoothed rate (empirical "
-                     "Bayes) pulls small neighborhoods toward the city rate, so one bad month does not top the list.",
+    "smoothed rate": f"{POPULATION_RULE} The smoothed rate (empirical Bayes) pulls small neighborhoods toward the "
+                     "city rate, so one bad month does not top the list.",
     "change": "Change compares the last 12 months with the 12 before; the Poisson e-test says whether it is larger "
               "than chance (too few to tell under 10 incidents).",
     "emerging": "Gi* looks at a place and its neighbours together, within one slice: a quiet place next to busy "
                 "ones can be a hot spot, and a steady place can turn 'diminishing' because others heat up. The "
                 "Mann-Kendall trend assumes independent slices; month-to-month persistence makes trends look more "
                 "certain than they are.",
-    "early warning": "The expected count is each neighborhood's own trend and season over the 36 months before; "
+    "early warning": f"The expected count is each neighborhood's own trend and season over the "
+                     f"{warning.TRAINING['month']} months before; "
                      "flags are controlled for a 5% false-discovery rate over all neighborhoods, so about 1 in 20 "
                      "flags may be chance. A flag is a reason to look, not a finding.",
     "persistence": "Years among the busiest 10% of neighborhoods by count, over whole years with data.",
@@ -52,10 +71,16 @@ COUNT_CAVEATS = {
 }
 
 
-def caveats(source: str) -> dict[str, str]:
-    """Each measure's caveat for the chosen source: KCPD's count caveat (reported date, the 2019-2021 coordinates
-    gap) only for KCPD sources."""
-    return CAVEATS | {"count": COUNT_CAVEATS.get(source, CAVEATS["count"])}
+def caveats(source: str, slice_: str = "month") -> dict[str, str]:
+    """Each measure's caveat for the chosen source and slice: KCPD's count caveat (reported date, the 2019-2021
+    coordinates gap) only for KCPD sources; the early warning's training window and the trend's persistence in the
+    slice's own words (a quarterly briefing trained on 12 quarters must not say "36 months")."""
+    out = CAVEATS | {"count": COUNT_CAVEATS.get(source, CAVEATS["count"])}
+    if slice_ != "month":
+        out["emerging"] = out["emerging"].replace("month-to-month", f"{slice_}-to-{slice_}")
+        out["early warning"] = out["early warning"].replace(
+            f"{warning.TRAINING['month']} months", f"{warning.TRAINING[slice_]} {slice_}s")
+    return out
 
 
 def change_text(pct, flag) -> str:
@@ -68,6 +93,22 @@ def change_text(pct, flag) -> str:
     if pct is None or pct != pct:
         return "from 0"
     return f"{pct:+.1f}%"
+
+
+def watch_sentence(watch: dict) -> str:
+    """The watch list's result as one plain sentence: how many are flagged (None / 1 / k of the n tested), then how
+    many more lie outside their usual range but within what chance gives across that many tests."""
+    flagged, tested, outside = watch["flagged"], watch["tested"], watch["outside_not_flagged"]
+    head = (f"None of the {tested} neighborhoods tested is flagged" if flagged == 0 else
+            f"{flagged} of the {tested} neighborhoods tested {'is' if flagged == 1 else 'are'} flagged beyond "
+            f"{'its' if flagged == 1 else 'their'} expected range")
+    text = f"{head} (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate)."
+    if outside:
+        chance = (1 - watch["interval"]) * tested
+        text += (f" {outside} {'is' if outside == 1 else 'are'} outside {'its' if outside == 1 else 'their'} usual "
+                 f"{watch['interval']:.0%} range but within what chance gives across {tested} (about {chance:.0f} "
+                 "would be by chance alone).")
+    return text
 
 
 def geojson(con, result: dict) -> dict:
@@ -109,7 +150,7 @@ def z_chart(result: dict, place: str) -> go.Figure:
     crit = norm.ppf(1 - emerging.GI_ALPHA / 2)
     for y in (crit, -crit):
         fig.add_hline(y=y, line={"dash": "dash", "color": "#999"})
-    p = "p < 0.001" if row["trend_p"] < 0.001 else f"p {row['trend_p']:.3f}"
+    p = "p < 0.001" if row["trend_p"] < 0.001 else f"p = {row['trend_p']:.3f}"
     fig.update_layout(title=f"{row['neighborhood'] or place}: {row['category']} (trend tau {row['tau']:+.2f}, {p})",
                       height=420, margin={"t": 50, "b": 40},
                       xaxis_title=result["slice"], yaxis_title="Gi* z-score (standard deviations)", showlegend=False)
@@ -142,10 +183,32 @@ def backtest_chart(result: dict) -> go.Figure:
     for key, label in result["strategies"].items():
         rows = result["table"][result["table"]["strategy"] == key]
         fig.add_trace(go.Scatter(x=rows["year"], y=rows["share_pct"], mode="lines+markers", name=label))
-    fig.update_layout(height=360, margin={"t": 30}, xaxis_title="year predicted",
-                      yaxis_title="share of that year's incidents held (%)", legend={"orientation": "h", "y": -0.25})
+    # the y title is shorter than the plot is tall (about 7 px a character), so it is never cut at the top
+    fig.update_layout(height=400, margin={"t": 40, "b": 110, "l": 70}, xaxis_title="year predicted",
+                      yaxis_title="share of the year's incidents (%)", legend={"orientation": "h", "y": -0.3})
     fig.update_xaxes(dtick=1)
     return fig
+
+
+def _average(value) -> str:
+    """An average of counts as read: whole when it is whole ("20", not "20.0"), else one decimal; never "nan"."""
+    if pd.isna(value):
+        return NOT_COMPUTABLE
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def backtest_summary_table(result: dict) -> pd.DataFrame:
+    """The backtest's averages over the years scored, with readable headings and counts as counts (the CLI's text
+    output; its JSON keeps the machine columns)."""
+    s = result["summary"]
+    return pd.DataFrame({
+        "ranking made at the end of the year before": s["strategy"].map(result["strategies"]),
+        "places picked (average)": [_average(v) for v in s["places"]],
+        "share of the year's incidents (%, average)": [NOT_COMPUTABLE if pd.isna(v) else f"{v:.1f}"
+                                                       for v in s["share_pct"]],
+        f"of the year's top {result['top']} caught (average)": [_average(v) for v in s["caught"]],
+        "years scored": s["years"].astype(int).astype(str),
+    })
 
 
 def backtest_summary(result: dict) -> str:
@@ -238,12 +301,9 @@ def html(result: dict, geojson: dict, watch: dict | None, ranking: pd.DataFrame,
     else:
         lines = "".join(f"<li>{esc(line)}</li>" for line in watch["watch"]) or "<li>No neighborhood is beyond its " \
             "expected range.</li>"
-        watch_html = (f"<p>{watch['target']}: {watch['flagged']} of {watch['tested']} neighborhoods tested flagged "
-                      f"beyond their expected range (trained on {esc(watch['training'])}); "
-                      f"{watch['outside_not_flagged']} more outside it but not flagged (chance at this many tests)."
-                      f"</p><ul>{lines}</ul>")
+        watch_html = f"<p>{esc(watch['target'])}: {esc(watch_sentence(watch))}</p><ul>{lines}</ul>"
     caveat_items = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in
-                           caveats(labels.get("source_id", "")).items())
+                           caveats(labels.get("source_id", ""), result["slice"]).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Briefing: {esc(labels['category'])}</title>
 <style>@page{{size:auto;margin:10mm}} body{{font-family:sans-serif;font-size:8.5pt;margin:0 auto;max-width:190mm}}
 h1{{font-size:13pt;margin:0 0 2px}} h2{{font-size:10pt;margin:6px 0 2px}} p,ul{{margin:2px 0}} li{{margin:1px 0}}
@@ -263,8 +323,8 @@ table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;paddin
 <p class="small">Emerging: Gi* per {esc(result['slice'])} ({int(100 * result['thresholds']['gi_confidence'])}% after
 the false-discovery-rate correction), Mann-Kendall trend at {int(100 * result['thresholds']['trend_confidence'])}%,
 {int(100 * result['thresholds']['share_of_slices'])}% of slices for persistent, intensifying, diminishing and historical.
-Early warning: GLM on the {warning.TRAINING['month']} months before, 95% range, {int(100 * warning.FDR)}% false-discovery
-rate. Backtest: docs/backtest.md.</p></div></div></body></html>"""
+Early warning: GLM on the {warning.TRAINING[result['slice']]} {esc(result['slice'])}s before, 95% range,
+{int(100 * warning.FDR)}% false-discovery rate. Backtest: docs/backtest.md.</p></div></div></body></html>"""
 
 
 

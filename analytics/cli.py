@@ -422,8 +422,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     if not table.empty:
         print(briefing.backtest_table(result | {"table": table}).to_string(index=False))
-        shown = summary.astype(object).where(summary.notna(), "not computable")
-        print(shown.to_string(index=False))
+        print(f"\nAverages over the years scored, {result['first']}-{result['last']}:")
+        print(briefing.backtest_summary_table(result | {"summary": summary}).to_string(index=False))
     for y, why in result["skipped"].items():
         print(f"{y} skipped: {why}")
     for y, why in result["not_computable"].items():

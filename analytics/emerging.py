@@ -262,6 +262,21 @@ def default_range(con: duckdb.DuckDBPyConnection, source: str, category: str, sl
     return max(runs, key=lambda r: (r[1] - r[0], r[1]))
 
 
+def default_slice(con: duckdb.DuckDBPyConnection, source: str, category: str) -> tuple[str, str | None]:
+    """The slice a page opens with, and the one line saying why when it is not months: months unless no run of
+    MIN_SLICES months is dense enough for Gi* while a run of quarters is (GVA shootings: every month holds fewer
+    than 30 placed shootings, so a month default would refuse the whole page for a choice the user never made)."""
+    def dense_run(slice_: str) -> bool:
+        return any(len(slice_starts(a, b, slice_)) >= MIN_SLICES
+                   for a, b in usable_runs(con, source, category, slice_, dense=True))
+
+    if dense_run("month") or not dense_run("quarter"):
+        return "month", None
+    return "quarter", (f"Quarters, not months: no run of {MIN_SLICES} months has at least {MIN_EVENTS_PER_SLICE} "
+                       "placed events in each month, too few for Gi*; quarters have enough. Months stay one click "
+                       "away in the sidebar.")
+
+
 AREA_COUNTS = """SELECT area_id AS place, date_trunc(?, period_start)::DATE AS slice, sum(n) AS n FROM area_counts
                  WHERE source_id = ? AND measure = ? AND area_type = 'neighborhood' AND grain IN ('day', 'month')
                    AND period_start BETWEEN ? AND ? GROUP BY ALL"""

@@ -32,6 +32,9 @@ from kcvt import status
 MAX_POINTS = 5000
 STORED_RESOLUTION = 9
 GI_RESOLUTION = 8
+#: H3 resolution -> the hexagon's size in words: every sentence naming a number of cells names their size too, so
+#: the concentration's 7,642 small hexagons and Gi*'s 1,101 medium ones are not read as a contradiction
+HEX_SIZES = {7: "large hexagons (5 km²)", 8: "medium hexagons (0.7 km²)", 9: "small hexagons (0.1 km²)"}
 #: H3 resolution -> the column holding each stored cell's cell at that resolution (table h3_parents)
 HEX_COLUMN = {9: "p.h3_cell", 8: "p.r8", 7: "p.r7"}
 #: Gi* refuses periods with fewer placed incidents than this: with a handful of events over ~1,100 cells almost every
@@ -50,6 +53,11 @@ MIN_POPULATION = 100
 #: residents are not the people at risk. Hospital Hill (378 residents, the hospital district) has about 300 reports a
 #: year: so many that no smoothing pulls it down, since its rate is not chance but the wrong denominator
 MIN_RANK_POPULATION = 500
+#: the two floors in one sentence, the same on the ranking, the rate map's legend, the Emerging page and the briefing
+POPULATION_RULE = (f"Rates are blank under {MIN_POPULATION} residents (2010 Census); neighborhoods under "
+                   f"{MIN_RANK_POPULATION} residents (downtown, hospital and industrial districts, where most people "
+                   "present are visitors or workers, not residents) keep their rate but are not ranked by it and do "
+                   "not set the rate map's colours.")
 #: a ranking whose busiest neighborhood has fewer incidents than this is labelled as one from a handful (single
 #: incidents and ties decide its order; the same "too few to tell" line as the e-test's 10)
 MIN_RANK_EVENTS = 10
@@ -316,17 +324,20 @@ def concentration(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool 
     (18-24% of KCPD's 2019-2021 rows) are not placed, so not counted. With fewer incidents than cells the share is
     refused (None, with the reason): the busiest 5% then hold nearly every incident whatever the pattern (66 GVA
     shootings fill 66 of 383 "busiest" cells: 100%), the bias Bernasco & Steenbeek (2017) describe."""
-    return concentration_of(hex_bins(con, f, firearm_only, resolution)["n"], len(city_cells(con, resolution)))
+    return concentration_of(hex_bins(con, f, firearm_only, resolution)["n"], len(city_cells(con, resolution)),
+                            resolution)
 
 
-def concentration_of(counts: pd.Series, cells: int) -> dict:
-    """`concentration` for incidents per occupied cell (any order) among `cells` cells in all."""
+def concentration_of(counts: pd.Series, cells: int, resolution: int = STORED_RESOLUTION) -> dict:
+    """`concentration` for incidents per occupied cell (any order) among `cells` cells (of `resolution`) in all."""
     top, total = math.ceil(0.05 * cells), int(counts.sum())
-    out = {"cells": cells, "top_cells": top, "incidents": total, "share_in_top_5pct": None}
+    out = {"cells": cells, "top_cells": top, "incidents": total, "share_in_top_5pct": None,
+           "cell_size": HEX_SIZES[resolution]}
     if total < cells:
         return out | {"refused": f"too few incidents to measure concentration: {total:,} placed incident"
-                                 f"{'s' if total != 1 else ''} for {cells:,} cells (it needs at least one per "
-                                 "cell, or the busiest 5% of cells hold nearly all of them whatever the pattern)"}
+                                 f"{'s' if total != 1 else ''} for the {cells:,} {HEX_SIZES[resolution]} covering "
+                                 "the city (it needs at least one per hexagon, or the busiest 5% of hexagons hold "
+                                 "nearly all of them whatever the pattern)"}
     busiest = counts.sort_values(ascending=False).head(top).sum()
     return out | {"share_in_top_5pct": round(100 * float(busiest / total), 1)}
 
@@ -416,5 +427,6 @@ def choropleth_geojson(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> 
         smoothed = num(p["smoothed_rate_per_10k"]) if "smoothed_rate_per_10k" in p else None
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0001)),
                          "properties": {"area_id": area_id, "name": p["name"], "n": int(p["n"]),
-                                        "rate": num(p["rate_per_10k"]), "smoothed_rate": smoothed}})
+                                        "rate": num(p["rate_per_10k"]), "smoothed_rate": smoothed,
+                                        "population": num(p["population"])}})
     return {"type": "FeatureCollection", "features": features}

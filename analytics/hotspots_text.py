@@ -37,23 +37,58 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
 
 
 #: the ranking's column widths and short headings (st.column_config as plain dicts, so this module needs no
-#: Streamlit): the key columns fit a 1,400-px window without sideways scrolling; the full wording is in the help
+#: Streamlit): every column up to the components' last fits the 938-px content column of a 1,400-px window without
+#: sideways scrolling; the full wording is in the help. The components' headings carry a period and are added by
+#: `column_config`.
 RANKING_COLUMNS = {
-    "rank": {"width": 50},
-    "neighborhood": {"width": 210},
-    "incidents": {"width": 75},
-    "per 10,000 residents": {"label": "rate", "width": 70, "help": "incidents per 10,000 residents (2010 Census)"},
-    "smoothed per 10,000": {"label": "smoothed", "width": 80,
-                            "help": "empirical-Bayes smoothed rate per 10,000 residents"},
-    "previous period": {"label": "previous", "width": 75, "help": "incidents in the previous period of equal length"},
+    "rank": {"width": 35},
+    "neighborhood": {"width": 117},
+    "incidents": {"width": 70},
+    "per 10,000 residents": {"label": "rate", "width": 60, "help": "incidents per 10,000 residents (2010 Census); "
+                                                                   "'no rate' under 100 residents"},
+    "smoothed per 10,000": {"label": "smoothed", "width": 70,
+                            "help": "empirical-Bayes smoothed rate per 10,000 residents; 'no rate' under 100 "
+                                    "residents"},
+    "previous period": {"label": "previous", "width": 60, "help": "incidents in the previous period of equal length"},
     "change": {"width": 65},
     "change %": {"width": 70},
-    "change larger than chance?": {"label": "beyond chance?", "width": 125,
+    "change larger than chance?": {"label": "beyond chance?", "width": 110,
                                    "help": "is the change larger than chance? (Poisson e-test)"},
     "p-value (e-test)": {"label": "p-value", "width": 70, "help": "p-value of the Poisson e-test"},
     "share of city %": {"label": "share %", "width": 70, "help": "share of the city's incidents (%)"},
     "residents (2010)": {"label": "residents", "width": 80, "help": "residents in the 2010 Census"},
 }
+
+
+#: the components' columns: short heading, width and help (the period, from the heading, is added to the help)
+COMPONENT_COLUMNS = {
+    "emerging category": {"label": "emerging", "width": 135,
+                          "help": "Esri's emerging hot spot category over this period (Emerging page)"},
+    "early warning": {"label": "early warning", "width": 168,
+                      "help": "the early-warning flag for the period's last fully covered month"},
+    "years in top 10%": {"label": "top 10% years", "width": 100,
+                         "help": "years among the busiest tenth of neighborhoods by count, of the whole years"},
+}
+#: the order the page shows: counts, rates and change first, then the components, then the details (the previous
+#: count among them: with the components' flags, all of these do not fit 938 px)
+KEY_COLUMNS = ["rank", "neighborhood", "incidents", "per 10,000 residents", "smoothed per 10,000", "change %",
+               "change larger than chance?"]
+
+
+def column_config(columns) -> dict[str, dict]:
+    """Short headings, widths and help for the ranking's columns as shown, the components' dated headings
+    ("early warning (2026-06)", "years in top 10% (2015-2025)") included: a dated heading is short, its date in
+    the help."""
+    out = {}
+    for name in columns:
+        base = next((k for k in COMPONENT_COLUMNS if name == k or name.startswith(f"{k} (")), None)
+        if base is None:
+            out[name] = RANKING_COLUMNS[name]
+            continue
+        when = name[len(base):].strip(" ()")
+        out[name] = COMPONENT_COLUMNS[base] | {
+            "help": COMPONENT_COLUMNS[base]["help"] + (f": {when}" if when else "")}
+    return out
 
 
 def rank_text(ranks: pd.Series) -> list[str]:
@@ -98,7 +133,7 @@ def ranking_table(result: dict, components: pd.DataFrame | None = None, notes: d
     prev = "no data" if no_previous else None
     cols, _lines = component_columns(components, notes or {})
     table = _ranking_columns(t, prev)
-    key = ["rank", "neighborhood", "incidents", "smoothed per 10,000", "change %", "change larger than chance?"]
+    key = KEY_COLUMNS
     for name, values in cols.items():
         table[name] = values.reindex(t["area_id"]).fillna("no data").to_numpy()
     return table[key + list(cols) + [c for c in table.columns if c not in key and c not in cols]]
@@ -109,8 +144,8 @@ def _ranking_columns(t: pd.DataFrame, prev: str | None) -> pd.DataFrame:
         "rank": rank_text(t["rank"]),
         "neighborhood": t["name"].astype(str),
         "incidents": t["n"].astype(int),
-        "per 10,000 residents": [number_text(v, 1, "under 100 residents") for v in t["rate_per_10k"]],
-        "smoothed per 10,000": [number_text(v, 1, "under 100 residents") for v in t["smoothed_rate_per_10k"]],
+        "per 10,000 residents": [number_text(v, 1, "no rate") for v in t["rate_per_10k"]],
+        "smoothed per 10,000": [number_text(v, 1, "no rate") for v in t["smoothed_rate_per_10k"]],
         "previous period": [prev or number_text(v) for v in t["previous"]],
         "change": [prev or number_text(v, sign=True) for v in t["change"]],
         "change %": [prev or ("too few" if f == "too few to tell" else "from 0" if missing(v)
@@ -152,11 +187,9 @@ def smoothing_sentence(result: dict) -> str:
     """One sentence on what the smoothed rate does, with the city rate it shrinks toward (small populations)."""
     city = result.get("city_rate_per_10k")
     city_text = "the city rate" if city is None else f"the city rate ({city:,.1f} per 10,000 residents)"
-    floor = result.get("min_rank_population")
-    floor_text = (f" Neighborhoods with fewer than {floor:,} residents are not ranked by rate: their residents are "
-                  "not the people at risk (downtown, hospital and industrial districts, where most people present are "
-                  "visitors or workers), and a rate over hundreds of incidents is no chance for smoothing to pull "
-                  "down." if floor else "")
+    from analytics.hotspots import POPULATION_RULE
+
+    floor_text = f" {POPULATION_RULE}" if result.get("min_rank_population") else ""
     return (f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
             "incidents it has (empirical Bayes), so a few incidents among few residents cannot top the list by "
             f"chance alone.{floor_text}")
@@ -177,6 +210,18 @@ def coverage_banner(source_label: str, ranges: dict[str, list[str]]) -> str:
     """The home page's banner: the source's covered months by status."""
     covered = "; ".join(f"{k} {', '.join(v)}" for k, v in ranges.items() if v) or "no months"
     return f"**Coverage of {source_label}:** {covered}"
+
+
+def gi_caption(gi: pd.DataFrame, permutations: int, alpha: float) -> str:
+    """What the Gi* test ran on, naming the hexagons' size (the concentration above counts small ones: without the
+    size, 1,101 cells here and 7,642 there read as a contradiction)."""
+    from analytics.hotspots import GI_RESOLUTION, HEX_SIZES
+
+    spots = int((gi["spot"] != "not significant").sum())
+    return (f"Each hexagon tested with its six neighbours; p-values from {permutations:,} random rearrangements of "
+            f"the counts (fixed seed), kept only if significant after a false-discovery-rate correction ({alpha:.0%}); "
+            f"a hexagon without incidents is never a hot spot. {spots:,} of the {len(gi):,} {HEX_SIZES[GI_RESOLUTION]} "
+            f"covering the city are hot or cold spots ({int(gi['n'].sum()):,} incidents).")
 
 
 def spots_table(spots: pd.DataFrame, neighborhoods: dict[str, str]) -> pd.DataFrame:

@@ -18,6 +18,8 @@ import pydeck as pdk
 import shapely
 from pydeck.bindings.json_tools import default_serialize
 
+from analytics.hotspots import MIN_POPULATION, MIN_RANK_POPULATION
+
 REGION_COLOURS = {
     "comparison buffer": [127, 140, 141, 50], "comparison": [44, 62, 80, 90], "buffer": [230, 126, 34, 90],
     "footprint": [192, 57, 43, 120], "canvass": [192, 57, 43, 220],
@@ -28,6 +30,8 @@ TOOLTIP = {"text": "{tooltip}"}
 CLASS_COLOURS = [[255, 255, 178], [254, 204, 92], [253, 141, 60], [240, 59, 32], [189, 0, 38]]
 ZERO_COLOUR = [240, 240, 240]
 NO_DATA_COLOUR = [160, 160, 160]
+#: what a neighborhood without a rate says (legend and tooltip), from the same floor as the ranking's
+NO_RATE = f"no rate (under {MIN_POPULATION} residents)"
 WATCH_COLOUR = [31, 97, 141]
 OUTLINE_COLOUR = [120, 120, 120]
 SPOT_COLOURS = {"hot": [215, 48, 39], "cold": [69, 117, 180]}
@@ -152,11 +156,13 @@ def _number(value: float, integer: bool) -> str:
 
 
 def quantile_classes(values, integer: bool = True, k: int = 5, zero_label: str = "0",
-                     missing_label: str = "no data") -> tuple[list[list[int]], list[tuple[list[int], str]]]:
+                     missing_label: str = "no data", basis=None) -> tuple[list[list[int]], list[tuple[list[int], str]]]:
     """Each value's colour by quantile class of the positive values (at most k classes, breaks at observed values),
-    with 0 and missing values in classes of their own; and the legend rows giving the breaks."""
+    with 0 and missing values in classes of their own; and the legend rows giving the breaks. `basis` (one bool per
+    value) picks the values that set the breaks; the others fall in the class they reach, and the top class reads
+    "... and above" (so one tiny population's rate in the thousands cannot stretch the top class to itself)."""
     v = np.array([np.nan if x is None else float(x) for x in values], dtype=float)
-    positive = v[v > 0]
+    positive = v[(v > 0) & (np.ones(len(v), bool) if basis is None else np.asarray(basis, bool))]
     edges = np.unique(np.quantile(positive, np.linspace(0, 1, k + 1), method="inverted_cdf")) if len(positive) else []
     bounds = [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)] or [(e, e) for e in edges]
     palette = ([CLASS_COLOURS[round(i * (len(CLASS_COLOURS) - 1) / (len(bounds) - 1))] for i in range(len(bounds))]
@@ -164,6 +170,9 @@ def quantile_classes(values, integer: bool = True, k: int = 5, zero_label: str =
     entries = [(ZERO_COLOUR, zero_label)] if (v == 0).any() else []
     for i, (lo, hi) in enumerate(bounds):
         lo = lo + 1 if integer and i > 0 else lo  # breaks are observed values; the value at a break is in the class below
+        if basis is not None and i == len(bounds) - 1:
+            entries.append((palette[i], f"{_number(lo, integer)} and above"))
+            continue
         entries.append((palette[i], _number(lo, integer) if lo == hi else f"{_number(lo, integer)}–{_number(hi, integer)}"))
     if np.isnan(v).any():
         entries.append((NO_DATA_COLOUR, missing_label))
@@ -171,8 +180,8 @@ def quantile_classes(values, integer: bool = True, k: int = 5, zero_label: str =
     for x in v:
         if np.isnan(x):
             colours.append(NO_DATA_COLOUR)
-        elif x <= 0:
-            colours.append(ZERO_COLOUR)
+        elif x <= 0 or not len(palette):
+            colours.append(ZERO_COLOUR if x <= 0 else NO_DATA_COLOUR)
         else:
             colours.append(palette[min(int(np.searchsorted(edges[1:-1], x, side="left")), len(palette) - 1)])
     return colours, entries
@@ -187,7 +196,7 @@ def neighborhood_tooltip(p: dict) -> str:
         if p.get("smoothed_rate") is not None:
             text += f" (smoothed {p['smoothed_rate']:,.1f})"
     elif "rate" in p:
-        text += "; no rate (under 100 residents)"
+        text += f"; {NO_RATE}"
     return text
 
 
@@ -232,11 +241,21 @@ def point_legend() -> Legend:
     return Legend("Incidents", [([192, 57, 43], "one incident (its masked block location)")])
 
 
+def _rate_basis(geojson: dict, value: str) -> list[bool] | None:
+    """For a rate map, which neighborhoods set the colour breaks: those the ranking ranks by rate (at least
+    hotspots.MIN_RANK_POPULATION residents). Hospital Hill (378 residents, the hospital district) would otherwise
+    make a top class of its own running to thousands per 10,000."""
+    if value == "n":
+        return None
+    return [(f["properties"].get("population") or 0) >= MIN_RANK_POPULATION for f in geojson["features"]]
+
+
 def choropleth_layer(geojson: dict, value: str, max_value: float | None = None) -> pdk.Layer:
     """Neighborhoods filled by quantile class of `value` (a feature property: n, rate or smoothed_rate), with their
     count and rates on hover; `max_value` is kept for old callers and unused."""
     features = geojson["features"]
-    colours, _ = quantile_classes([f["properties"][value] for f in features], integer=value == "n")
+    colours, _ = quantile_classes([f["properties"][value] for f in features], integer=value == "n",
+                                  basis=_rate_basis(geojson, value))
     coloured = {"type": "FeatureCollection", "features": [
         {**f, "properties": {**f["properties"], "tooltip": neighborhood_tooltip(f["properties"]), "color": c + [220]}}
         for f, c in zip(features, colours, strict=True)]}
@@ -245,12 +264,19 @@ def choropleth_layer(geojson: dict, value: str, max_value: float | None = None) 
                      get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
 
 
-def choropleth_legend(geojson: dict, value: str, title: str, missing_label: str = "no data") -> Legend:
-    """The neighborhood map's quantile breaks, so one extreme small-population rate cannot set every colour."""
+def choropleth_legend(geojson: dict, value: str, title: str, missing_label: str | None = None) -> Legend:
+    """The neighborhood map's quantile breaks, so one extreme small-population rate cannot set every colour; a rate
+    map says which neighborhoods set the breaks (the ranking's population floor, hotspots.POPULATION_RULE)."""
+    basis = _rate_basis(geojson, value)
     _, entries = quantile_classes([f["properties"][value] for f in geojson["features"]], integer=value == "n",
-                                  missing_label=missing_label)
-    return Legend(title, entries, "Classes are quantiles of the neighborhoods above zero, so one extreme "
-                                  "neighborhood cannot wash out the rest. Click a neighborhood to open its profile.")
+                                  missing_label=missing_label or ("no data" if basis is None else NO_RATE),
+                                  basis=basis)
+    if basis is None:
+        return Legend(title, entries, "Classes are quantiles of the neighborhoods above zero, so one extreme "
+                                      "neighborhood cannot wash out the rest. Click a neighborhood to open its profile.")
+    return Legend(title, entries, f"Classes are quantiles of the neighborhoods with at least {MIN_RANK_POPULATION} "
+                                  "residents; a smaller one with a higher rate falls in the top class ('and above'). "
+                                  "Click a neighborhood to open its profile.")
 
 
 def spots_layer(spots) -> pdk.Layer:

@@ -111,6 +111,15 @@ def victims(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:
     return frame
 
 
+def neighbour_names(labels: dict[str, str], area: str, neighbours: list[str]) -> list[str]:
+    """The neighbours' readable names on `area`'s profile: an unnamed polygon labelled "next to" this very area
+    reads "Unnamed area 3 (no name in the city's file)" instead, since "next to Hospital Hill" on Hospital Hill's
+    own list says nothing."""
+    own = f" (next to {labels.get(area, area)})"
+    return [labels.get(n, n).removesuffix(own) + " (no name in the city's file)" if labels.get(n, n).endswith(own)
+            else labels.get(n, n) for n in neighbours]
+
+
 def neighbours(con: duckdb.DuckDBPyConnection, area_id: str) -> list[str]:
     """Neighborhoods next to this one, its border widened by about 50 m: the published borders leave small gaps (a
     street, a sliver) between some neighborhoods that plainly adjoin."""

@@ -123,7 +123,7 @@ LOG_COLUMNS = {"load_id": "load", "file": "file", "source_id": "source", "rows_r
                "rows_loaded": "rows loaded", "rows_rejected": "rows rejected", "incidents": "incidents",
                "loaded_at": "loaded at", "message": "notes", "sha256": "SHA-256"}
 #: what the load log's incident column says for a source of counts by area (an incident count does not apply)
-NOT_INCIDENTS = "not applicable (counts by area)"
+NOT_INCIDENTS = "counts by area"
 REJECT_COLUMNS = {"load_id": "load", "file": "file", "row_number": "row in file", "reason": "reason",
                   "raw": "row as read"}
 
@@ -582,6 +582,15 @@ def watch_counts(db_key: str, source: str, category: str, start: date, end: date
 
 # Emerging hot spots, early warning, ranking components and the backtest (analytics.emerging, warning, backtest,
 # briefing): each cached on every argument, as the queries above.
+@st.cache_data(show_spinner=False, max_entries=64)
+def emerging_slice(db_key: str, source: str, category: str) -> tuple[str, str | None]:
+    """emerging.default_slice: months, or quarters with the line saying why when months are too sparse for Gi*."""
+    from analytics import emerging
+
+    with cursor(db_key) as cur:
+        return emerging.default_slice(cur, source, category)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def emerging_range(db_key: str, source: str, category: str, slice_: str) -> tuple[date, date]:
     """emerging.default_range: the longest run of slices with data dense enough for Gi*, the page's default period."""

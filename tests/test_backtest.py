@@ -201,3 +201,30 @@ def test_a_last_year_without_whole_data_is_said_to_be_skipped(built_db):
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "2026 skipped: no whole year of neighborhood-level data for 2026" in out.stdout
+
+
+def test_the_cli_text_reads_as_words_with_whole_counts(built_db, cli):
+    """Without --json, the summary has headings in words (no machine ids) and counts as counts: the naive
+    baseline picks 20 a year, so its average is "20", never "20.0"; the years scored are whole."""
+    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "kcpd_nbhd", "--category",
+                          "persons"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for raw in ("strategy", "share_pct", "smoothed_rate", "count_same_size"):
+        assert raw not in out.stdout, raw
+    summary = out.stdout[out.stdout.index("Averages over the years scored"):]
+    naive = next(line for line in summary.splitlines() if line.strip().startswith(backtest.STRATEGIES["count"]))
+    naive_rows = pd.DataFrame(cli["table"]).query("strategy == 'count'")
+    share, caught = naive_rows.share_pct.mean(), naive_rows.caught.mean()
+    assert naive.split()[-4:] == ["20", f"{share:.1f}", f"{caught:.0f}" if caught == int(caught) else f"{caught:.1f}",
+                                  str(len(YEARS))]
+
+
+def test_the_data_page_chart_title_fits_its_axis():
+    """The y-axis title is drawn along the plot's height: at about 7 px a character it must be shorter than the plot
+    area (height less the top and bottom margins), or the browser cuts it at the top."""
+    from analytics import briefing
+
+    result = {"strategies": backtest.STRATEGIES,
+              "table": pd.DataFrame({"year": [2017], "strategy": ["count"], "share_pct": [30.0]})}
+    layout = briefing.backtest_chart(result).layout
+    assert len(layout.yaxis.title.text) * 7 <= layout.height - layout.margin.t - layout.margin.b

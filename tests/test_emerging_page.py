@@ -24,6 +24,11 @@ NBHD = Filter("kcpd_nbhd", "persons", date(2015, 1, 1), date(2026, 6, 30))
 COMMANDS = ["emerging", "watchlist", "backtest"]
 
 
+def _count_words(watch: dict) -> str:
+    """How the watch list's sentence opens: "None of the 240 ..." or "3 of the 240 ..."."""
+    return f"{'None' if watch['flagged'] == 0 else watch['flagged']} of the {watch['tested']} neighborhoods tested"
+
+
 def page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
     at.switch_page("views/emerging.py")
@@ -65,7 +70,7 @@ def test_watch_list_and_ranking_components_are_the_librarys(at, con):
     watch = warning.watchlist(con, "kcpd_nbhd", "persons")
     shown = [m.value for m in at.markdown]
     assert all(f"- {line}" in shown for line in watch["watch"])
-    assert any(m.startswith(f"**{watch['target']}**: {watch['flagged']} of {watch['tested']}") for m in shown)
+    assert any(m.startswith(f"**{watch['target']}**: {_count_words(watch)}") for m in shown)
     ranking = next(d.value for d in at.dataframe if "early warning" in d.value.columns).set_index("neighborhood")
     comp = backtest.components(con, NBHD).set_index("area_id")
     assert (ranking["early warning"] == comp["early_warning"].reindex(ranking.index)).all()
@@ -197,7 +202,7 @@ def test_the_watch_list_follows_the_chosen_period(built_db, con):
     assert watch["target"] == "2018-11"
     assert any(h.value.startswith("Early warning: 2018-11") for h in at.subheader)
     shown = [m.value for m in at.markdown]
-    assert any(m.startswith(f"**2018-11**: {watch['flagged']} of {watch['tested']}") for m in shown)
+    assert any(m.startswith(f"**2018-11**: {_count_words(watch)}") for m in shown)
     assert any("Early warning: 2018-11." in c.value for c in at.caption)
 
 
@@ -244,3 +249,27 @@ def test_the_hexagon_map_opens_on_every_cell(built_db, con):
     assert centre - half_height <= merc(min(lats)) and merc(max(lats)) <= centre + half_height
     half_width = 700 / 2 * 360 / (256 * 2 ** view["zoom"])
     assert view["longitude"] - half_width <= min(lons) and max(lons) <= view["longitude"] + half_width
+
+
+@pytest.mark.parametrize(("flagged", "outside", "expected"), [
+    (0, 5, "None of the 190 neighborhoods tested is flagged (trained on 2023-06..2026-05; 5% false-discovery rate). "
+           "5 are outside their usual 95% range but within what chance gives across 190 (about 10 would be by "
+           "chance alone)."),
+    (1, 1, "1 of the 190 neighborhoods tested is flagged beyond its expected range (trained on 2023-06..2026-05; 5% "
+           "false-discovery rate). 1 is outside its usual 95% range but within what chance gives across 190 (about "
+           "10 would be by chance alone)."),
+    (3, 0, "3 of the 190 neighborhoods tested are flagged beyond their expected range (trained on 2023-06..2026-05; "
+           "5% false-discovery rate)."),
+])
+def test_the_watch_list_reads_as_a_plain_sentence(flagged, outside, expected):
+    watch = {"flagged": flagged, "tested": 190, "outside_not_flagged": outside, "training": "2023-06..2026-05",
+             "fdr": 0.05, "interval": 0.95}
+    assert briefing.watch_sentence(watch) == expected
+
+
+def test_the_z_chart_title_gives_p_with_an_equals_sign(con):
+    result = emerging.emerging(con, NBHD, "quarter")
+    table = result["table"]
+    row = table[table["trend_p"] >= 0.001].iloc[0]
+    title = briefing.z_chart(result, row["place"]).layout.title.text
+    assert f"p = {row['trend_p']:.3f})" in title

@@ -217,7 +217,7 @@ def test_concentration_share_matches_an_independent_count(con):
     assert (got["cells"], got["top_cells"], got["incidents"]) == (cells, top, len(in_city))
     # fewer incidents than cells: no share is a finding, and the reason names both counts
     assert len(in_city) < cells and got["share_in_top_5pct"] is None
-    assert f"{len(in_city):,} placed incidents for {cells:,} cells" in got["refused"]
+    assert f"{len(in_city):,} placed incidents for the {cells:,} small hexagons (0.1 km²)" in got["refused"]
     # the same counts over a grid they outnumber: the share is measured (the 5% of 200 cells: the busiest 10)
     few_cells = hotspots.concentration_of(per_cell.sample(frac=1, random_state=1), 200)
     assert few_cells["share_in_top_5pct"] == round(100 * per_cell.head(10).sum() / per_cell.sum(), 1) < 100
@@ -243,6 +243,13 @@ def test_66_shootings_show_no_concentration_finding(con):
     assert not at.exception
     assert not [m for m in at.metric if "busiest" in m.label]
     assert any("too few incidents to measure concentration" in c.value for c in at.caption)
+    # both cell counts name their hexagons' size: 7,642 small and about 1,100 medium read as two grids, not a clash
+    inside = shot[shapely.contains_xy(_city_polygon(), shot.lng, shot.lat)]
+    medium = set(h3.geo_to_cells(_city_polygon().__geo_interface__, 8)) | {
+        h3.latlng_to_cell(y, x, 8) for x, y in zip(inside.lng, inside.lat, strict=True)}
+    captions = " ".join(c.value for c in at.caption)
+    assert f"for the {cells:,} small hexagons (0.1 km²) covering the city" in captions
+    assert f"of the {len(medium):,} medium hexagons (0.7 km²) covering the city" in captions
 
 
 def test_tied_counts_share_a_rank_and_a_handful_is_labelled(con, nbhd_raw):
@@ -285,7 +292,7 @@ def test_ranking_by_rate_leaves_out_tiny_populations_and_says_so(con, nbhd_raw):
     ranked = table[table["rank"].notna()]
     assert (ranked["population"] >= hotspots.MIN_RANK_POPULATION).all()
     sentence = hotspots_text.smoothing_sentence(result)
-    assert f"fewer than {hotspots.MIN_RANK_POPULATION:,} residents are not ranked by rate" in sentence
+    assert f"under {hotspots.MIN_RANK_POPULATION:,} residents" in sentence and "are not ranked by it" in sentence
     assert "tiny population cannot top" not in sentence
 
 
@@ -679,13 +686,59 @@ def test_refusals_and_cli_text_name_the_source_and_read_as_a_table(con):
 
 def test_the_ranking_fits_a_1400_px_window(con):
     """The page's content column is 938 px wide at a 1,400-px window (measured in Chromium); the ranking's columns up
-    to the change test must fit it, and every column shown has a short heading or width."""
-    from analytics import hotspots_text
+    to the components' last (dated headings included) must fit it, each with a short heading no wider than its
+    column, and the dated headings keep their date in the help."""
+    from analytics import backtest, hotspots_text
 
-    shown = hotspots_text.ranking_table(hotspots.rank(con, GVA_2016))
-    config = hotspots_text.RANKING_COLUMNS
+    f = Filter("kcpd_nbhd", "persons", date(2024, 1, 1), date(2025, 12, 31))
+    comp = backtest.components(con, f)
+    shown = hotspots_text.ranking_table(hotspots.rank(con, f), comp, comp.attrs)
+    config = hotspots_text.column_config(shown.columns)
     assert list(config) == list(shown.columns)
-    key = list(shown.columns)[: list(shown.columns).index("change larger than chance?") + 1]
-    assert sum(config[c]["width"] for c in key) <= 938
-    longest_flag = max(len(v) for v in shown["change larger than chance?"])
-    assert longest_flag * 7 <= config["change larger than chance?"]["width"]  # about 7 px a character at this size
+    dated = [c for c in shown.columns if c.startswith(("early warning (", "years in top 10% ("))]
+    assert len(dated) == 2  # "early warning (2025-12)", "years in top 10% (2015-2025)"
+    last = max(list(shown.columns).index(c) for c in dated)
+    assert sum(config[c]["width"] for c in list(shown.columns)[: last + 1]) <= 938
+    for name in shown.columns:
+        heading = config[name].get("label", name)
+        assert len(heading) * 7 <= config[name]["width"] + 10, name  # about 7 px a character at this size
+    for name in dated:
+        assert name[name.index("(") + 1:-1] in config[name]["help"] and "(" not in config[name]["label"]
+    for name in ("change larger than chance?", "per 10,000 residents", *dated):
+        longest = max(len(v) for v in shown[name].astype(str))
+        assert longest * 7 <= config[name]["width"], name
+
+
+def test_rate_map_breaks_come_from_the_neighborhoods_ranked_by_rate(con):
+    """Hospital Hill (378 residents) has a smoothed rate in the thousands: the legend's classes are set by the
+    neighborhoods of at least 500 residents (as the ranking by rate), its top class reads "and above", and the legend
+    says so, with the same floor for a blank rate as the ranking's table."""
+    from analytics import maps
+
+    geo = hotspots.choropleth_geojson(con, hotspots.neighborhood_counts(con, NBHD_2025))
+    props = [f["properties"] for f in geo["features"]]
+    big = [p["smoothed_rate"] for p in props if (p["population"] or 0) >= 500 and (p["smoothed_rate"] or 0) > 0]
+    small = [p["smoothed_rate"] for p in props if (p["population"] or 0) < 500 and p["smoothed_rate"]]
+    assert max(small) > 2 * max(big)  # the case: a tiny population far above every ranked rate
+    legend = maps.choropleth_legend(geo, "smoothed_rate", "Smoothed rate per 10,000 residents")
+    labels = [label for _, label in legend.entries]
+    numbers = [float(x.replace(",", "")) for label in labels for x in re.findall(r"[\d,]+\.\d", label)]
+    assert numbers[0] == pytest.approx(min(big)) and max(numbers) < max(big)
+    assert labels[-2].endswith(" and above") and labels[-1] == "no rate (under 100 residents)"
+    assert "at least 500 residents" in legend.note and "'and above'" in legend.note
+    layer = maps.choropleth_layer(geo, "smoothed_rate")
+    colour = {f["properties"]["area_id"]: f["properties"]["color"][:3] for f in layer.data["features"]}
+    top_class = legend.entries[-2][0]
+    assert colour["Hospital Hill"] == top_class
+
+
+def test_both_population_floors_read_the_same_everywhere(con):
+    """One sentence names both floors (100: no rate; 500: not ranked by rate, not setting the map's colours), on
+    the ranking, in the Emerging page's and the briefing's caveat."""
+    from analytics import briefing, hotspots_text
+
+    result = hotspots.rank(con, NBHD_2025, by="rate")
+    sentence = hotspots_text.smoothing_sentence(result)
+    for text in (sentence, briefing.caveats("kcpd_nbhd")["smoothed rate"]):
+        assert "blank under 100 residents" in text and "under 500 residents" in text
+        assert "not ranked by it and do not set the rate map's colours" in text

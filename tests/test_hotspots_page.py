@@ -144,8 +144,9 @@ def test_the_ranking_gains_the_emerging_pages_components(built_db, con):
     assert not at.exception
     shown = _ranking_frame(at).set_index("neighborhood")
     cols = list(shown.columns)
-    assert cols[:5] == ["rank", "incidents", "smoothed per 10,000", "change %", "change larger than chance?"]
-    assert cols[5:8] == ["emerging category", "early warning (2026-06)", "years in top 10% (2015-2025)"]
+    assert cols[:6] == ["rank", "incidents", "per 10,000 residents", "smoothed per 10,000", "change %",
+                        "change larger than chance?"]
+    assert cols[6:9] == ["emerging category", "early warning (2026-06)", "years in top 10% (2015-2025)"]
     f = Filter("kcpd_nbhd", "persons", date(2024, 7, 1), date(2026, 6, 30))
     comp = backtest.components(con, f, "month").set_index("area_id")
     ids = hotspots.rank(con, f)["table"].set_index("name")["area_id"]  # the 6 unnamed polygons have a display name

@@ -76,7 +76,8 @@ def test_the_neighbours_are_one_band_with_a_legend_and_readable_names(built_db, 
     assert names == [f"range of the {len(next_door)} neighbours (lowest to highest)",
                      f"median of the {len(next_door)} neighbours", "Hospital Hill"]
     text = " ".join([c.value for c in at.caption] + [m.value for m in at.markdown])
-    assert "unnamed-" not in text and "Unnamed area 3 (next to " in text
+    assert "unnamed-" not in text and "Unnamed area 3 (no name in the city's file)" in text
+    assert "(next to Hospital Hill)" not in text  # on Hospital Hill's own list, "next to Hospital Hill" says nothing
 
 
 def test_the_neighbours_band_is_their_median_and_range_with_gaps_kept():

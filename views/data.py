@@ -35,17 +35,18 @@ st.table(cats[["category_id", "label", "kind", "definition"]].rename(
 
 st.subheader("Load log")
 st.dataframe(web.load_log(key), hide_index=True, width="stretch",
-             column_config={"load": st.column_config.NumberColumn(width=50),
-                            "file": st.column_config.TextColumn(width=250, help="the file's name as loaded"),
-                            "source": st.column_config.TextColumn(width=230),
-                            "rows read": st.column_config.NumberColumn("read", width=70, format="localized",
+             column_config={"load": st.column_config.NumberColumn(width=45),
+                            "file": st.column_config.TextColumn(width=300, help="the file's name as loaded"),
+                            "source": st.column_config.TextColumn(width=270),
+                            "rows read": st.column_config.NumberColumn("read", width=65, format="localized",
                                                                        help="rows read from the file"),
-                            "rows loaded": st.column_config.NumberColumn("loaded", width=70, format="localized",
+                            "rows loaded": st.column_config.NumberColumn("loaded", width=65, format="localized",
                                                                          help="rows loaded"),
-                            "rows rejected": st.column_config.NumberColumn("rejected", width=70, format="localized",
+                            "rows rejected": st.column_config.NumberColumn("rejected", width=65, format="localized",
                                                                            help="rows rejected (listed below)"),
-                            "incidents": st.column_config.TextColumn(width=200, help=(
-                                "distinct incidents the file added; sources of counts by area have none to count")),
+                            "incidents": st.column_config.TextColumn(width=120, help=(
+                                "distinct incidents the file added; 'counts by area': a source of counts by area "
+                                "has no incidents to count")),
                             "loaded at": st.column_config.TextColumn(width=100),
                             "notes": st.column_config.TextColumn(width=120),
                             "SHA-256": st.column_config.TextColumn(width=80)})
@@ -70,8 +71,8 @@ if info["rejected_rows"]:
     shown = web.rejects(key, 500)
     st.caption(f"The first {len(shown):,} of {info['rejected_rows']:,} rejected rows; the download holds all of them.")
     st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"reason": st.column_config.TextColumn(width=190),
-                                "file": st.column_config.TextColumn(width=260),
+                 column_config={"reason": st.column_config.TextColumn(width=240),
+                                "file": st.column_config.TextColumn(width=290),
                                 "load": st.column_config.NumberColumn(width=45),
                                 "row in file": st.column_config.NumberColumn("row", width=60, help="row in the file"),
                                 "row as read": st.column_config.TextColumn(width="large", help=(

@@ -32,9 +32,15 @@ with st.sidebar:
     category = st.selectbox("Category", ids, format_func=cat_labels.get, key=f"e_category_{source}",
                             index=ids.index(filters.pick(params.get("category"), ids, default_cat, problems,
                                                          "category")))
+    # the slice follows the source's default (quarters where months are too sparse) until a link or the user picks
+    auto_slice, slice_note = web.emerging_slice(key, source, category)
+    linked = filters.pick(params.get("slice"), list(emerging.SLICES), "", problems, "slice")
+    if linked:
+        st.session_state["e_slice"], st.session_state["e_slice_chosen"] = linked, True
+    elif not st.session_state.get("e_slice_chosen"):
+        st.session_state["e_slice"] = auto_slice
     slice_ = st.radio("Time slice", list(emerging.SLICES), key="e_slice", horizontal=True,
-                      index=list(emerging.SLICES).index(filters.pick(params.get("slice"), list(emerging.SLICES),
-                                                                     "month", problems, "slice")))
+                      on_change=lambda: st.session_state.update(e_slice_chosen=True))
     units = list(emerging.UNITS) if kinds[source] == "incidents" else ["neighborhood"]
     unit = st.radio("Places", units, key=f"e_unit_{source}", format_func={
         "neighborhood": "neighborhoods", "hex": "hexagons (0.7 km²)"}.get, index=units.index(
@@ -53,6 +59,8 @@ with st.sidebar:
         help=emerging.INFERENCE_HELP)
 for p in problems:
     st.warning(f"Link parameter {p}.")
+if slice_note and slice_ == auto_slice and not st.session_state.get("e_slice_chosen"):
+    st.info(slice_note)
 st.query_params.from_dict({"source": source, "category": category, "slice": slice_, "unit": unit,
                            "start": str(start), "end": str(end)})
 if start > end:
@@ -63,59 +71,64 @@ try:
     with st.spinner("Computing Gi* for every slice…"):
         result = web.emerging(key, source, category, start, end, slice_, unit, permutations)
 except BadQuery as exc:
+    result = None
     st.warning(f"Emerging hot spots not computed: {exc}.")
     st.caption(f"Gi* needs at least {emerging.MIN_EVENTS_PER_SLICE} placed events in every slice and at least "
-               f"{emerging.MIN_SLICES} slices with data.")
-    st.stop()
+               f"{emerging.MIN_SLICES} slices with data. The early warning and the ranking components below do not "
+               "need it.")
+    if slice_ == "month" and auto_slice == "quarter":
+        st.button("Use quarters instead", key="e_use_quarters",
+                  on_click=lambda: st.session_state.update(e_slice="quarter", e_slice_chosen=True))
 
-counts = result["counts_by_category"]
-hot = sum(v for k, v in counts.items() if "hot spot" in k)
-cold = sum(v for k, v in counts.items() if "cold spot" in k)
-c1, c2, c3 = st.columns(3)
-c1.metric("Places analysed", f"{result['places']:,}")
-c2.metric(f"{slice_.capitalize()}s", f"{len(result['slices'])}", help=f"{result['start']} to {result['end']}")
-c3.metric("Hot / cold spot places", f"{hot} / {cold}")
-if result["partial_slices"]:
-    st.warning(f"{len(result['partial_slices'])} {slice_}{'' if len(result['partial_slices']) == 1 else 's'} "
-               f"undercount ({', '.join(result['partial_slices'][:8])}"
-               f"{'…' if len(result['partial_slices']) > 8 else ''}): Gi* compares places within a slice, so a "
-               "citywide undercount moves no z-score, but an uneven one does.")
-if result["left_out"]:
-    left_out = [web.area_labels(key).get(a, a) for a in result["left_out"]]
-    st.caption(f"Left out (no data or no neighbours, never counted as 0): {', '.join(left_out[:10])}"
-               f"{'…' if len(result['left_out']) > 10 else ''}.")
+if result is not None:
+    counts = result["counts_by_category"]
+    hot = sum(v for k, v in counts.items() if "hot spot" in k)
+    cold = sum(v for k, v in counts.items() if "cold spot" in k)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Places analysed", f"{result['places']:,}")
+    c2.metric(f"{slice_.capitalize()}s", f"{len(result['slices'])}", help=f"{result['start']} to {result['end']}")
+    c3.metric("Hot / cold spot places", f"{hot} / {cold}")
+    if result["partial_slices"]:
+        st.warning(f"{len(result['partial_slices'])} {slice_}{'' if len(result['partial_slices']) == 1 else 's'} "
+                   f"undercount ({', '.join(result['partial_slices'][:8])}"
+                   f"{'…' if len(result['partial_slices']) > 8 else ''}): Gi* compares places within a slice, so a "
+                   "citywide undercount moves no z-score, but an uneven one does.")
+    if result["left_out"]:
+        left_out = [web.area_labels(key).get(a, a) for a in result["left_out"]]
+        st.caption(f"Left out (no data or no neighbours, never counted as 0): {', '.join(left_out[:10])}"
+                   f"{'…' if len(result['left_out']) > 10 else ''}.")
 
-st.subheader("Map of categories")
-geo = web.emerging_geojson(key, source, category, start, end, slice_, unit, permutations)
-layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True, get_fill_color="properties.rgba",
-                  get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
-left, right = st.columns([4, 1])
-with left:
-    st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
-                             initial_view_state=maps.fit_view(briefing.bounds(geo), 520), map_style=None,
-                             tooltip={"text": "{name}: {category}"}), height=520)
-with right:
-    st.markdown("**Legend**")
-    st.html(briefing.legend_html(counts))
+    st.subheader("Map of categories")
+    geo = web.emerging_geojson(key, source, category, start, end, slice_, unit, permutations)
+    layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True, get_fill_color="properties.rgba",
+                      get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
+    left, right = st.columns([4, 1])
+    with left:
+        st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
+                                 initial_view_state=maps.fit_view(briefing.bounds(geo), 520), map_style=None,
+                                 tooltip={"text": "{name}: {category}"}), height=520)
+    with right:
+        st.markdown("**Legend**")
+        st.html(briefing.legend_html(counts))
 
-st.subheader("Every place: category, trend and last significant slice")
-th = result["thresholds"]
-st.caption(f"A slice's Gi* is significant at {th['gi_confidence']:.0%} confidence after a false-discovery-rate "
-           f"correction over that slice's places; the trend is Mann-Kendall on the z-scores at "
-           f"{th['trend_confidence']:.0%}; persistent, intensifying, diminishing and historical need a significant "
-           f"spot in {th['share_of_slices']:.0%} of slices. Definitions: README, 'Emerging hot spots'.")
-rows = briefing.emerging_rows(result)
-st.dataframe(rows, hide_index=True, width="stretch", height=360)
-st.download_button("Download the table (CSV)", web.csv_bytes(rows), file_name=f"kc_emerging_{source}_{category}.csv",
-                   mime="text/csv", key="e_download")
+    st.subheader("Every place: category, trend and last significant slice")
+    th = result["thresholds"]
+    st.caption(f"A slice's Gi* is significant at {th['gi_confidence']:.0%} confidence after a false-discovery-rate "
+               f"correction over that slice's places; the trend is Mann-Kendall on the z-scores at "
+               f"{th['trend_confidence']:.0%}; persistent, intensifying, diminishing and historical need a significant "
+               f"spot in {th['share_of_slices']:.0%} of slices. Definitions: README, 'Emerging hot spots'.")
+    rows = briefing.emerging_rows(result)
+    st.dataframe(rows, hide_index=True, width="stretch", height=360)
+    st.download_button("Download the table (CSV)", web.csv_bytes(rows), file_name=f"kc_emerging_{source}_{category}.csv",
+                       mime="text/csv", key="e_download")
 
-ranked = result["table"].sort_values("events", ascending=False)
-shown = ranked[ranked["category"] != emerging.NO_PATTERN]["place"].tolist() + ranked["place"].tolist()
-names = dict(zip(result["table"]["place"], result["table"]["neighborhood"], strict=True))
-place = st.selectbox("Gi* over time for", list(dict.fromkeys(shown)), key=f"e_place_{source}_{unit}",
-                     format_func=lambda p: p if unit == "neighborhood" else f"{p} ({names[p] or 'outside'})")
-st.plotly_chart(briefing.z_chart(result, place), width="stretch")
-st.caption("Dashed lines: ±1.64, the 90% level before the false-discovery-rate correction (for scale).")
+    ranked = result["table"].sort_values("events", ascending=False)
+    shown = ranked[ranked["category"] != emerging.NO_PATTERN]["place"].tolist() + ranked["place"].tolist()
+    names = dict(zip(result["table"]["place"], result["table"]["neighborhood"], strict=True))
+    place = st.selectbox("Gi* over time for", list(dict.fromkeys(shown)), key=f"e_place_{source}_{unit}",
+                         format_func=lambda p: p if unit == "neighborhood" else f"{p} ({names[p] or 'outside'})")
+    st.plotly_chart(briefing.z_chart(result, place), width="stretch")
+    st.caption("Dashed lines: ±1.64, the 90% level before the false-discovery-rate correction (for scale).")
 
 try:
     watch = web.watchlist(key, source, category, slice_, None, end)
@@ -126,14 +139,10 @@ except BadQuery as exc:
 if watch:
     st.subheader(f"Early warning: {watch['target']}, the latest complete {slice_} of the period")
 if watch:
-    st.markdown(f"**{watch['target']}**: {watch['flagged']} of {watch['tested']} neighborhoods tested are beyond "
-                f"their expected range (trained on {watch['training']}; {watch['fdr']:.0%} false-discovery rate)."
-                + (f" {watch['outside_not_flagged']} more are outside their {watch['interval']:.0%} range but not "
-                   f"flagged: across {watch['tested']} tested, about {(1 - watch['interval']) * watch['tested']:.0f} "
-                   "are expected that far out by chance." if watch["outside_not_flagged"] else ""))
+    st.markdown(f"**{watch['target']}**: {briefing.watch_sentence(watch)}")
     for line in watch["watch"] or ["No neighborhood is beyond its expected range."]:
         st.markdown(f"- {line}")
-    st.caption(briefing.CAVEATS["early warning"])
+    st.caption(briefing.caveats(source, slice_)["early warning"])
 
 st.subheader("Ranking components")
 table, notes = web.emerging_ranking(key, source, category, start, end, slice_)
@@ -141,14 +150,18 @@ st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to 
            f"{notes['previous_period'].replace('..', ' to ')}. Emerging category: the analysis above, by "
            f"neighborhood. Early warning: {notes.get('early_warning_for', 'not available')}. Years in the top 10%: "
            f"{notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
-st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420)
-for measure, text in briefing.caveats(source).items():
+st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420,
+             column_config=briefing.RANKING_CONFIG)
+for measure, text in briefing.caveats(source, slice_).items():
     if measure not in ("early warning",):
         st.caption(f"**{measure.capitalize()}**: {text}")
 
 st.subheader("One-page briefing")
-st.download_button("Download the briefing (HTML, print to PDF from the browser)",
-                   web.briefing(key, source, category, start, end, slice_, unit, permutations).encode("utf-8"),
-                   file_name=f"kc_briefing_{source}_{category}_{date.today():%Y%m%d}.html", mime="text/html",
-                   key="e_briefing")
+if result is None:
+    st.info(f"No briefing: it leads with the emerging hot spots, not computed for these {slice_}s (above).")
+else:
+    st.download_button("Download the briefing (HTML, print to PDF from the browser)",
+                       web.briefing(key, source, category, start, end, slice_, unit, permutations).encode("utf-8"),
+                       file_name=f"kc_briefing_{source}_{category}_{date.today():%Y%m%d}.html", mime="text/html",
+                       key="e_briefing")
 st.caption(f"Watch-list flags: {warning.HEATING} / {warning.COOLING}. A flag is a reason to look, not a finding.")

@@ -70,7 +70,7 @@ elif nbhd_geo is None:
 else:
     value, title = ("smoothed_rate", "Smoothed rate per 10,000 residents") if layer == "rate" else ("n", "Incidents")
     layers.append(maps.choropleth_layer(nbhd_geo, value))
-    legends.append(maps.choropleth_legend(nbhd_geo, value, title, "no rate (under 100 residents)"))
+    legends.append(maps.choropleth_legend(nbhd_geo, value, title))
 if layer not in ("rate", "count") or nbhd_geo is None:  # on top: a click anywhere in a neighborhood opens its profile
     layers.append(maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)))
     legends.append(maps.outline_legend())
@@ -109,7 +109,7 @@ if ranking:
         c2.caption(f"Concentration not measured: {conc['refused']}.")
     elif conc and conc["share_in_top_5pct"] is not None:
         c2.metric("Share in the busiest 5% of hex cells", f"{conc['share_in_top_5pct']}%",
-                  help=f"{conc['top_cells']:,} of the city's {conc['cells']:,} small hexagons")
+                  help=f"{conc['top_cells']:,} of the {conc['cells']:,} {conc['cell_size']} covering the city")
     c3.metric("Share in the top 10 neighborhoods", "no incidents" if ranking["top10_share_pct"] is None
               else f"{ranking['top10_share_pct']:.0f}%")
     st.caption(text.smoothing_sentence(ranking) + " " + text.change_caption(ranking))
@@ -121,8 +121,8 @@ if ranking:
         with st.spinner("Computing the emerging category, early warning and persistence…"):
             comp, comp_notes = web.components(key, source, category, start, end)
         st.caption(text.components_caption(comp_notes) + " ".join(text.component_columns(comp, comp_notes)[1]))
-    st.dataframe(text.ranking_table(ranking, comp, comp_notes), hide_index=True, width="stretch", height=420,
-                 column_config=text.RANKING_COLUMNS)
+    shown = text.ranking_table(ranking, comp, comp_notes)
+    st.dataframe(shown, hide_index=True, width="stretch", height=420, column_config=text.column_config(shown.columns))
     st.download_button("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
                        file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
 
@@ -141,10 +141,7 @@ else:
         st.info(f"Hot-spot test not run: {exc}.")
     if gi is not None:
         spots = gi[gi["spot"] != "not significant"]
-        st.caption(f"Medium hexagons; each cell with its six neighbours; p-values from {hotspots.GI_PERMUTATIONS:,} "
-                   f"random rearrangements of the counts (fixed seed), kept only if significant after a "
-                   f"false-discovery-rate correction ({hotspots.GI_ALPHA:.0%}); a cell without incidents is never a hot "
-                   f"spot. {len(spots)} of {len(gi):,} cells are hot or cold spots ({int(gi['n'].sum()):,} incidents).")
+        st.caption(text.gi_caption(gi, hotspots.GI_PERMUTATIONS, hotspots.GI_ALPHA))
         if spots.empty:
             st.info("No hot or cold spot: the incidents of this period are not more clustered than chance would give.")
         else:

@@ -57,8 +57,8 @@ if data["neighbours"]:
     st.plotly_chart(charts.neighbour_band(profile.neighbour_band(trend.rename(columns={"area": "n"}),
                                                                  data["neighbours"]), area, len(data["neighbours"])),
                     width="stretch")
-    st.caption(f"Neighbours: {', '.join(names.get(n, n) for n in data['neighbours'])}. The band runs from the lowest "
-               "to the highest neighbour each month; months without data are gaps.")
+    st.caption(f"Neighbours: {', '.join(profile.neighbour_names(names, area, list(data['neighbours'])))}. The band "
+               "runs from the lowest to the highest neighbour each month; months without data are gaps.")
 
 st.subheader("Canvasses that touched it")
 events = web.events_touching(key, area)
