@@ -63,18 +63,32 @@ def placebo_ratios(result: dict) -> go.Figure:
     return fig
 
 
+#: what 0 means on the event study, said on the chart itself (analytics.program.event_study)
+EVENT_STUDY_ZERO = "0 = the footprints' average month in the 12 before their starts, against their donors"
+
+
 def event_study(result: dict) -> go.Figure:
-    """Percent change against month -1, by month relative to each footprint's start, with 90% intervals."""
+    """Percent difference from the footprints' average before-month, by month relative to each footprint's start,
+    with 90% intervals, and the pooled change (the headline) as a dashed line: the after-months scatter around it."""
     e = pd.DataFrame(result["event_study"])
-    fig = go.Figure(go.Scatter(x=e["rel"], y=e["pct"], mode="markers+lines", name="estimate",
+    fig = go.Figure(go.Scatter(x=e["rel"], y=e["pct"], mode="markers+lines", name="month's estimate (90% interval)",
                                line={"color": PALETTE[0]},
                                error_y={"type": "data", "symmetric": False, "array": e["high"] - e["pct"],
                                         "arrayminus": e["pct"] - e["low"]}))
     fig.add_hline(y=0, line_color="#555")
+    after = e[e["rel"] >= 1]
+    if len(after):
+        pooled = result["pooled"]["pct"]
+        fig.add_trace(go.Scatter(x=[after["rel"].min() - 0.4, after["rel"].max() + 0.4], y=[pooled, pooled],
+                                 mode="lines", name=f"pooled change after the starts ({pooled:+.1f}%)",
+                                 line={"color": PALETTE[3], "dash": "dash", "width": 3}))
     fig.add_vline(x=0, line_dash="dash", line_color="#555", annotation_text="start")
-    fig.update_layout(title="Event study: footprints against their donors, month by month",
-                      xaxis_title="months relative to each footprint's start (month -1 = reference)",
-                      yaxis_title="% difference from month -1 (90% interval)", height=380, **_LAYOUT)
+    fig.update_layout(title=f"Event study: footprints against their donors, month by month<br><sup>{EVENT_STUDY_ZERO}"
+                            "</sup>",
+                      xaxis_title="months relative to each footprint's start",
+                      yaxis_title="% vs average month before", height=420, **_LAYOUT)
+    fig.update_yaxes(ticksuffix="%")
+    fig.update_xaxes(dtick=1)
     return fig
 
 
