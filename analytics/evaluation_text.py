@@ -278,3 +278,20 @@ def methods_sentence(result: dict) -> str:
         return (f"{head}, so they can say it {'rose' if pct > 0 else 'fell'} where this paragraph says it "
                 f"{'rose' if here > 0 else 'fell'}: the windows cover different months, and {why}.")
     return f"{head}; their numbers differ from these because the windows cover different months: {why}."
+
+
+def methods_threshold_note(result: dict, other: dict) -> str:
+    """One sentence under the methods table on the Outreach page: its WDD row is another test (the methods' long
+    windows) with its own threshold, so "beyond ±1.80" above and "|z| > 3.05" in the table are not one test with two
+    bars (review r2a). Empty when the table has no WDD row or the windows are the same."""
+    row = next((m for m in other.get("methods", []) if m["method"].startswith("Weighted displacement")), None)
+    mw = other.get("windows_months") or {}
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    if row is None or not mw or (mw["before"], mw["after"]) == (nb, na):
+        return ""
+    return (f"The table's weighted displacement difference row is a different test from the one above: it compares "
+            f"the {mw['before']} months before with the {mw['after']} after, and its threshold ({row['threshold']}, "
+            f"checked on held-out placebos) is set on placebos run over those windows, while ±"
+            f"{result['placebo']['critical_z']:.2f} above is set on this design's placebo checks over {nb} and {na} "
+            "months; the bars differ because longer windows hold more incidents, so counting noise shrinks while "
+            "the ordinary drift between places over years does not, and placebo z-scores spread wider.")
