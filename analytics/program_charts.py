@@ -53,13 +53,18 @@ def donor_weights(result: dict) -> go.Figure:
 
 
 def placebo_ratios(result: dict) -> go.Figure:
-    """The footprint's after/before fit-error ratio against each donor's, when each is treated as the footprint."""
-    r = pd.DataFrame(result["test"]["placebo_ratios"])
-    fig = go.Figure(go.Bar(x=r["neighborhood"], y=r["ratio"], marker_color=PALETTE[5], name="donor as placebo"))
-    fig.add_hline(y=result["test"]["ratio"], line_color=PALETTE[0], line_width=3,
-                  annotation_text="this footprint", annotation_position="top right")
-    fig.update_layout(title="Placebo-in-space: after/before fit error (RMSPE ratio)", xaxis_title="donor neighborhood",
-                      yaxis_title="RMSPE ratio (after / before)", height=360, **_LAYOUT)
+    """The footprint's after/before fit-error ratio against each donor's, when each is treated as the footprint.
+    Bars lie down, one row per donor: standing up, twenty rotated names ate the height and left a plot about 60 px
+    tall whose long y title ran into the chart title (review r2a)."""
+    r = pd.DataFrame(result["test"]["placebo_ratios"]).sort_values("ratio")
+    fig = go.Figure(go.Bar(x=r["ratio"], y=r["neighborhood"], orientation="h", marker_color=PALETTE[5],
+                           name="donor treated as the footprint"))
+    fig.add_vline(x=result["test"]["ratio"], line_color=PALETTE[0], line_width=3,
+                  annotation_text=f"this footprint ({result['test']['ratio']:.2f}×)", annotation_position="top")
+    fig.update_layout(title="Placebo-in-space: fit error after the start ÷ before", xaxis_title="ratio (×)",
+                      yaxis_title=None, height=max(300, 22 * len(r) + 130), showlegend=False,
+                      margin={"l": 10, "r": 20, "t": 70, "b": 50})
+    fig.update_yaxes(automargin=True)
     return fig
 
 
