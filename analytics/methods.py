@@ -89,9 +89,26 @@ def synth_event(con, event: CanvassEvent, before: int = synth.BEFORE, after: int
     candidates = panel.eligible(m, pre, post, exclude)
     r = synth.run(m, treated, candidates, pre, post, f["geo"].near, with_intervals=True)
     cal = calibrate.synth_calibration(f["placebos"], len(fp.areas), event.event_id, n_placebos)
-    return {**_public(f), "status": "evaluated", **describe(r, pre, post, cal),
+    out = describe(r, pre, post, cal)
+    sites = canvass_sites(f["geo"], registry.load(), event.event_id)
+    for d in out["donors"]:
+        d["note"] = sites.get(d["neighborhood"], "")
+    return {**_public(f), "status": "evaluated", **out,
             "busy_places": sorted(f["busy"]),
             "caveats": evaluation.caveats(con, evaluation.Design("areas", panel.SOURCE, panel.MEASURE), pre + post)}
+
+
+def canvass_sites(g: panel.Geo, events: list[CanvassEvent], skip: str) -> dict[str, str]:
+    """Places other dated registry events touched, with a note for the donor table ("canvass site in 2017,
+    outside these windows"). The donor rule (README, Methods) leaves out only events active within the windows, so
+    a place canvassed years apart may be a donor here, while the Outreach page leaves every canvass site out of its
+    comparisons; the note says so where it happens."""
+    years: dict[str, set[int]] = {}
+    for e in events:
+        if e.event_id != skip and e.start_date is not None:
+            for a in g.footprint_areas(e):
+                years.setdefault(a, set()).add(e.start_date.year)
+    return {a: f"canvass site in {' and '.join(map(str, sorted(y)))}, outside these windows" for a, y in years.items()}
 
 
 def describe(r: dict, pre: list, post: list, cal: calibrate.Calibration) -> dict:

@@ -164,11 +164,10 @@ if view == VIEWS["methods"]:
         c1, c2 = st.columns(2)
         c1.plotly_chart(charts.donor_weights(syn), width="stretch")
         c2.plotly_chart(charts.placebo_ratios(syn), width="stretch")
-        st.dataframe(pd.DataFrame(syn["donors"]).rename(columns={"weight": "weight (share of the synthetic)"}),
+        st.dataframe(pd.DataFrame(syn["donors"]).rename(columns={"weight": "weight (share of the synthetic)",
+                                                                  "note": "canvassed?"}),
                      hide_index=True, width="stretch")
-        st.caption(f"Donors exclude the footprint, its 400 m buffer and the places of other registry events active "
-                   f"in these windows ({len(syn['busy_places'])} neighborhoods), and any averaging under 4 incidents a "
-                   "month before the start.")
+        st.caption(words.donor_rule(syn))
     else:
         st.info(f"Synthetic comparison: {syn['message']}")
     st.subheader("Calibration that can be checked")
