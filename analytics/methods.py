@@ -185,6 +185,22 @@ def synth_verdict(r: dict, months: int, cal: calibrate.Calibration) -> str:
     return f"{head}; a change is claimed at {cal.rule})."
 
 
+def rank_cannot_claim(syn: dict) -> bool:
+    """Whether the rank test could not claim a change whatever the data: no threshold (too few placebos), or the
+    smallest p it can give, 1 / (donors + 1), above the calibrated cut-off. Its silence then says nothing."""
+    cal, k = syn["calibration"], syn["test"]["placebos"]
+    return cal.get("threshold") is None or (k > 0 and 1 / (k + 1) > cal["threshold"] + 1e-12)
+
+
+def synth_call(syn: dict) -> str:
+    """The synthetic control's call. A poor fit, or a rank test that cannot reach its cut-off, gives no verdict: its
+    "no change" would be counted as agreeing that nothing changed (review r2a), though it could not have said
+    otherwise."""
+    if syn["fit"]["poor"] or rank_cannot_claim(syn):
+        return "no verdict"
+    return _call(syn["claimed"], syn["estimate_pct"])
+
+
 def _call(claimed: bool, value: float | None) -> str:
     if value is None:
         return "no verdict"
@@ -227,7 +243,7 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
         rows.append({"method": "Synthetic control, placebo-in-space rank test", "estimate_pct": syn["estimate_pct"],
                      "statistic": f"p = {syn['test']['p_value']:.3f}",
                      "threshold": syn["calibration"]["rule"],
-                     "call": "no verdict" if syn["fit"]["poor"] else _call(syn["claimed"], syn["estimate_pct"]),
+                     "call": synth_call(syn),
                      "sentence": syn["verdict"], "calibration": syn["calibration"]})
     return {**_public(f), "status": "evaluated", "windows_months": {"before": nb, "after": na}, "methods": rows,
             "agreement": agreement(rows), "wdd": ev, "synth": syn}
@@ -269,6 +285,11 @@ def agreement(rows: list[dict]) -> str:
     kinds = set(given.values())
     if not given:
         head = "No comparison method can give a verdict here."
+    elif len(given) == 1 and silent:  # one verdict is not an agreement: the silent method is no vote either way
+        (k, v), = given.items()
+        head = (f"Only the {k[0].lower() + k[1:]} gives a verdict: "
+                + ("no change beyond chance" if v == "no change" else f"a {v} beyond chance")
+                + " relative to similar places.")
     elif kinds == {"no change"}:
         head = "The comparison methods agree: no change beyond chance relative to similar places."
     elif len(kinds) == 1:

@@ -186,3 +186,19 @@ def test_donors_canvassed_outside_the_windows_are_marked(built_db, con):
             assert d["note"] == ""
     text = programs_text.donor_rule(r)
     assert all(d["neighborhood"] in text for d in marked) and "unlike the Outreach page" in text
+
+
+def test_a_rank_test_that_cannot_claim_is_no_verdict_not_agreement():
+    """Review r2a: a synthetic control that "cannot claim a change here" was counted as agreeing there was no
+    change. Inline: 20 donors, so the smallest p is 1/21 = 0.048; a cut-off of 0.03 cannot be reached."""
+    syn = {"fit": {"poor": False}, "claimed": False, "estimate_pct": -8.0,
+           "test": {"placebos": 20}, "calibration": {"threshold": 0.03}}
+    assert methods.rank_cannot_claim(syn) and methods.synth_call(syn) == "no verdict"
+    rows = [{"method": "Weighted displacement difference, x", "call": "no change"},
+            {"method": "Synthetic control, placebo-in-space rank test", "call": methods.synth_call(syn)}]
+    text = methods.agreement(rows)
+    assert "methods agree" not in text and text.startswith("Only the weighted displacement difference gives a verdict")
+    assert "Synthetic control: no verdict" in text
+    reachable = {**syn, "calibration": {"threshold": 0.05}}
+    assert not methods.rank_cannot_claim(reachable) and methods.synth_call(reachable) == "no change"
+    assert methods.synth_call({**syn, "calibration": {"threshold": None}}) == "no verdict"  # too few placebos
