@@ -122,8 +122,11 @@ class Calibration:
         if not self.n_held_out or self.held_out_rate is None:
             return f"A change is claimed at {rule}, set on {self.n_calibration} placebos; none were left to check it."
         verdict = "within" if self.holds else "ABOVE"
-        return (f"A change is claimed at {rule}, set on {self.n_calibration} {self.what}; on "
-                f"{self.n_held_out} other {self.what} it claimed one {100 * self.held_out_rate:.0f}% of the time "
+        k = round(self.held_out_rate * self.n_held_out)
+        claimed = (f"claimed a change in none of the {self.n_held_out}" if k == 0 else
+                   f"claimed a change in {k} of the {self.n_held_out}, {100 * self.held_out_rate:.0f}%")
+        return (f"A change is claimed at {rule}, set on {self.n_calibration} {self.what}; on other {self.what} it "
+                f"never saw, it {claimed} "
                 f"(nominal {100 * self.nominal:.0f}%; up to {100 * self.tolerance:.0f}% is {verdict} sampling error "
                 f"for {self.n_held_out}).")
 

@@ -282,6 +282,16 @@ def _other_methods(args: argparse.Namespace, event: registry.CanvassEvent) -> in
     return 0
 
 
+def _placebos(text: str) -> int:
+    """`--placebos`: 1 to analytics.program.MAX_PROGRAM per half (more ran for minutes, to no use)."""
+    from analytics import program
+
+    value = _positive_int(text)
+    if value > program.MAX_PROGRAM:
+        raise argparse.ArgumentTypeError(f"at most {program.MAX_PROGRAM} placebo programs per half: {text!r}")
+    return value
+
+
 def _ids(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -293,6 +303,8 @@ def cmd_program(args: argparse.Namespace) -> int:
 
     with connect() as con:
         result = program.evaluate(con, args.program, _ids(args.events), args.placebos)
+    if result["status"] != "evaluated":  # nothing to evaluate is a refusal, as `evaluate` refuses: exit 2
+        raise RefusedEvaluation(f"{result['title']}: {result['message']}")
     if args.json:
         print_json(result)
     else:
@@ -310,6 +322,8 @@ def cmd_detectable(args: argparse.Namespace) -> int:
 
     with connect() as con:
         result = detect.track(con, args.program, [args.event] if args.event else None, args.horizon)
+    if result["status"] != "tracked":  # nothing to track (no date, too little data before): exit 2, as `evaluate`
+        raise RefusedEvaluation(f"{result['title']}: {result['message']}")
     if args.json:
         print_json(result)
     else:
@@ -498,8 +512,9 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("program", help="pooled effect of a program's footprints with staggered starts")
     g.add_argument("--program", help="program id, e.g. prospect-corridor or council-2026")
     g.add_argument("--events", help="event ids, comma-separated (default: the program's events)")
-    g.add_argument("--placebos", type=_positive_int, default=None,
-                   help="placebo programs per half (calibration, held-out check; default 40, as on the page)")
+    g.add_argument("--placebos", type=_placebos, default=None,
+                   help="placebo programs per half (calibration, held-out check; default 40, as on the page; at "
+                        "most 200)")
     g.add_argument("--json", action="store_true", help="machine-readable output")
     g.set_defaults(func=cmd_program)
 

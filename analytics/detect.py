@@ -122,7 +122,7 @@ def critical_values(p: Placebos, sizes: list[int], key: str, n: int | None = Non
     crit = scale * base
     held = float(np.mean((zs[1] > crit).any(axis=1))) if len(zs[1]) else None
     cal = calibrate.Calibration(f"tracking test, watched every month for {p.after} months", "|z|", float(crit[0]),
-                                len(zs[0]), len(zs[1]), held)
+                                len(zs[0]), len(zs[1]), held, what="placebo programs")
     out = cal.as_dict()
     out["sentence"] = (f"A change is claimed when the month's |z| passes its threshold ({crit[0]:.2f} after one month, "
                        f"{crit[min(11, p.after - 1)]:.2f} after {min(12, p.after)}), set on {len(zs[0])} placebo "

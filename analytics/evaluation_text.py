@@ -107,19 +107,51 @@ def _noise(result: dict, detectable: bool) -> str:
     return f"That is within the noise places like these show: {checks}."
 
 
+def split_change(result: dict) -> dict | None:
+    """The footprint's own change, as a share of its level before, in the comparisons' part and the relative rest:
+    own = (T1 - T0) / T0 = (C1 - C0) / T0 + [(T1 - T0) - (C1 - C0)] / T0 (per month). The comparisons' change is in
+    incidents a month set against the footprint's level, not their own percent: a small comparison's 12% drop is
+    a few incidents, a few points of a busy footprint's level (review r2a: "12% ... and the rest 19%" of a 22% fall).
+    In whole points that add up: the comparisons' part takes the rounding, so own and rest read as elsewhere in the
+    paragraph. None when the footprint had no incident before."""
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    c = result["counts"]
+    t0 = c["footprint"]["before"] / nb
+    if t0 <= 0:
+        return None
+    own = 100 * (c["footprint"]["after"] / na - t0) / t0
+    theirs = 100 * (c["comparison"]["after"] / na - c["comparison"]["before"] / nb) / t0
+    rest = own - theirs
+    shown = {"own": round(own), "rest": round(rest)}
+    shown["comparison"] = shown["own"] - shown["rest"]
+    return {"own": own, "comparison": theirs, "rest": rest, "shown": shown,
+            "comparison_per_month": c["comparison"]["after"] / na - c["comparison"]["before"] / nb}
+
+
 def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, comparison_words: str) -> str:
     """Why the raw e-test and the relative test can both be right."""
-    e, local = result["etest"], result["wdd"]["local"]
+    e = result["etest"]
     raw_clear = e["verdict"] in ("up", "down")
     word = "drop" if e["verdict"] == "down" else "rise"
     if raw_clear and not detectable:
-        t0 = result["counts"]["footprint"]["before"] / len(result["windows"]["before"])
-        rest = "" if t0 <= 0 else f" ({abs(100 * local['estimate'] / t0):.0f}% of the footprint's level)"
+        parts = split_change(result)
         same_way = comparison_pct is not None and round(comparison_pct) != 0 and (comparison_pct < 0) == (word == "drop")
-        matched = (f"part of it is matched by the comparison neighborhoods' {abs(comparison_pct):.0f}% {word} over the "
-                   f"same months, and the rest{rest} is within that noise" if same_way else
-                   f"set against the comparison neighborhoods, which {comparison_words.split(' (')[0]}, and the "
-                   "placebos' spread, it does not stand out")
+        if same_way and parts is not None:
+            s = parts["shown"]
+            per = abs(parts["comparison_per_month"])
+            theirs = (f"the comparison neighborhoods' {abs(comparison_pct):.0f}% {word} over the same months "
+                      f"({per:.1f} {'fewer' if word == 'drop' else 'more'} incidents a month"
+                      f"{'' if len(result['comparison_areas']) == 1 else ' in all of them'})")
+            if (s["rest"] < 0) == (s["own"] < 0) and s["rest"] != 0:
+                matched = (f"of its {abs(s['own'])}% {word}, {abs(s['comparison'])} points match {theirs}, set against "
+                           f"the footprint's level, and the other {abs(s['rest'])} points, its change relative to them, "
+                           "are within that noise")
+            else:
+                matched = (f"{theirs} amount to {abs(s['comparison'])}% of the footprint's level, as much as its own "
+                           f"{abs(s['own'])}% {word} or more, so relative to them it does not stand out")
+        else:
+            matched = (f"set against the comparison neighborhoods, which {comparison_words.split(' (')[0]}, and the "
+                       "placebos' spread, it does not stand out")
         return (f"So both hold: the footprint's own {word} is larger than chance on its own (Poisson e-test, "
                 f"{_p(e['p_value'])}), but {matched}.")
     if detectable and not raw_clear:
@@ -246,3 +278,20 @@ def methods_sentence(result: dict) -> str:
         return (f"{head}, so they can say it {'rose' if pct > 0 else 'fell'} where this paragraph says it "
                 f"{'rose' if here > 0 else 'fell'}: the windows cover different months, and {why}.")
     return f"{head}; their numbers differ from these because the windows cover different months: {why}."
+
+
+def methods_threshold_note(result: dict, other: dict) -> str:
+    """One sentence under the methods table on the Outreach page: its WDD row is another test (the methods' long
+    windows) with its own threshold, so "beyond ±1.80" above and "|z| > 3.05" in the table are not one test with two
+    bars (review r2a). Empty when the table has no WDD row or the windows are the same."""
+    row = next((m for m in other.get("methods", []) if m["method"].startswith("Weighted displacement")), None)
+    mw = other.get("windows_months") or {}
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    if row is None or not mw or (mw["before"], mw["after"]) == (nb, na):
+        return ""
+    return (f"The table's weighted displacement difference row is a different test from the one above: it compares "
+            f"the {mw['before']} months before with the {mw['after']} after, and its threshold ({row['threshold']}, "
+            f"checked on held-out placebos) is set on placebos run over those windows, while ±"
+            f"{result['placebo']['critical_z']:.2f} above is set on this design's placebo checks over {nb} and {na} "
+            "months; the bars differ because longer windows hold more incidents, so counting noise shrinks while "
+            "the ordinary drift between places over years does not, and placebo z-scores spread wider.")

@@ -89,9 +89,26 @@ def synth_event(con, event: CanvassEvent, before: int = synth.BEFORE, after: int
     candidates = panel.eligible(m, pre, post, exclude)
     r = synth.run(m, treated, candidates, pre, post, f["geo"].near, with_intervals=True)
     cal = calibrate.synth_calibration(f["placebos"], len(fp.areas), event.event_id, n_placebos)
-    return {**_public(f), "status": "evaluated", **describe(r, pre, post, cal),
+    out = describe(r, pre, post, cal)
+    sites = canvass_sites(f["geo"], registry.load(), event.event_id)
+    for d in out["donors"]:
+        d["note"] = sites.get(d["neighborhood"], "")
+    return {**_public(f), "status": "evaluated", **out,
             "busy_places": sorted(f["busy"]),
             "caveats": evaluation.caveats(con, evaluation.Design("areas", panel.SOURCE, panel.MEASURE), pre + post)}
+
+
+def canvass_sites(g: panel.Geo, events: list[CanvassEvent], skip: str) -> dict[str, str]:
+    """Places other dated registry events touched, with a note for the donor table ("canvass site in 2017,
+    outside these windows"). The donor rule (README, Methods) leaves out only events active within the windows, so
+    a place canvassed years apart may be a donor here, while the Outreach page leaves every canvass site out of its
+    comparisons; the note says so where it happens."""
+    years: dict[str, set[int]] = {}
+    for e in events:
+        if e.event_id != skip and e.start_date is not None:
+            for a in g.footprint_areas(e):
+                years.setdefault(a, set()).add(e.start_date.year)
+    return {a: f"canvass site in {' and '.join(map(str, sorted(y)))}, outside these windows" for a, y in years.items()}
 
 
 def describe(r: dict, pre: list, post: list, cal: calibrate.Calibration) -> dict:
@@ -168,6 +185,22 @@ def synth_verdict(r: dict, months: int, cal: calibrate.Calibration) -> str:
     return f"{head}; a change is claimed at {cal.rule})."
 
 
+def rank_cannot_claim(syn: dict) -> bool:
+    """Whether the rank test could not claim a change whatever the data: no threshold (too few placebos), or the
+    smallest p it can give, 1 / (donors + 1), above the calibrated cut-off. Its silence then says nothing."""
+    cal, k = syn["calibration"], syn["test"]["placebos"]
+    return cal.get("threshold") is None or (k > 0 and 1 / (k + 1) > cal["threshold"] + 1e-12)
+
+
+def synth_call(syn: dict) -> str:
+    """The synthetic control's call. A poor fit, or a rank test that cannot reach its cut-off, gives no verdict: its
+    "no change" would be counted as agreeing that nothing changed (review r2a), though it could not have said
+    otherwise."""
+    if syn["fit"]["poor"] or rank_cannot_claim(syn):
+        return "no verdict"
+    return _call(syn["claimed"], syn["estimate_pct"])
+
+
 def _call(claimed: bool, value: float | None) -> str:
     if value is None:
         return "no verdict"
@@ -210,7 +243,7 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
         rows.append({"method": "Synthetic control, placebo-in-space rank test", "estimate_pct": syn["estimate_pct"],
                      "statistic": f"p = {syn['test']['p_value']:.3f}",
                      "threshold": syn["calibration"]["rule"],
-                     "call": "no verdict" if syn["fit"]["poor"] else _call(syn["claimed"], syn["estimate_pct"]),
+                     "call": synth_call(syn),
                      "sentence": syn["verdict"], "calibration": syn["calibration"]})
     return {**_public(f), "status": "evaluated", "windows_months": {"before": nb, "after": na}, "methods": rows,
             "agreement": agreement(rows), "wdd": ev, "synth": syn}
@@ -252,6 +285,11 @@ def agreement(rows: list[dict]) -> str:
     kinds = set(given.values())
     if not given:
         head = "No comparison method can give a verdict here."
+    elif len(given) == 1 and silent:  # one verdict is not an agreement: the silent method is no vote either way
+        (k, v), = given.items()
+        head = (f"Only the {k[0].lower() + k[1:]} gives a verdict: "
+                + ("no change beyond chance" if v == "no change" else f"a {v} beyond chance")
+                + " relative to similar places.")
     elif kinds == {"no change"}:
         head = "The comparison methods agree: no change beyond chance relative to similar places."
     elif len(kinds) == 1:

@@ -48,6 +48,9 @@ PROGRAMS_FILE = REFERENCE_DIR / "programs.csv"
 WINDOW = 12
 N_DONORS = 40
 N_PROGRAM = 40  # placebo programs per half
+#: the most placebo programs per half a caller may ask for: 200 gives a threshold that may flag 12 (a 6% rate) and a
+#: held-out check within 4 points; more only costs minutes (100,000 ran for many)
+MAX_PROGRAM = 200
 MIN_FOOTPRINT = 1
 #: the power at which the minimum detectable drop is taken (analytics.detect.POWER: "would show" there)
 POWER = 0.80
@@ -87,7 +90,12 @@ def members(con, program_id: str | None = None, event_ids: list[str] | None = No
         unknown = [i for i in event_ids if i not in known]
         if unknown:
             raise ProgramError(f"no event {', '.join(map(repr, unknown))} in the registry")
-        chosen, title = [known[i] for i in event_ids], (label(program_id) if program_id else "the events chosen")
+        repeated = sorted({i for i in event_ids if event_ids.count(i) > 1})
+        if repeated:  # one place counted twice would pass as two footprints (a "pooled" effect of one place)
+            raise ProgramError(f"event {', '.join(map(repr, repeated))} named more than once: name each event once")
+        chosen = [known[i] for i in event_ids]
+        title = _subset_title(chosen, [e for e in every if e.program == program_id] if program_id else [],
+                              label(program_id) if program_id else "")
     elif program_id:
         chosen, title = [e for e in every if e.program == program_id], label(program_id)
         if not chosen:
@@ -99,6 +107,26 @@ def members(con, program_id: str | None = None, event_ids: list[str] | None = No
     dated = [e for e in chosen if e.evaluable]
     left = [f"{e.event_id}: no date" for e in chosen if not e.evaluable]
     return Members(title, chosen, [panel.event_footprint(g, e) for e in dated], left)
+
+
+def _names(events: list[CanvassEvent]) -> str:
+    """The events' names, without the prefix they all share ("Council-funded outreach team: Ivanhoe (2026)" ->
+    "Ivanhoe (2026)"), joined in words."""
+    names = [e.name for e in events]
+    heads = {n.split(": ", 1)[0] for n in names}
+    if len(heads) == 1 and all(": " in n for n in names):
+        names = [n.split(": ", 1)[1] for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _subset_title(chosen: list[CanvassEvent], whole: list[CanvassEvent], name: str) -> str:
+    """What the estimate covers: the program's name only when every one of its events is chosen; a part of it is
+    "2 of the 5 footprints of <program> (names)", so a subset is never reported as the whole program."""
+    if whole and {e.event_id for e in chosen} == {e.event_id for e in whole}:
+        return name
+    if whole and {e.event_id for e in chosen} < {e.event_id for e in whole}:
+        return f"{len(chosen)} of the {len(whole)} footprints of {name} ({_names(chosen)})"
+    return f"the events chosen ({_names(chosen)})"
 
 
 def stack(m: pd.DataFrame, series: pd.Series, start: pd.Timestamp, donors: list[str], key: str, s: int,
@@ -198,7 +226,14 @@ def per_footprint(data: pd.DataFrame, keys: list[str]) -> list[dict]:
 
 
 def event_study(data: pd.DataFrame) -> pd.DataFrame:
-    """One coefficient per month relative to the starts (month -1 is the reference), as % with a 90% interval."""
+    """One coefficient per month relative to the starts, as % with a 90% interval, against the footprints' average
+    month before the start (0 = the 12 months before, on average, against the donors).
+
+    Fitted with month -1 left out, then every coefficient is moved by the mean of the before-months' ones (month -1's
+    being 0), with its standard error from the model's covariance. One month as the reference let one low month -1
+    (the 2026 council footprints) lift every later month to +15..+40% beside a pooled -4%: the pooled estimate
+    compares the after-months with all twelve before-months, and so does this baseline, so the two agree in sign
+    and size (the pooled one weights months by their counts, this one equally)."""
     d = data.copy()
     cols = {}
     for k in sorted(d.loc[d["treated"], "rel"].unique()):
@@ -208,9 +243,18 @@ def event_study(data: pd.DataFrame) -> pd.DataFrame:
         d[name] = (d["treated"] & (d["rel"] == k)).astype(int)
         cols[name] = int(k)
     fit = _fepois(f"n ~ {' + '.join(cols)} | stack_unit + stack_month", d)
-    coef, se = fit.coef(), fit.se()
-    rows = [{"rel": k, "coef": float(coef[c]), "se": float(se[c])} for c, k in cols.items() if c in coef.index]
-    rows.append({"rel": -1, "coef": 0.0, "se": 0.0})
+    names = [c for c in cols if c in fit.coef().index]
+    b = fit.coef()[names].to_numpy(dtype=float)
+    v = pd.DataFrame(np.asarray(fit._vcov), index=fit.coef().index, columns=fit.coef().index).loc[names, names]
+    rel = np.array([cols[c] for c in names])
+    before = rel < 0  # the before-months fitted; month -1 (0 by construction) is one more of them
+    w = np.where(before, 1.0, 0.0) / (before.sum() + 1)  # mean of the before-months, month -1 included
+    moved = b - w @ b
+    ident = np.eye(len(b))
+    se = np.sqrt(np.maximum(0, np.einsum("ij,jk,ik->i", ident - w, v.to_numpy(), ident - w)))
+    se_ref = float(np.sqrt(max(0.0, w @ v.to_numpy() @ w)))
+    rows = [{"rel": int(k), "coef": float(c), "se": float(e)} for k, c, e in zip(rel, moved, se, strict=True)]
+    rows.append({"rel": -1, "coef": float(-(w @ b)), "se": se_ref})
     out = pd.DataFrame(rows).sort_values("rel", ignore_index=True)
     out["pct"] = 100 * (np.exp(out["coef"]) - 1)
     out["low"] = 100 * (np.exp(out["coef"] - Z90 * out["se"]) - 1)
@@ -254,6 +298,8 @@ def _usable(m: pd.DataFrame, fp: panel.Footprint) -> str | None:
 def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = None,
              n_placebos: int | None = None) -> dict:
     """The program's pooled effect, its event study, each footprint's own effect, and placebo programs."""
+    if n_placebos is not None and not 1 <= n_placebos <= MAX_PROGRAM:
+        raise ProgramError(f"placebos must be a whole number from 1 to {MAX_PROGRAM}, not {n_placebos}")
     mem = members(con, program_id, event_ids)
     m, g, events = panel.matrix(con), panel.geo(con), registry.load()
     left = list(mem.left_out)
@@ -289,12 +335,13 @@ def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = N
         else None
     thr = cal.threshold if cal.can_claim else None
     mdd = None if thr is None else round(100 * (1 - float(np.exp(-(thr + norm.ppf(POWER)) * pool["se"]))), 1)
-    refused = refusals(pool, pre_cal, mdd, after, len(fps))
+    span = (min(min(after, _months_after(last, fp)) for fp in fps), after)  # starts differ: so do months after
+    refused = refusals(pool, pre_cal, mdd, span, len(fps))
     claimed = not refused and cal.flags(pool["z"])
     single = len(fps) == 1
     title = fps[0].name if single else mem.title
-    return {**base, "title": title, "status": "evaluated", "after_months": after, "single_footprint": single,
-            "footprints": _contributions(m, fps, own, data),
+    return {**base, "title": title, "status": "evaluated", "after_months": after, "after_months_range": list(span),
+            "single_footprint": single, "footprints": _contributions(m, fps, own, data, last, after),
             "pooled": {"pct": pct(pool["coef"]), "z": pool["z"], "claimed": bool(claimed),
                        # the interval at the calibrated threshold: it leaves out 0 exactly when |z| passes it
                        "low": None if thr is None else pct(pool["coef"] - thr * pool["se"]),
@@ -305,10 +352,25 @@ def evaluate(con, program_id: str | None = None, event_ids: list[str] | None = N
             "pre_trend": pre_cal.as_dict(),
             "event_study": es[["rel", "pct", "low", "high"]].round(1).to_dict("records"),
             "placebos": {"n": len(every), "estimates_pct": [x["pct"] for x in every], "share_as_large": beyond},
-            "calibration": cal.as_dict(), "verdict": verdict(title, pool, claimed, after, cal, beyond, refused, single)}
+            "calibration": cal.as_dict(), "verdict": verdict(title, pool, claimed, span, cal, beyond, refused, single)}
 
 
-def refusals(pool: dict, pre_cal: calibrate.Calibration, mdd: float | None, after: int, n_fps: int) -> list[str]:
+def _months_after(last: pd.Timestamp, fp: panel.Footprint) -> int:
+    """Months of data after a footprint's start month (up to the last month with data)."""
+    return int((last.to_period("M") - fp.start.to_period("M")).n)
+
+
+def months_words(after: int | tuple[int, int], single: bool = False) -> str:
+    """"the 5 months after each start", or, when footprints have different numbers of months after their starts,
+    "3 to 5 months after each start, depending on the footprint" (never one number that is wrong for some)."""
+    lo, hi = (after, after) if isinstance(after, int) else after
+    if lo == hi:
+        return f"the {hi} month{'s' if hi != 1 else ''} after {'the' if single else 'each'} start"
+    return f"{lo} to {hi} months after each start, depending on the footprint"
+
+
+def refusals(pool: dict, pre_cal: calibrate.Calibration, mdd: float | None, after: int | tuple[int, int],
+             n_fps: int) -> list[str]:
     """Why no verdict may be given (empty: one may): a pre-trend beyond what placebo programs show, or too little
     information for any drop the tracking view projects to be told from chance (see the module docstring)."""
     from analytics.detect import DROPS  # imported here: detect imports this module
@@ -321,14 +383,16 @@ def refusals(pool: dict, pre_cal: calibrate.Calibration, mdd: float | None, afte
     largest = round(100 * max(DROPS))
     if mdd is None or mdd > largest:
         told = "no drop" if mdd is None else f"only a drop of {mdd:.0f}% or more"  # caught 4 times in 5
-        out.append(f"too little information yet: at these counts, over {after} month{'s' if after != 1 else ''}, "
+        out.append(f"too little information yet: at these counts, over {months_words(after, n_fps == 1)}, "
                    f"{told} could be told from chance, and a {largest}% drop could not")
     return out
 
 
-def _contributions(m: pd.DataFrame, fps: list[panel.Footprint], own: list[dict], data: pd.DataFrame) -> list[dict]:
-    """Each footprint: start, places, before-window monthly mean, its own effect, the pooled effect without it, and
-    its share of the footprints' after-window counts (what weighs it in the pooled Poisson estimate)."""
+def _contributions(m: pd.DataFrame, fps: list[panel.Footprint], own: list[dict], data: pd.DataFrame,
+                   last: pd.Timestamp, after: int) -> list[dict]:
+    """Each footprint: start, places, months after its start in the estimate, before-window monthly mean, its own
+    effect, the pooled effect without it, and its share of the footprints' after-window counts (what weighs it in
+    the pooled Poisson estimate)."""
     by_stack = {o["stack"]: o for o in own}
     treated_after = data[data["treated"] & (data["rel"] >= 1)].groupby("stack")["n"].sum()
     total = float(treated_after.sum()) or 1.0
@@ -337,6 +401,7 @@ def _contributions(m: pd.DataFrame, fps: list[panel.Footprint], own: list[dict],
         pre, _ = panel.windows(fp.start, WINDOW, 0)
         o = by_stack.get(s)
         out.append({"event": fp.key, "name": fp.name, "start": fp.start.strftime("%Y-%m"), "areas": list(fp.areas),
+                    "months_after": min(after, _months_after(last, fp)),
                     "before_monthly": round(float(m.loc[pre, list(fp.areas)].sum(axis=1).mean()), 1),
                     "own_pct": None if o is None else pct(o["coef"]),
                     "pooled_without_pct": None if o is None or o["without"] is None else pct(o["without"]),
@@ -344,7 +409,7 @@ def _contributions(m: pd.DataFrame, fps: list[panel.Footprint], own: list[dict],
     return out
 
 
-def verdict(title: str, pool: dict, claimed: bool, after: int, cal: calibrate.Calibration, beyond,
+def verdict(title: str, pool: dict, claimed: bool, after: int | tuple[int, int], cal: calibrate.Calibration, beyond,
             refused: list[str] = (), single: bool = False) -> str:
     """Plain words for the estimate, never more than the placebo programs, the pre-trend check and the counts allow.
     One footprint is said as one place ("In X"), never as a pooled program ("Across ...")."""
@@ -352,7 +417,7 @@ def verdict(title: str, pool: dict, claimed: bool, after: int, cal: calibrate.Ca
     where = f"{abs(p):.0f}% {'lower' if p < 0 else 'higher'}"
     against = "" if beyond is None else f" {100 * beyond:.0f}% of placebo programs showed a change at least as large."
     head = f"In {title}" if single else f"Across {title}"
-    months = f"the {after} month{'s' if after != 1 else ''} after {'the' if single else 'each'} start"
+    months = months_words(after, single)
     theirs = "its comparison places" if single else "their comparison places"
     if refused:
         return (f"{head}, no verdict: violence was {where} than in {theirs} over {months}, but "

@@ -53,28 +53,47 @@ def donor_weights(result: dict) -> go.Figure:
 
 
 def placebo_ratios(result: dict) -> go.Figure:
-    """The footprint's after/before fit-error ratio against each donor's, when each is treated as the footprint."""
-    r = pd.DataFrame(result["test"]["placebo_ratios"])
-    fig = go.Figure(go.Bar(x=r["neighborhood"], y=r["ratio"], marker_color=PALETTE[5], name="donor as placebo"))
-    fig.add_hline(y=result["test"]["ratio"], line_color=PALETTE[0], line_width=3,
-                  annotation_text="this footprint", annotation_position="top right")
-    fig.update_layout(title="Placebo-in-space: after/before fit error (RMSPE ratio)", xaxis_title="donor neighborhood",
-                      yaxis_title="RMSPE ratio (after / before)", height=360, **_LAYOUT)
+    """The footprint's after/before fit-error ratio against each donor's, when each is treated as the footprint.
+    Bars lie down, one row per donor: standing up, twenty rotated names ate the height and left a plot about 60 px
+    tall whose long y title ran into the chart title (review r2a)."""
+    r = pd.DataFrame(result["test"]["placebo_ratios"]).sort_values("ratio")
+    fig = go.Figure(go.Bar(x=r["ratio"], y=r["neighborhood"], orientation="h", marker_color=PALETTE[5],
+                           name="donor treated as the footprint"))
+    fig.add_vline(x=result["test"]["ratio"], line_color=PALETTE[0], line_width=3,
+                  annotation_text=f"this footprint ({result['test']['ratio']:.2f}×)", annotation_position="top")
+    fig.update_layout(title="Placebo-in-space: fit error after the start ÷ before", xaxis_title="ratio (×)",
+                      yaxis_title=None, height=max(300, 22 * len(r) + 130), showlegend=False,
+                      margin={"l": 10, "r": 20, "t": 70, "b": 50})
+    fig.update_yaxes(automargin=True)
     return fig
 
 
+#: what 0 means on the event study, said on the chart itself (analytics.program.event_study)
+EVENT_STUDY_ZERO = "0 = the footprints' average month in the 12 before their starts, against their donors"
+
+
 def event_study(result: dict) -> go.Figure:
-    """Percent change against month -1, by month relative to each footprint's start, with 90% intervals."""
+    """Percent difference from the footprints' average before-month, by month relative to each footprint's start,
+    with 90% intervals, and the pooled change (the headline) as a dashed line: the after-months scatter around it."""
     e = pd.DataFrame(result["event_study"])
-    fig = go.Figure(go.Scatter(x=e["rel"], y=e["pct"], mode="markers+lines", name="estimate",
+    fig = go.Figure(go.Scatter(x=e["rel"], y=e["pct"], mode="markers+lines", name="month's estimate (90% interval)",
                                line={"color": PALETTE[0]},
                                error_y={"type": "data", "symmetric": False, "array": e["high"] - e["pct"],
                                         "arrayminus": e["pct"] - e["low"]}))
     fig.add_hline(y=0, line_color="#555")
+    after = e[e["rel"] >= 1]
+    if len(after):
+        pooled = result["pooled"]["pct"]
+        fig.add_trace(go.Scatter(x=[after["rel"].min() - 0.4, after["rel"].max() + 0.4], y=[pooled, pooled],
+                                 mode="lines", name=f"pooled change after the starts ({pooled:+.1f}%)",
+                                 line={"color": PALETTE[3], "dash": "dash", "width": 3}))
     fig.add_vline(x=0, line_dash="dash", line_color="#555", annotation_text="start")
-    fig.update_layout(title="Event study: footprints against their donors, month by month",
-                      xaxis_title="months relative to each footprint's start (month -1 = reference)",
-                      yaxis_title="% difference from month -1 (90% interval)", height=380, **_LAYOUT)
+    fig.update_layout(title=f"Event study: footprints against their donors, month by month<br><sup>{EVENT_STUDY_ZERO}"
+                            "</sup>",
+                      xaxis_title="months relative to each footprint's start",
+                      yaxis_title="% vs average month before", height=420, **_LAYOUT)
+    fig.update_yaxes(ticksuffix="%")
+    fig.update_xaxes(dtick=1)
     return fig
 
 

@@ -90,3 +90,18 @@ def windows_note(r: dict) -> str:
     return (f"These methods compare the {nb} months before the start with the {na} after it; the Outreach page "
             f"compares {d.months_before} and {d.months_after} by default (and counts GVA shootings where GVA covers "
             "them), so a rise here and a fall there describe different stretches of time, not a contradiction.")
+
+
+def donor_rule(syn: dict) -> str:
+    """Which places may be donors, and why that rule differs from the Outreach page's (review r2a: the 2017 PAL
+    walk's neighborhood was a donor here and "left out of comparisons" there)."""
+    text = (f"Donors exclude the footprint, its 400 m buffer and the places of other registry events active in these "
+            f"windows ({len(syn['busy_places'])} neighborhoods), and any averaging under 4 incidents a month before "
+            "the start.")
+    marked = [d["neighborhood"] for d in syn["donors"] if d.get("note")]
+    if marked:
+        text += (f" {', '.join(marked)} {'was' if len(marked) == 1 else 'were'} canvassed outside these windows, so "
+                 f"{'it stays a donor' if len(marked) == 1 else 'they stay donors'} (marked in the table): unlike the "
+                 "Outreach page, which leaves every canvass site out of its comparisons, a synthetic control needs "
+                 "many donors, and work years apart cannot touch the months it compares.")
+    return text

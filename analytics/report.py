@@ -79,6 +79,31 @@ def tests_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tests_columns(result: dict) -> dict:
+    """Short headings, widths and help for `tests_table` on a page (st.column_config as plain dicts, so this module
+    needs no Streamlit), and the column order: the interval the paragraph quotes comes right after the z-score, so
+    the key columns fit a 1,400-px window (the full headings were clipped at "counti…")."""
+    critical = result["placebo"]["critical_z"]
+    placebo = f"90% interval at the placebo threshold, z ±{critical:.2f} (per month)"
+    config = {
+        "test": {"width": 290},
+        "difference (per month)": {"label": "diff. a month", "width": 95,
+                                   "help": "difference in incidents a month, net of the comparisons"},
+        "% of the level before": {"label": "% of level", "width": 80,
+                                  "help": "the difference as a share of the monthly level before"},
+        "z-score": {"label": "z", "width": 60, "help": "the difference over its standard error"},
+        placebo: {"label": f"interval at z ±{critical:.2f}", "width": 150,
+                  "help": f"{placebo}: the interval the paragraph quotes; it leaves out 0 exactly when a change is "
+                          "claimed"},
+        "90% interval, counting noise only (per month)": {"label": "90% counting noise", "width": 140,
+                                                          "help": "90% interval from counting noise alone, per month "
+                                                                  "(narrower: places swing more than this)"},
+        "standard error (per month)": {"label": "SE a month", "width": 85,
+                                       "help": "standard error of the difference, incidents a month"},
+    }
+    return {"column_config": config, "column_order": list(config)}
+
+
 def suggestions_table(result: dict) -> pd.DataFrame:
     """The neighborhoods most like the footprint in the before window, and every one actually used, marked with
     what it is used as."""

@@ -134,3 +134,12 @@ def test_every_program_estimate_holds_its_false_positive_rate(built_db, con, pro
     n = cal["n_held_out"]
     assert n >= 36
     assert cal["held_out_rate"] * n <= binom.ppf(0.95, n, 0.10)
+
+
+def test_the_held_out_check_is_said_as_a_count():
+    """Review r2a: "it claimed one 0% of the time" reads as nonsense; the count of held-out placebos flagged is said
+    instead (none, or k of n with its percent)."""
+    none = calibrate.Calibration("x", "|z|", 2.5, 200, 200, 0.0).sentence()
+    assert "claimed a change in none of the 200" in none and "of the time" not in none
+    some = calibrate.Calibration("x", "|z|", 2.5, 200, 200, 7 / 200).sentence()
+    assert "claimed a change in 7 of the 200, 4%" in some

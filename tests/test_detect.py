@@ -127,3 +127,39 @@ def test_a_staggered_program_counts_months_after_each_start_in_the_past_tense(bu
     text = r["answer"]
     assert not text.startswith("Not yet") and " would " not in text and "there were" in text
     assert text.count(".") == 1
+
+
+def test_the_tracking_calibration_speaks_of_placebo_programs_only(council):
+    """Review r2a: the tracking text said "200 placebo programs" where the JSON said "200 placebo footprints"."""
+    cal = council["calibration"]
+    assert cal["origin"] == f"calibrated on {cal['n_calibration']} placebo programs"
+    assert "footprints" not in cal["origin"] + cal["sentence"]
+
+
+def test_nothing_to_track_is_refused_with_one_line_and_exit_2(built_db, capsys):
+    """Review r2a: `detectable --event ruskin-heights-undated` said "nothing to evaluate" and exited 0, while
+    `evaluate` refuses the same event with exit 2; `program` on it did the same."""
+    from analytics.cli import main
+
+    assert registry.get("ruskin-heights-undated").start_date is None  # the bundled registry has no date for it
+    for argv in (["detectable", "--event", "ruskin-heights-undated", "--json"],
+                 ["program", "--events", "ruskin-heights-undated", "--json"]):
+        assert main(argv) == 2
+        out = capsys.readouterr()
+        assert out.out == "" and len(out.err.strip().splitlines()) == 1 and "no date" in out.err
+
+
+def test_placebo_programs_are_capped_with_one_line_and_exit_2(capsys):
+    """Review r2a: `program --placebos 100000` ran for minutes; the cap is analytics.program.MAX_PROGRAM (200)."""
+    from analytics import program
+    from analytics.cli import main, parser
+
+    assert program.MAX_PROGRAM == 200
+    assert parser().parse_args(["program", "--program", "x", "--placebos", "200"]).placebos == 200
+    with pytest.raises(SystemExit) as stop:
+        main(["program", "--program", "council-2026", "--placebos", "100000", "--json"])
+    assert stop.value.code == 2
+    out = capsys.readouterr()
+    assert out.out == "" and len(out.err.strip().splitlines()) == 1 and "at most 200" in out.err
+    with pytest.raises(program.ProgramError, match="from 1 to 200"):
+        program.evaluate(None, "council-2026", n_placebos=201)

@@ -262,7 +262,7 @@ def test_the_lead_paragraph_names_the_measure_and_squares_with_the_e_test(con):
     # says so while naming the comparisons' drop as what matches part of the raw one
     z = ((f1 - f0) - (c1 - c0)) / np.sqrt(f0 + f1 + c0 + c1)
     assert abs(z) < Z90 and "No detectable change" in result["verdict"]
-    assert "larger than chance on its own" in text and f"matched by the comparison neighborhoods' {abs(c_pct):.0f}% drop" in text
+    assert "larger than chance on its own" in text and f"match the comparison neighborhoods' {abs(c_pct):.0f}% drop" in text
     assert "within the noise" in text and "larger than the noise" not in text
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
-from analytics import methods, registry
+from analytics import evaluation, methods, registry
 from kcvt.settings import ROOT
 
 
@@ -20,3 +22,30 @@ def test_the_outreach_page_compares_the_methods_for_the_event(built_db, con):
     shown = next(d.value for d in at.dataframe if "a change is claimed at" in d.value.columns)
     assert shown.to_dict("records") == methods.table(expected).to_dict("records")
     assert len(shown) == 3  # the WDD, the e-test and the synthetic control
+
+
+def test_the_methods_threshold_is_reconciled_and_the_wdd_table_fits(built_db, con):
+    """Review r2a: "claimed only beyond ±1.80" above and "|z| > 3.05" in the methods table, unexplained; and the WDD
+    table's key column (the interval the paragraph quotes) clipped off-screen at 1,400 px."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=180)
+    at.switch_page("views/outreach.py")
+    at.query_params["event"] = "prospect-peace-walk-2019-08-08"
+    at.run()
+    at.toggle(key="methods_prospect-peace-walk-2019-08-08").set_value(True).run()
+    assert not at.exception
+    event = registry.get("prospect-peace-walk-2019-08-08")
+    ev, other = evaluation.evaluate(con, event), methods.compare(con, event)
+    wdd_row = next(m for m in other["methods"] if m["method"].startswith("Weighted displacement"))
+    captions = " ".join(c.value for c in at.caption)
+    note = next(s for s in captions.split("The table's")[1:])
+    assert "different test" in note and f"{other['windows_months']['before']} months before" in note
+    assert wdd_row["threshold"] in note and f"±{ev['placebo']['critical_z']:.2f}" in note
+    assert "placebo" in note and "differ because" in note
+    table = next(d for d in at.dataframe if "z-score" in d.value.columns)
+    config = json.loads(table.proto.columns)
+    placebo = next(c for c in table.value.columns if c.startswith("90% interval at the placebo threshold"))
+    order = list(table.proto.column_order)
+    assert order.index(placebo) <= 4  # right after the z-score, before the narrower counting-noise interval
+    widths = [config[c]["width"] for c in order if c in config]
+    assert sum(widths) <= 1000  # a 1,400-px window, less the sidebar, shows them all
+    assert all(len(config[c].get("label", c)) <= 30 for c in order) and config[placebo]["help"].startswith(placebo)

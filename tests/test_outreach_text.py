@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.stats import norm
 
 from analytics import evaluation, registry
@@ -75,3 +76,26 @@ def test_the_paragraph_says_why_the_methods_side_by_side_read_the_other_way(con)
     assert f"rose {100 * (long1 / long0 - 1):.0f}% ({long0:.1f} → {long1:.1f} a month)" in text
     assert "so they can say it rose where this paragraph says it fell" in text
     assert f"the 36-month average before ({long0:.1f} a month) is not the 6-month one here ({short0:.1f} a month)" in text
+
+
+def test_the_drop_splits_into_parts_that_add_up(con):
+    """Review r2a: with Hospital Hill as the comparison the footprint fell 22%, and the paragraph said "part of it is
+    matched by the comparison's 12% drop, and the rest (19% of the footprint's level)": 31%, because the comparison's
+    own percent is of its own, much smaller level. Recomputed here from the raw file: the comparison's change in
+    incidents a month, set against the footprint's level, plus the relative rest, is the footprint's own change."""
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE), evaluation.Design(comparison=["Hospital Hill"]))
+    fp = result["footprint_areas"]
+    t0, t1 = _persons(fp, "2023-05", "2023-10"), _persons(fp, "2023-12", "2024-05")
+    c0, c1 = _persons(["Hospital Hill"], "2023-05", "2023-10"), _persons(["Hospital Hill"], "2023-12", "2024-05")
+    own = 100 * (t1 - t0) / t0  # equal 6-month windows: per month and in total alike
+    theirs = 100 * (c1 - c0) / t0
+    rest = 100 * ((t1 - t0) - (c1 - c0)) / t0
+    assert own == pytest.approx(theirs + rest)
+    assert round(abs(100 * (c1 - c0) / c0)) != round(abs(own)) - round(abs(rest))  # the old sum did not add up
+    text = result["summary"]
+    assert f"fell {abs(own):.0f}% ({t0} → {t1})" in text and f"{abs(rest):.0f}% of its level before" in text
+    found = re.search(r"of its (\d+)% drop, (\d+) points match .*?, and the other (\d+) points", text)
+    assert found, text
+    total, matched, other = map(int, found.groups())
+    assert (total, other) == (round(abs(own)), round(abs(rest))) and matched + other == total
+    assert abs(matched - abs(theirs)) <= 1  # the comparison's part, at the footprint's level (takes the rounding)

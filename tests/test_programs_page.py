@@ -204,3 +204,21 @@ def test_every_registry_event_opens_by_link(built_db, event_id):
     if any(t.startswith("**Do the methods agree?**") for t in texts):
         assert any("Synthetic comparison" in h.value for h in at.subheader) or any(
             i.value.startswith("Synthetic comparison:") for i in at.info)
+
+
+def test_an_event_on_the_tracking_view_opens_its_program_or_is_named(built_db):
+    """Review r2a: /programs?view=tracking&event=X ignored `event` silently. The tracking view is per program: an
+    event of a program opens that program, with a note; an event of none is named in a warning."""
+    at = page()
+    at.query_params["view"] = "tracking"
+    at.query_params["event"] = "prospect-peace-walk-2019-08-08"
+    at.run()
+    check(at)
+    corridor = registry.get("prospect-peace-walk-2019-08-08").program
+    assert at.selectbox(key="pg_track_program").value == corridor
+    assert any(i.value.startswith("The tracking view is per program: showing") for i in at.info)
+    at = page()
+    at.query_params["view"] = "tracking"
+    at.query_params["event"] = "independence-ave-2023-11-29"
+    at.run()
+    assert any("the tracking view is per program" in w.value and "belongs to none" in w.value for w in at.warning)

@@ -122,3 +122,18 @@ def test_apply_changes_only_the_planned_event_and_refuses_a_stale_plan():
     assert after == before
     with pytest.raises(registry.RegistryError, match="changed since the change was shown"):
         start_dates.apply(plan)
+
+
+def test_the_placebo_ratio_chart_has_room_for_twenty_donors():
+    """Review r2a: twenty rotated donor names ate the chart's height (a plot about 60 px tall) and its y title
+    ("RMSPE ratio (after / before)") ran into the title, cut. Inline result: 20 long names."""
+    names = [f"Central Blue Valley And Park Tower Gardens {i}" for i in range(20)]
+    result = {"test": {"ratio": 1.4, "placebo_ratios": [{"neighborhood": n, "ratio": 0.5 + i / 10}
+                                                        for i, n in enumerate(names)]}}
+    fig = program_charts.placebo_ratios(result)
+    bars = fig.data[0]
+    assert bars.orientation == "h" and list(bars.y)[-1] == names[-1]  # names on their own rows, largest on top
+    plot = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert plot >= 20 * len(names)  # at least 20 px a bar
+    assert not fig.layout.yaxis.title.text and "×" in fig.layout.xaxis.title.text
+    assert len(fig.layout.xaxis.title.text) <= 12

@@ -160,3 +160,45 @@ def test_the_rank_test_says_when_it_cannot_claim(threshold, placebos, says):
     cal = calibrate.Calibration("rank test", "p", threshold, 150, 150, 0.05)
     text = methods.synth_verdict(r, 12, cal)
     assert says in text and "p ≤ 0.000" not in text
+
+
+def test_donors_canvassed_outside_the_windows_are_marked(built_db, con):
+    """Review r2a: the 2017 PAL walk's neighborhood was a donor for Independence Avenue (2023) without a word, while
+    the Outreach page lists it as left out of comparisons. The rule (only events active within the windows are left
+    out) stands; the donor is marked and the page says why the rules differ."""
+    from analytics import programs_text
+
+    event = registry.get("independence-ave-2023-11-29")
+    r = methods.synth_event(con, event, n_placebos=12)
+    g = panel.geo(con)
+    sites = {}
+    for e in registry.load():
+        if e.event_id != event.event_id and e.start_date is not None:
+            for a in g.footprint_areas(e):
+                sites.setdefault(a, set()).add(e.start_date.year)
+    marked = [d for d in r["donors"] if d["note"]]
+    assert marked  # the review's case: a canvass site of another year is a donor
+    for d in r["donors"]:
+        if d["neighborhood"] in sites:
+            years = " and ".join(map(str, sorted(sites[d["neighborhood"]])))
+            assert d["note"] == f"canvass site in {years}, outside these windows"
+        else:
+            assert d["note"] == ""
+    text = programs_text.donor_rule(r)
+    assert all(d["neighborhood"] in text for d in marked) and "unlike the Outreach page" in text
+
+
+def test_a_rank_test_that_cannot_claim_is_no_verdict_not_agreement():
+    """Review r2a: a synthetic control that "cannot claim a change here" was counted as agreeing there was no
+    change. Inline: 20 donors, so the smallest p is 1/21 = 0.048; a cut-off of 0.03 cannot be reached."""
+    syn = {"fit": {"poor": False}, "claimed": False, "estimate_pct": -8.0,
+           "test": {"placebos": 20}, "calibration": {"threshold": 0.03}}
+    assert methods.rank_cannot_claim(syn) and methods.synth_call(syn) == "no verdict"
+    rows = [{"method": "Weighted displacement difference, x", "call": "no change"},
+            {"method": "Synthetic control, placebo-in-space rank test", "call": methods.synth_call(syn)}]
+    text = methods.agreement(rows)
+    assert "methods agree" not in text and text.startswith("Only the weighted displacement difference gives a verdict")
+    assert "Synthetic control: no verdict" in text
+    reachable = {**syn, "calibration": {"threshold": 0.05}}
+    assert not methods.rank_cannot_claim(reachable) and methods.synth_call(reachable) == "no change"
+    assert methods.synth_call({**syn, "calibration": {"threshold": None}}) == "no verdict"  # too few placebos

@@ -217,7 +217,7 @@ with tab_eval:
                 f"{result['etest']['sentence']}.")
     st.markdown("**Weighted displacement difference test** (differences in counts per month, net of the "
                 "comparisons)")
-    st.dataframe(report.tests_table(result), hide_index=True, width="stretch")
+    st.dataframe(report.tests_table(result), hide_index=True, width="stretch", **report.tests_columns(result))
     st.plotly_chart(charts.region_lines(result), width="stretch")
     st.plotly_chart(charts.cumulative_band(evaluation.cumulative_difference(result)), width="stretch")
     plc = result["placebo"]
@@ -232,7 +232,9 @@ with tab_eval:
         if other["status"] == "evaluated":
             st.markdown(f"**Do the methods agree?** {other['agreement']}")
             st.dataframe(methods.table(other), hide_index=True, width="stretch")
-            st.caption(evaluation_text.methods_sentence(result) or "These use the same windows as the design above.")
+            st.caption(" ".join(filter(None, [evaluation_text.methods_sentence(result) or "These use the same windows "
+                                              "as the design above.",
+                                              evaluation_text.methods_threshold_note(result, other)])))
         else:
             st.warning(other["message"])
         st.page_link("views/programs.py", label="The synthetic comparison, its donors and placebos: Programs page",

@@ -47,9 +47,11 @@ def event_label(event_id: str) -> str:
     return f"{e.name} — {start_dates.describe(e)}"
 
 
-def read_link(params: dict, problems: list[str]) -> None:
+def read_link(params: dict, problems: list[str], notes: list[str]) -> None:
     """Set the widgets from a link (the Outreach page links here with ?event=<id>); a bad value is named in
-    `problems` and the default kept. Read once per new link: after that the widgets own the state."""
+    `problems` and the default kept, and what a link value was taken to mean in `notes` (an event on the tracking
+    view, which is per program, opens the event's program). Read once per new link: after that the widgets own
+    the state."""
     view = params.get("view")
     if view:
         if view in VIEWS:
@@ -57,7 +59,16 @@ def read_link(params: dict, problems: list[str]) -> None:
         else:
             problems.append(f"ignored view={str(view)[:40]!r}: not one of {', '.join(VIEWS)}")
     if event := params.get("event"):
-        if event in by_id:
+        if event in by_id and view == "tracking":  # the tracking view is per program: the event's, if it has one
+            prog = by_id[event].program
+            if prog in prog_names and not params.get("program"):
+                st.session_state["pg_track_program"] = prog
+                notes.append(f"The tracking view is per program: showing {prog_names[prog]}, the program of "
+                             f"{by_id[event].name}.")
+            elif prog not in prog_names:
+                problems.append(f"event={str(event)[:40]!r} ignored: the tracking view is per program, and "
+                                f"{by_id[event].name} belongs to none")
+        elif event in by_id:
             st.session_state["pg_event"] = event
             if not view:
                 st.session_state["pg_view"] = VIEWS["methods"]
@@ -126,10 +137,13 @@ def start_editor(pid: str, members: list, span: start_dates.Span) -> None:
 
 params = st.query_params.to_dict()
 link_problems: list[str] = []
+link_notes: list[str] = []
 if params != st.session_state.get("_programs_wrote"):
-    read_link(params, link_problems)
+    read_link(params, link_problems, link_notes)
 for p in link_problems:
     st.warning(f"Link parameter {p}.")
+for n in link_notes:
+    st.info(n)
 
 view = st.radio("View", list(VIEWS.values()), horizontal=True, key="pg_view")
 
@@ -164,11 +178,15 @@ if view == VIEWS["methods"]:
         c1, c2 = st.columns(2)
         c1.plotly_chart(charts.donor_weights(syn), width="stretch")
         c2.plotly_chart(charts.placebo_ratios(syn), width="stretch")
-        st.dataframe(pd.DataFrame(syn["donors"]).rename(columns={"weight": "weight (share of the synthetic)"}),
-                     hide_index=True, width="stretch")
-        st.caption(f"Donors exclude the footprint, its 400 m buffer and the places of other registry events active "
-                   f"in these windows ({len(syn['busy_places'])} neighborhoods), and any averaging under 4 incidents a "
-                   "month before the start.")
+        st.dataframe(pd.DataFrame(syn["donors"]).rename(columns={"weight": "weight (share of the synthetic)",
+                                                                  "note": "canvassed?"}),
+                     hide_index=True, width="stretch",
+                     column_config={"neighborhood": st.column_config.TextColumn(width=280),
+                                    "weight (share of the synthetic)": st.column_config.NumberColumn(width=200),
+                                    "canvassed?": st.column_config.TextColumn(
+                                        width=380, help="another registry event's site, canvassed outside these "
+                                                        "windows (see below)")})
+        st.caption(words.donor_rule(syn))
     else:
         st.info(f"Synthetic comparison: {syn['message']}")
     st.subheader("Calibration that can be checked")
