@@ -110,8 +110,8 @@ def placebo_programs(result: dict) -> go.Figure:
 def contributions(result: dict) -> go.Figure:
     """Each footprint's own change and its share of the footprints' after-window counts."""
     f = pd.DataFrame(result["footprints"])
-    labels = f["event"] + " (" + f["share_pct"].map(lambda x: f"{x:.0f}%") + " of counts)"
-    fig = go.Figure(go.Bar(x=f["own_pct"].fillna(0), y=labels, orientation="h", marker_color=PALETTE[3],
+    labels = f["name"] + " (" + f["share_pct"].map(lambda x: f"{x:.0f}%") + " of counts)"
+    fig = go.Figure(go.Bar(x=f["own_pct"], y=labels, orientation="h", marker_color=PALETTE[3],
                            name="own change"))
     fig.add_vline(x=result["pooled"]["pct"], line_color=PALETTE[0], line_dash="dash", annotation_text="pooled")
     fig.update_layout(title="Each footprint's own change", xaxis_title="change against its donors (%)",

@@ -154,6 +154,8 @@ def test_program_view_renders(built_db, program_id):
     assert at.metric and at.metric[0].label == "Pooled change against donors"
     table = next(d.value for d in at.dataframe if "own change" in d.value.columns)
     assert len(table) == 5
+    names = {e.event_id: e.name for e in registry.load() if e.program == program_id}
+    assert set(table["footprint"]) == set(names.values())  # the events' names, never their ids
 
 
 def test_a_link_from_the_outreach_page_selects_the_event(built_db):

@@ -80,6 +80,16 @@ def test_charts_name_their_axes_and_keep_legends_clear():
     assert list(fig.data[2].x) == [1, 2, 3, 4, 5]
 
 
+def test_contributions_name_footprints_and_draw_no_bar_for_an_unknown_change():
+    r = {"pooled": {"pct": -5.0}, "footprints": [
+        {"event": "council-2026-ivanhoe", "name": "Outreach in Ivanhoe", "share_pct": 60.0, "own_pct": -8.0},
+        {"event": "council-2026-ruskin-heights", "name": "Outreach in Ruskin Heights", "share_pct": 40.0,
+         "own_pct": None}]}
+    bar = program_charts.contributions(r).data[0]
+    assert list(bar.y) == ["Outreach in Ivanhoe (60% of counts)", "Outreach in Ruskin Heights (40% of counts)"]
+    assert bar.x[0] == -8.0 and bar.x[1] != bar.x[1]  # NaN: no change known, no bar (never a bar at 0)
+
+
 def council(**change) -> registry.CanvassEvent:
     return registry.parse({"event_id": "council-2026-ivanhoe", "name": "Outreach in Ivanhoe", "start_date": "2026-01-01",
                            "date_confirmed": False, "footprint_type": "neighborhoods", "neighborhoods": "Ivanhoe",

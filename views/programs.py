@@ -223,7 +223,7 @@ elif view == VIEWS["program"]:
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.contributions(r), width="stretch")
     c2.plotly_chart(charts.placebo_programs(r), width="stretch")
-    st.dataframe(pd.DataFrame([{"event": f["event"], "start": f["start"], "neighborhoods": ", ".join(f["areas"]),
+    st.dataframe(pd.DataFrame([{"footprint": f["name"], "start": f["start"], "neighborhoods": ", ".join(f["areas"]),
                                 "per month before": f["before_monthly"], "own change": pct(f["own_pct"]),
                                 "pooled without it": pct(f["pooled_without_pct"]),
                                 "share of counts": f"{f['share_pct']:.0f}%"} for f in r["footprints"]]),
