@@ -24,10 +24,10 @@ build: setup
 	$(BIN)/python -m etl build
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: setup
-	$(BIN)/python -m pytest -m unit
+	$(BIN)/python -m pytest -m unit -n 2
 
 lint: setup
 	$(BIN)/ruff check .

@@ -198,6 +198,8 @@ def pytest_itemcollected(item):
         return
     marked = {m.name for m in item.iter_markers() if m.name in TIERS}
     inferred = _inferred_tier(item)
+    if "browser" in marked:  # under pytest-xdist (make test): one worker runs them all, in order, on one app server
+        item.add_marker(pytest.mark.xdist_group("browser"))
     if not marked:
         item.add_marker(inferred)
     elif marked == {"unit"} and inferred != "unit":
@@ -236,13 +238,20 @@ def _browser_problem() -> str | None:
     return None
 
 
+def _worker(config) -> bool:
+    """A pytest-xdist worker: the controller, which sees every worker's reports, makes the browser check."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_terminal_summary(terminalreporter):
-    problem = _browser_problem()
+    problem = None if _worker(terminalreporter.config) else _browser_problem()
     if problem:
         terminalreporter.section("browser tests", sep="=", red=True, bold=True)
         terminalreporter.line(problem, red=True)
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if _worker(session.config):
+        return
     if _browser_problem() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
