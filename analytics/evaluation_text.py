@@ -128,6 +128,20 @@ def split_change(result: dict) -> dict | None:
             "comparison_per_month": c["comparison"]["after"] / na - c["comparison"]["before"] / nb}
 
 
+def size_note(result: dict) -> str:
+    """When the comparisons are much smaller or larger than the footprint, say that the test weighs their change in
+    incidents, not in percent (review: Hospital Hill's 12% drop offset only 3 of the footprint's 22 points)."""
+    nb = len(result["windows"]["before"])
+    c = result["counts"]
+    t0, c0 = c["footprint"]["before"] / nb, c["comparison"]["before"] / nb
+    if t0 <= 0 or c0 <= 0 or 0.5 <= c0 / t0 <= 2:
+        return ""
+    return (f" (the comparisons had {c0:.1f} incidents a month before against the footprint's {t0:.1f}; the test "
+            "subtracts changes in incidents, not percentages, so comparisons of a different size weigh "
+            f"{'less' if c0 < t0 else 'more'} than their percent change suggests: comparisons of similar size, as "
+            "suggested, weigh fairly)")
+
+
 def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, comparison_words: str) -> str:
     """Why the raw e-test and the relative test can both be right."""
     e = result["etest"]
@@ -149,6 +163,7 @@ def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, com
             else:
                 matched = (f"{theirs} amount to {abs(s['comparison'])}% of the footprint's level, as much as its own "
                            f"{abs(s['own'])}% {word} or more, so relative to them it does not stand out")
+            matched += size_note(result)
         else:
             matched = (f"set against the comparison neighborhoods, which {comparison_words.split(' (')[0]}, and the "
                        "placebos' spread, it does not stand out")

@@ -106,7 +106,8 @@ def component_columns(components: pd.DataFrame | None, notes: dict) -> tuple[dic
     comp = components.set_index("area_id")
     cols, lines = {}, []
     if "emerging" in notes:
-        lines.append(f"Emerging category not shown: {notes['emerging'].rstrip('.')}.")
+        lines.append(f"Emerging category not shown: {notes['emerging'].rstrip('.')} (the Emerging page offers "
+                     "quarters and a longer period).")
     else:
         cols["emerging category"] = comp["emerging"]
     if "early_warning" in notes:

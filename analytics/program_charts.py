@@ -114,9 +114,11 @@ def contributions(result: dict) -> go.Figure:
     fig = go.Figure(go.Bar(x=f["own_pct"], y=labels, orientation="h", marker_color=PALETTE[3],
                            name="own change"))
     fig.add_vline(x=result["pooled"]["pct"], line_color=PALETTE[0], line_dash="dash", annotation_text="pooled")
-    fig.update_layout(title="Each footprint's own change", xaxis_title="change against its donors (%)",
-                      yaxis_title="footprint (share of the footprints' counts)", height=max(260, 40 * len(f) + 100),
+    fig.update_layout(title="Each footprint's own change (its share of the footprints' counts)",
+                      xaxis_title="change against its donors (%)", height=max(260, 40 * len(f) + 120),
                       showlegend=False, margin=_LAYOUT["margin"])
+    fig.update_yaxes(automargin=True)  # the footprints' names, in full, beside their bars
+    fig.update_xaxes(automargin=True, tickangle=0)
     return fig
 
 

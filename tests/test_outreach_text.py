@@ -99,3 +99,17 @@ def test_the_drop_splits_into_parts_that_add_up(con):
     total, matched, other = map(int, found.groups())
     assert (total, other) == (round(abs(own)), round(abs(rest))) and matched + other == total
     assert abs(matched - abs(theirs)) <= 1  # the comparison's part, at the footprint's level (takes the rounding)
+
+
+def test_a_comparison_of_another_size_is_said_to_weigh_by_counts(con):
+    """Review r3: Hospital Hill's 12% drop offset only 3 of the footprint's 22 points, since the test subtracts
+    incidents; the paragraph says so, with both levels recomputed here from the raw file. The suggested comparisons
+    (about the footprint's size) get no such note."""
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE), evaluation.Design(comparison=["Hospital Hill"]))
+    t0 = _persons(result["footprint_areas"], "2023-05", "2023-10") / 6
+    c0 = _persons(["Hospital Hill"], "2023-05", "2023-10") / 6
+    assert c0 < t0 / 2
+    assert (f"the comparisons had {c0:.1f} incidents a month before against the footprint's {t0:.1f}"
+            in result["summary"]) and "weigh less than their percent change suggests" in result["summary"]
+    default = evaluation.evaluate(con, registry.get(INDEPENDENCE))
+    assert "weigh less than" not in default["summary"] and "weigh more than" not in default["summary"]

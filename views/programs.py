@@ -220,9 +220,8 @@ elif view == VIEWS["program"]:
     st.caption(f"Each footprint is compared with its own {program.N_DONORS} most similar donor neighborhoods over the "
                f"{r['window']} months before and {r['after_months']} after its start (stacked Poisson regression, "
                "place and calendar-month effects within each stack). Months without data are left out.")
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.contributions(r), width="stretch")
-    c2.plotly_chart(charts.placebo_programs(r), width="stretch")
+    st.plotly_chart(charts.contributions(r), width="stretch")  # full width: the footprints' names need room
+    st.plotly_chart(charts.placebo_programs(r), width="stretch")
     st.dataframe(pd.DataFrame([{"footprint": f["name"], "start": f["start"], "neighborhoods": ", ".join(f["areas"]),
                                 "per month before": f["before_monthly"], "own change": pct(f["own_pct"]),
                                 "pooled without it": pct(f["pooled_without_pct"]),
