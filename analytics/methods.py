@@ -171,16 +171,16 @@ def synth_verdict(r: dict, months: int, cal: calibrate.Calibration) -> str:
                 f"only {others} of {k} donor places moved as far from their own synthetic (p = {r['p_value']:.3f}): "
                 f"beyond the calibrated threshold {cal.rule}. This compares places; it does not show the work caused "
                 "it.")
-    head = (f"No change beyond chance: over the {months} months after the start the footprint was {where} its "
-            f"synthetic comparison, and {others} of {k} donor places moved as far or further from their own "
-            f"(p = {r['p_value']:.3f}")
+    seen = (f"over the {months} months after the start the footprint was {where} its synthetic comparison, and "
+            f"{others} of {k} donor places moved as far or further from their own (p = {r['p_value']:.3f}")
+    head = f"No change beyond chance: {seen}"
     smallest = 1 / (k + 1)
-    if not cal.can_claim:
-        return (f"{head}). This test cannot claim a change here: even the smallest p a rank test among {k} donors "
+    if not cal.can_claim:  # a test that could not have claimed anything gives no verdict, not "no change"
+        return (f"No verdict: {seen}). This test cannot claim a change here: even the smallest p a rank test among {k} donors "
                 f"can give, 1/{k + 1} = {smallest:.3f}, flags too many placebo footprints to keep false claims at "
                 f"{100 * cal.nominal:.0f}%.")
     if smallest > cal.threshold + 1e-12:
-        return (f"{head}). This test cannot claim a change: with {k} donors the smallest possible p is 1/{k + 1} = "
+        return (f"No verdict: {seen}). This test cannot claim a change: with {k} donors the smallest possible p is 1/{k + 1} = "
                 f"{smallest:.3f}, above the threshold {cal.rule}.")
     return f"{head}; a change is claimed at {cal.rule})."
 

@@ -60,11 +60,23 @@ def short_threshold(r: dict, row: dict) -> str:
     return cal["rule"] if cal else (row.get("threshold") or "—")
 
 
+#: the methods table's widths (st.column_config as plain dicts): verdict first after the method, so it shows at
+#: 1,400 px; the method's full name is in its cell's tooltip and in the sentences under the table
+METHODS_COLUMNS = {
+    "method": {"width": 380},
+    "verdict": {"width": 90},
+    "change": {"width": 70},
+    "statistic": {"width": 90},
+    "a change is claimed at": {"label": "claimed at", "width": 220,
+                               "help": "the one threshold each verdict uses (full wording under the table)"},
+}
+
+
 def methods_table(r: dict) -> pd.DataFrame:
     """methods.table with each verdict's single threshold (see `threshold`)."""
     table = methods.table(r)
     table["a change is claimed at"] = [short_threshold(r, m) for m in r["methods"]]
-    return table
+    return table[list(METHODS_COLUMNS)]
 
 
 def sentence(r: dict, row: dict) -> str:

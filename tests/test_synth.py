@@ -160,6 +160,8 @@ def test_the_rank_test_says_when_it_cannot_claim(threshold, placebos, says):
     cal = calibrate.Calibration("rank test", "p", threshold, 150, 150, 0.05)
     text = methods.synth_verdict(r, 12, cal)
     assert says in text and "p ≤ 0.000" not in text
+    could_claim = "a change is claimed at" in says  # a test that could not claim gives no verdict, not "no change"
+    assert text.startswith("No change beyond chance" if could_claim else "No verdict:"), text
 
 
 def test_donors_canvassed_outside_the_windows_are_marked(built_db, con):

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import charts, evaluation, evaluation_text, maps, methods, registry, report
+from analytics import charts, evaluation, evaluation_text, maps, programs_text, registry, report
 from app import access, forms, web
 
 key = web.db_key()
@@ -231,7 +231,8 @@ with tab_eval:
             other = web.compare_methods(key, web.registry_key(), event.event_id)
         if other["status"] == "evaluated":
             st.markdown(f"**Do the methods agree?** {other['agreement']}")
-            st.dataframe(methods.table(other), hide_index=True, width="stretch")
+            st.dataframe(programs_text.methods_table(other), hide_index=True, width="stretch",
+                         column_config=programs_text.METHODS_COLUMNS)
             st.caption(" ".join(filter(None, [evaluation_text.methods_sentence(result) or "These use the same windows "
                                               "as the design above.",
                                               evaluation_text.methods_threshold_note(result, other)])))

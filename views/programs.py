@@ -162,7 +162,7 @@ if view == VIEWS["methods"]:
     nb, na = r["windows_months"]["before"], r["windows_months"]["after"]
     st.markdown(f"**Do the methods agree?** {r['agreement']}")
     st.markdown(words.windows_note(r))
-    st.dataframe(words.methods_table(r), hide_index=True, width="stretch")
+    st.dataframe(words.methods_table(r), hide_index=True, width="stretch", column_config=words.METHODS_COLUMNS)
     st.caption(f"Footprint: {', '.join(r['footprint_areas'])}. Windows: the {nb} months before the start month "
                f"({r['windows']['before'][0]} to {r['windows']['before'][-1]}) and the {na} after it "
                f"({r['windows']['after'][0]} to {r['windows']['after'][-1]}); the start month itself is left out.")
