@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics import calibrate, evaluation, panel, registry, synth
+from analytics import calibrate, evaluation, evaluation_text, panel, registry, synth
 from analytics.registry import CanvassEvent
 
 #: the shortest before window a synthetic control is fitted on: a long, dense path is what makes it credible
@@ -238,7 +238,9 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
                      "threshold": "p < 0.05 (not calibrated: it tests a raw change, not an effect)",
                      "call": {"up": "rise", "down": "drop", "too few to tell": "no verdict"}.get(et["verdict"],
                                                                                              "no change"),
-                     "sentence": etest_sentence(et, nb, na), "calibration": None})
+                     "sentence": f"{evaluation_text.etest_sentence(et, nb, na)}, a raw change in the footprint, "
+                                 "whatever its cause.",
+                     "calibration": None})
     if syn["status"] == "evaluated":
         rows.append({"method": "Synthetic control, placebo-in-space rank test", "estimate_pct": syn["estimate_pct"],
                      "statistic": f"p = {syn['test']['p_value']:.3f}",
@@ -259,18 +261,6 @@ def wdd_sentence(estimate: float | None, z: float | None, claimed: bool, cal: ca
         return (f"The footprint was {where} (z = {z:+.2f}), beyond the threshold {cal.rule}. This compares places; it "
                 "does not show the work caused it.")
     return f"No change beyond chance: the footprint was {where} (z = {z:+.2f}; a change is claimed at {cal.rule})."
-
-
-def etest_sentence(et: dict, nb: int, na: int) -> str:
-    """The e-test in words, per month, since the windows differ in length (raw totals would mislead)."""
-    b, a = et["before"] / nb, et["after"] / na
-    head = f"{b:.1f} a month in the {nb} months before, {a:.1f} in the {na} after"
-    if et["p_value"] is None:
-        return f"{head}: too few incidents to tell."
-    change = "" if et["before"] == 0 else f" ({100 * (a / b - 1):+.0f}%)"
-    if et["verdict"] in ("up", "down"):
-        return f"{head}{change}: a raw change larger than chance (p = {et['p_value']:.3f}), whatever its cause."
-    return f"{head}{change}: within ordinary noise (p = {et['p_value']:.2f})."
 
 
 def agreement(rows: list[dict]) -> str:
