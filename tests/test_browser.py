@@ -213,9 +213,13 @@ def test_add_and_remove_a_canvass_event_with_editing_enabled(app_server, pages):
     page.get_by_label("Event id (lower case, digits, dashes)").fill("browser-test-walk")
     page.get_by_label("Name", exact=True).fill("Browser test walk in Lykins")
     page.get_by_label("Date (YYYY-MM-DD; blank if not published)").fill("2016-05-04")
-    page.locator("[data-testid='stMultiSelect']", has_text="Neighborhoods (neighborhood footprint)").locator(
-        "input").fill("Lykins")
+    chooser = page.locator("[data-testid='stMultiSelect']", has_text="Neighborhoods (neighborhood footprint)")
+    chooser.locator("input").fill("Lykins")
+    # Enter once the list shows the option alone (Enter before the list had filtered chose nothing, once in seven
+    # runs), then wait for the chosen chip before saving
+    page.get_by_role("option", name="Lykins", exact=True).wait_for()
     page.keyboard.press("Enter")
+    chooser.get_by_text("Lykins", exact=True).wait_for()
     page.keyboard.press("Escape")
     with rerun(page):
         page.get_by_role("button", name="Save event").click()
