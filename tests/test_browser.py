@@ -200,6 +200,30 @@ def test_clicking_a_neighborhood_on_the_map_opens_its_profile(app_server, pages)
     assert page_errors(page) == []
 
 
+def test_the_benchmarks_light_client_runs_pages_as_a_browser_session(app_server):
+    """bench.light_client (the 19 other sessions of `python -m bench --browser`) gets the same page a browser gets:
+    the data page's title and its sources table, then a filter's run from its query string."""
+    import asyncio
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from bench.light_client import LightSession
+
+    def texts(frames: list[bytes]) -> str:
+        msgs = [ForwardMsg.FromString(f) for f in frames if isinstance(f, bytes)]
+        return " ".join(str(m.delta.new_element) for m in msgs if m.WhichOneof("type") == "delta")
+
+    async def visit() -> tuple[str, str, int]:
+        async with LightSession(app_server.url) as session:
+            _, nbytes = await session.run("/data")
+            data = texts(session.frames)
+            await session.run("/hotspots?source=gva&category=shooting&start=2016-01-01&end=2016-12-31")
+            return data, texts(session.frames), nbytes
+
+    data, hotspots, nbytes = asyncio.run(visit())
+    assert "Data and sources" in data and "Gun Violence Archive" in data and nbytes > 10_000
+    assert "Hotspots and target neighborhoods" in hotspots and "2016-01-01" in hotspots
+
 def _add_chip(page, chooser, option: str) -> None:
     """Type `option` into a multiselect, click it in the list and wait for its chip. On a loaded machine the list
     sometimes closed and dropped the typed text between showing the option and the click (twice in CI), so the
