@@ -49,4 +49,5 @@ if not _current(web.db_key()):
             st.stop()
     box_slot.empty()  # built: the page shows its data, not a leftover notice
 
-page.run()
+with web.page_turn():  # a few page scripts at a time (web.PAGE_TURNS)
+    page.run()

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import shapely
 from scipy.stats import norm
 
-from analytics import emerging, warning
+from analytics import emerging, maps, warning
 from analytics.hotspots import POPULATION_RULE
 
 #: what the ranking table's columns are called on the page and in the briefing
@@ -112,21 +112,22 @@ def watch_sentence(watch: dict) -> str:
 
 
 def geojson(con, result: dict) -> dict:
-    """The places of a result as GeoJSON (neighborhood polygons simplified to about 10 m, or hexagons), each with
-    its category and colour: the map and the briefing's SVG draw the same shapes."""
+    """The places of a result as GeoJSON (neighborhood polygons or hexagons, as light as every map's:
+    maps.light_geometry), each with its category and colour: the map and the briefing's SVG draw the same shapes."""
     table = result["table"].set_index("place")
     if result["unit"] == "hex":
         shapes = {c: shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in table.index}
     else:
-        shapes = {a: shapely.from_wkt(wkt).simplify(0.0001) for a, wkt in con.execute(emerging.POLYGONS).fetchall()
+        shapes = {a: shapely.from_wkt(wkt) for a, wkt in con.execute(emerging.POLYGONS).fetchall()
                   if a in table.index}
     features = []
     for place, shape in shapes.items():
         row = table.loc[place]
         colour = emerging.CATEGORIES[row["category"]]
-        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shape), "properties": {
+        features.append({"type": "Feature", "geometry": maps.light_geometry(shape), "properties": {
             "place": place, "name": row["neighborhood"] or place, "category": row["category"], "colour": colour,
-            "rgba": [int(colour[k:k + 2], 16) for k in (1, 3, 5)] + [200]}})
+            "rgba": [int(colour[k:k + 2], 16) for k in (1, 3, 5)] + [200],
+            "tooltip": f"{row['neighborhood'] or place}: {row['category']}"}})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -240,7 +241,8 @@ def backtest_summary(result: dict) -> str:
 def bounds(geojson: dict) -> tuple[float, float, float, float]:
     """The box (minx, miny, maxx, maxy) around every place drawn: the map's first view fits it, so hexagons north
     of the city's own box (edge cells holding incidents) are not cut off."""
-    return shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in geojson["features"]]).bounds
+    shapes = [shapely.geometry.shape(f["geometry"]) for f in geojson["features"]]
+    return tuple(shapely.total_bounds(shapes)) if shapes else (float("nan"),) * 4  # nothing drawn: no box
 
 
 def svg_map(geojson: dict, width: int = 360, height: int = 300) -> str:

@@ -35,6 +35,15 @@ NO_RATE = f"no rate (under {MIN_POPULATION} residents)"
 WATCH_COLOUR = [31, 97, 141]
 OUTLINE_COLOUR = [120, 120, 120]
 SPOT_COLOURS = {"hot": [215, 48, 39], "cold": [69, 117, 180]}
+#: polygons as maps draw them: simplified to about 30 m and rounded to 5 decimals (about 1 m); at the zoom that shows
+#: the whole city a pixel is about 150 m, so they look the same at a third of the bytes
+MAP_TOLERANCE = 0.0003
+MAP_PRECISION = 1e-5
+
+
+def light_geometry(shape) -> dict:
+    """A shapely polygon as the GeoJSON geometry every map sends (see MAP_TOLERANCE)."""
+    return shapely.geometry.mapping(shapely.set_precision(shape.simplify(MAP_TOLERANCE), MAP_PRECISION))
 
 
 class Deck(pdk.Deck):

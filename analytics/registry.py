@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -216,6 +217,7 @@ class Store:
                  seed: Path | None = None, first_seed_ids: tuple[str, ...] = ()):
         self.model, self.key, self.columns, self.env, self.default, self.seed = model, key, columns, env, default, seed
         self.first_seed_ids = first_seed_ids
+        self._memo: dict[tuple, Contents] = {}  # the last read, by version(): pages read the file on every run
 
     def path(self) -> Path:
         """The file: the store's environment variable if set, else its default under data/registry/. Records live
@@ -305,14 +307,39 @@ class Store:
             self._offered_path().write_text("\n".join(sorted(self._offered() | {str(r[self.key]) for r in seed}))
                                             + "\n")
 
+    def _stamps(self) -> tuple:
+        """Path, inode, modification time and size of the file, its seed and its offered ids: every write replaces
+        the file (os.replace), so a new inode and time."""
+        def stamp(path: Path | None) -> tuple | None:
+            try:
+                st = path.stat()
+            except (OSError, AttributeError):
+                return None
+            return str(path), st.st_ino, st.st_mtime_ns, st.st_size
+        return stamp(self.path()), stamp(self.seed), stamp(self._offered_path())
+
+    def version(self) -> tuple:
+        """What identifies the records now (read first, so a first use seeds the file): a cache key for results
+        computed from them."""
+        self.read()
+        return self._stamps()
+
     def read(self) -> Contents:
         """The good records and the rejected rows (seeding the file on first use, and adding seed records bundled
-        since the file was seeded: see _top_up)."""
-        if not self.path().exists():
-            self._seed()
-        else:
-            self._top_up()
-        return self._parse_rows(self._read(self.path()).to_dict("records"))
+        since the file was seeded: see _top_up). Parsed again only when the files changed (`_stamps`)."""
+        hit = self._memo.get(self._stamps())
+        if hit is None:
+            if not self.path().exists():
+                self._seed()
+            else:
+                self._top_up()
+            stamps = self._stamps()  # before reading: a write meanwhile makes the next read parse again
+            hit = self._parse_rows(self._read(self.path()).to_dict("records"))
+            # kept only for a file unchanged for two seconds: file times tick in steps of a few milliseconds, so
+            # an edit in place within the same step would keep the same stamp
+            if stamps[0] and time.time_ns() - stamps[0][2] > 2_000_000_000:
+                self._memo = {stamps: hit}
+        return Contents(list(hit.records), list(hit.rejected))
 
     def problems(self) -> list[str]:
         """One line per rejected row of the file, naming the file, the row and the reason."""

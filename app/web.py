@@ -7,6 +7,10 @@ functions take every input as an argument: the arguments are the whole cache key
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections import deque
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +22,48 @@ from analytics import queries
 from kcvt import status
 from kcvt.db import connect, versioned_path
 from kcvt.settings import db_path
+
+#: page scripts that run at once in this server; a session's run waits its turn, in order (dashboard.py).
+#: Streamlit gives every session a thread, and twenty sessions rerunning made twenty threads share one interpreter
+#: lock with the event loop that sends pages and greets new visitors (docs/benchmarks.md, "Twenty sessions"). Two:
+#: one turn measured a little faster, but one long computation (the backtest, about ten seconds) would stop
+#: everyone; queries release the lock, so a turn is not idle while DuckDB works.
+PAGE_TURNS = 2
+
+
+class _Turns:
+    """At most `n` holders at once, served in the order they came (a plain semaphore let one run wait 14 s while
+    later ones went ahead)."""
+
+    def __init__(self, n: int) -> None:
+        self._free, self._queue, self._cond = n, deque(), threading.Condition()
+
+    def __enter__(self) -> None:
+        me = object()
+        with self._cond:
+            self._queue.append(me)
+            self._cond.wait_for(lambda: self._queue[0] is me and self._free > 0)
+            self._queue.popleft()
+            self._free -= 1
+            self._cond.notify_all()  # the next in line may have a free turn too
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        """How many wait for a turn."""
+        with self._cond:
+            return len(self._queue)
+
+
+_turns = _Turns(PAGE_TURNS)
+
+
+def page_turn() -> _Turns:
+    """The page-run gate: `with web.page_turn(): page.run()`."""
+    return _turns
 
 
 def db_key() -> str:
@@ -110,6 +156,15 @@ def coverage_table(db_key: str) -> pd.DataFrame:
         return status.coverage_table(cur)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def coverage_chart(db_key: str):
+    """The data page's source x month coverage grid (charts.coverage_heatmap), built once per database version and
+    shared (unpickling a plotly figure validates it again; st.plotly_chart only reads it)."""
+    from analytics import charts
+
+    return charts.coverage_heatmap(coverage_table(db_key), sources(db_key).set_index("source_id")["label"].to_dict())
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def summary(db_key: str) -> dict:
     """status.summary for the Data page, cached per database version: it changes only with a build, load or
@@ -163,6 +218,12 @@ def monthly_table(series: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
+def csv_later(frame: pd.DataFrame) -> Callable[[], bytes]:
+    """csv_bytes(frame), made when the reader clicks the download (st.download_button runs a callable then): a page
+    run does not build files nobody asked for (9% of the server's time with 20 sessions)."""
+    return functools.partial(csv_bytes, frame)
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """CSV for download, with cells a spreadsheet would run as formulas neutralised."""
     safe = frame.copy()
@@ -189,7 +250,10 @@ def event_at(event_id: str, start_date: date | None):
     """The stored event with `start_date` in place of its own (validated again: a date a reader tries)."""
     from analytics import registry
 
-    return registry.parse({**registry.get(event_id).row(), "start_date": start_date})
+    stored = registry.get(event_id)
+    if stored.start_date == start_date:
+        return stored
+    return registry.parse({**stored.row(), "start_date": start_date})
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -245,30 +309,24 @@ def _evaluate(db_key: str, event_items: tuple, design_items: tuple, others: tupl
         return evaluation.evaluate(cur, _event(event_items), design, others=[_event(o) for o in others])
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+# The polygons every map draws are shared, not copied: st.cache_resource hands each run the same object, where
+# st.cache_data would unpickle about 120 KB on every run of every map page (7% of the server's time with 20
+# sessions). Readers build new dicts around them (maps.with_tooltips, neighborhood_map) and never change them.
+@st.cache_resource(show_spinner=False, max_entries=4)
 def neighborhood_outlines(db_key: str) -> dict:
-    """All neighborhoods as light GeoJSON (see MAP_TOLERANCE), for map context, built once per database version."""
+    """All neighborhoods as light GeoJSON (maps.light_geometry), for map context, built once per database version."""
+    import shapely
+
+    from analytics import maps
+
     with cursor(db_key) as cur:
         rows = cur.execute("SELECT area_id, name, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
     features = [{"type": "Feature", "properties": {"name": name, "area_id": area_id},
-                 "geometry": _light_geometry(wkt)} for area_id, name, wkt in rows]
+                 "geometry": maps.light_geometry(shapely.from_wkt(wkt))} for area_id, name, wkt in rows]
     return {"type": "FeatureCollection", "features": features}
 
 
-#: neighborhood polygons as maps draw them: simplified to about 30 m and rounded to 5 decimals (about 1 m); at the
-#: zoom that shows the whole city a pixel is about 150 m, so they look the same at half the bytes
-MAP_TOLERANCE = 0.0003
-MAP_PRECISION = 1e-5
-
-
-def _light_geometry(wkt: str) -> dict:
-    import shapely
-
-    shape = shapely.set_precision(shapely.from_wkt(wkt).simplify(MAP_TOLERANCE), MAP_PRECISION)
-    return shapely.geometry.mapping(shape)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _light_polygons(db_key: str) -> dict[str, dict]:
     """area_id -> the light map geometry of every neighborhood, built once per database version."""
     return {f["properties"]["area_id"]: f["geometry"] for f in neighborhood_outlines(db_key)["features"]}
@@ -348,18 +406,18 @@ def gi_star(db_key: str, source: str, category: str, start: date, end: date, fir
         return hotspots.with_centres(hotspots.gi_star(cur, _f(source, category, start, end), firearm))
 
 
-def watch_summary(db_key: str, source: str, category: str, start: date, end: date, firearm: bool,
-                  incident_source: bool) -> pd.DataFrame:
-    """Watch areas and their incident counts (read fresh: users add areas)."""
-    from analytics import watch
-
-    with cursor(db_key) as cur:
-        f = _f(source, category, start, end) if incident_source else None
-        return watch.summary(cur, watch.AREAS.load(), f, firearm)
-
-
+# Results from the user's files (watch areas, canvass events): cached on the database and the file's version
+# (Store.version: the file's inode, time and size), so an edit shows on the next run and an unchanged file costs
+# a few stat calls instead of a parse and the geometry on every run.
 def events_touching(db_key: str, area: str) -> list:
-    """Canvass events whose footprint touches a neighborhood (read fresh: the registry changes)."""
+    """Canvass events whose footprint touches a neighborhood."""
+    from analytics import registry
+
+    return _events_touching(db_key, registry.EVENTS.version(), area)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _events_touching(db_key: str, events_version: tuple, area: str) -> list:
     from analytics import profile
 
     with cursor(db_key) as cur:
@@ -367,8 +425,14 @@ def events_touching(db_key: str, area: str) -> list:
 
 
 def watch_geojson(db_key: str) -> dict:
-    """Watch areas as GeoJSON for the maps, read fresh on every run (not cached): users add and edit areas while
-    the database stays the same."""
+    """Watch areas as GeoJSON for the maps."""
+    from analytics import watch
+
+    return _watch_geojson(db_key, watch.AREAS.version())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _watch_geojson(db_key: str, areas_version: tuple) -> dict:
     from analytics import watch
 
     with cursor(db_key) as cur:
@@ -531,16 +595,25 @@ def ranking(db_key: str, source: str, category: str, start: date, end: date, fir
         return hotspots.rank(cur, _f(source, category, start, end), firearm, by)
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
 def neighborhood_map(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
-    """Neighborhood polygons with count, rate and smoothed rate; raises hotspots.NotCovered like the ranking."""
+    """Neighborhood polygons with count, rate and smoothed rate; raises hotspots.NotCovered like the ranking. The
+    map's polygons (lighter than the analytics', same look at city zoom) are the shared ones of _light_polygons."""
+    light = _light_polygons(db_key)
+    geo = _neighborhood_values(db_key, source, category, start, end, firearm)
+    return {**geo, "features": [{**f, "geometry": f.get("geometry") or light[f["properties"]["area_id"]]}
+                                for f in geo["features"]]}
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _neighborhood_values(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> dict:
+    """hotspots.choropleth_geojson for the filter, each feature without its geometry when _light_polygons has it."""
     from analytics import hotspots
 
     with cursor(db_key) as cur:
         geo = hotspots.choropleth_geojson(cur, hotspots.neighborhood_counts(cur, _f(source, category, start, end),
                                                                             firearm))
-    light = _light_polygons(db_key)  # the map's polygons, lighter than the analytics' (same look at city zoom)
-    return {**geo, "features": [{**f, "geometry": light.get(f["properties"]["area_id"], f["geometry"])}
+    light = _light_polygons(db_key)
+    return {**geo, "features": [{k: v for k, v in f.items() if k != "geometry" or f["properties"]["area_id"] not in light}
                                 for f in geo["features"]]}
 
 
@@ -573,8 +646,16 @@ def city_bounds(db_key: str) -> tuple[float, float, float, float]:
 
 
 def watch_counts(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> pd.DataFrame:
-    """Every watch area's count for the period in words, for incident and neighborhood-count sources alike (read
-    fresh: users add areas)."""
+    """Every watch area's count for the period in words, for incident and neighborhood-count sources alike (cached
+    on the areas file's version)."""
+    from analytics import watch
+
+    return _watch_counts(db_key, watch.AREAS.version(), source, category, start, end, firearm)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _watch_counts(db_key: str, areas_version: tuple, source: str, category: str, start: date, end: date,
+                  firearm: bool) -> pd.DataFrame:
     from analytics import watch
 
     with cursor(db_key) as cur:
@@ -662,6 +743,11 @@ def backtest(db_key: str, source: str, category: str) -> dict:
 
     with cursor(db_key) as cur:
         return bt.backtest(cur, source, category)
+
+
+def briefing_bytes(*args) -> bytes:
+    """briefing(...) as UTF-8, for the Emerging page's download (made when clicked)."""
+    return briefing(*args).encode("utf-8")
 
 
 def briefing(db_key: str, source: str, category: str, start: date, end: date, slice_: str, unit: str,

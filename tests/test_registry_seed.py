@@ -3,6 +3,9 @@ events reaching registries seeded before they were bundled without overwriting u
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,3 +100,29 @@ def test_an_editor_sets_a_programs_start_for_every_event():
     assert notes.count("by an editor") == 1 and "2026-04-01" in notes
     with pytest.raises(program.ProgramError):
         program.set_start("nope", pd.Timestamp("2026-04-01").date())
+
+
+def test_a_read_after_another_writer_edits_the_file_sees_the_edit(registry_file):
+    """Pages read the registry on every run, and a parse is kept while the file is unchanged (registry.Store.read):
+    an edit made outside this process, in place and of the same length, must show on the next read, whether the
+    file was last written long ago or just now."""
+    def names() -> dict[str, str]:
+        return {e.event_id: e.name for e in registry.load()}
+
+    def edit_in_place(old: str, new: str) -> None:  # same inode, same size
+        text = registry_file.read_text()
+        assert len(new) == len(old) and text.count(old) == 1
+        with registry_file.open("r+") as f:
+            f.write(text.replace(old, new))
+
+    old_name = names()["independence-ave-2023-11-29"]
+    long_ago = time.time() - 3600
+    os.utime(registry_file, (long_ago, long_ago))
+    assert names() == names()  # a file an hour old: its parse is kept
+    edit_in_place(old_name, old_name.replace("Independence", "Independenze"))
+    os.utime(registry_file, (long_ago + 1, long_ago + 1))  # only the time tells the edit
+    assert names()["independence-ave-2023-11-29"] == old_name.replace("Independence", "Independenze")
+    edit_in_place("Independenze", "Independenzo")  # just now: the time may not have moved past the last stamp
+    assert names()["independence-ave-2023-11-29"] == old_name.replace("Independence", "Independenzo")
+    registry.EVENTS.delete("ruskin-heights-undated")  # through the store: a new file
+    assert "ruskin-heights-undated" not in names()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics import briefing, charts
+from analytics import briefing
 from app import web
 
 key = web.db_key()
@@ -25,8 +25,7 @@ for s in info["sources"]:
         st.warning(f"**{s['label']}** (`{s['source']}`): {s['caveat']}")
 
 st.subheader("Coverage by month")
-st.plotly_chart(charts.coverage_heatmap(coverage, web.sources(key).set_index("source_id")["label"].to_dict()),
-                width="stretch")
+st.plotly_chart(web.coverage_chart(key), width="stretch")
 
 st.subheader("Categories")
 cats = web.categories(key, None)
@@ -77,7 +76,7 @@ if info["rejected_rows"]:
                                 "row in file": st.column_config.NumberColumn("row", width=60, help="row in the file"),
                                 "row as read": st.column_config.TextColumn(width="large", help=(
                                     "the row exactly as read; the download holds every column in full"))})
-    st.download_button("Download every rejected row (CSV)", web.csv_bytes(web.rejects(key)),
+    st.download_button("Download every rejected row (CSV)", web.csv_later(web.rejects(key)),
                        file_name="rejected_rows.csv", mime="text/csv", key="download_rejects")
 else:
     st.write("No rows were rejected.")

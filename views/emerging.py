@@ -1,5 +1,6 @@
 """Emerging hot spots and early warning: which neighborhoods are heating up, and what the ranking's components say."""
 
+import functools
 from datetime import date
 
 import pydeck as pdk
@@ -102,11 +103,16 @@ if result is not None:
     geo = web.emerging_geojson(key, source, category, start, end, slice_, unit, permutations)
     layer = pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=True, get_fill_color="properties.rgba",
                       get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
+    # context outlines underneath (hexagons on top keep their tooltips), only where the categories do not already
+    # draw a neighborhood (a hexagon map: all of them)
+    drawn = {f["properties"]["place"] for f in geo["features"]} if unit == "neighborhood" else set()
+    outlines = web.neighborhood_outlines(key)
+    outlines = {**outlines, "features": [f for f in outlines["features"] if f["properties"]["area_id"] not in drawn]}
     left, right = st.columns([4, 1])
     with left:
-        st.pydeck_chart(pdk.Deck(layers=[layer, maps.outline_layer(web.neighborhood_outlines(key))],
-                                 initial_view_state=maps.fit_view(briefing.bounds(geo), 520), map_style=None,
-                                 tooltip={"text": "{name}: {category}"}), height=520)
+        st.pydeck_chart(maps.Deck(layers=[maps.outline_layer(maps.with_tooltips(outlines)), layer],
+                                  initial_view_state=maps.fit_view(briefing.bounds(geo), 520), map_style=None,
+                                  tooltip=maps.TOOLTIP), height=520)
     with right:
         st.markdown("**Legend**")
         st.html(briefing.legend_html(counts))
@@ -119,7 +125,7 @@ if result is not None:
                f"spot in {th['share_of_slices']:.0%} of slices. Definitions: README, 'Emerging hot spots'.")
     rows = briefing.emerging_rows(result)
     st.dataframe(rows, hide_index=True, width="stretch", height=360)
-    st.download_button("Download the table (CSV)", web.csv_bytes(rows), file_name=f"kc_emerging_{source}_{category}.csv",
+    st.download_button("Download the table (CSV)", web.csv_later(rows), file_name=f"kc_emerging_{source}_{category}.csv",
                        mime="text/csv", key="e_download")
 
     ranked = result["table"].sort_values("events", ascending=False)
@@ -161,7 +167,7 @@ if result is None:
     st.info(f"No briefing: it leads with the emerging hot spots, not computed for these {slice_}s (above).")
 else:
     st.download_button("Download the briefing (HTML, print to PDF from the browser)",
-                       web.briefing(key, source, category, start, end, slice_, unit, permutations).encode("utf-8"),
+                       functools.partial(web.briefing_bytes, key, source, category, start, end, slice_, unit, permutations),
                        file_name=f"kc_briefing_{source}_{category}_{date.today():%Y%m%d}.html", mime="text/html",
                        key="e_briefing")
 st.caption(f"Watch-list flags: {warning.HEATING} / {warning.COOLING}. A flag is a reason to look, not a finding.")

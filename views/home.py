@@ -54,7 +54,7 @@ st.caption("Grey bands: months this source does not cover (no data, not zero). O
 table = web.monthly_table(series)
 with st.expander("Monthly numbers"):
     st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Download these monthly counts (CSV)", web.csv_bytes(table),
+st.download_button("Download these monthly counts (CSV)", web.csv_later(table),
                    file_name=f"kc_{source}_{start}_{end}.csv", mime="text/csv", key="download")
 
 st.subheader("Official annual series (FBI UCR)")
