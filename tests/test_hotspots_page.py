@@ -174,3 +174,17 @@ def test_components_that_cannot_be_computed_say_why_in_one_line(built_db):
     captions = " ".join(c.value for c in at.caption)
     assert "Emerging category not shown: " in captions and "fewer than 30 placed events" in captions
     assert "Early warning not shown: " in captions
+
+
+def test_the_hot_spot_map_is_drawn_when_asked_and_shows_every_spot_in_the_table(built_db):
+    """The Gi* map is a second deck.gl map, drawn on request (a toggle); on, it holds one hexagon per row of the
+    spots table, which is there either way."""
+    at = page(**STATES["by-rate-points"])
+    toggle = next(t for t in at.toggle if t.key == "h_gi_map")
+    table = next(d.value for d in at.dataframe if "hot or cold" in d.value.columns)
+    assert len(decks(at)) == 1 and not toggle.value and f"{len(table):,} hot and cold spots" in toggle.label
+    at = toggle.set_value(True).run()
+    gi = [layer for spec in decks(at) for layer in spec["layers"] if layer["id"] == "spots"]
+    assert len(decks(at)) == 2 and len(gi) == 1 and len(gi[0]["data"]) == len(table) > 0
+    legends = [m.value for m in at.markdown if m.value.startswith('<div style="font-size:0.85rem')]
+    assert len(legends) == 2

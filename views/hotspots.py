@@ -145,13 +145,17 @@ else:
         if spots.empty:
             st.info("No hot or cold spot: the incidents of this period are not more clustered than chance would give.")
         else:
-            gi_map, gi_legend = st.columns([4, 1])
-            gi_map.pydeck_chart(maps.Deck(
-                layers=[maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)),
-                        maps.spots_layer(spots)],
-                initial_view_state=maps.fit_view(web.city_bounds(key), 380), map_style=None,
-                tooltip=maps.TOOLTIP), height=380)
-            gi_legend.markdown(maps.legend_html([maps.spots_legend(), maps.outline_legend()]), unsafe_allow_html=True)
+            # a second map costs the browser as much as the first on every filter change (docs/benchmarks.md), so
+            # it is drawn when asked for; the table below names every spot either way
+            if st.toggle(f"Show the {len(spots):,} hot and cold spots on a map", key="h_gi_map"):
+                gi_map, gi_legend = st.columns([4, 1])
+                gi_map.pydeck_chart(maps.Deck(
+                    layers=[maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)),
+                            maps.spots_layer(spots)],
+                    initial_view_state=maps.fit_view(web.city_bounds(key), 380), map_style=None,
+                    tooltip=maps.TOOLTIP), height=380)
+                gi_legend.markdown(maps.legend_html([maps.spots_legend(), maps.outline_legend()]),
+                                   unsafe_allow_html=True)
             names = web.cell_neighborhoods(key, tuple(spots["hex"]))
             st.dataframe(text.spots_table(spots, names), hide_index=True, width="stretch")
 
