@@ -378,8 +378,10 @@ def cube(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str, unit: str) -> C
     status = [slice_status(ctx, s, slice_) for s in firsts]
     missing = [lab for lab, s in zip(labels, status, strict=True) if s is None]
     if missing:
-        raise TooSparse(f"no place-level data for {', '.join(missing[:6])}{'…' if len(missing) > 6 else ''}: choose "
-                        f"a period inside {', '.join(f'{a}..{b}' for a, b in usable_runs(con, f.source, f.category, slice_))}")
+        runs = usable_runs(con, f.source, f.category, slice_)
+        where = (f"choose a period inside {', '.join(f'{a}..{b}' for a, b in runs)}" if runs else
+                 f"this source has no whole {slice_} with place-level data")
+        raise TooSparse(f"no place-level data for {', '.join(missing[:6])}{'…' if len(missing) > 6 else ''}: {where}")
     if len(firsts) < MIN_SLICES:
         raise TooSparse(f"{len(firsts)} whole {slice_}s in {f.start}..{f.end}: a trend needs at least {MIN_SLICES}")
     end = slice_end(firsts[-1], slice_)

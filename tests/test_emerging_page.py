@@ -92,6 +92,23 @@ def test_too_sparse_a_choice_is_refused_with_the_minimum(built_db):
     assert "fewer than 30 placed events, too few for Gi*" in text and not at.metric
 
 
+
+@pytest.mark.parametrize("params", [{"source": "kcpd"}, {"start": "2026-01-01", "end": "2026-12-31"}],
+                         ids=["kcpd-records-no-place-level-slices", "period-past-the-data"])
+def test_a_source_or_period_without_place_level_counts_is_refused_in_words_not_an_error(built_db, params):
+    """KCPD's crime records have no whole month of place-level counts here, and 2026 runs past the data: both the
+    analysis and the ranking components say why they are not shown, and no sentence is left with an empty list."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("views/emerging.py")
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    check(at)
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Ranking components not shown:") for w in warnings), warnings
+    assert not [w for w in warnings if re.search(r"inside \.|inside $", w)], warnings
+
 @pytest.fixture(scope="module")
 def briefing_html(con) -> str:
     return briefing.build(con, NBHD)

@@ -151,16 +151,21 @@ if watch:
     st.caption(briefing.caveats(source, slice_)["early warning"])
 
 st.subheader("Ranking components")
-table, notes = web.emerging_ranking(key, source, category, start, end, slice_)
-st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to ')}, against "
-           f"{notes['previous_period'].replace('..', ' to ')}. Emerging category: the analysis above, by "
-           f"neighborhood. Early warning: {notes.get('early_warning_for', 'not available')}. Years in the top 10%: "
-           f"{notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
-st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420,
-             column_config=briefing.RANKING_CONFIG)
-for measure, text in briefing.caveats(source, slice_).items():
-    if measure not in ("early warning",):
-        st.caption(f"**{measure.capitalize()}**: {text}")
+try:
+    table, notes = web.emerging_ranking(key, source, category, start, end, slice_)
+except BadQuery as exc:  # the level and change need the period's place-level counts (NotCovered says which)
+    table, notes = None, {}
+    st.warning(f"Ranking components not shown: {exc}.")
+if table is not None:
+    st.caption(f"Level, rates and change: {notes['level_period'].replace('..', ' to ')}, against "
+               f"{notes['previous_period'].replace('..', ' to ')}. Emerging category: the analysis above, by "
+               f"neighborhood. Early warning: {notes.get('early_warning_for', 'not available')}. Years in the top "
+               f"10%: {notes['persistence_years']}. Each column sorts on its own; there is no combined score.")
+    st.dataframe(briefing.ranking_rows(table, None), hide_index=True, width="stretch", height=420,
+                 column_config=briefing.RANKING_CONFIG)
+    for measure, text in briefing.caveats(source, slice_).items():
+        if measure not in ("early warning",):
+            st.caption(f"**{measure.capitalize()}**: {text}")
 
 st.subheader("One-page briefing")
 if result is None:
