@@ -118,9 +118,11 @@ def outline_layer(outlines: dict) -> pdk.Layer:
                      stroked=True, get_line_color=OUTLINE_COLOUR + [120], line_width_min_pixels=1, pickable=True)
 
 
-def outline_legend() -> Legend:
-    """Legend entry for the grey neighborhood outlines drawn under every map (clicking one opens its profile)."""
-    return Legend("Neighborhoods", [(OUTLINE_COLOUR, "neighborhood outline (click to open its profile)")], line=True)
+def outline_legend(clickable: bool = True) -> Legend:
+    """Legend entry for the grey neighborhood outlines drawn under every map; `clickable` for a map whose clicks
+    open a neighborhood's profile (the Hotspots page's main map), so no other map promises it."""
+    what = "neighborhood outline (click to open its profile)" if clickable else "neighborhood outline"
+    return Legend("Neighborhoods", [(OUTLINE_COLOUR, what)], line=True)
 
 
 def with_tooltips(outlines: dict, counts: dict[str, int] | None = None, unit: str = "incidents") -> dict:

@@ -188,3 +188,5 @@ def test_the_hot_spot_map_is_drawn_when_asked_and_shows_every_spot_in_the_table(
     assert len(decks(at)) == 2 and len(gi) == 1 and len(gi[0]["data"]) == len(table) > 0
     legends = [m.value for m in at.markdown if m.value.startswith('<div style="font-size:0.85rem')]
     assert len(legends) == 2
+    # only the main map opens a profile on a click; the Gi* map's legend does not promise it
+    assert "click to open its profile" in legends[0] and "click" not in legends[1]

@@ -154,7 +154,7 @@ else:
                             maps.spots_layer(spots)],
                     initial_view_state=maps.fit_view(web.city_bounds(key), 380), map_style=None,
                     tooltip=maps.TOOLTIP), height=380)
-                gi_legend.markdown(maps.legend_html([maps.spots_legend(), maps.outline_legend()]),
+                gi_legend.markdown(maps.legend_html([maps.spots_legend(), maps.outline_legend(clickable=False)]),
                                    unsafe_allow_html=True)
             names = web.cell_neighborhoods(key, tuple(spots["hex"]))
             st.dataframe(text.spots_table(spots, names), hide_index=True, width="stretch")
