@@ -383,7 +383,8 @@ def gi_star_counts(counts: pd.Series, cells: list[str], alpha: float = GI_ALPHA,
     tail = np.minimum((g.rGs >= observed).sum(axis=1), (g.rGs <= observed).sum(axis=1))
     p = np.minimum(1.0, 2 * (tail + 1) / (permutations + 1))
     significant = p <= fdr(p, alpha)
-    out = pd.DataFrame({"hex": w.id_order, "n": y.astype(int), "z": g.Zs, "p": p})
+    local = y + w.sparse @ y  # what Gi* weighs: the cell and its neighbours (binary weights)
+    out = pd.DataFrame({"hex": w.id_order, "n": y.astype(int), "n_local": local.astype(int), "z": g.Zs, "p": p})
     out["spot"] = np.where(significant & (out["z"] > 0) & (out["n"] > 0), "hot",
                            np.where(significant & (out["z"] < 0), "cold", "not significant"))
     return out.sort_values("z", ascending=False, ignore_index=True)

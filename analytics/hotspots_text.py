@@ -230,6 +230,7 @@ def spots_table(spots: pd.DataFrame, neighborhoods: dict[str, str]) -> pd.DataFr
     return pd.DataFrame({
         "hot or cold": spots["spot"].astype(str),
         "incidents in cell": spots["n"].astype(int),
+        "in cell and its neighbours": spots["n_local"].astype(int),  # what Gi* weighs: a cell of 1 can be hot
         "z-score": [f"{z:.2f}" for z in spots["z"]],
         "p-value (permutation)": [p_text(p) for p in spots["p"]],
         "neighborhood": [neighborhoods.get(h) or "outside any neighborhood" for h in spots["hex"]],

@@ -101,6 +101,7 @@ def test_gi_star_matches_the_textbook_formula_on_real_rows(con, gva_shootings):
         w = len(idx)
         z = (y[idx].sum() - xbar * w) / (s * np.sqrt((n * w - w**2) / (n - 1)))
         assert gi.loc[c, "z"] == pytest.approx(z)
+        assert gi.loc[c, "n_local"] == y[idx].sum()  # the page's "in cell and its neighbours": what Gi* weighs
     assert (gi["spot"] == "hot").sum() > 0 and set(gi["spot"]) <= {"hot", "cold", "not significant"}
     # permutation p-values: never 0 (at least 2 / (permutations + 1)), and a cell without incidents is never hot
     assert gi["p"].min() == pytest.approx(2 / (hotspots.GI_PERMUTATIONS + 1))
