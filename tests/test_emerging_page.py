@@ -195,14 +195,28 @@ def test_readme_defines_every_category_with_its_thresholds():
 def test_hostile_link_values_are_named_and_ignored(built_db, hostile):
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
     at.switch_page("views/emerging.py")
-    for name in ("source", "category", "slice", "unit", "start", "end"):
+    for name in ("source", "category", "slice", "unit", "start", "end", "permutations"):
         at.query_params[name] = hostile
     at.run()
     check(at)
     warned = " ".join(w.value for w in at.warning)
-    for name in ("source", "category", "slice", "unit", "start", "end"):
+    for name in ("source", "category", "slice", "unit", "start", "end", "permutations"):
         assert f"ignored {name}=" in warned
     assert {m.label: m.value for m in at.metric}["Places analysed"] == "240"  # the defaults ran
+
+
+def test_the_gi_star_inference_is_kept_in_the_link(built_db):
+    """A shared link reproduces the result: the p-value choice (it changes which places are hot) is in the link,
+    both ways."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("views/emerging.py")
+    at.query_params["permutations"] = "99"
+    at.run()
+    check(at)
+    assert at.sidebar.selectbox(key="e_permutations").value == 99
+    assert at.query_params["permutations"] in (["99"], "99")
+    at.sidebar.selectbox(key="e_permutations").set_value(0).run()
+    assert at.query_params["permutations"] in (["0"], "0")
 
 
 def test_the_watch_list_follows_the_chosen_period(built_db, con):

@@ -55,15 +55,16 @@ with st.sidebar:
                           max_value=hi, key=f"e_start_{source}_{category}_{slice_}")
     end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"), min_value=lo,
                         max_value=hi, key=f"e_end_{source}_{category}_{slice_}")
-    permutations = st.selectbox("Gi* p-values", [0, 99, 999], key="e_permutations", format_func={
-        0: "normal approximation (Esri's)", 99: "99 permutations", 999: "999 permutations (slow)"}.get,
-        help=emerging.INFERENCE_HELP)
+    inference = {0: "normal approximation (Esri's)", 99: "99 permutations", 999: "999 permutations"}
+    linked = int(filters.pick(params.get("permutations"), [str(k) for k in inference], "0", problems, "permutations"))
+    permutations = st.selectbox("Gi* p-values", list(inference), key="e_permutations", format_func=inference.get,
+                                index=list(inference).index(linked), help=emerging.INFERENCE_HELP)
 for p in problems:
     st.warning(f"Link parameter {p}.")
 if slice_note and slice_ == auto_slice and not st.session_state.get("e_slice_chosen"):
     st.info(slice_note)
 st.query_params.from_dict({"source": source, "category": category, "slice": slice_, "unit": unit,
-                           "start": str(start), "end": str(end)})
+                           "start": str(start), "end": str(end), "permutations": str(permutations)})
 if start > end:
     st.error(f"'From' ({start}) is after 'To' ({end}): pick a start before the end.")
     st.stop()
