@@ -190,3 +190,13 @@ def test_the_hot_spot_map_is_drawn_when_asked_and_shows_every_spot_in_the_table(
     assert len(legends) == 2
     # only the main map opens a profile on a click; the Gi* map's legend does not promise it
     assert "click to open its profile" in legends[0] and "click" not in legends[1]
+
+
+def test_a_layer_the_source_cannot_draw_is_refused_with_the_reason(built_db):
+    """Neighborhood counts have no incident points: a link asking for them says so, not "not a known value"."""
+    at = page(source="kcpd_nbhd", category="persons", layer="points")
+    assert not at.exception
+    warned = " ".join(w.value for w in at.warning)
+    assert "ignored layer='points': this source has counts by neighborhood, not incident locations" in warned
+    assert "not one of the known values" not in warned
+    assert at.sidebar.radio(key="h_layer_False").value == "rate"
