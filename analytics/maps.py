@@ -285,16 +285,21 @@ def choropleth_legend(geojson: dict, value: str, title: str, missing_label: str 
     if basis is None:
         return Legend(title, entries, "Classes are quantiles of the neighborhoods above zero, so one extreme "
                                       "neighborhood cannot wash out the rest. Click a neighborhood to open its profile.")
+    smoothed = (" Smoothed rates pull each neighborhood toward the city's rate, the more the fewer its residents, "
+                "so one with no incidents still shows a small rate (its count is in the tooltip).") \
+        if value == "smoothed_rate" else ""
     return Legend(title, entries, f"Classes are quantiles of the neighborhoods with at least {MIN_RANK_POPULATION} "
-                                  "residents; a smaller one with a higher rate falls in the top class ('and above'). "
-                                  "Click a neighborhood to open its profile.")
+                                  "residents; a smaller one with a higher rate falls in the top class ('and above')."
+                                  f"{smoothed} Click a neighborhood to open its profile.")
 
 
 def spots_layer(spots) -> pdk.Layer:
     """Gi* hot (red) and cold (blue) spots."""
     data = spots.assign(color=[SPOT_COLOURS[s] + [210] for s in spots["spot"]],
-                        tooltip=[f"{s} spot: {n:,} incident{'s' if n != 1 else ''} in the cell, z-score {z:.1f}"
-                                 for s, n, z in zip(spots["spot"], spots["n"], spots["z"], strict=True)])
+                        tooltip=[f"{s} spot: {n:,} incident{'s' if n != 1 else ''} in the cell, {m:,} with its "
+                                 f"neighbours, z-score {z:.1f}"
+                                 for s, n, m, z in zip(spots["spot"], spots["n"], spots["n_local"], spots["z"],
+                                                       strict=True)])
     return pdk.Layer("H3HexagonLayer", data, id="spots", get_hexagon="hex", get_fill_color="color", extruded=False,
                      pickable=True, stroked=True, get_line_color=[60, 60, 60, 200], line_width_min_pixels=1)
 

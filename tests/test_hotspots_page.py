@@ -200,3 +200,17 @@ def test_a_layer_the_source_cannot_draw_is_refused_with_the_reason(built_db):
     assert "ignored layer='points': this source has counts by neighborhood, not incident locations" in warned
     assert "not one of the known values" not in warned
     assert at.sidebar.radio(key="h_layer_False").value == "rate"
+
+
+def test_the_smoothed_rate_map_says_why_a_neighborhood_without_incidents_has_a_rate(built_db):
+    """Empirical-Bayes smoothing gives a neighborhood with no incidents a small rate: the legend says so, and the
+    Gi* map's tooltips give each hot cell's count with its neighbours (what Gi* weighs)."""
+    at = page(**STATES["neighborhood-counts-rate-map"])
+    legend = next(m.value for m in at.markdown if m.value.startswith('<div style="font-size:0.85rem'))
+    assert "so one with no incidents still shows a small rate" in legend
+    at = page(**STATES["by-rate-points"])
+    at = next(t for t in at.toggle if t.key == "h_gi_map").set_value(True).run()
+    spots = next(layer for spec in decks(at) for layer in spec["layers"] if layer["id"] == "spots")["data"]
+    table = next(d.value for d in at.dataframe if "hot or cold" in d.value.columns)
+    assert sorted(s["tooltip"].split(", ")[1] for s in spots) == sorted(
+        f"{m:,} with its neighbours" for m in table["in cell and its neighbours"])
