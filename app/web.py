@@ -439,6 +439,23 @@ def _watch_geojson(db_key: str, areas_version: tuple) -> dict:
         return watch.geojson(cur, watch.AREAS.load())
 
 
+def watch_counts(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> pd.DataFrame:
+    """Every watch area's count for the period in words, for incident and neighborhood-count sources alike (cached
+    on the areas file's version)."""
+    from analytics import watch
+
+    return _watch_counts(db_key, watch.AREAS.version(), source, category, start, end, firearm)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _watch_counts(db_key: str, areas_version: tuple, source: str, category: str, start: date, end: date,
+                  firearm: bool) -> pd.DataFrame:
+    from analytics import watch
+
+    with cursor(db_key) as cur:
+        return watch.summary(cur, watch.AREAS.load(), _f(source, category, start, end), firearm)
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
 def profile(db_key: str, source: str, category: str, start: date, end: date, area: str) -> dict:
     """profile.summary for one neighborhood, cached on every argument; victim groups under profile.SMALL_CELL
@@ -644,22 +661,6 @@ def city_bounds(db_key: str) -> tuple[float, float, float, float]:
     with cursor(db_key) as cur:
         return hotspots.city_bounds(cur)
 
-
-def watch_counts(db_key: str, source: str, category: str, start: date, end: date, firearm: bool) -> pd.DataFrame:
-    """Every watch area's count for the period in words, for incident and neighborhood-count sources alike (cached
-    on the areas file's version)."""
-    from analytics import watch
-
-    return _watch_counts(db_key, watch.AREAS.version(), source, category, start, end, firearm)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _watch_counts(db_key: str, areas_version: tuple, source: str, category: str, start: date, end: date,
-                  firearm: bool) -> pd.DataFrame:
-    from analytics import watch
-
-    with cursor(db_key) as cur:
-        return watch.summary(cur, watch.AREAS.load(), _f(source, category, start, end), firearm)
 
 # Emerging hot spots, early warning, ranking components and the backtest (analytics.emerging, warning, backtest,
 # briefing): each cached on every argument, as the queries above.

@@ -261,7 +261,7 @@ async def _load(url: str, seconds: float, others: int) -> dict:
                     except Exception:  # noqa: BLE001 (a failed or timed-out run under load is a result)
                         errors[0] += 1
                     k += 1
-                    if light_runs[0] >= others * len(LOAD_PATHS) * 4:  # every page and year, by some client
+                    if light_runs[0] >= others * len(LOAD_PATHS) * 4:  # each client about four rounds: all four years
                         warm.set()
         except Exception:  # noqa: BLE001 (a session that could not connect)
             errors[0] += 1

@@ -223,12 +223,22 @@ def test_the_benchmarks_light_client_runs_pages_as_a_browser_session(app_server)
 
     # in a thread of its own: the sync Playwright of the other browser tests keeps an event loop on this one
     box: dict = {}
-    worker = threading.Thread(target=lambda: box.update(out=asyncio.run(visit())))
+
+    def run() -> None:
+        try:
+            box["out"] = asyncio.run(visit())
+        except Exception as exc:  # noqa: BLE001 (raised again below, on the test's thread)
+            box["error"] = exc
+
+    worker = threading.Thread(target=run)
     worker.start()
     worker.join(180)
+    if "error" in box:
+        raise box["error"]
     data, hotspots, nbytes = box["out"]
     assert "Data and sources" in data and "Gun Violence Archive" in data and nbytes > 10_000
     assert "Hotspots and target neighborhoods" in hotspots and "2016-01-01" in hotspots
+
 
 def _add_chip(page, chooser, option: str) -> None:
     """Type `option` into a multiselect, click it in the list and wait for its chip. On a loaded machine the list

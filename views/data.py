@@ -7,7 +7,6 @@ from app import web
 
 key = web.db_key()
 info = web.summary(key)
-coverage = web.coverage_table(key)
 
 st.title("Data and sources")
 st.markdown(
