@@ -20,7 +20,10 @@ REGION_AREAS = {"footprint": "footprint_areas", "buffer": "buffer_areas", "compa
 
 
 def _pct_text(value: float | None) -> str:
-    return "no count before" if value is None else f"{value:+.0f}%"
+    """A signed percent; under 1% in size with one decimal, so a small change never reads "-0%"."""
+    if value is None:
+        return "no count before"
+    return f"{value:+.1f}%" if abs(value) < 1 else f"{value:+.0f}%"
 
 
 def windows_text(result: dict) -> str:
@@ -91,14 +94,14 @@ def tests_columns(result: dict) -> dict:
                                    "help": "difference in incidents a month, net of the comparisons"},
         "% of the level before": {"label": "% of level", "width": 80,
                                   "help": "the difference as a share of the monthly level before"},
-        "z-score": {"label": "z", "width": 60, "help": "the difference over its standard error"},
+        "z-score": {"label": "z-score", "width": 70, "help": "the difference over its standard error"},
         placebo: {"label": f"interval at z ±{critical:.2f}", "width": 150,
                   "help": f"{placebo}: the interval the paragraph quotes; it leaves out 0 exactly when a change is "
                           "claimed"},
         "90% interval, counting noise only (per month)": {"label": "90% counting noise", "width": 140,
                                                           "help": "90% interval from counting noise alone, per month "
                                                                   "(narrower: places swing more than this)"},
-        "standard error (per month)": {"label": "SE a month", "width": 85,
+        "standard error (per month)": {"label": "std. error a month", "width": 110,
                                        "help": "standard error of the difference, incidents a month"},
     }
     return {"column_config": config, "column_order": list(config)}

@@ -49,3 +49,7 @@ def test_the_methods_threshold_is_reconciled_and_the_wdd_table_fits(built_db, co
     widths = [config[c]["width"] for c in order if c in config]
     assert sum(widths) <= 1000  # a 1,400-px window, less the sidebar, shows them all
     assert all(len(config[c].get("label", c)) <= 30 for c in order) and config[placebo]["help"].startswith(placebo)
+    # words, not symbols: no bare "z" or "SE" heading, and no "-0%" or "+0%" for a change under one percent
+    labels = {config[c].get("label", c) for c in order}
+    assert not labels & {"z", "SE", "SE a month"}, labels
+    assert not table.value["% of the level before"].isin(["-0%", "+0%"]).any()

@@ -92,3 +92,11 @@ def test_the_report_chart_has_a_line_legend_and_axis_units(con):
     for region in ("footprint", "buffer", "comparison", "comparison buffer"):
         assert f">{region}</text>" in chart, region
     assert f"{result['measure_label'].lower()} a month" in chart and "(month)" in chart
+
+
+def test_a_change_under_one_percent_never_reads_minus_zero():
+    """Review: the WDD table showed "-0%" for a difference of a fraction of a percent."""
+    from analytics import report
+
+    assert [report._pct_text(v) for v in (-0.3, 0.04, -22.4, 7.6, None)] == [
+        "-0.3%", "+0.0%", "-22%", "+8%", "no count before"]
