@@ -24,7 +24,7 @@ build: setup
 	$(BIN)/python -m etl build
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 test-fast: setup
 	$(BIN)/python -m pytest -m unit -n 2

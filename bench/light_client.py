@@ -35,6 +35,28 @@ def finished(frame: bytes) -> bool | None:
     return msg.script_finished != ForwardMsg.FINISHED_WITH_COMPILE_ERROR
 
 
+def errors(frames: list[bytes]) -> list[str]:
+    """What a browser would show in an error box among a run's frames: an exception, or an `st.error` message (the
+    browser tests' ERROR_BOXES: stException and stAlertContentError)."""
+    from streamlit.proto.Alert_pb2 import Alert
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    found = []
+    for frame in frames:
+        if not isinstance(frame, bytes):
+            continue
+        msg = ForwardMsg.FromString(frame)
+        if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
+            continue
+        element = msg.delta.new_element
+        kind = element.WhichOneof("type")
+        if kind == "exception":
+            found.append(f"{element.exception.type}: {element.exception.message}"[:200])
+        elif kind == "alert" and element.alert.format == Alert.ERROR:
+            found.append(element.alert.body[:200])
+    return found
+
+
 class LightSession:
     """One Streamlit session over a websocket. `run(path)` returns (seconds, bytes received) for one page run and
     keeps its frames in `frames`."""

@@ -229,58 +229,96 @@ def metric(page, label: str) -> str:
     return box.locator("[data-testid='stMetricValue']").inner_text().strip()
 
 
-def load_test(url: str, paths: list[str], sessions: int = 20, seconds: float = 60.0) -> dict:
-    """`sessions` tabs of one Chromium (each its own Streamlit session) open pages with changing filters for a
-    bounded time. Returns per-action latencies (navigation until the app is idle), page errors and timeouts.
+def load_test(url: str, paths: list[str], sessions: int = 20, seconds: float = 20.0) -> dict:
+    """`sessions` Streamlit sessions open pages with changing filters for a bounded time: one Chromium tab and
+    `sessions - 1` light clients (bench.light_client: the app's own websocket protocol, each its own session; the
+    server does all of a browser session's work but the drawing, issue 18). Every action started before the end is
+    waited for. Returns the actions of each session, the latencies (Chromium: navigation until the app is idle;
+    light clients: until the run finishes), what the pages showed in error boxes, and timeouts.
     Runs on a thread of its own, so it works beside a sync Playwright that owns this thread's event loop."""
     import asyncio
 
     from playwright.async_api import async_playwright
 
-    latencies: list[float] = []
+    from bench.light_client import LightSession
+    from bench.light_client import errors as light_errors
+
+    latencies: dict[str, list[float]] = {"browser": [], "light": []}
+    actions = [0] * sessions
     errors: list[str] = []
     timeouts = 0
 
-    async def session(browser, i: int, deadline: float) -> None:
-        nonlocal timeouts
-        page = await browser.new_page()
-        k = 0
-        loop = asyncio.get_running_loop()
-        while loop.time() < deadline:
-            t = loop.time()
-            try:
-                await page.goto(url + paths[(i + k) % len(paths)].replace("YEAR", str(2014 + (i + k) % 4)),
-                                timeout=RUN_MS)
-                await page.wait_for_function(IDLE_JS, timeout=RUN_MS)
-                boxes = page.locator(ERROR_BOXES)
-                errors.extend([(await boxes.nth(j).inner_text())[:200] for j in range(await boxes.count())])
-                latencies.append(loop.time() - t)
-            except Exception:  # noqa: BLE001 (a timeout under load is a result, not a crash)
-                timeouts += 1
-            k += 1
-        await page.close()
+    def path(i: int, k: int) -> str:
+        return paths[(i + k) % len(paths)].replace("YEAR", str(2014 + (i + k) % 4))
 
-    async def main() -> None:
+    async def browser_session(deadline: float) -> None:
+        nonlocal timeouts
+        loop = asyncio.get_running_loop()
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            deadline = asyncio.get_running_loop().time() + seconds
-            await asyncio.gather(*(session(browser, i, deadline) for i in range(sessions)))
+            page = await browser.new_page()
+            k = 0
+            while loop.time() < deadline:
+                t = loop.time()
+                try:
+                    await page.goto(url + path(0, k), timeout=RUN_MS)
+                    await page.wait_for_function(IDLE_JS, timeout=RUN_MS)
+                    boxes = page.locator(ERROR_BOXES)
+                    errors.extend([(await boxes.nth(j).inner_text())[:200] for j in range(await boxes.count())])
+                    latencies["browser"].append(loop.time() - t)
+                    actions[0] += 1
+                except Exception:  # noqa: BLE001 (a timeout under load is a result, not a crash)
+                    timeouts += 1
+                k += 1
             await browser.close()
 
-    failure: list[BaseException] = []
+    async def light_session(i: int, deadline: float) -> None:
+        nonlocal timeouts
+        loop = asyncio.get_running_loop()
+        async with LightSession(url) as session:
+            k = 0
+            while loop.time() < deadline:
+                try:
+                    seconds_taken, _ = await session.run(path(i, k), timeout=RUN_MS / 1000)
+                    errors.extend(light_errors(session.frames))
+                    latencies["light"].append(seconds_taken)
+                    actions[i] += 1
+                except TimeoutError:
+                    timeouts += 1
+                k += 1
+
+    async def main() -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        await asyncio.gather(browser_session(deadline), *(light_session(i, deadline) for i in range(1, sessions)))
+
+    in_thread(main)
+    return {"sessions": sessions, "seconds": seconds, "actions": sum(actions), "actions_per_session": actions,
+            "timeouts": timeouts, "browser": _spread(latencies["browser"]), "light": _spread(latencies["light"]),
+            "errors": errors}
+
+
+def _spread(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {"p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
+            "p95_s": round(ordered[int(0.95 * (len(ordered) - 1))], 2) if ordered else None}
+
+
+def in_thread(main):
+    """Run the coroutine function `main` to its end on a thread of its own (a sync Playwright keeps an event loop on
+    the caller's), returning its result or raising its error here."""
+    import asyncio
+
+    box: dict = {}
 
     def worker() -> None:
         try:
-            asyncio.run(main())
+            box["out"] = asyncio.run(main())
         except BaseException as exc:  # noqa: BLE001 (re-raised on the caller's thread)
-            failure.append(exc)
+            box["error"] = exc
 
-    thread = threading.Thread(target=worker, name="load-test")
+    thread = threading.Thread(target=worker, name="asyncio")
     thread.start()
     thread.join()
-    if failure:
-        raise failure[0]
-    ordered = sorted(latencies)
-    return {"sessions": sessions, "seconds": seconds, "actions": len(ordered), "timeouts": timeouts,
-            "p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
-            "p95_s": round(ordered[int(0.95 * (len(ordered) - 1))], 2) if ordered else None, "errors": errors}
+    if "error" in box:
+        raise box["error"]
+    return box.get("out")

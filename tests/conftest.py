@@ -1,5 +1,5 @@
 """Shared fixtures (one real database built from the bundled data per test session; one app server and one Chromium
-for the browser tests) and the test tiers.
+for the browser tests, per pytest-xdist worker: `make test` spreads the browser tests over both) and the test tiers.
 
 Tiers (markers registered in pyproject.toml; `make test` runs them all, `make test-fast` only `unit`):
 
@@ -198,8 +198,6 @@ def pytest_itemcollected(item):
         return
     marked = {m.name for m in item.iter_markers() if m.name in TIERS}
     inferred = _inferred_tier(item)
-    if "browser" in marked:  # under pytest-xdist (make test): one worker runs them all, in order, on one app server
-        item.add_marker(pytest.mark.xdist_group("browser"))
     if not marked:
         item.add_marker(inferred)
     elif marked == {"unit"} and inferred != "unit":

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import pandas as pd
 import pytest
 
-from tests.browser import metric, new_page, open_app, page_errors, rerun, runs_of
+from tests.browser import in_thread, metric, new_page, open_app, page_errors, rerun, runs_of
 from tests.conftest import EDIT_PASSWORD, RAW
 
 pytestmark = pytest.mark.browser
@@ -203,9 +203,6 @@ def test_clicking_a_neighborhood_on_the_map_opens_its_profile(app_server, pages)
 def test_the_benchmarks_light_client_runs_pages_as_a_browser_session(app_server):
     """bench.light_client (the 19 other sessions of `python -m bench --browser`) gets the same page a browser gets:
     the data page's title and its sources table, then a filter's run from its query string."""
-    import asyncio
-    import threading
-
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     from bench.light_client import LightSession
@@ -221,21 +218,7 @@ def test_the_benchmarks_light_client_runs_pages_as_a_browser_session(app_server)
             await session.run("/hotspots?source=gva&category=shooting&start=2016-01-01&end=2016-12-31")
             return data, texts(session.frames), nbytes
 
-    # in a thread of its own: the sync Playwright of the other browser tests keeps an event loop on this one
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["out"] = asyncio.run(visit())
-        except Exception as exc:  # noqa: BLE001 (raised again below, on the test's thread)
-            box["error"] = exc
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(180)
-    if "error" in box:
-        raise box["error"]
-    data, hotspots, nbytes = box["out"]
+    data, hotspots, nbytes = in_thread(visit)  # the sync Playwright of the other browser tests owns this thread's loop
     assert "Data and sources" in data and "Gun Violence Archive" in data and nbytes > 10_000
     assert "Hotspots and target neighborhoods" in hotspots and "2016-01-01" in hotspots
 

@@ -2,7 +2,7 @@
 
 Runs last in the suite (it is both `browser` and `slow`; tests/conftest.py orders the tiers), so the CPU it leaves
 busy slows no other test, and no test uses the server it loads. Its figures go to tests/_artifacts/load.json;
-latency is recorded, never asserted (on a shared 2-core machine the browsers' rendering dominates it)."""
+latency is recorded, never asserted (timing is the bench's work: python -m bench --browser)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def load_server(built_db, chromium, tmp_path_factory):
 
 
 def test_twenty_concurrent_sessions_keep_working(load_server):
-    """A bounded load test: 20 sessions drive filters for 20 s (each opens at least one page, and every page started
-    before the end is waited for); every completed action shows no error. The figures under load are the bench's
-    (python -m bench --browser), not this test's."""
-    result = load_test(load_server.url, PATHS, sessions=20, seconds=20)
+    """A bounded load test: 20 sessions (one Chromium tab, 19 light clients) drive filters for 15 s, every page
+    started before the end is waited for; each session completes pages, and none shows an error. The figures under
+    load are the bench's (python -m bench --browser), not this test's."""
+    result = load_test(load_server.url, PATHS, sessions=20, seconds=15)
     LOAD_JSON.parent.mkdir(parents=True, exist_ok=True)
     LOAD_JSON.write_text(json.dumps(result, indent=2) + "\n")
-    assert result["actions"] >= 20 and result["errors"] == [], result
+    assert min(result["actions_per_session"]) >= 1 and result["errors"] == [], result
