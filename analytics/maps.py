@@ -137,14 +137,24 @@ def with_tooltips(outlines: dict, counts: dict[str, int] | None = None, unit: st
     return {"type": "FeatureCollection", "features": features}
 
 
-def picked_area(event) -> str | None:
-    """The neighborhood a map click picked (st.pydeck_chart's selection state, read as a mapping), or None."""
+def _picked(event) -> list[dict]:
+    """The objects a map click picked (st.pydeck_chart's selection state, read as a mapping)."""
     objects = ((event or {}).get("selection") or {}).get("objects") or {}
-    for o in (o for objs in objects.values() for o in objs):
+    return [o for objs in objects.values() for o in objs]
+
+
+def picked_area(event) -> str | None:
+    """The neighborhood a map click picked, or None."""
+    for o in _picked(event):
         area = o.get("area_id") or (o.get("properties") or {}).get("area_id")
         if area:
             return area
     return None
+
+
+def picked_hex(event) -> str | None:
+    """The H3 hexagon a map click picked, or None."""
+    return next((o["hex"] for o in _picked(event) if isinstance(o.get("hex"), str)), None)
 
 
 def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -> pdk.Deck:
@@ -211,12 +221,14 @@ def neighborhood_tooltip(p: dict) -> str:
     return text
 
 
-def hex_layer(bins, max_n: int | None = None) -> pdk.Layer:
+def hex_layer(bins, clickable: bool = False) -> pdk.Layer:
     """H3 hexagons from server-side bins (hex id + count): the browser draws them, no raw rows are sent. Coloured by
-    quantile class of the counts (`hex_legend` gives the breaks); `max_n` is kept for old callers and unused."""
+    quantile class of the counts (`hex_legend` gives the breaks). `clickable`: on a map whose clicks open a
+    profile, the tooltip says which one a click on a hexagon opens (the page finds it from the hexagon)."""
     colours, _ = quantile_classes(bins["n"])
+    click = " · click to open the profile of the neighborhood at its centre" if clickable else ""
     data = bins.assign(color=[c + [200] for c in colours],
-                       tooltip=[f"{n:,} incident{'s' if n != 1 else ''} in this hexagon" for n in bins["n"]])
+                       tooltip=[f"{n:,} incident{'s' if n != 1 else ''} in this hexagon{click}" for n in bins["n"]])
     return pdk.Layer("H3HexagonLayer", data, id="hexes", get_hexagon="hex", get_fill_color="color",
                      extruded=False, pickable=True, stroked=False)
 
@@ -242,7 +254,8 @@ def heat_legend() -> Legend:
 def point_layer(points) -> pdk.Layer:
     """One dot per incident (small selections only), at its block-masked location, with date and neighborhood on hover."""
     data = points.assign(tooltip=[f"{d}, {nb if isinstance(nb, str) else 'no neighborhood'}"
-                                  for d, nb in zip(points["date"], points["neighborhood"], strict=True)])
+                                  for d, nb in zip(points["date"], points["neighborhood"], strict=True)],
+                         area_id=points["neighborhood"])  # a click on a dot opens its neighborhood's profile
     return pdk.Layer("ScatterplotLayer", data, id="points", get_position=["lon", "lat"], get_radius=60,
                      radius_min_pixels=2, get_fill_color=[192, 57, 43, 180], pickable=True)
 

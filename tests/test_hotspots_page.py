@@ -128,6 +128,36 @@ def test_clicking_a_neighborhood_keeps_the_period_and_source(built_db):
     assert not at.warning  # the profile took every value of the link
 
 
+def test_hexagons_are_drawn_over_the_outlines_and_a_click_on_one_opens_its_neighborhood(built_db):
+    """Hovering a hexagon shows its own count (the outlines were on top and showed the neighborhood's); a click on a
+    hexagon opens the profile of the neighborhood at its centre, and a value that is no H3 cell opens nothing."""
+    import gzip
+
+    import h3
+    import shapely
+
+    from kcvt.settings import DATA_DIR
+
+    params = {"source": "gva", "category": "shooting", "start": "2016-01-01", "end": "2016-12-31", "layer": "hex"}
+    at = page(**params)
+    ids = [layer["id"] for layer in decks(at)[0]["layers"]]
+    assert ids.index("neighborhoods") < ids.index("hexes")
+    hexes = next(layer for layer in decks(at)[0]["layers"] if layer["id"] == "hexes")["data"]
+    assert all(o["tooltip"].endswith("in this hexagon · click to open the profile of the neighborhood at its centre")
+               for o in hexes)
+    # a cell of Lykins from the raw boundary file: H3 gives the cells whose centre lies inside the polygon
+    with gzip.open(DATA_DIR / "geo/kc_neighborhoods.geojson.gz", "rt") as fh:
+        lykins = next(f for f in json.load(fh)["features"] if f["properties"]["nbhname"] == "Lykins")
+    cells = h3.geo_to_cells(shapely.geometry.shape(lykins["geometry"]), 9)
+    cell = sorted(cells)[0]
+    for picked, title in ((cell, "Lykins"), ("<script>", "Hotspots and target neighborhoods")):
+        at = page(**params)
+        at.session_state["h_map"] = {"selection": {"indices": {"hexes": [0]},
+                                                   "objects": {"hexes": [{"hex": picked, "n": 3}]}}}
+        at.run()
+        assert not at.exception and at.title[0].value == title
+
+
 def _ranking_frame(at: AppTest) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if "change larger than chance?" in d.value.columns)
 

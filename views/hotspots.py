@@ -55,7 +55,7 @@ watch_json = web.watch_geojson(key)
 layers, legends, table = [], [], None
 if layer in ("hex", "heat"):
     bins = web.hex_bins(key, source, category, start, end, firearm, res if layer == "hex" else 9)
-    layers.append(maps.hex_layer(bins) if layer == "hex" else maps.heat_layer(bins))
+    layers.append(maps.hex_layer(bins, clickable=True) if layer == "hex" else maps.heat_layer(bins))
     legends.append(maps.hex_legend(bins, SIZE_WORDS[res]) if layer == "hex" else maps.heat_legend())
     table = bins
 elif layer == "points":
@@ -63,7 +63,7 @@ elif layer == "points":
     if pts is None:
         st.info("More than 5,000 incidents: individual points would hide the pattern. Showing hexagons instead.")
         table = web.hex_bins(key, source, category, start, end, firearm, res)
-        layers.append(maps.hex_layer(table))
+        layers.append(maps.hex_layer(table, clickable=True))
         legends.append(maps.hex_legend(table, SIZE_WORDS[res]))
     else:
         layers.append(maps.point_layer(pts))
@@ -75,8 +75,10 @@ else:
     value, title = ("smoothed_rate", "Smoothed rate per 10,000 residents") if layer == "rate" else ("n", "Incidents")
     layers.append(maps.choropleth_layer(nbhd_geo, value))
     legends.append(maps.choropleth_legend(nbhd_geo, value, title))
-if layer not in ("rate", "count") or nbhd_geo is None:  # on top: a click anywhere in a neighborhood opens its profile
-    layers.append(maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)))
+if layer not in ("rate", "count") or nbhd_geo is None:
+    # under the hexagons or dots, so hovering one shows its own count; a click on the outlines' transparent fill, a
+    # hexagon or a dot opens the neighborhood's profile
+    layers.insert(0, maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)))
     legends.append(maps.outline_legend())
 layers += maps.watch_layers(watch_json)
 legends.append(maps.watch_legend(watch_json))
@@ -87,7 +89,7 @@ deck = maps.Deck(layers=layers, initial_view_state=maps.fit_view(web.city_bounds
                 tooltip=maps.TOOLTIP)
 event = map_col.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="h_map")
 legend_col.markdown(maps.legend_html(legends), unsafe_allow_html=True)
-picked_area = maps.picked_area(event)
+picked_area = maps.picked_area(event) or (web.hex_area(key, cell) if (cell := maps.picked_hex(event)) else None)
 if picked_area:
     st.switch_page("views/neighborhood.py", query_params={"area": picked_area, "source": source, "category": category,
                                                           "start": str(start), "end": str(end)})
