@@ -44,7 +44,7 @@ RANKING_COLUMNS = {
     "rank": {"width": 35},
     "neighborhood": {"width": 117},
     "incidents": {"width": 70},
-    "per 10,000 residents": {"label": "rate", "width": 60, "help": "incidents per 10,000 residents (2010 Census); "
+    "per 10,000 residents": {"label": "rate /10k", "width": 60, "help": "incidents per 10,000 residents (2010 Census); "
                                                                    "'no rate' under 100 residents"},
     "smoothed per 10,000": {"label": "smoothed", "width": 70,
                             "help": "empirical-Bayes smoothed rate per 10,000 residents; 'no rate' under 100 "
@@ -191,7 +191,8 @@ def smoothing_sentence(result: dict) -> str:
     from analytics.hotspots import POPULATION_RULE
 
     floor_text = f" {POPULATION_RULE}" if result.get("min_rank_population") else ""
-    return (f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
+    return (f"Both rates (rate /10k, smoothed) are incidents per 10,000 residents (2010 Census). "
+            f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
             "incidents it has (empirical Bayes), so a few incidents among few residents cannot top the list by "
             f"chance alone.{floor_text}")
 

@@ -294,6 +294,10 @@ def test_ranking_by_rate_leaves_out_tiny_populations_and_says_so(con, nbhd_raw):
     assert (ranked["population"] >= hotspots.MIN_RANK_POPULATION).all()
     sentence = hotspots_text.smoothing_sentence(result)
     assert f"under {hotspots.MIN_RANK_POPULATION:,} residents" in sentence and "are not ranked by it" in sentence
+    # the table's rate headings are short; the unit is said once, beside them (a blind reviewer found none)
+    config = hotspots_text.column_config(["per 10,000 residents", "smoothed per 10,000"])
+    headings = ", ".join(config[c]["label"] for c in config)
+    assert f"Both rates ({headings}) are incidents per 10,000 residents (2010 Census)." in sentence
     assert "tiny population cannot top" not in sentence
 
 
