@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import web
+from app import warm, web
 from kcvt.db import needs_build
 from kcvt.locks import LockHeld, writer_lock
 
@@ -51,3 +51,4 @@ if not _current(web.db_key()):
 
 with web.page_turn():  # a few page scripts at a time (web.PAGE_TURNS)
     page.run()
+warm.start(web.db_key())  # once per database version: every page's default view, in the background (app.warm)

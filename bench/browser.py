@@ -10,7 +10,7 @@ canvas, and then two painted frames (the main thread free: deck.gl draws after i
 - a filter change on each page that has one (the "From" date, one month later each trial);
 - the first page of a fresh server process (the database already built), from `goto` and from spawning the process;
 - bytes the browser receives on the websocket per rerun (page.on("websocket") framereceived), worst page;
-- one Chromium session's page p95 while 19 light clients (`bench.light_client`: websocket sessions, no browser) run
+- one Chromium session's page p95 while 19 light clients (`app.light_client`: websocket sessions, no browser) run
   pages continuously, and the server's peak resident memory (its process tree) meanwhile.
 """
 
@@ -240,7 +240,7 @@ async def _load(url: str, seconds: float, others: int) -> dict:
 
     from playwright.async_api import async_playwright
 
-    from bench.light_client import LightSession
+    from app.light_client import LightSession
 
     loop = asyncio.get_running_loop()
     latencies, errors, light_runs, visits, cold = [], [0], [0], [], {}
@@ -303,7 +303,7 @@ async def _load(url: str, seconds: float, others: int) -> dict:
 
 
 def under_load(url: str, pid: int, seconds: float, others: int = 19) -> dict:
-    """One measured Chromium session opening pages in turn while `others` light clients (`bench.light_client`: the
+    """One measured Chromium session opening pages in turn while `others` light clients (`app.light_client`: the
     app's websocket protocol, no browser) run pages continuously; the server's peak resident memory (its process
     tree) meanwhile."""
     import asyncio

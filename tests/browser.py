@@ -231,7 +231,7 @@ def metric(page, label: str) -> str:
 
 def load_test(url: str, paths: list[str], sessions: int = 20, seconds: float = 20.0) -> dict:
     """`sessions` Streamlit sessions open pages with changing filters for a bounded time: one Chromium tab and
-    `sessions - 1` light clients (bench.light_client: the app's own websocket protocol, each its own session; the
+    `sessions - 1` light clients (app.light_client: the app's own websocket protocol, each its own session; the
     server does all of a browser session's work but the drawing, issue 18). Every action started before the end is
     waited for. Returns the actions of each session, the latencies (Chromium: navigation until the app is idle;
     light clients: until the run finishes), what the pages showed in error boxes, and timeouts.
@@ -240,8 +240,8 @@ def load_test(url: str, paths: list[str], sessions: int = 20, seconds: float = 2
 
     from playwright.async_api import async_playwright
 
-    from bench.light_client import LightSession
-    from bench.light_client import errors as light_errors
+    from app.light_client import LightSession
+    from app.light_client import errors as light_errors
 
     latencies: dict[str, list[float]] = {"browser": [], "light": []}
     actions = [0] * sessions

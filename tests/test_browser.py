@@ -201,11 +201,11 @@ def test_clicking_a_neighborhood_on_the_map_opens_its_profile(app_server, pages)
 
 
 def test_the_benchmarks_light_client_runs_pages_as_a_browser_session(app_server):
-    """bench.light_client (the 19 other sessions of `python -m bench --browser`) gets the same page a browser gets:
+    """app.light_client (the 19 other sessions of `python -m bench --browser`) gets the same page a browser gets:
     the data page's title and its sources table, then a filter's run from its query string."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    from bench.light_client import LightSession
+    from app.light_client import LightSession
 
     def texts(frames: list[bytes]) -> str:
         msgs = [ForwardMsg.FromString(f) for f in frames if isinstance(f, bytes)]
@@ -221,6 +221,28 @@ def test_the_benchmarks_light_client_runs_pages_as_a_browser_session(app_server)
     data, hotspots, nbytes = in_thread(visit)  # the sync Playwright of the other browser tests owns this thread's loop
     assert "Data and sources" in data and "Gun Violence Archive" in data and nbytes > 10_000
     assert "Hotspots and target neighborhoods" in hotspots and "2016-01-01" in hotspots
+
+
+def test_the_server_warms_every_page_once_for_its_database(app_server):
+    """After the first page run, the server opens every page's default view in a background session (app.warm), once
+    for the database version, and no page shows an error while it does."""
+    import time
+
+    from app import warm
+    from app.light_client import LightSession
+
+    async def visit() -> None:  # a page run, in case no other test has made one yet
+        async with LightSession(app_server.url) as session:
+            await session.run("/data")
+
+    in_thread(visit)
+    deadline = time.monotonic() + 300
+    while warm.DONE not in app_server.log.read_text() and "warm-up stopped" not in app_server.log.read_text():
+        assert time.monotonic() < deadline, app_server.log.read_text()[-2000:]
+        time.sleep(0.2)  # polling the server's log for its line, not a fixed wait
+    log = app_server.log.read_text()
+    assert log.count(warm.DONE) == 1 and f"{len(warm.PATHS)} pages in" in log, log[-2000:]
+    assert "warm-up stopped" not in log and "shows an error" not in log, log[-2000:]
 
 
 def _add_chip(page, chooser, option: str) -> None:

@@ -3,8 +3,8 @@
 It connects to `/_stcore/stream` the way the browser does and asks for page runs (`rerun_script` with the page's
 path and query string), waiting each time for the server's `script_finished`. The server does all of a real
 session's work (the script, its queries, serialising every chart and map, sending the frames); only drawing is
-left out. The browser benchmark drives 19 of these beside one measured Chromium page (issue 18: "driven by light
-clients, not 19 more browsers").
+left out. The app's warm-up (app.warm) is one of these; the browser benchmark drives 19 beside one measured
+Chromium page (issue 18: "driven by light clients, not 19 more browsers"), and the load test 19 beside one tab.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class LightSession:
         await self.ws.close()
 
     async def run(self, path: str, timeout: float = 120.0) -> tuple[float, int]:
+        """Run the page at `path` as a browser would; (seconds until the run finished, bytes received)."""
         loop = asyncio.get_running_loop()
         start, received, self.frames = loop.time(), 0, []
         await self.ws.send(rerun_message(path))
