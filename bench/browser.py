@@ -113,7 +113,7 @@ def pct(values: list[float], q: float) -> float | None:
 
 def summary(values: list[float]) -> dict:
     return {"n": len(values), "p50": round(statistics.median(values), 3) if values else None,
-            "p95": round(pct(values, 0.95), 3) if values else None}
+            "p95": round(pct(values, 0.95), 3) if values else None, "trials": [round(v, 2) for v in values]}
 
 
 class Frames:
