@@ -1,5 +1,9 @@
 """KC Violence Trends: entry point (`streamlit run dashboard.py`)."""
 
+# PIL.Image before any page: plotly's JSON encoder looks it up in sys.modules without importing it, and met it
+# half-imported by another session's thread in the server's first seconds ("partially initialized module 'PIL.Image'
+# has no attribute 'Image'" on a chart); this import completes before any page runs.
+import PIL.Image  # noqa: F401
 import streamlit as st
 
 from app import warm, web

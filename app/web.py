@@ -7,10 +7,8 @@ functions take every input as an argument: the arguments are the whole cache key
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections import deque
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -218,10 +216,16 @@ def monthly_table(series: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
-def csv_later(frame: pd.DataFrame) -> Callable[[], bytes]:
-    """csv_bytes(frame), made when the reader clicks the download (st.download_button runs a callable then): a page
-    run does not build files nobody asked for (9% of the server's time with 20 sessions)."""
-    return functools.partial(csv_bytes, frame)
+def download(label: str, data, *, file_name: str, mime: str, key: str, where=None) -> None:
+    """Every download button of the app: a click does not rerun the page (on_click="ignore").
+
+    With a rerun, the page's run dropped the files it had registered when it started, and any other session's run
+    ending meanwhile deleted them: with a few sessions busy, 8 downloads in 12 failed (nothing happened on the click).
+    CSVs come as bytes (`csv_bytes`, a few milliseconds a run), held for the page until its next run. A callable (the
+    HTML reports, too heavy to build on every run) is run on the click; Streamlit removes the file it makes as soon
+    as any session's run ends, so under heavy load a click can still fail now and then (docs/benchmarks.md).
+    """
+    (where or st).download_button(label, data, file_name=file_name, mime=mime, key=key, on_click="ignore")
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

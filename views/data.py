@@ -75,8 +75,8 @@ if info["rejected_rows"]:
                                 "row in file": st.column_config.NumberColumn("row", width=60, help="row in the file"),
                                 "row as read": st.column_config.TextColumn(width="large", help=(
                                     "the row exactly as read; the download holds every column in full"))})
-    st.download_button("Download every rejected row (CSV)", web.csv_later(web.rejects(key)),
-                       file_name="rejected_rows.csv", mime="text/csv", key="download_rejects")
+    web.download("Download every rejected row (CSV)", web.csv_bytes(web.rejects(key)), file_name="rejected_rows.csv",
+                 mime="text/csv", key="download_rejects")
 else:
     st.write("No rows were rejected.")
 

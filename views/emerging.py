@@ -126,8 +126,8 @@ if result is not None:
                f"spot in {th['share_of_slices']:.0%} of slices. Definitions: README, 'Emerging hot spots'.")
     rows = briefing.emerging_rows(result)
     st.dataframe(rows, hide_index=True, width="stretch", height=360)
-    st.download_button("Download the table (CSV)", web.csv_later(rows), file_name=f"kc_emerging_{source}_{category}.csv",
-                       mime="text/csv", key="e_download")
+    web.download("Download the table (CSV)", web.csv_bytes(rows), file_name=f"kc_emerging_{source}_{category}.csv",
+                 mime="text/csv", key="e_download")
 
     ranked = result["table"].sort_values("events", ascending=False)
     shown = ranked[ranked["category"] != emerging.NO_PATTERN]["place"].tolist() + ranked["place"].tolist()
@@ -172,8 +172,8 @@ st.subheader("One-page briefing")
 if result is None:
     st.info(f"No briefing: it leads with the emerging hot spots, not computed for these {slice_}s (above).")
 else:
-    st.download_button("Download the briefing (HTML, print to PDF from the browser)",
-                       functools.partial(web.briefing_bytes, key, source, category, start, end, slice_, unit, permutations),
-                       file_name=f"kc_briefing_{source}_{category}_{date.today():%Y%m%d}.html", mime="text/html",
-                       key="e_briefing")
+    web.download("Download the briefing (HTML, print to PDF from the browser)",
+                 functools.partial(web.briefing_bytes, key, source, category, start, end, slice_, unit, permutations),
+                 file_name=f"kc_briefing_{source}_{category}_{date.today():%Y%m%d}.html", mime="text/html",
+                 key="e_briefing")
 st.caption(f"Watch-list flags: {warning.HEATING} / {warning.COOLING}. A flag is a reason to look, not a finding.")

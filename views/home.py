@@ -54,8 +54,8 @@ st.caption("Grey bands: months this source does not cover (no data, not zero). O
 table = web.monthly_table(series)
 with st.expander("Monthly numbers"):
     st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Download these monthly counts (CSV)", web.csv_later(table),
-                   file_name=f"kc_{source}_{start}_{end}.csv", mime="text/csv", key="download")
+web.download("Download these monthly counts (CSV)", web.csv_bytes(table), file_name=f"kc_{source}_{start}_{end}.csv",
+             mime="text/csv", key="download")
 
 st.subheader("Official annual series (FBI UCR)")
 ucr = {label: web.yearly(key, "fbi_ucr", cat, date(2006, 1, 1), date(2018, 12, 31))

@@ -96,8 +96,8 @@ if picked_area:
 st.caption("Click a neighborhood to open its profile for the same period and source. Neighborhood rates use 2010 "
            "Census population. Points on GVA's city-centre placeholder are never mapped.")
 if table is not None:
-    st.download_button("Download what the map shows (CSV)", web.csv_later(table), file_name=f"kc_{source}_{layer}.csv",
-                       mime="text/csv", key="h_download_map")
+    web.download("Download what the map shows (CSV)", web.csv_bytes(table), file_name=f"kc_{source}_{layer}.csv",
+                 mime="text/csv", key="h_download_map")
 
 # --- the ranking ---
 st.subheader("Target-neighborhood ranking")
@@ -129,8 +129,8 @@ if ranking:
         st.caption(text.components_caption(comp_notes) + " ".join(text.component_columns(comp, comp_notes)[1]))
     shown = text.ranking_table(ranking, comp, comp_notes)
     st.dataframe(shown, hide_index=True, width="stretch", height=420, column_config=text.column_config(shown.columns))
-    st.download_button("Download the ranking (CSV)", web.csv_later(ranking["table"]),
-                       file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
+    web.download("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
+                 file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
 
 # --- Gi* ---
 st.subheader("Hot and cold spots (Getis-Ord Gi*)")

@@ -30,8 +30,8 @@ with tab_registry:
         st.success(flash)
     st.dataframe(report.registry_table(events), hide_index=True, width="stretch")
     export = pd.DataFrame([e.row() for e in events], columns=registry.COLUMNS)
-    st.download_button("Export the registry (CSV)", web.csv_later(export), file_name="canvass_events.csv",
-                       mime="text/csv", key="export_registry")
+    web.download("Export the registry (CSV)", web.csv_bytes(export), file_name="canvass_events.csv", mime="text/csv",
+                 key="export_registry")
     known = set(web.neighborhoods(key)["area_id"])
     city = web.city_shape(key)
 
@@ -244,7 +244,7 @@ with tab_eval:
                      icon=":material/compare_arrows:", query_params=st.session_state["_outreach_wrote"])
     c1, c2 = st.columns(2)
     suffix = f"_what_if_{result['date']}" if what_if else ""
-    c1.download_button(f"Download the one-page report{what_if} (HTML, print to PDF)", functools.partial(report.html, result, event),
-                       file_name=f"{event.event_id}{suffix}_report.html", mime="text/html", key="report")
-    c2.download_button("Download the monthly counts (CSV)", web.csv_later(pd.DataFrame(result["monthly"])),
-                       file_name=f"{event.event_id}{suffix}_monthly.csv", mime="text/csv", key="eval_csv")
+    web.download(f"Download the one-page report{what_if} (HTML, print to PDF)", functools.partial(report.html, result, event),
+                 file_name=f"{event.event_id}{suffix}_report.html", mime="text/html", key="report", where=c1)
+    web.download("Download the monthly counts (CSV)", web.csv_bytes(pd.DataFrame(result["monthly"])),
+                 file_name=f"{event.event_id}{suffix}_monthly.csv", mime="text/csv", key="eval_csv", where=c2)
