@@ -168,7 +168,7 @@ def test_the_app_keeps_serving_during_a_refresh_and_shows_new_data_after(db_copy
 
     def kcpd_incidents(at) -> int:
         table = next(pd.DataFrame(t.value) for t in at.table if "caveat" in pd.DataFrame(t.value).columns)
-        row = table[table["source"].str.endswith("(kcpd)")].iloc[0]
+        row = table[table["source (its id in links and the CLI)"].str.endswith("(kcpd)")].iloc[0]
         return int(str(row["incidents"]).replace(",", ""))
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
