@@ -6,7 +6,7 @@ with a message naming it, and the default is used instead.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -69,6 +69,14 @@ def pick(value: str | None, allowed: list[str], fallback: str, problems: list[st
         return value
     problems.append(f"ignored {name}={str(value)[:40]!r}: not one of the known values")
     return fallback
+
+
+def whole_month_span(start: date, end: date) -> tuple[date, date]:
+    """The whole months a period touches: from the first day of `start`'s month to the last day of `end`'s. A source
+    that counts by month can answer only whole months, so every page reads its periods this way (a page that took
+    June's count for 15-20 June and one that took nothing disagreed)."""
+    following = date(end.year + end.month // 12, end.month % 12 + 1, 1)
+    return date(start.year, start.month, 1), following - timedelta(days=1)
 
 
 def covered_range(coverage: pd.DataFrame, source: str) -> tuple[date, date]:

@@ -26,6 +26,7 @@ class Selection:
     area: str | None = None
     firearm: bool = False
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the choice was read (a count source's whole months)
 
     @property
     def category(self) -> str:
@@ -92,13 +93,18 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
                 filters.pick(params.get("area"), options, "Whole city", problems, "area")))
             chosen_area = None if choice == "Whole city" else choice
         incident_source = bool(all_sources.set_index("source_id").loc[source, "kind"] == "incidents")
+        notes = []
+        if not incident_source and start <= end and (start, end) != filters.whole_month_span(start, end):
+            start, end = filters.whole_month_span(start, end)
+            notes.append(f"{labels[source]} counts whole months: the period is read as {start} to {end}.")
         armed = False
         if firearm:
             applies = filters.firearm_choice_applies(source, incident_source)
             armed = st.checkbox("Firearm involved only", value=params.get("firearm") == "1", key=f"{prefix}firearm",
                                 disabled=not applies, help="KCPD's firearm flag; every GVA incident involves a gun.")
             armed = bool(armed and applies)
-    return Selection(source, categories, start, end, labels, cat_labels, incident_source, chosen_area, armed, problems)
+    return Selection(source, categories, start, end, labels, cat_labels, incident_source, chosen_area, armed, problems,
+                     notes)
 
 
 def check(selection: Selection, extra: dict | None = None) -> None:
@@ -111,4 +117,6 @@ def check(selection: Selection, extra: dict | None = None) -> None:
     if not selection.categories:
         st.info("Pick at least one category.")
         st.stop()
+    for note in selection.notes:
+        st.info(note, icon=":material/calendar_month:")
     st.query_params.from_dict({**selection.link(), **(extra or {})})
