@@ -221,14 +221,21 @@ def neighborhood_tooltip(p: dict) -> str:
     return text
 
 
-def hex_layer(bins, clickable: bool = False) -> pdk.Layer:
+def hex_layer(bins, opens: dict[str, str] | None = None) -> pdk.Layer:
     """H3 hexagons from server-side bins (hex id + count): the browser draws them, no raw rows are sent. Coloured by
-    quantile class of the counts (`hex_legend` gives the breaks). `clickable`: on a map whose clicks open a
-    profile, the tooltip says which one a click on a hexagon opens (the page finds it from the hexagon)."""
+    quantile class of the counts (`hex_legend` gives the breaks). `opens` (hexagon -> neighborhood name), on a map
+    whose clicks open a profile: the tooltip names the profile a click opens, the neighborhood at the hexagon's
+    centre (a hexagon can straddle several)."""
     colours, _ = quantile_classes(bins["n"])
-    click = " · click to open the profile of the neighborhood at its centre" if clickable else ""
+
+    def click(cell: str) -> str:
+        if opens is None:
+            return ""
+        return f" · a click opens {opens[cell]} (at its centre)" if cell in opens else " · its centre is in no neighborhood"
+
     data = bins.assign(color=[c + [200] for c in colours],
-                       tooltip=[f"{n:,} incident{'s' if n != 1 else ''} in this hexagon{click}" for n in bins["n"]])
+                       tooltip=[f"{n:,} incident{'s' if n != 1 else ''} in this hexagon{click(h)}"
+                                for n, h in zip(bins["n"], bins["hex"], strict=True)])
     return pdk.Layer("H3HexagonLayer", data, id="hexes", get_hexagon="hex", get_fill_color="color",
                      extruded=False, pickable=True, stroked=False)
 

@@ -143,11 +143,17 @@ def test_hexagons_are_drawn_over_the_outlines_and_a_click_on_one_opens_its_neigh
     ids = [layer["id"] for layer in decks(at)[0]["layers"]]
     assert ids.index("neighborhoods") < ids.index("hexes")
     hexes = next(layer for layer in decks(at)[0]["layers"] if layer["id"] == "hexes")["data"]
-    assert all(o["tooltip"].endswith("in this hexagon · click to open the profile of the neighborhood at its centre")
-               for o in hexes)
-    # a cell of Lykins from the raw boundary file: H3 gives the cells whose centre lies inside the polygon
+    # each tooltip names the profile a click opens: the raw boundary file's neighborhood at the hexagon's centre
     with gzip.open(DATA_DIR / "geo/kc_neighborhoods.geojson.gz", "rt") as fh:
-        lykins = next(f for f in json.load(fh)["features"] if f["properties"]["nbhname"] == "Lykins")
+        features = json.load(fh)["features"]
+    named = {f["properties"]["nbhname"]: shapely.geometry.shape(f["geometry"]) for f in features
+             if f["properties"]["nbhname"]}
+    for o in hexes:
+        lat, lon = h3.cell_to_latlng(o["hex"])
+        inside = [name for name, shape in named.items() if shape.contains(shapely.Point(lon, lat))]
+        if inside:
+            assert o["tooltip"].endswith(f"in this hexagon · a click opens {inside[0]} (at its centre)"), o
+    lykins = next(f for f in features if f["properties"]["nbhname"] == "Lykins")
     cells = h3.geo_to_cells(shapely.geometry.shape(lykins["geometry"]), 9)
     cell = sorted(cells)[0]
     for picked, title in ((cell, "Lykins"), ("<script>", "Hotspots and target neighborhoods")):

@@ -55,7 +55,8 @@ watch_json = web.watch_geojson(key)
 layers, legends, table = [], [], None
 if layer in ("hex", "heat"):
     bins = web.hex_bins(key, source, category, start, end, firearm, res if layer == "hex" else 9)
-    layers.append(maps.hex_layer(bins, clickable=True) if layer == "hex" else maps.heat_layer(bins))
+    layers.append(maps.hex_layer(bins, web.cell_neighborhoods(key, tuple(bins["hex"]))) if layer == "hex"
+                  else maps.heat_layer(bins))
     legends.append(maps.hex_legend(bins, SIZE_WORDS[res]) if layer == "hex" else maps.heat_legend())
     table = bins
 elif layer == "points":
@@ -63,7 +64,7 @@ elif layer == "points":
     if pts is None:
         st.info("More than 5,000 incidents: individual points would hide the pattern. Showing hexagons instead.")
         table = web.hex_bins(key, source, category, start, end, firearm, res)
-        layers.append(maps.hex_layer(table, clickable=True))
+        layers.append(maps.hex_layer(table, web.cell_neighborhoods(key, tuple(table["hex"]))))
         legends.append(maps.hex_legend(table, SIZE_WORDS[res]))
     else:
         layers.append(maps.point_layer(pts))
