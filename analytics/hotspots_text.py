@@ -191,7 +191,8 @@ def smoothing_sentence(result: dict) -> str:
     from analytics.hotspots import POPULATION_RULE
 
     floor_text = f" {POPULATION_RULE}" if result.get("min_rank_population") else ""
-    return (f"Both rates (rate /10k, smoothed) are incidents per 10,000 residents (2010 Census). "
+    return (f"Both rates (rate /10k, smoothed) are incidents per 10,000 residents (2010 Census) over the whole "
+            "period chosen, not per year. "
             f"The smoothed rate pulls each neighborhood's rate toward {city_text} the more, the fewer residents and "
             "incidents it has (empirical Bayes), so a few incidents among few residents cannot top the list by "
             f"chance alone.{floor_text}")

@@ -229,8 +229,15 @@ def download(label: str, data, *, file_name: str, mime: str, key: str, where=Non
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """CSV for download, with cells a spreadsheet would run as formulas neutralised."""
+    """CSV for download, with cells a spreadsheet would run as formulas neutralised, and whole numbers written as
+    whole numbers (a count or rank column with an empty cell is float in pandas: "725.0" read as a measurement)."""
     safe = frame.copy()
+    for col in safe.columns:
+        values = safe[col]
+        if pd.api.types.is_float_dtype(values) and values.notna().any():
+            known = values.dropna()
+            if ((known - known.round()).abs() < 1e-6).all() and known.abs().max() < 2**53:  # float noise: 298.9999999
+                safe[col] = values.round().astype("Int64")
     for col in safe.columns:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
             text = safe[col].astype("string")

@@ -297,7 +297,8 @@ def test_ranking_by_rate_leaves_out_tiny_populations_and_says_so(con, nbhd_raw):
     # the table's rate headings are short; the unit is said once, beside them (a blind reviewer found none)
     config = hotspots_text.column_config(["per 10,000 residents", "smoothed per 10,000"])
     headings = ", ".join(config[c]["label"] for c in config)
-    assert f"Both rates ({headings}) are incidents per 10,000 residents (2010 Census)." in sentence
+    assert (f"Both rates ({headings}) are incidents per 10,000 residents (2010 Census) over the whole period chosen, "
+            "not per year." in sentence)
     assert "tiny population cannot top" not in sentence
 
 
@@ -747,3 +748,18 @@ def test_both_population_floors_read_the_same_everywhere(con):
     for text in (sentence, briefing.caveats("kcpd_nbhd")["smoothed rate"]):
         assert "blank under 100 residents" in text and "under 500 residents" in text
         assert "not ranked by it and do not set the rate map's colours" in text
+
+
+def test_the_ranking_csv_writes_whole_numbers_as_whole_numbers(con, gva_shootings):
+    """Ranks, counts and residents are whole numbers in the download, blank where unknown: pandas made them floats
+    (an unranked row's rank is empty), and "93.0" and "5311.0" read as measurements (blind review)."""
+    import csv
+    import io
+
+    from app import web
+
+    rows = list(csv.DictReader(io.StringIO(web.csv_bytes(hotspots.rank(con, GVA_2016)["table"]).decode())))
+    for column in ("rank", "n", "population"):
+        assert all(re.fullmatch(r"\d*", r[column]) for r in rows), column
+    assert any(r["rank"] == "" for r in rows) and any(r["rank"] == "1" for r in rows)
+    assert sum(int(r["n"]) for r in rows) <= len(gva_shootings)  # placed shootings of 2016, from the raw file
