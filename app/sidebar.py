@@ -83,10 +83,11 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
             first, last = filters.latest_covered_span(coverage, source, 24) or (max(first, date(last.year - 1, 1, 1)),
                                                                                  last)
         lo, hi = filters.date_bounds()
+        span = f"Any day from {lo} to {hi}; a date typed outside that is not taken (the field shows a red mark)."
         start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"),
-                              min_value=lo, max_value=hi, key=f"{prefix}start")
+                              min_value=lo, max_value=hi, key=f"{prefix}start", help=span)
         end = st.date_input("To", filters.parse_date(params.get("end"), last, problems, "end"),
-                            min_value=lo, max_value=hi, key=f"{prefix}end")
+                            min_value=lo, max_value=hi, key=f"{prefix}end", help=span)
         if area == "city":
             options = ["Whole city", *web.neighborhoods(key)["area_id"]]
             choice = st.selectbox("Area", options, key=f"{prefix}area", index=options.index(
