@@ -160,10 +160,18 @@ def _counts_by_neighborhood(con: duckdb.DuckDBPyConnection, ctx: Context, firear
     found = {r[0]: r[1:] for r in con.execute(f"SELECT area_id, {sums} FROM ({src}) GROUP BY area_id",  # noqa: S608
                                               params).fetchall()}
     out = ctx.neighborhoods.copy()
+    if ctx.reported is not None:  # a count source's count is unknown where it reports nothing: left out, never 0
+        out = out[out["area_id"].isin(ctx.reported)].reset_index(drop=True)
     none = (0,) * len(periods)
     for k in range(len(periods)):
         out[f"p{k}"] = np.array([found.get(a, none)[k] for a in out["area_id"]], dtype=np.int64)
     return out
+
+
+def unreported_names(ctx: Context) -> list[str]:
+    """The neighborhoods a count source does not report (their counts are no data), by name."""
+    hoods = ctx.neighborhoods
+    return sorted(hoods.loc[[ctx.unreported(a) for a in hoods["area_id"]], "name"])
 
 
 #: months in which at least half of a source's incidents have no usable place (GVA's city-centre placeholder, or no
@@ -307,6 +315,7 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
     return {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end), "by": by,
             "previous_start": str(prev.start), "previous_end": str(prev.end), "missing_months": missing,
             "partial_months": sorted(partial), "total": total, "city_rate_per_10k": city,
+            "unreported": unreported_names(ctx),
             "few_incidents": int(table["n"].max() if len(table) else 0) < MIN_RANK_EVENTS,
             "min_rank_population": MIN_RANK_POPULATION,
             "top10_share_pct": round(100 * float(table["n"].nlargest(10).sum()) / total, 1) if total else None, "table": table}
@@ -416,17 +425,24 @@ def with_centres(bins: pd.DataFrame) -> pd.DataFrame:
 
 def choropleth_geojson(con: duckdb.DuckDBPyConnection, counts: pd.DataFrame) -> dict:
     """Neighborhood polygons (simplified, about 10 m) with their count, rate and smoothed rate as properties."""
-    rows = con.execute("SELECT area_id, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
+    rows = con.execute("SELECT area_id, name, population, geometry_wkt FROM areas WHERE area_type = 'neighborhood'"
+                       ).fetchall()
     props = counts.set_index("area_id")
 
     def num(value):
         return None if value is None or pd.isna(value) else float(value)
 
     features = []
-    for area_id, wkt in rows:
+    for area_id, name, population, wkt in rows:
+        geometry = shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0001))
+        if area_id not in props.index:  # a count source that does not report it: no data, drawn as such
+            features.append({"type": "Feature", "geometry": geometry, "properties": {
+                "area_id": area_id, "name": name, "n": None, "rate": None, "smoothed_rate": None,
+                "population": num(population)}})
+            continue
         p = props.loc[area_id]
         smoothed = num(p["smoothed_rate_per_10k"]) if "smoothed_rate_per_10k" in p else None
-        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shapely.from_wkt(wkt).simplify(0.0001)),
+        features.append({"type": "Feature", "geometry": geometry,
                          "properties": {"area_id": area_id, "name": p["name"], "n": int(p["n"]),
                                         "rate": num(p["rate_per_10k"]), "smoothed_rate": smoothed,
                                         "population": num(p["population"])}})

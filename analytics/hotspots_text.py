@@ -167,7 +167,13 @@ def ranking_caption(result: dict, source_label: str, category_label: str, defini
     return (f"**What is counted:** {category_label.lower()} ({definition.rstrip('.')}), from {source_label}, "
             f"{result['start']} to {result['end']}, placed in neighborhoods. {caveat.rstrip('.')}.{partial_note} "
             f"**Ranked by {by}**; neighborhoods with no incidents{_rate_floor(result)} get no rank and are listed "
-            f"last; tied neighborhoods share a rank (\"1=\").{_few(result)}")
+            f"last; tied neighborhoods share a rank (\"1=\").{_few(result)}{_unreported(result)}")
+
+
+def _unreported(result: dict) -> str:
+    names = result.get("unreported") or []
+    return (f" Not listed, as the source reports nothing for them (no data, not zero): {', '.join(names)}."
+            if names else "")
 
 
 def _rate_floor(result: dict) -> str:

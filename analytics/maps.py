@@ -211,6 +211,8 @@ def quantile_classes(values, integer: bool = True, k: int = 5, zero_label: str =
 def neighborhood_tooltip(p: dict) -> str:
     """'Stratford Estates: 52 incidents; 81.3 per 10,000 residents (smoothed 74.0)'."""
     n = p["n"]
+    if n is None:
+        return f"{p['name']}: no data (the source does not report this area)"
     text = f"{p['name']}: {n:,} incident{'s' if n != 1 else ''}"
     if p.get("rate") is not None:
         text += f"; {p['rate']:,.1f} per 10,000 residents"

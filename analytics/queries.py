@@ -96,6 +96,9 @@ class Catalog:
     neighborhoods: pd.DataFrame  # area_id, name, population (2010 Census), by area_id; never modified
     months: dict[str, dict[date, Coverage]]  # source -> covered month (grain 'month') -> coverage
     years: dict[str, dict[int, Coverage]]  # source -> covered year (grain 'year') -> coverage
+    #: count source -> the neighborhoods it reports: another neighborhood's count is unknown there, never 0 (KCPD's
+    #: neighborhood file names 240 of the 246 areas, not the six unnamed ones)
+    reported: dict[str, frozenset[str]]
 
 
 _CATALOGS: OrderedDict[tuple, Catalog] = OrderedDict()
@@ -141,6 +144,9 @@ def _read_catalog(con: duckdb.DuckDBPyConnection) -> Catalog:
         neighborhoods=con.execute(
             "SELECT area_id, name, population FROM areas WHERE area_type = 'neighborhood' ORDER BY area_id").df(),
         months=months, years=years,
+        reported={s: frozenset(areas) for s, areas in con.execute(
+            """SELECT a.source_id, list(DISTINCT a.area_id) FROM area_counts a JOIN sources s USING (source_id)
+               WHERE s.kind <> 'incidents' AND a.area_type = 'neighborhood' GROUP BY 1""").fetchall()},
     )
 
 
@@ -155,6 +161,11 @@ class Context:
     months: dict[date, Coverage]  # the source's covered months
     years: dict[int, Coverage]  # the source's covered years
     neighborhoods: pd.DataFrame  # as in Catalog
+    reported: frozenset[str] | None = None  # a count source's neighborhoods (Catalog.reported); None for incidents
+
+    def unreported(self, area_id: str) -> bool:
+        """Whether this count source never reports the neighborhood: its count there is unknown, not 0."""
+        return self.reported is not None and area_id not in self.reported
 
     def coverage(self, month: date) -> Coverage | None:
         """A month's coverage; yearly sources cover each month of a covered year."""
@@ -185,7 +196,8 @@ def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> Context:
             raise BadQuery(f"unknown neighborhood {f.area!r}")
         scope = ("neighborhood", f.area)
     return Context(cat.kinds[f.source], bool(cat.needs_firearm.get(f.category)), *scope,
-                   cat.months.get(f.source, {}), cat.years.get(f.source, {}), cat.neighborhoods)
+                   cat.months.get(f.source, {}), cat.years.get(f.source, {}), cat.neighborhoods,
+                   None if cat.kinds[f.source] == "incidents" else cat.reported.get(f.source, frozenset()))
 
 
 def month_starts(start: date, end: date) -> list[date]:
@@ -216,10 +228,11 @@ def _monthly(con: duckdb.DuckDBPyConnection, f: Filter, ctx: Context) -> pd.Data
     counts = dict(con.execute(COUNTS, [f.source, f.category, ctx.scope_type, ctx.scope_id, ctx.scope_id, f.start,
                                        f.end]).fetchall())
     needs_coords = f.area is not None and ctx.kind == "incidents"
+    unreported = f.area is not None and ctx.scope_type == "neighborhood" and ctx.unreported(f.area)
     months, ns, statuses, notes = month_starts(f.start, f.end), [], [], []
     for month in months:
         cov = ctx.coverage(month)
-        why = unusable(cov, needs_coords, ctx.needs_firearm)
+        why = "the source does not report this area" if unreported else unusable(cov, needs_coords, ctx.needs_firearm)
         ns.append(None if why else counts.get(month, 0))
         statuses.append(cov.status if cov else "no data")
         notes.append(why or cov.note)

@@ -763,3 +763,24 @@ def test_the_ranking_csv_writes_whole_numbers_as_whole_numbers(con, gva_shooting
         assert all(re.fullmatch(r"\d*", r[column]) for r in rows), column
     assert any(r["rank"] == "" for r in rows) and any(r["rank"] == "1" for r in rows)
     assert sum(int(r["n"]) for r in rows) <= len(gva_shootings)  # placed shootings of 2016, from the raw file
+
+
+def test_areas_a_count_source_does_not_report_are_no_data_not_zero(con):
+    """KCPD's neighborhood file names 240 areas; the others (the six unnamed polygons) have no count there, so they
+    are left out of the ranking with a sentence naming them, drawn as no data, and their profile total is unknown:
+    never 0 (blind review: tooltips and the profile showed 0)."""
+    from analytics import hotspots_text, maps, queries
+
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    areas = dict(con.execute("SELECT area_id, name FROM areas WHERE area_type = 'neighborhood'").fetchall())
+    absent = sorted(a for a in areas if a not in set(raw.neighborhood))
+    assert absent  # the raw file does not name every polygon
+    f = Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2025, 12, 31))
+    result = hotspots.rank(con, f)
+    assert set(result["table"]["area_id"]) == set(areas) - set(absent)
+    assert result["unreported"] == sorted(areas[a] for a in absent)
+    assert "no data, not zero" in hotspots_text.ranking_caption(result, "KCPD", "Crimes", "def", "caveat")
+    shapes = hotspots.choropleth_geojson(con, hotspots.neighborhood_counts(con, f))["features"]
+    tips = {s["properties"]["area_id"]: maps.neighborhood_tooltip(s["properties"]) for s in shapes}
+    assert all(tips[a].endswith("no data (the source does not report this area)") for a in absent)
+    assert queries.total(con, Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2025, 12, 31), absent[0]))["n"] is None
