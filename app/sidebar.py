@@ -60,7 +60,8 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
         if area == "neighborhood":
             names = web.neighborhoods(key)["area_id"].tolist()
             chosen_area = st.selectbox("Neighborhood", names, key=f"{prefix}area", index=names.index(
-                filters.pick(params.get("area"), names, "Ruskin Heights", problems, "area")))
+                filters.pick(params.get("area"), names, "Ruskin Heights", problems, "area")),
+                format_func=web.area_labels(key).get)  # the unnamed polygons by their neighbours, as on every page
         source = st.selectbox("Source", sources, format_func=labels.get, key=f"{prefix}source", index=sources.index(
             filters.pick(params.get("source"), sources, default_source, problems, "source")))
         cats = web.categories(key, source)

@@ -102,3 +102,17 @@ def test_unnamed_polygons_get_a_readable_label_naming_a_neighbour(con, polygons)
         assert labels[a].startswith(f"Unnamed area {number} (next to ")
         near = labels[a].removeprefix(f"Unnamed area {number} (next to ").removesuffix(")")
         assert polygons[near].distance(polygons[a]) < 0.001  # a real neighbour, by the raw borders
+
+
+def test_an_unnamed_area_is_titled_as_on_the_emerging_page_and_has_no_data_not_zero(built_db, polygons):
+    """The raw boundary file's polygon without a name is titled by its number and a touching neighborhood (the
+    Emerging page's label), not by its id; KCPD's neighborhood counts never name it, so its count is no data."""
+    at = _page({"area": "unnamed-4", "source": "kcpd_nbhd", "category": "persons"})
+    assert not at.exception
+    title = at.title[0].value
+    near = [n for n, shape in polygons.items()  # named neighborhoods within about 50 m of it, from the raw file
+            if not n.startswith("unnamed-") and shape.distance(polygons["unnamed-4"]) < 0.0005]
+    assert title.startswith("Unnamed area 4 (next to ") and title[len("Unnamed area 4 (next to "):-1] in near
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    assert not raw.neighborhood.str.startswith("Unnamed").any()
+    assert any("no data" in i.value and "not zero" in i.value for i in at.info)

@@ -10,7 +10,7 @@ sel = sidebar.filter_sidebar(key, "p_", filters.PLACE_SOURCES, "kcpd_nbhd",
                              area="neighborhood")
 sidebar.check(sel)
 area, source, category, start, end, labels = sel.area, sel.source, sel.category, sel.start, sel.end, sel.labels
-st.title(area)
+st.title(web.area_labels(key).get(area, area))  # the unnamed polygons by their neighbours, as on every page
 pop = web.neighborhoods(key).set_index("area_id").loc[area, "population"]
 st.caption(f"Population {pop:,.0f} (2010 Census). Source: {labels[source]}." if pop == pop else
            f"No population figure for this area. Source: {labels[source]}.")
