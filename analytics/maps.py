@@ -25,7 +25,9 @@ REGION_COLOURS = {
     "footprint": [192, 57, 43, 120], "canvass": [192, 57, 43, 220],
 }
 #: one tooltip template for every layer: each pickable object carries its own text
-TOOLTIP = {"text": "{tooltip}"}
+#: tooltips wrap at 280 px: a long one ("12 incidents in this hexagon · a click opens ...") near the map's right edge
+#: was cut off by the map's frame
+TOOLTIP = {"text": "{tooltip}", "style": {"maxWidth": "280px", "whiteSpace": "normal"}}
 #: five sequential classes, light yellow to dark red (ColorBrewer YlOrRd)
 CLASS_COLOURS = [[255, 255, 178], [254, 204, 92], [253, 141, 60], [240, 59, 32], [189, 0, 38]]
 ZERO_COLOUR = [240, 240, 240]
