@@ -154,11 +154,6 @@ def picked_area(event) -> str | None:
     return None
 
 
-def picked_hex(event) -> str | None:
-    """The H3 hexagon a map click picked, or None."""
-    return next((o["hex"] for o in _picked(event) if isinstance(o.get("hex"), str)), None)
-
-
 def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -> pdk.Deck:
     """Footprint, buffer and comparison areas of an evaluation, labelled on hover; the first view fits them all (a
     map `height` pixels high)."""
@@ -225,21 +220,23 @@ def neighborhood_tooltip(p: dict) -> str:
     return text
 
 
-def hex_layer(bins, opens: dict[str, str] | None = None) -> pdk.Layer:
+def hex_layer(bins, opens: dict[str, tuple[str, str]] | None = None) -> pdk.Layer:
     """H3 hexagons from server-side bins (hex id + count): the browser draws them, no raw rows are sent. Coloured by
-    quantile class of the counts (`hex_legend` gives the breaks). `opens` (hexagon -> neighborhood name), on a map
-    whose clicks open a profile: the tooltip names the profile a click opens, the neighborhood at the hexagon's
-    centre (a hexagon can straddle several)."""
+    quantile class of the counts (`hex_legend` gives the breaks). `opens` (hexagon -> area id and name of the
+    neighborhood at its centre; a hexagon can straddle several), on a map whose clicks open a profile: each hexagon
+    carries that area, which a click opens (picked_area), and its tooltip names it."""
     colours, _ = quantile_classes(bins["n"])
 
     def click(cell: str) -> str:
         if opens is None:
             return ""
-        return f" · a click opens {opens[cell]} (at its centre)" if cell in opens else " · its centre is in no neighborhood"
+        return f" · a click opens {opens[cell][1]} (at its centre)" if cell in opens else " · its centre is in no neighborhood"
 
     data = bins.assign(color=[c + [200] for c in colours],
                        tooltip=[f"{n:,} incident{'s' if n != 1 else ''} in this hexagon{click(h)}"
                                 for n, h in zip(bins["n"], bins["hex"], strict=True)])
+    if opens is not None:
+        data = data.assign(area_id=[opens[h][0] if h in opens else None for h in bins["hex"]])
     return pdk.Layer("H3HexagonLayer", data, id="hexes", get_hexagon="hex", get_fill_color="color",
                      extruded=False, pickable=True, stroked=False)
 

@@ -664,16 +664,11 @@ def cell_neighborhoods(db_key: str, hexes: tuple[str, ...]) -> dict[str, str]:
         return hotspots.cell_neighborhoods(cur, list(hexes))
 
 
-def hex_area(db_key: str, cell: str) -> str | None:
-    """The neighborhood (area id) holding a hexagon's centre, where a click on a map's hexagon leads; None for a
-    cell outside every neighborhood or a value that is no H3 cell (the selection comes from the browser)."""
-    import h3
-
-    if not isinstance(cell, str) or not h3.is_valid_cell(cell):
-        return None
-    name = cell_neighborhoods(db_key, (cell,)).get(cell)
+def hex_destinations(db_key: str, hexes: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """Each hexagon -> (area id, name) of the neighborhood holding its centre: where a click on it leads, named in
+    its tooltip (maps.hex_layer). Hexagons whose centre is in no neighborhood are left out."""
     ids = {f["properties"]["name"]: f["properties"]["area_id"] for f in neighborhood_outlines(db_key)["features"]}
-    return ids.get(name)
+    return {h: (ids[name], name) for h, name in cell_neighborhoods(db_key, hexes).items() if name in ids}
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -55,7 +55,7 @@ watch_json = web.watch_geojson(key)
 layers, legends, table = [], [], None
 if layer in ("hex", "heat"):
     bins = web.hex_bins(key, source, category, start, end, firearm, res if layer == "hex" else 9)
-    layers.append(maps.hex_layer(bins, web.cell_neighborhoods(key, tuple(bins["hex"]))) if layer == "hex"
+    layers.append(maps.hex_layer(bins, web.hex_destinations(key, tuple(bins["hex"]))) if layer == "hex"
                   else maps.heat_layer(bins))
     legends.append(maps.hex_legend(bins, SIZE_WORDS[res]) if layer == "hex" else maps.heat_legend())
     table = bins
@@ -64,7 +64,7 @@ elif layer == "points":
     if pts is None:
         st.info("More than 5,000 incidents: individual points would hide the pattern. Showing hexagons instead.")
         table = web.hex_bins(key, source, category, start, end, firearm, res)
-        layers.append(maps.hex_layer(table, web.cell_neighborhoods(key, tuple(table["hex"]))))
+        layers.append(maps.hex_layer(table, web.hex_destinations(key, tuple(table["hex"]))))
         legends.append(maps.hex_legend(table, SIZE_WORDS[res]))
     else:
         layers.append(maps.point_layer(pts))
@@ -90,7 +90,7 @@ deck = maps.Deck(layers=layers, initial_view_state=maps.fit_view(web.city_bounds
                 tooltip=maps.TOOLTIP)
 event = map_col.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="h_map")
 legend_col.markdown(maps.legend_html(legends), unsafe_allow_html=True)
-picked_area = maps.picked_area(event) or (web.hex_area(key, cell) if (cell := maps.picked_hex(event)) else None)
+picked_area = maps.picked_area(event)
 if picked_area:
     st.switch_page("views/neighborhood.py", query_params={"area": picked_area, "source": source, "category": category,
                                                           "start": str(start), "end": str(end)})
