@@ -216,7 +216,7 @@ def neighborhood_tooltip(p: dict) -> str:
         if p.get("smoothed_rate") is not None:
             text += f" (smoothed {p['smoothed_rate']:,.1f})"
     elif "rate" in p:
-        text += f"; {NO_RATE}"
+        text += "; no rate (no population figure)" if p.get("population") is None else f"; {NO_RATE}"
     return text
 
 
@@ -296,12 +296,23 @@ def choropleth_layer(geojson: dict, value: str, max_value: float | None = None) 
                      get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
 
 
+def _no_rate(geojson: dict) -> str:
+    """What the rate map's grey says: every reason a drawn neighborhood has no rate (under the population floor; no
+    population figure, as the six unnamed polygons; no count, where the source does not report it)."""
+    props = [f["properties"] for f in geojson["features"] if f["properties"].get("rate") is None]
+    reasons = [f"under {MIN_POPULATION} residents"] if any(p.get("population") is not None for p in props) else []
+    reasons += ["no population figure"] if any(p.get("population") is None for p in props) else []
+    reasons += ["no data"] if any(p.get("n") is None for p in props) else []
+    reasons = reasons or [f"under {MIN_POPULATION} residents"]
+    return f"no rate ({' or '.join([', '.join(reasons[:-1]), reasons[-1]] if len(reasons) > 1 else reasons)})"
+
+
 def choropleth_legend(geojson: dict, value: str, title: str, missing_label: str | None = None) -> Legend:
     """The neighborhood map's quantile breaks, so one extreme small-population rate cannot set every colour; a rate
     map says which neighborhoods set the breaks (the ranking's population floor, hotspots.POPULATION_RULE)."""
     basis = _rate_basis(geojson, value)
     _, entries = quantile_classes([f["properties"][value] for f in geojson["features"]], integer=value == "n",
-                                  missing_label=missing_label or ("no data" if basis is None else NO_RATE),
+                                  missing_label=missing_label or ("no data" if basis is None else _no_rate(geojson)),
                                   basis=basis)
     if basis is None:
         return Legend(title, entries, "Classes are quantiles of the neighborhoods above zero, so one extreme "

@@ -730,7 +730,9 @@ def test_rate_map_breaks_come_from_the_neighborhoods_ranked_by_rate(con):
     labels = [label for _, label in legend.entries]
     numbers = [float(x.replace(",", "")) for label in labels for x in re.findall(r"[\d,]+\.\d", label)]
     assert numbers[0] == pytest.approx(min(big)) and max(numbers) < max(big)
-    assert labels[-2].endswith(" and above") and labels[-1] == "no rate (under 100 residents)"
+    # grey: below the floor, the six unnamed polygons without a population figure, which KCPD's file never names
+    assert labels[-2].endswith(" and above")
+    assert labels[-1] == "no rate (under 100 residents, no population figure or no data)"
     assert "at least 500 residents" in legend.note and "'and above'" in legend.note
     layer = maps.choropleth_layer(geo, "smoothed_rate")
     colour = {f["properties"]["area_id"]: f["properties"]["color"][:3] for f in layer.data["features"]}
@@ -784,3 +786,9 @@ def test_areas_a_count_source_does_not_report_are_no_data_not_zero(con):
     tips = {s["properties"]["area_id"]: maps.neighborhood_tooltip(s["properties"]) for s in shapes}
     assert all(tips[a].endswith("no data (the source does not report this area)") for a in absent)
     assert queries.total(con, Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2025, 12, 31), absent[0]))["n"] is None
+    # GVA places incidents in them, but the 2010 population file has no figure for them: no rate, and says why
+    pops = pd.read_csv(DATA_DIR / "geo/kc_neighborhood_population_2010.csv.gz")
+    assert not set(absent) & set(pops["Name"])
+    shapes = hotspots.choropleth_geojson(con, hotspots.neighborhood_counts(con, GVA_2016))["features"]
+    assert all(maps.neighborhood_tooltip(s["properties"]).endswith("; no rate (no population figure)")
+               for s in shapes if s["properties"]["area_id"] in absent)
