@@ -194,14 +194,14 @@ def _hover_until_picked(page, x: float, y: float, timeout_s: float = 60.0) -> st
         nudge = 1 - nudge
 
 
-def _click_until_the_app_reruns(page, x: float, y: float, tries: int = 5) -> None:
+def _click_until_the_app_reruns(page, x: float, y: float, tries: int = 5, hover_s: float = 60.0) -> None:
     """Click a spot on the map until the page asks the app to rerun. deck.gl counts a press and release as a click
     only when they come close together, which a renderer busy drawing the map can miss; the next try comes only
     when the page sent no rerun request for the last one."""
     runs = runs_of(page)
     for _ in range(tries):
         asked = runs.requested
-        _hover_until_picked(page, x, y)
+        _hover_until_picked(page, x, y, timeout_s=hover_s)
         page.mouse.click(x, y)
         try:
             runs.wait_for(asked + 1, 10_000, counter="requested")
@@ -212,9 +212,9 @@ def _click_until_the_app_reruns(page, x: float, y: float, tries: int = 5) -> Non
 
 
 def test_clicking_a_neighborhood_on_the_map_opens_its_profile(app_server, pages):
-    """deck.gl in headless Chromium without a GPU now and then never picks on a freshly drawn map (seen about once in
-    ten full runs on 2 cores): a page whose map picks nothing for 20 s is opened afresh, up to three times. The click
-    itself, and what it must open, are checked as before."""
+    """deck.gl in headless Chromium without a GPU now and then stops picking on a freshly drawn map (seen about once
+    in ten full runs on 2 cores, before the first hover or after a click): a page whose map picks or reruns nothing
+    for 20 s is opened afresh, up to three times. The click itself, and what it must open, are checked as before."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(3):
@@ -224,16 +224,17 @@ def test_clicking_a_neighborhood_on_the_map_opens_its_profile(app_server, pages)
         x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45  # mid-city
         try:
             _hover_until_picked(page, x, y, timeout_s=20.0)
+            with rerun(page):
+                _click_until_the_app_reruns(page, x, y, hover_s=20.0)
             break
-        except PlaywrightTimeout:
+        except (PlaywrightTimeout, pytest.fail.Exception):
             if attempt == 2:
                 raise
             page.close()
-    with rerun(page):
-        _click_until_the_app_reruns(page, x, y)
     page.wait_for_url(lambda url: "/neighborhood?" in url and "area=" in url, timeout=60_000)
     query = parse_qs(urlparse(page.url).query)
-    assert page.locator("h1").first.inner_text() == query["area"][0]
+    area, title = query["area"][0], page.locator("h1").first.inner_text()
+    assert title == area or (area.startswith("unnamed-") and title.startswith(f"Unnamed area {area[8:]} (next to "))
     shared = parse_qs(urlparse(HOTSPOTS_2016).query)  # the profile keeps the map's period, source and category
     assert {k: query[k] for k in ("source", "category", "start", "end")} == {
         k: shared[k] for k in ("source", "category", "start", "end")}
