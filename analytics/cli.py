@@ -226,6 +226,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"What if the canvass was on {args.date}? (what-if date, not saved: the registry has "
                   f"{stored.start_date or 'no date'} for this event)")
         print(f"{result.get('name', event.name)}: {result['status']}")
+        print(result["in_short"])
         print(evaluation.summary(result))
         if result.get("displacement"):
             print(result["displacement"])

@@ -25,6 +25,7 @@ from analytics import placebo, queries, registry, stats
 from analytics.evaluation_text import (  # noqa: F401 (summary: callers)
     displacement_verdict,
     etest_sentence,
+    in_short,
     interval,
     summary,
     verdict,
@@ -278,7 +279,7 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
            "methods_windows": methods_windows(con, event)}
     out["etest"]["sentence"] = etest_sentence(out["etest"], nb, na)
     tests["local"]["ci_placebo"] = list(interval(tests["local"], plc["critical_z"]))
-    return {**out, "summary": summary(out)}
+    return {**out, "in_short": in_short(out), "summary": summary(out)}
 
 
 def methods_windows(con, event: CanvassEvent) -> dict | None:

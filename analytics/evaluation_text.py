@@ -194,6 +194,46 @@ def _to_tell(result: dict) -> str:
             "tried in the design.")
 
 
+FEW = 10  # below this many incidents in a window, a percent change is noise: counts only
+
+
+def _few(pair: dict, nb: int, na: int) -> str:
+    """A change between small counts in counts only ("went from 2 to 0"), or "" when both windows hold FEW or more."""
+    b, a = pair["before"], pair["after"]
+    if min(b, a) >= FEW:
+        return ""
+    return f"went from {b:,} to {a:,}" if nb == na else f"went from {b:,} in {nb} months to {a:,} in {na} months"
+
+
+def in_short(result: dict) -> str:
+    """Two or three sentences a reader can stop after, for the page's and the report's first lines: what the
+    footprint's count did, what the comparisons' did over the same months, and whether the difference stands out from
+    what places without a canvass show. Same numbers and same threshold as the verdict and `summary` (which gives the
+    intervals, the placebo shares and why the tests can differ); no statistics words."""
+    if result.get("status") != "evaluated":
+        return result.get("message", "")
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    c, k = result["counts"], len(result["comparison_areas"])
+    fp_words, cp_words = (_few(c[r], nb, na) or _change(c[r], nb, na)[1] for r in ("footprint", "comparison"))
+    head = (f"{result['measure_label']} {_where(result)} {fp_words} between the {plural(nb, 'month')} before the "
+            f"canvass and the {plural(na, 'month')} after; in the {plural(k, 'comparison neighborhood')} they {cp_words}.")
+    local = result["wdd"]["local"]
+    if local["z"] is None:
+        return f"{head} With no incidents in either window there is nothing to compare."
+    if abs(local["z"]) <= result["placebo"]["critical_z"]:
+        mdd = result["minimum_detectable_drop"]
+        need = ("with counts this small no drop could be told apart" if mdd is None else
+                f"a fall of at least {100 * mdd:.0f}% relative to the comparisons would be needed to tell")
+        yet = " yet" if result["more_data_may_come"] else ""
+        return (f"{head} Set against the comparisons, the footprint's change is no larger than places and dates "
+                f"without a canvass show, so this cannot tell{yet} whether the canvass changed anything ({need}).")
+    t0 = c["footprint"]["before"] / nb
+    pct = _pct(abs(local["estimate"]), t0)
+    size = "" if pct is None or c["footprint"]["before"] < FEW else f" by about {pct:.0f}% of its level before"
+    return (f"{head} Relative to them the footprint {'fell' if local['z'] < 0 else 'rose'}{size}, more than places and "
+            "dates without a canvass show. This compares places; it does not prove the canvass caused the change.")
+
+
 def summary(result: dict) -> str:
     """One plain paragraph built from the numbers: what happened in the footprint and in the comparisons, the change
     relative to them, whether that stands out from the noise the placebos show, what it would take to tell, and

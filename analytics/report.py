@@ -266,7 +266,8 @@ def html(result: dict, event, paper: str | None = None) -> str:
 <h1>{esc(result['name'])}</h1>
 <p class="meta">{esc(result['date'])} · {esc(event.organisations)} · {esc(result['measure_label'])}, from
 {esc(result['source_label'])} ({unit})</p>
-{what_if}<p class="lead">{esc(result['summary'])}</p>
+{what_if}<p class="lead"><b>In short:</b> {esc(result['in_short'])}</p>
+<p class="small">{esc(result['summary'])}</p>
 <div class="verdict"><b>Footprint:</b> {esc(result['verdict'])}<br><b>Displacement:</b> {esc(result['displacement'])}</div>
 <div class="grid"><div>{_svg_map(result['shapes'])}</div><div>{_svg_lines(result)}</div></div>
 <div class="legend">{maps.regions_legend(result['shapes'], outlines=False)}</div>

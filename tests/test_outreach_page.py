@@ -175,3 +175,17 @@ def test_a_window_without_data_shows_a_message_not_an_empty_chart(built_db):
     assert any("No data for" in e.value for e in at.error)
     assert not at.get("plotly_chart")
     assert any("No monthly counts to chart" in i.value for i in at.info)
+
+
+def test_the_result_leads_with_the_short_reading_and_keeps_the_whole_one_a_click_away(built_db):
+    """The result led with a paragraph of about 400 words. Now "In short" comes right under the heading, then the
+    verdicts; the whole paragraph is in an expander below them."""
+    at = outreach(event=INDEPENDENCE)
+    assert not at.exception
+    texts = [m.value for m in at.main.markdown]
+    lead = next(i for i, t in enumerate(texts) if t.startswith("**In short:**"))
+    assert texts[lead + 1].startswith("**Footprint:**")
+    whole = next(e for e in at.expander if e.label.startswith("The whole reading"))
+    paragraph = whole.markdown[0].value
+    assert "placebo checks" in paragraph and paragraph not in texts[:lead + 2]
+    assert len(texts[lead].split()) < 90 < len(paragraph.split())

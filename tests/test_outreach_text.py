@@ -113,3 +113,47 @@ def test_a_comparison_of_another_size_is_said_to_weigh_by_counts(con):
             in result["summary"]) and "weigh less than their percent change suggests" in result["summary"]
     default = evaluation.evaluate(con, registry.get(INDEPENDENCE))
     assert "weigh less than" not in default["summary"] and "weigh more than" not in default["summary"]
+
+
+def _in_short_counts(result) -> tuple[int, int, int, int]:
+    """The footprint's and the comparisons' counts in the before and after windows, summed from the raw file."""
+    (b0, b1), (a0, a1) = ((w[0], w[-1]) for w in (result["windows"]["before"], result["windows"]["after"]))
+    fp, cp = result["footprint_areas"], result["comparison_areas"]
+    return _persons(fp, b0, b1), _persons(fp, a0, a1), _persons(cp, b0, b1), _persons(cp, a0, a1)
+
+
+@pytest.mark.parametrize(("event_id", "placebos"), [(INDEPENDENCE, True), ("prospect-35th-2023-05-17", False)])
+def test_in_short_tells_the_verdict_in_plain_words_from_the_raw_counts(con, event_id, placebos):
+    """The page's paragraph ran to about 400 words and read as a contradiction ("fell 22%" over "no detectable
+    change"). The lead a reader can stop after: both changes, from the raw file, and the verdict's own answer and
+    threshold in words, with no test names; the long paragraph stays below it. Prospect and 35th without placebos
+    (the textbook threshold) is a change the verdict claims; with them it is not."""
+    result = evaluation.evaluate(con, registry.get(event_id), with_placebos=placebos)
+    t0, t1, c0, c1 = _in_short_counts(result)
+    text = result["in_short"]
+    own, theirs = 100 * (t1 - t0) / t0, 100 * (c1 - c0) / c0  # equal 6-month windows
+    assert f"{'fell' if own < 0 else 'rose'} {abs(own):.0f}% ({t0} → {t1})" in text
+    assert f"they {'fell' if theirs < 0 else 'rose'} {abs(theirs):.0f}% ({c0} → {c1})" in text
+    critical = result["placebo"]["critical_z"]
+    z = ((t1 - t0) - (c1 - c0)) / np.sqrt(t0 + t1 + c0 + c1)
+    if abs(z) <= critical:
+        assert "No detectable change" in result["verdict"] and "cannot tell whether the canvass changed anything" in text
+        needed = re.search(r"at least (\d+)%", result["verdict"])[1]
+        assert f"a fall of at least {needed}% relative to the comparisons would be needed" in text
+    else:
+        assert not placebos
+        rel = 100 * abs((t1 - t0) - (c1 - c0)) / t0
+        assert f"{'drop' if z < 0 else 'rise'} of {rel:.0f}%" in result["verdict"]
+        assert f"the footprint {'fell' if z < 0 else 'rose'} by about {rel:.0f}% of its level before" in text
+        assert "does not prove the canvass caused" in text
+    assert len(text.split()) < 90 and not re.search(r"\bp [=<]|z-score|interval|Poisson", text)
+    assert text.count(".") <= 4  # two or three sentences (and a decimal point or two)
+
+
+def test_in_short_gives_small_counts_without_percentages(con):
+    """Two shootings before and none after is "went from 2 to 0", never "fell 100%"."""
+    result = evaluation.evaluate(con, registry.get("pal-center-2017-07-26"), with_placebos=False)
+    fp, cp = result["counts"]["footprint"], result["counts"]["comparison"]
+    assert max(fp["before"], fp["after"]) < 10
+    assert f"went from {fp['before']} to {fp['after']}" in result["in_short"] and "%" not in result["in_short"]
+    assert f"they went from {cp['before']} to {cp['after']}" in result["in_short"]

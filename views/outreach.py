@@ -202,10 +202,12 @@ with tab_eval:
 
     what_if = " (what-if date, not saved)" if when != event.start_date else ""
     st.subheader(f"Result{what_if}")
-    st.markdown(result["summary"])
+    st.markdown(f"**In short:** {result['in_short']}")
     st.markdown(f"**Footprint:** {result['verdict']}  \n**Displacement:** {result['displacement']}")
     for caveat in result["caveats"][:len(result["overlapping_events"])]:  # the overlaps come first
         st.warning(caveat)
+    with st.expander("The whole reading: intervals, placebo checks, and why the tests below can differ"):
+        st.markdown(result["summary"])
     with st.expander("Caveats of this design"):
         st.markdown("\n".join(f"- {c}" for c in result["caveats"]))
     c1, c2 = st.columns([3, 1])
