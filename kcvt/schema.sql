@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS person_rows (
     sex VARCHAR,
     race VARCHAR,
     age VARCHAR,
-    carried VARCHAR[] NOT NULL        -- the values above its file had columns for (sorted): the others are unknown
+    carried VARCHAR NOT NULL          -- the values above its file had columns for (sorted, joined by commas): the
+                                      -- others are unknown
 );
 
 -- Distinct (incident, category) pairs, unique by construction like incidents.
