@@ -65,18 +65,9 @@ def neighbour_band(area: pd.DataFrame, neighbours: dict[str, pd.DataFrame]) -> p
 
 
 def area_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Every neighborhood's readable name: its own, or for the six unnamed polygons of the city's borders file
-    ("unnamed-3") "Unnamed area 3 (next to X)", X the named neighborhood it shares the longest border with."""
-    rows = con.execute("SELECT area_id, name, geometry_wkt FROM areas WHERE area_type = 'neighborhood'").fetchall()
-    shapes = {a: shapely.from_wkt(w) for a, _, w in rows}
-    named = {a: s for a, s in shapes.items() if not a.startswith("unnamed-")}
-    labels = {a: name for a, name, _ in rows if a in named}
-    for a in set(shapes) - set(named):
-        edge = shapes[a].buffer(0.0005)
-        touching = {b: s.intersection(edge).area for b, s in named.items() if s.intersects(edge)}
-        near = max(touching, key=touching.get) if touching else min(named, key=lambda b: named[b].distance(shapes[a]))
-        labels[a] = f"Unnamed area {a.removeprefix('unnamed-')} (next to {near})"
-    return labels
+    """Every neighborhood's readable name, as stored (etl.geo names the six unnamed polygons of the city's borders
+    file "Unnamed area 3 (next to X)", so every page shows one name for them)."""
+    return dict(con.execute("SELECT area_id, name FROM areas WHERE area_type = 'neighborhood'").fetchall())
 
 
 def hour_by_weekday(con: duckdb.DuckDBPyConnection, f: Filter) -> pd.DataFrame:

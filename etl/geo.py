@@ -54,12 +54,31 @@ def _neighborhoods() -> pd.DataFrame:
     rows = []
     for f in _features(_layer_file("neighborhood")):
         p = f["properties"]
-        name = p["nbhname"] or f"Unnamed area (object {p['objectid']})"
         area_id = p["nbhname"] or f"unnamed-{p['objectid']}"
-        pop = by_name.get(name, by_no.get(p["nbhid"]) if p["nbhname"] else None)
-        rows.append((area_id, name, pop, shapely.geometry.shape(f["geometry"])))
+        pop = by_name.get(p["nbhname"], by_no.get(p["nbhid"])) if p["nbhname"] else None
+        rows.append((area_id, p["nbhname"], pop, shapely.geometry.shape(f["geometry"])))
     out = pd.DataFrame(rows, columns=["area_id", "name", "population", "geometry"])
+    out["name"] = _unnamed_labels(out)
     out["area_type"] = "neighborhood"
+    return out
+
+
+def _unnamed_labels(areas: pd.DataFrame) -> list[str]:
+    """Each neighborhood's one readable name, stored so that maps, rankings and profiles agree.
+
+    Its own, or for the six polygons the city's file leaves unnamed ("unnamed-3") "Unnamed area 3 (next to X)", X the
+    named neighborhood it shares the longest border with (its edge widened by about 50 m), else the nearest.
+    """
+    named = {a: g for a, n, g in zip(areas["area_id"], areas["name"], areas["geometry"], strict=True) if isinstance(n, str)}
+    out = []
+    for a, n, g in zip(areas["area_id"], areas["name"], areas["geometry"], strict=True):
+        if isinstance(n, str):
+            out.append(n)
+            continue
+        edge = g.buffer(0.0005)
+        touching = {b: s.intersection(edge).area for b, s in named.items() if s.intersects(edge)}
+        near = max(touching, key=touching.get) if touching else min(named, key=lambda b: named[b].distance(g))
+        out.append(f"Unnamed area {a.removeprefix('unnamed-')} (next to {near})")
     return out
 
 

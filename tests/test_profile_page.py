@@ -104,6 +104,22 @@ def test_unnamed_polygons_get_a_readable_label_naming_a_neighbour(con, polygons)
         assert polygons[near].distance(polygons[a]) < 0.001  # a real neighbour, by the raw borders
 
 
+def test_an_unnamed_polygon_has_one_name_on_maps_rankings_and_its_profile(con, polygons):
+    """The map tooltips and the ranking read the stored name ("Unnamed area (object 4)") while the profile read
+    "Unnamed area 4 (next to Birmingham Bottoms)": two names for one place. The stored name is the readable one."""
+    from analytics import maps
+
+    stored = dict(con.execute("SELECT area_id, name FROM areas WHERE area_type = 'neighborhood'").fetchall())
+    outlines = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": None, "properties": {"area_id": a, "name": n}} for a, n in stored.items()]}
+    tips = {f["properties"]["area_id"]: f["properties"]["tooltip"] for f in maps.with_tooltips(outlines)["features"]}
+    for a in (a for a in polygons if a.startswith("unnamed-")):
+        assert stored[a] == profile.area_labels(con)[a] == tips[a]
+        near = stored[a].removeprefix(f"Unnamed area {a.removeprefix('unnamed-')} (next to ").removesuffix(")")
+        assert polygons[near].distance(polygons[a]) < 0.001
+    assert not [n for n in stored.values() if "object" in n]
+
+
 def test_an_unnamed_area_is_titled_as_on_the_emerging_page_and_has_no_data_not_zero(built_db, polygons):
     """The raw boundary file's polygon without a name is titled by its number and a touching neighborhood (the
     Emerging page's label), not by its id; KCPD's neighborhood counts never name it, so its count is no data."""
