@@ -73,23 +73,33 @@ def test_data_page_lists_rejects_and_coverage(built_db):
     assert any("49 homicide rows" in w.value for w in at.warning)
 
 
-def _outreach(editing: bool = False) -> AppTest:
+def _outreach(editing: bool = False, tab: str | None = None) -> AppTest:
+    """The Outreach page; `tab` opens that tab (only the open tab's code runs)."""
     at = app()
     at.secrets["editing"] = {"password": "correct horse"}
     if editing:
         at.session_state["editing_unlocked"] = True
+    if tab:
+        at.session_state["outreach_tab"] = tab
     at.switch_page("views/outreach.py")
     return at.run()
+
+
+REGISTRY_TAB = "Canvass registry"
 
 
 def test_registry_editing_is_off_unless_the_deployment_turns_it_on(built_db):
     at = app()
     at.switch_page("views/outreach.py").run()
+    assert not [d for d in at.dataframe if "Event id" in d.value.columns]  # the registry tab is closed: not built
+    at.session_state["outreach_tab"] = REGISTRY_TAB
+    at.run()
     assert any("Editing is off" in i.value for i in at.info)
     assert not [t for t in at.text_input if t.key == "f_event_id"]
     seeded = len(pd.read_csv(registry.SEED))
     assert next(d.value for d in at.dataframe if "Event id" in d.value.columns).shape[0] == seeded  # reading stays open
-    at = _outreach()
+    at = _outreach(tab=REGISTRY_TAB)
+    assert not [m for m in at.markdown if m.value.startswith("**In short:**")]  # nor the evaluation, then
     at.text_input(key="registry_password").input("guess").run()
     assert any("Wrong password" in e.value for e in at.error)
     assert not [t for t in at.text_input if t.key == "f_event_id"]
@@ -117,7 +127,7 @@ def test_outreach_page_asks_for_a_date_and_names_missing_months(built_db):
 
 
 def test_adding_a_bad_then_a_good_event_through_the_form_and_deleting_it(built_db):
-    at = _outreach(editing=True)
+    at = _outreach(editing=True, tab=REGISTRY_TAB)
     at.text_input(key="f_event_id").input("test-walk-2016")
     at.text_input(key="f_name").input("=cmd|' /C calc'!A0")
     at.text_input(key="f_start").input("2016-13-45")
@@ -135,7 +145,7 @@ def test_adding_a_bad_then_a_good_event_through_the_form_and_deleting_it(built_d
 
 
 def test_editing_an_existing_event_prefills_the_form(built_db):
-    at = _outreach(editing=True)
+    at = _outreach(editing=True, tab=REGISTRY_TAB)
     at.selectbox(key="edit_choice").set_value("pal-center-2017-07-26").run()
     assert at.text_input(key="f_start").value == "2017-07-26"
     assert at.selectbox(key="f_type").value == "point"

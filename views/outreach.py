@@ -22,88 +22,96 @@ for row in set_aside:
     st.warning(f"One row of the canvass registry was set aside, {row}. It stays in the file until it is fixed "
                "there or deleted; the other events are shown.")
 
-tab_eval, tab_registry = st.tabs(["Evaluate a canvass", "Canvass registry"])
+# Stateful tabs: only the open tab's code runs (a tab switch reruns the page), so a visit to the evaluation does not
+# also build and send the registry's table and forms, nor a visit to the registry the evaluation's map and charts.
+# a saved or deleted event's notice, shown inside whichever tab is open: above the tabs it would move them when it goes
+flash = st.session_state.pop("registry_flash", None)
+tab_eval, tab_registry = st.tabs(["Evaluate a canvass", "Canvass registry"], key="outreach_tab", on_change="rerun")
 
 with tab_registry:
-    # inside the tab: a notice above the tabs would move them when it goes, and the reader would land on the first tab
-    if flash := st.session_state.pop("registry_flash", None):
-        st.success(flash)
-    st.dataframe(report.registry_table(events), hide_index=True, width="stretch")
-    export = pd.DataFrame([e.row() for e in events], columns=registry.COLUMNS)
-    web.download("Export the registry (CSV)", web.csv_bytes(export), file_name="canvass_events.csv", mime="text/csv",
-                 key="export_registry")
-    known = set(web.neighborhoods(key)["area_id"])
-    city = web.city_shape(key)
+    if tab_registry.open:
+        if flash:
+            st.success(flash)
+        st.dataframe(report.registry_table(events), hide_index=True, width="stretch")
+        export = pd.DataFrame([e.row() for e in events], columns=registry.COLUMNS)
+        web.download("Export the registry (CSV)", web.csv_bytes(export), file_name="canvass_events.csv", mime="text/csv",
+                     key="export_registry")
+        known = set(web.neighborhoods(key)["area_id"])
+        city = web.city_shape(key)
 
-    def check(event):
-        registry.check_inside_city(event, city, known)
+        def check(event):
+            registry.check_inside_city(event, city, known)
 
-    if access.unlock_form("registry"):
-        with st.expander("Add or edit an event"):
-            to_edit = st.selectbox("Start from an existing event (edit) or blank (add)", ["(new event)",
-                                   *[e.event_id for e in events]], key="edit_choice")
-            if to_edit != st.session_state.get("_edit_loaded"):
-                st.session_state["_edit_loaded"] = to_edit
-                row = next((e.row() for e in events if e.event_id == to_edit), {})
-                for field, col in [("f_event_id", "event_id"), ("f_name", "name"), ("f_start", "start_date"),
-                                   ("f_end", "end_date"), ("f_orgs", "organisations"), ("f_lon", "point_lon"),
-                                   ("f_lat", "point_lat"), ("f_line", "line_wkt"), ("f_doors", "doors_knocked"),
-                                   ("f_notes", "notes"), ("f_source", "source")]:
-                    st.session_state[field] = "" if row.get(col) is None else str(row[col])
-                st.session_state["f_confirmed"] = bool(row.get("date_confirmed", False))
-                st.session_state["f_type"] = row.get("footprint_type", "neighborhoods")
-                st.session_state["f_nbhds"] = [n for n in row.get("neighborhoods", "").split("|") if n in known]
-                st.session_state["f_radius"] = str(row.get("radius_m") or 400)
-                st.session_state["f_width"] = str(row.get("corridor_width_m") or 120)
-            with st.form("event_form", clear_on_submit=False):
-                c1, c2 = st.columns(2)
-                event_id = c1.text_input("Event id (lower case, digits, dashes)", key="f_event_id")
-                name = c2.text_input("Name", key="f_name")
-                start = c1.text_input("Date (YYYY-MM-DD; blank if not published)", key="f_start")
-                end = c2.text_input("End date for multi-day work (optional)", key="f_end")
-                confirmed = c1.checkbox("Date confirmed", key="f_confirmed")
-                orgs = c2.text_input("Organisations", key="f_orgs")
-                where = forms.footprint_fields("f", sorted(known))
-                doors = st.text_input("Doors knocked (optional)", key="f_doors")
-                notes = st.text_area("Notes", key="f_notes")
-                source = st.text_input("Source (link or citation)", key="f_source")
-                if st.form_submit_button("Save event"):
-                    raw = {"event_id": event_id, "name": name, "start_date": start, "end_date": end,
-                           "date_confirmed": confirmed, "organisations": orgs, **where, "doors_knocked": doors,
-                           "notes": notes, "source": source}
+        if access.unlock_form("registry"):
+            with st.expander("Add or edit an event"):
+                to_edit = st.selectbox("Start from an existing event (edit) or blank (add)", ["(new event)",
+                                       *[e.event_id for e in events]], key="edit_choice")
+                if to_edit != st.session_state.get("_edit_loaded"):
+                    st.session_state["_edit_loaded"] = to_edit
+                    row = next((e.row() for e in events if e.event_id == to_edit), {})
+                    for field, col in [("f_event_id", "event_id"), ("f_name", "name"), ("f_start", "start_date"),
+                                       ("f_end", "end_date"), ("f_orgs", "organisations"), ("f_lon", "point_lon"),
+                                       ("f_lat", "point_lat"), ("f_line", "line_wkt"), ("f_doors", "doors_knocked"),
+                                       ("f_notes", "notes"), ("f_source", "source")]:
+                        st.session_state[field] = "" if row.get(col) is None else str(row[col])
+                    st.session_state["f_confirmed"] = bool(row.get("date_confirmed", False))
+                    st.session_state["f_type"] = row.get("footprint_type", "neighborhoods")
+                    st.session_state["f_nbhds"] = [n for n in row.get("neighborhoods", "").split("|") if n in known]
+                    st.session_state["f_radius"] = str(row.get("radius_m") or 400)
+                    st.session_state["f_width"] = str(row.get("corridor_width_m") or 120)
+                with st.form("event_form", clear_on_submit=False):
+                    c1, c2 = st.columns(2)
+                    event_id = c1.text_input("Event id (lower case, digits, dashes)", key="f_event_id")
+                    name = c2.text_input("Name", key="f_name")
+                    start = c1.text_input("Date (YYYY-MM-DD; blank if not published)", key="f_start")
+                    end = c2.text_input("End date for multi-day work (optional)", key="f_end")
+                    confirmed = c1.checkbox("Date confirmed", key="f_confirmed")
+                    orgs = c2.text_input("Organisations", key="f_orgs")
+                    where = forms.footprint_fields("f", sorted(known))
+                    doors = st.text_input("Doors knocked (optional)", key="f_doors")
+                    notes = st.text_area("Notes", key="f_notes")
+                    source = st.text_input("Source (link or citation)", key="f_source")
+                    if st.form_submit_button("Save event"):
+                        raw = {"event_id": event_id, "name": name, "start_date": start, "end_date": end,
+                               "date_confirmed": confirmed, "organisations": orgs, **where, "doors_knocked": doors,
+                               "notes": notes, "source": source}
+                        try:
+                            event = registry.parse(raw)
+                            check(event)
+                            registry.upsert(event)
+                            st.session_state["registry_flash"] = f"Saved {event.event_id}."
+                            st.rerun()
+                        except registry.RegistryError as exc:
+                            st.error(f"Not saved: {exc}")
+
+            c1, c2 = st.columns(2)
+            with c1:
+                ids = [e.event_id for e in events]
+                ids += sorted({r.record_id for r in set_aside if r.record_id and r.record_id not in ids})
+                doomed = st.selectbox("Delete an event (or a set-aside row, by its id)", ["—", *ids], key="delete_choice")
+                if doomed != "—" and st.button(f"Delete {doomed}", key="delete_button"):
                     try:
-                        event = registry.parse(raw)
-                        check(event)
-                        registry.upsert(event)
-                        st.session_state["registry_flash"] = f"Saved {event.event_id}."
+                        registry.delete(doomed)
+                        st.session_state["registry_flash"] = f"Deleted {doomed}."
                         st.rerun()
                     except registry.RegistryError as exc:
-                        st.error(f"Not saved: {exc}")
-
-        c1, c2 = st.columns(2)
-        with c1:
-            ids = [e.event_id for e in events]
-            ids += sorted({r.record_id for r in set_aside if r.record_id and r.record_id not in ids})
-            doomed = st.selectbox("Delete an event (or a set-aside row, by its id)", ["—", *ids], key="delete_choice")
-            if doomed != "—" and st.button(f"Delete {doomed}", key="delete_button"):
-                try:
-                    registry.delete(doomed)
-                    st.session_state["registry_flash"] = f"Deleted {doomed}."
-                    st.rerun()
-                except registry.RegistryError as exc:
-                    st.error(f"Not deleted: {exc}")
-        with c2:
-            upload = st.file_uploader("Import events (CSV, same columns as the export)", type=["csv"], key="import")
-            if upload is not None and st.button("Import", key="import_button"):
-                try:
-                    n, problems = registry.import_csv(upload.getvalue().decode("utf-8", errors="replace"), check)
-                    st.success(f"Imported {n} event{'s' * (n != 1)}.")
-                    for p in problems:
-                        st.error(p)
-                except registry.RegistryError as exc:
-                    st.error(str(exc))
+                        st.error(f"Not deleted: {exc}")
+            with c2:
+                upload = st.file_uploader("Import events (CSV, same columns as the export)", type=["csv"], key="import")
+                if upload is not None and st.button("Import", key="import_button"):
+                    try:
+                        n, problems = registry.import_csv(upload.getvalue().decode("utf-8", errors="replace"), check)
+                        st.success(f"Imported {n} event{'s' * (n != 1)}.")
+                        for p in problems:
+                            st.error(p)
+                    except registry.RegistryError as exc:
+                        st.error(str(exc))
 
 with tab_eval:
+    if not tab_eval.open:
+        st.stop()  # the registry tab is open: nothing below runs
+    if flash:
+        st.success(flash)
     events = registry.load()
     if not events:
         st.info("The canvass registry has no events to evaluate yet: add one in the registry tab.")
@@ -223,10 +231,16 @@ with tab_eval:
                 "comparisons)")
     st.dataframe(report.tests_table(result), hide_index=True, width="stretch", **report.tests_columns(result))
     st.plotly_chart(charts.region_lines(result), width="stretch")
-    st.plotly_chart(charts.cumulative_band(evaluation.cumulative_difference(result)), width="stretch")
-    plc = result["placebo"]
-    st.plotly_chart(charts.placebo_histogram(plc, result["wdd"]["local"]["z"], plc["critical_z"]), width="stretch")
-    st.caption(report.placebo_text(result))
+    # drawn only when opened (a stateful expander reruns the page): two charts fewer on every visit
+    unusual = st.expander("How unusual is this? The gap building up after the canvass, and the same test where no "
+                          "canvass took place (two charts)", key=f"unusual_{chosen}", on_change="rerun")
+    with unusual:
+        if unusual.open:
+            st.plotly_chart(charts.cumulative_band(evaluation.cumulative_difference(result)), width="stretch")
+            plc = result["placebo"]
+            st.plotly_chart(charts.placebo_histogram(plc, result["wdd"]["local"]["z"], plc["critical_z"]),
+                            width="stretch")
+            st.caption(report.placebo_text(result))
     st.subheader("Other methods")
     if what_if:
         st.caption("The synthetic control runs on the registry's own date; a tried date is evaluated above only.")
