@@ -244,11 +244,12 @@ def summary(result: dict) -> str:
     nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
     before, after = result["windows"]["before"], result["windows"]["after"]
     c = result["counts"]
-    _, fp_words = _change(c["footprint"], nb, na)
+    fp_words = _few(c["footprint"], nb, na) or _change(c["footprint"], nb, na)[1]
     cp_pct, cp_words = _change(c["comparison"], nb, na)
+    cp_words = _few(c["comparison"], nb, na) or cp_words
     k = len(result["comparison_areas"])
-    parts = [f"{result['measure_label']} ({result['source_label']}) {_where(result)} {fp_words} from the "
-             f"{plural(nb, 'month')} before the canvass ({before[0]} to {before[-1]}) to the {plural(na, 'month')} "
+    parts = [f"{result['measure_label']} ({result['source_label']}) {_where(result)} {fp_words} between the "
+             f"{plural(nb, 'month')} before the canvass ({before[0]} to {before[-1]}) and the {plural(na, 'month')} "
              f"after ({after[0]} to "
              f"{after[-1]}); in the {k} comparison neighborhood{'s' * (k != 1)} they {cp_words} over the same months."]
     local = result["wdd"]["local"]

@@ -157,3 +157,5 @@ def test_in_short_gives_small_counts_without_percentages(con):
     assert max(fp["before"], fp["after"]) < 10
     assert f"went from {fp['before']} to {fp['after']}" in result["in_short"] and "%" not in result["in_short"]
     assert f"they went from {cp['before']} to {cp['after']}" in result["in_short"]
+    assert f"went from {fp['before']} to {fp['after']} between the 6 months before" in result["summary"]
+    assert "%" not in result["summary"].split(";")[0]  # nor in the whole reading's first sentence
