@@ -301,6 +301,8 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
     table = table[["area_id", "name", "population", "n", "rate_per_10k", "smoothed_rate_per_10k", "previous"]]
     total = int(table["n"].sum())
     table["share_of_city_pct"] = (100 * table["n"] / total).round(2) if total else 0.0
+    partial, partial_before = (sorted(f"{m:%Y-%m}" for m in ctx.months if p.start <= m <= p.end
+                                      and ctx.months[m].status == "partial") for p in (f, prev))
     if missing["previous"]:
         table["previous"] = np.nan
         table["change"], table["change_pct"], table["p_value"], table["flag"] = np.nan, np.nan, np.nan, "no data"
@@ -310,11 +312,13 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
         table["change_pct"] = [np.nan if c.pct is None else round(c.pct, 1) for c in changes]
         table["p_value"] = [np.nan if c.p_value is None else round(c.p_value, 4) for c in changes]
         table["flag"] = [c.verdict for c in changes]
+        if partial or partial_before:  # an undercounted stretch in either period: a change there is the data's
+            table["p_value"] = np.nan
+            table["flag"] = np.where(table["flag"].eq("too few to tell"), "too few to tell", "partly covered")
     table = _ranked(table, by)
-    partial = [f"{m:%Y-%m}" for m in ctx.months if f.start <= m <= f.end and ctx.months[m].status == "partial"]
     return {"source": f.source, "category": f.category, "start": str(f.start), "end": str(f.end), "by": by,
             "previous_start": str(prev.start), "previous_end": str(prev.end), "missing_months": missing,
-            "partial_months": sorted(partial), "total": total, "city_rate_per_10k": city,
+            "partial_months": partial, "partial_months_previous": partial_before, "total": total, "city_rate_per_10k": city,
             "unreported": unreported_names(ctx),
             "few_incidents": int(table["n"].max() if len(table) else 0) < MIN_RANK_EVENTS,
             "min_rank_population": MIN_RANK_POPULATION,

@@ -13,7 +13,10 @@ import pandas as pd
 
 #: ranking flags (stats.poisson_change verdicts, or "no data") -> what the table says
 FLAG_TEXT = {"up": "yes: up", "down": "yes: down", "no clear change": "no clear change",
-             "too few to tell": "too few to tell", "no data": "no previous data"}
+             "too few to tell": "too few to tell", "no data": "no previous data",
+             "partly covered": "not tested: partly covered months"}
+#: a percent change from fewer incidents than this is noise ("4 to 11: +175%"): the page says "too few"
+SMALL_BASE = 10
 RANK_BY_TEXT = {"count": "number of incidents", "rate": "smoothed rate per 10,000 residents"}
 
 
@@ -149,9 +152,9 @@ def _ranking_columns(t: pd.DataFrame, prev: str | None) -> pd.DataFrame:
         "smoothed per 10,000": [number_text(v, 1, "no rate") for v in t["smoothed_rate_per_10k"]],
         "previous period": [prev or number_text(v) for v in t["previous"]],
         "change": [prev or number_text(v, sign=True) for v in t["change"]],
-        "change %": [prev or ("too few" if f == "too few to tell" else "from 0" if missing(v)
-                              else f"{number_text(v, 1, sign=True)}%") for v, f in zip(t["change_pct"], t["flag"],
-                                                                                       strict=True)],
+        "change %": [prev or ("too few" if f == "too few to tell" or b < SMALL_BASE else "from 0" if missing(v)
+                              else f"{number_text(v, 1, sign=True)}%")
+                     for v, f, b in zip(t["change_pct"], t["flag"], t["previous"], strict=True)],
         "change larger than chance?": [FLAG_TEXT.get(f, str(f)) for f in t["flag"]],
         "p-value (e-test)": [prev or p_text(v) for v in t["p_value"]],
         "share of city %": [f"{v:.2f}" for v in t["share_of_city_pct"]],
@@ -162,12 +165,23 @@ def _ranking_columns(t: pd.DataFrame, prev: str | None) -> pd.DataFrame:
 def ranking_caption(result: dict, source_label: str, category_label: str, definition: str, caveat: str) -> str:
     """What the ranking counts: measure and definition, source and its caveat, period, what the rank is by."""
     by = RANK_BY_TEXT[result["by"]]
-    partial = result.get("partial_months") or []
-    partial_note = f" Partly covered month{'s' if len(partial) != 1 else ''}: {', '.join(partial)}." if partial else ""
+    partial, before = result.get("partial_months") or [], result.get("partial_months_previous") or []
+    partial_note = f" Partly covered month{'s' if len(partial) != 1 else ''}: {month_list(partial)}." if partial else ""
+    if partial or before:
+        partial_note += (" The change against the previous period is shown but not tested"
+                         f"{f' (partly covered there too: {month_list(before)})' if before else ''}: a source that "
+                         "undercounts some months makes a change that is the data's, not the streets'.")
     return (f"**What is counted:** {category_label.lower()} ({definition.rstrip('.')}), from {source_label}, "
             f"{result['start']} to {result['end']}, placed in neighborhoods. {caveat.rstrip('.')}.{partial_note} "
             f"**Ranked by {by}**; neighborhoods with no incidents{_rate_floor(result)} get no rank and are listed "
             f"last; tied neighborhoods share a rank (\"1=\").{_few(result)}{_unreported(result)}")
+
+
+def month_list(months: list[str]) -> str:
+    """'2017-01 to 2017-12' for a run of months, else the months listed (a year of partial months reads short)."""
+    if len(months) > 2 and pd.Period(months[-1], "M") - pd.Period(months[0], "M") == pd.offsets.MonthEnd(len(months) - 1):
+        return f"{months[0]} to {months[-1]}"
+    return ", ".join(months)
 
 
 def _unreported(result: dict) -> str:

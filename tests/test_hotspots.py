@@ -792,3 +792,46 @@ def test_areas_a_count_source_does_not_report_are_no_data_not_zero(con):
     shapes = hotspots.choropleth_geojson(con, hotspots.neighborhood_counts(con, GVA_2016))["features"]
     assert all(maps.neighborhood_tooltip(s["properties"]).endswith("; no rate (no population figure)")
                for s in shapes if s["properties"]["area_id"] in absent)
+
+
+def _placed_share_by_year() -> pd.Series:
+    """Each year's share of KCPD's distinct reports (data/reference/kcpd_datasets.csv, the portal's counts) that the
+    neighborhood file places in a neighborhood, from the raw files."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    placed = raw.assign(year=raw.month.str[:4].astype(int)).groupby("year")[
+        ["persons", "property", "society", "other"]].sum().sum(axis=1)
+    published = pd.read_csv(DATA_DIR / "reference/kcpd_datasets.csv").set_index("year")["published_reports"]
+    return (placed / published).dropna()
+
+
+def test_years_the_neighborhood_file_undercounts_are_partial_and_their_changes_untested(con):
+    """Review: 2017 read as complete though the file places 69% of that year's reports (95% in 2015, 2016, 2018), and
+    the ranking flagged 50 neighborhoods "yes: down" for 2017 against 2016: the data's drop, not the streets'. Every
+    year under 85% is partial in every month, and a ranking touching one gives no verdict; 2024 against 2023 (both
+    at 92-95%) still does."""
+    share = _placed_share_by_year()
+    low = share[share < 0.85].index.tolist()
+    assert 2017 in low and {2019, 2020, 2021} <= set(low) and 2016 not in low and 2024 not in low
+    months = con.execute("""SELECT year(period_start), count(*) FILTER (status = 'partial'), count(*) FROM coverage
+                            WHERE source_id = 'kcpd_nbhd' AND grain = 'month' GROUP BY 1""").fetchall()
+    for year, partial, total in months:
+        if year in low:
+            assert partial == total == 12, year
+    ranked = hotspots.rank(con, Filter("kcpd_nbhd", "persons", date(2017, 1, 1), date(2017, 12, 31)))
+    flags = set(ranked["table"]["flag"])
+    assert flags <= {"partly covered", "too few to tell"} and "partly covered" in flags
+    assert ranked["table"]["p_value"].isna().all()
+    recent = hotspots.rank(con, Filter("kcpd_nbhd", "persons", date(2024, 1, 1), date(2024, 12, 31)))
+    assert "partly covered" not in set(recent["table"]["flag"]) and recent["table"]["p_value"].notna().any()
+
+
+def test_a_percent_change_from_a_handful_of_incidents_reads_too_few(con):
+    """Review: "+175.0%" for 4 to 11. Under 10 incidents before, the change column says "too few"."""
+    from analytics import hotspots_text
+
+    ranked = hotspots.rank(con, Filter("kcpd_nbhd", "persons", date(2024, 1, 1), date(2024, 12, 31)))
+    shown = hotspots_text.ranking_table(ranked).set_index("neighborhood")
+    t = ranked["table"].set_index("name")
+    small = t[t["previous"] < 10].index
+    assert len(small) and (shown.loc[small, "change %"] == "too few").all()
+    assert shown.loc[t[t["previous"] >= 10].index, "change %"].str.endswith("%").all()
