@@ -27,6 +27,7 @@ from analytics.evaluation_text import (  # noqa: F401 (summary: callers)
     etest_sentence,
     in_short,
     interval,
+    plural,
     summary,
     verdict,
 )
@@ -49,10 +50,11 @@ from analytics.regions import (  # noqa: F401 (re-exported: callers use evaluati
 from analytics.registry import CanvassEvent
 from analytics.wdd import Z90, as_dict, minimum_detectable_drop, wdd
 
+#: how an administrator brings missing months in, after "An administrator can bring those months in"
 HOW_TO_ADD = {
-    "gva": "Bring those months in from a Gun Violence Archive export: python -m etl load FILE --source gva.",
-    "kcpd": "Bring those months in from the city's portal with python -m etl refresh --since YEAR, or offline "
-            "from its 'KCPD Crime Data <year>' files with python -m etl load FILE --source kcpd (see the Data page).",
+    "gva": "from a Gun Violence Archive export: python -m etl load FILE --source gva.",
+    "kcpd": "from the city's portal with python -m etl refresh --since YEAR, or offline from its 'KCPD Crime Data "
+            "<year>' files with python -m etl load FILE --source kcpd (see the Data page).",
 }
 
 
@@ -146,9 +148,14 @@ def default_design(con: duckdb.DuckDBPyConnection, event: CanvassEvent) -> tuple
     source, measure = UNIT_DEFAULTS["areas"]
     span = sorted(queries.covered_months(con, source))
     years = f" ({span[0]:%Y}-{span[-1]:%Y})" if span else ""
-    return Design("areas", source, measure), (
-        "No incident-level shooting data covers these windows; KCPD crimes against persons by neighborhood-month is "
-        f"the only continuous series{years}. It is dominated by simple assault; see the caveats below.")
+    why = ("No incident-level shooting data covers these windows; KCPD crimes against persons by neighborhood-month "
+           f"is the only continuous series{years}. It is dominated by simple assault; see the caveats below.")
+    published = [m for m in months["after"] if span and m <= pd.Timestamp(span[-1])]
+    if span and 0 < len(published) < len(months["after"]):
+        return Design("areas", source, measure, months_after=len(published)), (
+            f"{why} The data run to {span[-1]:%Y-%m}, so the after window is the {plural(len(published), 'month')} "
+            "published so far (6 when more are).")
+    return Design("areas", source, measure), why
 
 
 #: What every evaluation's reader should know, whatever the data.
@@ -190,6 +197,22 @@ def _window_months(event_date: date, before: int, after: int) -> dict[str, list[
     m = pd.Timestamp(event_date).to_period("M")
     return {"before": [(m - i).start_time for i in range(before, 0, -1)],
             "after": [(m + i).start_time for i in range(1, after + 1)]}
+
+
+def _missing_message(base: dict, missing: list[str]) -> str:
+    """Why windows with months the source lacks are not evaluated, and what a reader can do. Months after the
+    source's last one are "too soon" (the after window can be shortened to what is published); gaps need data an
+    administrator loads."""
+    end, after = base["data_end"], base["windows"]["after"]
+    admin = f"An administrator can bring those months in {HOW_TO_ADD.get(base['source'], HOW_TO_ADD['kcpd'])}"
+    if end and all(m > end for m in missing):
+        published = sum(m <= end for m in after)
+        what = (f"choose at most {plural(published, 'month')} after in the design, or wait for later months" if
+                published else "wait until months after the canvass are published")
+        return (f"Too soon to evaluate: {base['source_label']} has data to {end}, and this design's after window "
+                f"runs to {after[-1]}. Months without data are never counted as zero, so {what}. {admin}")
+    return (f"No data for {', '.join(missing)} in {base['source_label']}: the windows cannot be evaluated as if those "
+            f"months were zero. Choose another source or shorter windows. {admin}")
 
 
 def placebos(con, design: Design, reg: Regions, event_month: pd.Timestamp) -> dict:
@@ -254,10 +277,7 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
             "monthly": [{"month": m.strftime("%Y-%m"), **{k: (None if pd.isna(v) else int(v)) for k, v in row.items()}}
                         for m, row in series.iterrows()]}
     if missing:
-        return {**base, "status": "missing data", "missing_months": missing,
-                "message": f"No data for {', '.join(missing)} in {base['source_label']}: the windows cannot be evaluated as "
-                           f"if those months were zero. {HOW_TO_ADD.get(design.source, HOW_TO_ADD['kcpd'])} "
-                           "Or choose another source or shorter windows."}
+        return {**base, "status": "missing data", "missing_months": missing, "message": _missing_message(base, missing)}
     b, a = series.loc[win["before"]].sum(), series.loc[win["after"]].sum()
     counts = {k: {"before": int(b[k]), "after": int(a[k])} for k in series.columns}
     result = wdd((b["footprint"], a["footprint"]), (b["comparison"], a["comparison"]),

@@ -300,3 +300,22 @@ def test_other_canvass_sites_are_left_out_of_the_comparison_pools(con):
     assert "Ruskin Heights" in unfiltered["comparison_buffer_areas"]
     named = evaluation.evaluate(con, event, evaluation.Design(comparison=["Ruskin Heights"]), with_placebos=False)
     assert named["comparison_areas"] == ["Ruskin Heights"]  # a comparison named in the design is used as named
+
+
+def test_an_event_whose_after_window_outruns_the_data_is_evaluated_on_the_months_published(con):
+    """Review: the five 2026 council events all failed on the Outreach page by default ("No data for 2026-07 …
+    python -m etl refresh"). The default after window is now the months published after the start month (from the
+    raw file's last month), and a longer one is refused as too soon, saying how many months can be chosen."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    last = pd.Period(raw.month.max(), "M")
+    event = registry.get("council-2026-ivanhoe")
+    published = (last - pd.Period(event.start_date, "M")).n
+    assert 0 < published < 6
+    design, why = evaluation.default_design(con, event)
+    assert design.months_after == published and f"The data run to {last}" in why
+    result = evaluation.evaluate(con, event, design, with_placebos=False)
+    assert result["status"] == "evaluated" and result["windows"]["after"][-1] == str(last)
+    assert "yet" in result["in_short"]  # the after window reaches the last month: more may come
+    refused = evaluation.evaluate(con, event, evaluation.Design(), with_placebos=False)
+    assert refused["status"] == "missing data" and refused["message"].startswith("Too soon to evaluate")
+    assert f"choose at most {published} months after" in refused["message"]
