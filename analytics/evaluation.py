@@ -201,11 +201,11 @@ def _window_months(event_date: date, before: int, after: int) -> dict[str, list[
 
 def _missing_message(base: dict, missing: list[str]) -> str:
     """Why windows with months the source lacks are not evaluated, and what a reader can do. Months after the
-    source's last one are "too soon" (the after window can be shortened to what is published); gaps need data an
-    administrator loads."""
+    source's last one, with the before window published, are "too soon" (the after window can be shortened to what
+    is published); other gaps need data an administrator loads."""
     end, after = base["data_end"], base["windows"]["after"]
     admin = f"An administrator can bring those months in {HOW_TO_ADD.get(base['source'], HOW_TO_ADD['kcpd'])}"
-    if end and all(m > end for m in missing):
+    if end and all(m > end for m in missing) and all(m <= end for m in base["windows"]["before"]):
         published = sum(m <= end for m in after)
         what = (f"choose at most {plural(published, 'month')} after in the design, or wait for later months" if
                 published else "wait until months after the canvass are published")
