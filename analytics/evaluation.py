@@ -295,7 +295,10 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
                      "verdict": etest.verdict},
            "minimum_detectable_drop": mdd, "placebo": plc, "more_data_may_come": more_data,
            "verdict": verdict(tests["local"], t0_rate, plc["critical_z"], mdd, more_data),
-           "displacement": displacement_verdict(tests["displacement"], b["buffer"] / nb, plc["critical_z"]),
+           "displacement": displacement_verdict(
+               tests["displacement"], b["buffer"] / nb, plc["critical_z"],
+               footprint_drop=tests["local"]["z"] is not None and tests["local"]["z"] < -plc["critical_z"],
+               buffer_incidents=int(b["buffer"] + a["buffer"] + b["comparison buffer"] + a["comparison buffer"])),
            "methods_windows": methods_windows(con, event)}
     out["etest"]["sentence"] = etest_sentence(out["etest"], nb, na)
     tests["local"]["ci_placebo"] = list(interval(tests["local"], plc["critical_z"]))

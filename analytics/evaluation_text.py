@@ -48,14 +48,26 @@ def verdict(local: dict, t0_rate: float, critical: float, mdd: float | None, mor
             "This compares places; it does not show that the canvass caused the change.")
 
 
-def displacement_verdict(disp: dict, d0_rate: float, critical: float) -> str:
-    """Did the buffer change relative to the comparison buffer? A rise suggests displacement, a drop diffusion."""
+def displacement_verdict(disp: dict, d0_rate: float, critical: float, footprint_drop: bool = True,
+                         buffer_incidents: int | None = None) -> str:
+    """Did the buffer change relative to the comparison buffer? A rise suggests displacement and a drop diffusion,
+    but only beside a footprint that fell (`footprint_drop`: its relative change is a drop beyond `critical`); beside
+    one that did not, a buffer's change is its own. Fewer than 2 * FEW incidents in the buffers in all
+    (`buffer_incidents`) cannot show either: "no sign" from 0 → 0 would be no evidence."""
     if disp["z"] is None:
         return "No incidents in the buffers in either window: displacement cannot be assessed."
+    if buffer_incidents is not None and buffer_incidents < 2 * FEW:
+        return (f"Buffer: too few incidents in the buffers ({buffer_incidents} in both windows) to tell whether "
+                "violence moved next door.")
     if abs(disp["z"]) <= critical:
         return "Buffer: no detectable change relative to the comparison buffer (no sign of displacement)."
     pct = _pct(abs(disp["estimate"]), d0_rate)
     share = "" if pct is None else f" of {pct:.0f}%"
+    if not footprint_drop:
+        return (f"Buffer: a {'rise' if disp['z'] > 0 else 'drop'}{share} relative to the comparison buffer. The "
+                "footprint itself did not fall relative to its comparisons, so this is not violence moving out of it"
+                f"{'' if disp['z'] > 0 else ' nor a spill-over of its benefits'}: the buffer changed on its own, for "
+                "reasons this test cannot see.")
     if disp["z"] > 0:
         return f"Buffer: a rise{share} relative to the comparison buffer, consistent with displacement next door."
     return f"Buffer: a drop{share} relative to the comparison buffer, consistent with a diffusion of benefits."

@@ -10,6 +10,7 @@ import shapely
 
 from analytics import charts, maps
 from analytics.evaluation import UNIT_LABELS
+from analytics.evaluation_text import FEW
 
 #: what each WDD part compares, in words
 TEST_NAMES = {"local": "Footprint against comparison", "displacement": "Buffer against comparison buffer (displacement)",
@@ -51,7 +52,8 @@ def counts_table(result: dict) -> pd.DataFrame:
                "after": v["after"]}
         if nb == na:
             row["change"] = v["after"] - v["before"]
-        row["change %" if nb == na else "change % (per month)"] = _pct_text(pct)
+        row["change %" if nb == na else "change % (per month)"] = (
+            f"too few ({v['before']} before)" if 0 < v["before"] < FEW else _pct_text(pct))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -159,3 +159,37 @@ def test_in_short_gives_small_counts_without_percentages(con):
     assert f"they went from {cp['before']} to {cp['after']}" in result["in_short"]
     assert f"went from {fp['before']} to {fp['after']} between the 6 months before" in result["summary"]
     assert "%" not in result["summary"].split(";")[0]  # nor in the whole reading's first sentence
+
+
+def test_a_buffer_that_rose_beside_a_footprint_that_did_not_fall_is_not_called_displacement(con):
+    """Review: Prospect Avenue prayer walk, "Buffer: a rise of 12% relative to the comparison buffer, consistent with
+    displacement next door", while the footprint rose 4%. Displacement is violence moving out of a footprint that
+    fell; recomputed from the raw file: the buffer's test passes its bar, the footprint's does not."""
+    result = evaluation.evaluate(con, registry.get("prospect-prayer-2021-07-03"))
+    (b0, b1), (a0, a1) = ((w[0], w[-1]) for w in (result["windows"]["before"], result["windows"]["after"]))
+    count = {r: (_persons(result[f"{r}_areas"], b0, b1), _persons(result[f"{r}_areas"], a0, a1))
+             for r in ("footprint", "buffer", "comparison", "comparison_buffer")}
+    critical = result["placebo"]["critical_z"]
+
+    def z(t, c):
+        return ((t[1] - t[0]) - (c[1] - c[0])) / np.sqrt(sum(t) + sum(c))
+
+    assert z(count["buffer"], count["comparison_buffer"]) > critical  # the buffer rose beyond the bar ...
+    assert not z(count["footprint"], count["comparison"]) < -critical  # ... beside a footprint that did not fall
+    assert "consistent with displacement" not in result["displacement"]
+    assert "not violence moving out of it" in result["displacement"]
+
+
+def test_a_handful_of_incidents_next_door_is_too_few_to_tell_not_no_sign(con):
+    """Review: PAL Center's comparison buffer had 0 → 0 and the page said "no sign of displacement"."""
+    from analytics import report
+
+    result = evaluation.evaluate(con, registry.get("pal-center-2017-07-26"), with_placebos=False)
+    c = result["counts"]
+    in_buffers = sum(c[r]["before"] + c[r]["after"] for r in ("buffer", "comparison buffer"))
+    assert in_buffers < 20
+    assert result["displacement"] == (f"Buffer: too few incidents in the buffers ({in_buffers} in both windows) to "
+                                      "tell whether violence moved next door.")
+    table = report.counts_table(result).set_index("area")
+    small = [r for r in c if 0 < c[r]["before"] < 10]
+    assert small and all(table.loc[r, "change %"] == f"too few ({c[r]['before']} before)" for r in small)
