@@ -189,7 +189,9 @@ def region_lines(result: dict) -> go.Figure:
                                  line={"color": region_colour(col), "dash": "dot" if "buffer" in col else None}))
     event = pd.Timestamp(result["date"])
     fig.add_vline(x=event.timestamp() * 1000, line_dash="dash", line_color="#555",
-                  annotation_text=f"canvass {result['date']}", annotation_position="top")
+                  annotation_text=f"canvass {result['date']}"
+                                  f"{'' if result.get('date_confirmed', True) else ' (date not confirmed)'}",
+                  annotation_position="top")
     measure = result.get("measure_label", result["measure"])
     fig.update_layout(title="Monthly counts around the canvass", height=380, hovermode="x unified",
                       legend={"orientation": "h", "y": -0.2}, margin={"l": 40, "r": 10, "t": 50, "b": 10})

@@ -264,7 +264,8 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
                            {"before": win["before"], "after": win["after"]})
     series = region_series(con, design, reg, all_months)
     missing = [m.strftime("%Y-%m") for m in win["before"] + win["after"] if series.loc[m].isna().any()]
-    base = {"event": event.event_id, "name": event.name, "date": str(event.start_date), "unit": design.unit,
+    base = {"event": event.event_id, "name": event.name, "date": str(event.start_date),
+            "date_confirmed": event.date_confirmed, "unit": design.unit,
             "source": design.source, "measure": design.measure, "design_reason": reason, **labels(con, design),
             "footprint": {"type": event.footprint_type, "radius_m": event.radius_m,
                           "width_m": event.corridor_width_m},

@@ -334,10 +334,10 @@ def methods_sentence(result: dict) -> str:
     here, _ = _change(result["counts"]["footprint"], nb, na) if result["unit"] == "areas" else (None, "")
     what = "" if (result["unit"], result["measure"]) == ("areas", mw["measure"]) else (
         f" and count {mw['measure_label'].lower()} by neighborhood-month, not {result['measure_label'].lower()},")
-    head = (f"The methods side by side (synthetic control and the rest, on the Programs page and behind the toggle "
-            f"below) use {plural(mw['before'], 'month')} before and {mw['after']} after ({mw['first']} to "
-            f"{mw['last']}){what} because a synthetic comparison needs a long past; over those months the footprint's "
-            f"own count {words}")
+    head = (f"The methods side by side (synthetic control and the rest, on the Programs page and behind the Outreach "
+            f"page's synthetic-control switch) use {plural(mw['before'], 'month')} before and {mw['after']} after "
+            f"({mw['first']} to {mw['last']}){what} because a synthetic comparison needs a long past; over those "
+            f"months the footprint's own count {words}")
     opposite = pct is not None and here is not None and round(pct) != 0 and round(here) != 0 and (pct < 0) != (here < 0)
     b_long, b_here = fp["before"] / mw["before"], result["counts"]["footprint"]["before"] / nb
     why = (f"the {mw['before']}-month average before ({b_long:,.1f} a month) is not the {nb}-month one here "

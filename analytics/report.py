@@ -143,13 +143,31 @@ def placebo_text(result: dict) -> str:
             f"other neighborhoods, where no canvass took place{': ' if found else ''}{' and '.join(found)}. {threshold}")
 
 
-def regions_text(result: dict) -> str:
-    """Which neighborhoods make up each region, and the other canvass sites left out of the comparisons."""
+def chosen_sites(result: dict) -> dict[str, list[str]]:
+    """Other canvass sites (event name -> neighborhoods) that are in the comparisons or comparison buffer anyway:
+    picked by hand in the design, so the comparison may carry another canvass's effect."""
+    used = set(result.get("comparison_areas", [])) | set(result.get("comparison_buffer_areas", []))
+    out = {name: [a for a in areas if a in used] for name, areas in result.get("left_out", {}).items()}
+    return {name: areas for name, areas in out.items() if areas}
+
+
+def regions_text(result: dict, brief: bool = False) -> str:
+    """Which neighborhoods make up each region, and the other canvass sites left out of the comparisons (those used
+    anyway, picked by hand, are named apart). `brief` (the printed report) gives the left-out sites as a count."""
     parts = [f"{k.capitalize()}: {', '.join(result.get(v, [])) or 'none'}." for k, v in REGION_AREAS.items()]
-    left = result.get("left_out", {})
-    if left:
+    used = set(result.get("comparison_areas", [])) | set(result.get("comparison_buffer_areas", []))
+    left = {name: [a for a in areas if a not in used] for name, areas in result.get("left_out", {}).items()}
+    left = {name: areas for name, areas in left.items() if areas}
+    if left and brief:
+        n = len({a for areas in left.values() for a in areas})
+        parts.append(f"Left out of the comparisons as other canvass sites: {n} neighborhoods of {len(left)} "
+                     "events (listed on the Outreach page).")
+    elif left:
         parts.append("Left out of the comparisons as other canvass sites: "
                      + "; ".join(f"{', '.join(areas)} ({name})" for name, areas in left.items()) + ".")
+    if chosen := chosen_sites(result):
+        parts.append("Chosen as comparisons although other canvass sites: "
+                     + "; ".join(f"{', '.join(areas)} ({name})" for name, areas in chosen.items()) + ".")
     return " ".join(parts)
 
 
@@ -273,7 +291,7 @@ def html(result: dict, event, paper: str | None = None) -> str:
 <div class="verdict"><b>Footprint:</b> {esc(result['verdict'])}<br><b>Displacement:</b> {esc(result['displacement'])}</div>
 <div class="grid"><div>{_svg_map(result['shapes'])}</div><div>{_svg_lines(result)}</div></div>
 <div class="legend">{maps.regions_legend(result['shapes'], outlines=False)}</div>
-<p class="small">{esc(regions_text(result))}</p>
+<p class="small">{esc(regions_text(result, brief=True))}</p>
 <div class="grid" style="grid-template-columns: 2fr 3fr">
 <div><h2>Counts</h2>{counts_table(result).to_html(index=False, escape=True, border=0)}
 <p class="small">{esc(windows_text(result))}</p></div>

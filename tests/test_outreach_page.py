@@ -205,3 +205,34 @@ def test_the_two_detail_charts_are_drawn_when_their_expander_is_opened(built_db)
     at.run()
     assert not at.exception and len(at.get("plotly_chart")) == 3
     assert [c for c in at.caption if c.value.startswith("Placebo checks: the same test at")]
+
+
+def test_an_unconfirmed_date_is_said_wherever_the_date_is_shown(built_db):
+    """Review: Parate Por Paz (only "early December" known) was evaluated and charted as "canvass 2024-12-01" with
+    no word that the day is not confirmed. The seed's own flag decides."""
+    seed = pd.read_csv(registry.SEED)
+    unsure = seed[seed.start_date.notna() & ~seed.date_confirmed.astype(bool)].event_id.tolist()
+    assert "parate-por-paz-2024-12" in unsure
+    at = outreach(event="parate-por-paz-2024-12")
+    assert not at.exception
+    label = at.selectbox(key="event").format_func("parate-por-paz-2024-12")
+    assert label.endswith(", date not confirmed)")
+    assert any(i.value.startswith("**Date not confirmed:**") for i in at.info)
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert "canvass 2024-12-01 (date not confirmed)" in chart
+    confirmed = outreach(event=INDEPENDENCE)
+    assert not any(i.value.startswith("**Date not confirmed:**") for i in confirmed.info)
+
+
+def test_a_hand_picked_comparison_that_is_another_canvass_site_is_warned_and_not_listed_as_left_out(built_db):
+    """Review: choosing Ivanhoe Northeast (the 2023 Prospect and 35th site) as a comparison gave no warning, and the
+    page listed it both as a comparison and as "left out of the comparisons"."""
+    site = "Ivanhoe Northeast"
+    assert site in registry.get("council-2026-ivanhoe").neighborhoods  # a canvass site in the seed
+    at = outreach(event=INDEPENDENCE, comparison=f"{site}|Hospital Hill")
+    assert not at.exception
+    warned = [w.value for w in at.warning if w.value.startswith("Some comparison neighborhoods chosen")]
+    assert warned and site in warned[0]
+    regions = next(c.value for c in at.caption if c.value.startswith("Footprint:"))
+    left = regions.split("Left out of the comparisons as other canvass sites:")[1].split("Chosen as comparisons")[0]
+    assert site not in left and f"Chosen as comparisons although other canvass sites: {site}" in regions

@@ -124,7 +124,9 @@ with tab_eval:
         st.session_state["_outreach_link"] = params
     link, problems = st.session_state["_outreach_link"], []
     linked, linked_date = web.event_from_link(link, [e.event_id for e in events], problems)
-    labels = {e.event_id: f"{e.name} ({e.start_date or 'no date'})" for e in events}
+    unsure = {e.event_id for e in events if e.start_date and not e.date_confirmed}
+    labels = {e.event_id: f"{e.name} ({e.start_date or 'no date'}{', date not confirmed' * (e.event_id in unsure)})"
+              for e in events}
     ids = list(labels)
     chosen = st.selectbox("Canvass", ids, format_func=labels.get, key="event",
                           index=ids.index(linked) if linked else 0)
@@ -149,6 +151,10 @@ with tab_eval:
     d0 = web.design_from_link(key, link, default, problems) if from_link else default
     for p in problems if fresh else []:
         st.warning(f"Link parameter {p}.")
+    if not tried and event.start_date and not event.date_confirmed:
+        st.info(f"**Date not confirmed:** no source confirms {event.start_date} for this event (the registry's "
+                "notes say what is known). A canvass in another month moves both windows, so try other dates above "
+                "to see how much the result depends on it.")
     if tried and tried != event.start_date:
         st.warning(f"**What if** the canvass was on {tried}? This date is **not saved**: the registry has "
                    f"{event.start_date or 'no date'} for this event. Everything below is evaluated at {tried}.")
@@ -218,6 +224,10 @@ with tab_eval:
         st.markdown(result["summary"])
     with st.expander("Caveats of this design"):
         st.markdown("\n".join(f"- {c}" for c in result["caveats"]))
+    if sites := report.chosen_sites(result):
+        st.warning("Some comparison neighborhoods chosen in the design are other canvass sites: "
+                   + "; ".join(f"{', '.join(a)} ({name})" for name, a in sites.items()) + ". A comparison that had "
+                   "its own outreach can hide or mimic this one's effect; the suggested comparisons leave them out.")
     c1, c2 = st.columns([3, 1])
     c1.pydeck_chart(maps.regions_map(result["shapes"], web.neighborhood_outlines(key)), height=420)
     c2.markdown(maps.regions_legend(result["shapes"]), unsafe_allow_html=True)
