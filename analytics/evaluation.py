@@ -322,7 +322,8 @@ def methods_windows(con, event: CanvassEvent) -> dict | None:
     label = con.execute("SELECT label FROM categories WHERE category_id = ?", [panel.MEASURE]).fetchall()
     return {"before": len(pre), "after": len(post), "first": pre[0].strftime("%Y-%m"), "last": post[-1].strftime("%Y-%m"),
             "measure": panel.MEASURE, "measure_label": label[0][0] if label else panel.MEASURE,
-            "footprint": {"before": int(t[pre].sum()), "after": int(t[post].sum())}}
+            "footprint": {"before": int(t[pre].sum()), "after": int(t[post].sum())},
+            "undercounted": methods.uneven_coverage(con, [x.strftime("%Y-%m") for x in pre + post])}
 
 
 def cumulative_difference(result: dict) -> pd.DataFrame:

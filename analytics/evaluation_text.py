@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analytics.hotspots_text import month_list
 from analytics.wdd import Z90
 
 
@@ -342,10 +343,13 @@ def methods_sentence(result: dict) -> str:
     b_long, b_here = fp["before"] / mw["before"], result["counts"]["footprint"]["before"] / nb
     why = (f"the {mw['before']}-month average before ({b_long:,.1f} a month) is not the {nb}-month one here "
            f"({b_here:,.1f} a month)" if result["unit"] == "areas" else "they count another measure over other months")
+    short = mw.get("undercounted") or []
+    data = (f" Those windows also hold {plural(len(short), 'month')} this source undercounts ({month_list(short)}) "
+            "beside months it does not, so their raw change is partly the data's." if short else "")
     if opposite:
         return (f"{head}, so they can say it {'rose' if pct > 0 else 'fell'} where this paragraph says it "
-                f"{'rose' if here > 0 else 'fell'}: the windows cover different months, and {why}.")
-    return f"{head}; their numbers differ from these because the windows cover different months: {why}."
+                f"{'rose' if here > 0 else 'fell'}: the windows cover different months, and {why}.{data}")
+    return f"{head}; their numbers differ from these because the windows cover different months: {why}.{data}"
 
 
 def methods_threshold_note(result: dict, other: dict) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import calibrate, evaluation, evaluation_text, panel, registry, synth
+from analytics.hotspots_text import month_list
 from analytics.registry import CanvassEvent
 
 #: the shortest before window a synthetic control is fitted on: a long, dense path is what makes it credible
@@ -233,13 +234,18 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
                      "sentence": wdd_sentence(estimate, local["z"], claimed, wcal), "calibration": wcal.as_dict()})
         et = ev["etest"]
         pct = None if et["before"] == 0 else _pct(et["after"] / na / (et["before"] / nb) - 1)
+        uneven = uneven_coverage(con, ev["windows"]["before"] + ev["windows"]["after"])
         rows.append({"method": "Poisson e-test, raw change in the footprint (no comparison)", "estimate_pct": pct,
                      "statistic": None if et["p_value"] is None else f"p = {et['p_value']:.3f}",
                      "threshold": "p < 0.05 (not calibrated: it tests a raw change, not an effect)",
-                     "call": {"up": "rise", "down": "drop", "too few to tell": "no verdict"}.get(et["verdict"],
-                                                                                             "no change"),
-                     "sentence": f"{evaluation_text.etest_sentence(et, nb, na)}, a raw change in the footprint, "
-                                 "whatever its cause.",
+                     "call": "no verdict" if uneven else {"up": "rise", "down": "drop", "too few to tell":
+                                                          "no verdict"}.get(et["verdict"], "no change"),
+                     "sentence": (f"{evaluation_text.etest_sentence(et, nb, na)}, a raw change in the footprint, "
+                                  "whatever its cause.") if not uneven else (
+                         f"No verdict: the windows hold months this source undercounts ({month_list(uneven)}) beside "
+                         "months it does not, so the footprint's raw change is partly the data's "
+                         f"({evaluation_text.etest_sentence(et, nb, na).split(':')[0]}). The comparison methods "
+                         "are less affected: their comparisons are undercounted alike."),
                      "calibration": None})
     if syn["status"] == "evaluated":
         rows.append({"method": "Synthetic control, placebo-in-space rank test", "estimate_pct": syn["estimate_pct"],
@@ -249,6 +255,17 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
                      "sentence": syn["verdict"], "calibration": syn["calibration"]})
     return {**_public(f), "status": "evaluated", "windows_months": {"before": nb, "after": na}, "methods": rows,
             "agreement": agreement(rows), "wdd": ev, "synth": syn}
+
+
+def uneven_coverage(con, months: list[str]) -> list[str]:
+    """The partly covered months (the coverage notes: the 2017 and 2019-2021 undercounts, datasets that stop a few
+    days early) among `months` of the panel's source, when the others are not: a raw before/after change across
+    them is partly the data's. Empty when none, or all, are partial (an even undercount leaves a ratio alone)."""
+    partial = {m for (m,) in con.execute(
+        """SELECT strftime(period_start, '%Y-%m') FROM coverage
+           WHERE source_id = ? AND grain = 'month' AND status = 'partial'""", [panel.SOURCE]).fetchall()}
+    hit = sorted(set(months) & partial)
+    return hit if len(hit) < len(set(months)) else []
 
 
 def wdd_sentence(estimate: float | None, z: float | None, claimed: bool, cal: calibrate.Calibration) -> str:

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import norm
 
 from analytics import evaluation, registry
+from kcvt.settings import DATA_DIR
 from tests.conftest import RAW
 
 INDEPENDENCE = "independence-ave-2023-11-29"
@@ -193,3 +194,24 @@ def test_a_handful_of_incidents_next_door_is_too_few_to_tell_not_no_sign(con):
     table = report.counts_table(result).set_index("area")
     small = [r for r in c if 0 < c[r]["before"] < 10]
     assert small and all(table.loc[r, "change %"] == f"too few ({c[r]['before']} before)" for r in small)
+
+
+def test_a_raw_change_across_undercounted_months_gets_no_verdict(con):
+    """Review: Programs said "The footprint's own count did rise beyond noise (e-test) … +15% (p = 0.002)" for
+    Independence Avenue, but 14 of its 36 months before fall in the 2019-2021 undercount (the coverage notes): on the
+    full months alone the rise is about 2%. The e-test row gives no verdict there and says why, and so does the
+    paragraph; the comparison methods still run."""
+    from analytics import hotspots_text, methods
+
+    notes = pd.read_csv(DATA_DIR / "reference/coverage_notes.csv")
+    notes = notes[(notes.source_id == "kcpd_nbhd") & (notes.status == "partial")]
+    partial = {str(p) for n in notes.itertuples() for p in pd.period_range(n.start, n.end, freq="M")}
+    window = [str(p) for p in pd.period_range("2020-11", "2024-11", freq="M") if str(p) != "2023-11"]
+    uneven = sorted(partial & set(window))
+    assert uneven and len(uneven) < len(window)
+    r = methods.compare(con, registry.get(INDEPENDENCE))
+    etest = next(m for m in r["methods"] if m["method"].startswith("Poisson"))
+    assert etest["call"] == "no verdict" and f"({hotspots_text.month_list(uneven)})" in etest["sentence"]
+    assert "beyond noise (e-test)" not in r["agreement"]
+    text = evaluation.evaluate(con, registry.get(INDEPENDENCE), with_placebos=False)["summary"]
+    assert f"hold {len(uneven)} months this source undercounts ({hotspots_text.month_list(uneven)})" in text
