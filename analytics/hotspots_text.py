@@ -14,7 +14,7 @@ import pandas as pd
 #: ranking flags (stats.poisson_change verdicts, or "no data") -> what the table says
 FLAG_TEXT = {"up": "yes: up", "down": "yes: down", "no clear change": "no clear change",
              "too few to tell": "too few to tell", "no data": "no previous data",
-             "partly covered": "not tested: partly covered months"}
+             "partly covered": "partial data"}
 #: a percent change from fewer incidents than this is noise ("4 to 11: +175%"): the page says "too few"
 SMALL_BASE = 10
 RANK_BY_TEXT = {"count": "number of incidents", "rate": "smoothed rate per 10,000 residents"}
@@ -45,7 +45,7 @@ def number_text(value, decimals: int = 0, absent: str = "no data", sign: bool = 
 #: `column_config`.
 RANKING_COLUMNS = {
     "rank": {"width": 35},
-    "neighborhood": {"width": 117},
+    "neighborhood": {"width": 117, "help": "a long name is cut short: hover over it, or widen the column"},
     "incidents": {"width": 70},
     "per 10,000 residents": {"label": "rate /10k", "width": 60, "help": "incidents per 10,000 residents (2010 Census); "
                                                                    "'no rate' under 100 residents"},
@@ -53,10 +53,11 @@ RANKING_COLUMNS = {
                             "help": "empirical-Bayes smoothed rate per 10,000 residents; 'no rate' under 100 "
                                     "residents"},
     "previous period": {"label": "previous", "width": 60, "help": "incidents in the previous period of equal length"},
-    "change": {"width": 65},
-    "change %": {"width": 70},
+    "change": {"label": "change (n)", "width": 75, "help": "incidents this period minus the previous period"},
+    "change %": {"width": 70, "help": "change against the previous period, in percent; 'too few' under 10 before"},
     "change larger than chance?": {"label": "beyond chance?", "width": 110,
-                                   "help": "is the change larger than chance? (Poisson e-test)"},
+                                   "help": "is the change larger than chance? (Poisson e-test; 'partial data': not tested, as a "
+                                           "period holds months the source undercounts)"},
     "p-value (e-test)": {"label": "p-value", "width": 70, "help": "p-value of the Poisson e-test"},
     "share of city %": {"label": "share %", "width": 70, "help": "share of the city's incidents (%)"},
     "residents (2010)": {"label": "residents", "width": 80, "help": "residents in the 2010 Census"},
@@ -191,7 +192,9 @@ def _unreported(result: dict) -> str:
 
 
 def _rate_floor(result: dict) -> str:
-    return (f" or fewer than {result['min_rank_population']:,} residents (their rates are shown, not ranked)"
+    return (f" or fewer than {result['min_rank_population']:,} residents (their rates are shown, not ranked). Rates "
+            "are per resident of the 2010 Census, so places with few residents and many visitors (hospitals, "
+            "downtown, nightlife) rank high: a rate measures risk to residents, a count where the work is"
             if result["by"] == "rate" else "")
 
 

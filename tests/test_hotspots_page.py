@@ -251,3 +251,20 @@ def test_the_smoothed_rate_map_says_why_a_neighborhood_without_incidents_has_a_r
     table = next(d.value for d in at.dataframe if "hot or cold" in d.value.columns)
     assert sorted(s["tooltip"].split(", ")[1] for s in spots) == sorted(
         f"{m:,} with its neighbours" for m in table["in cell and its neighbours"])
+
+
+def test_the_map_says_what_and_when_and_points_to_a_more_recent_source(built_db):
+    """Review: the page opens on GVA's 2016-04 to 2018-03 with the period only in the sidebar. The map's heading
+    names measure, source and period; an old source's end is set against the newest source's (from the raw files)."""
+    gva = pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz")
+    nbhd = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    newest = pd.Period(nbhd.month.max(), "M")
+    at = page()
+    assert not at.exception
+    start, end = (at.sidebar.date_input(key=k).value for k in ("h_start", "h_end"))
+    assert pd.Period(end, "M") == pd.Period(gva.date.max(), "M")  # the extract's last month
+    assert any(m.value == f"**Map: shootings from Gun Violence Archive incidents, {start} to {end}**" for m in at.markdown)
+    note = next(c.value for c in at.caption if "The most recent source is" in c.value)
+    assert f"to {newest.strftime('%B %Y')}" in note
+    by_rate = page(by="rate")
+    assert any("a rate measures risk to residents, a count where the work is" in m.value for m in by_rate.markdown)

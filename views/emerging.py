@@ -116,7 +116,7 @@ if result is not None:
                                   tooltip=maps.TOOLTIP), height=520)
     with right:
         st.markdown("**Legend**")
-        st.html(briefing.legend_html(counts))
+        st.html(briefing.legend_html(counts, len(result["left_out"]) if unit == "neighborhood" else 0))
 
     st.subheader("Every place: category, trend and last significant slice")
     th = result["thresholds"]
