@@ -48,10 +48,10 @@ if gaps_text:
 # --- the map, with its legend beside it ---
 st.markdown(f"**Map: {cat.label.lower()} from {src.label}, {start} to {end}**")
 coverage = web.coverage_table(key)
-ends = {s: filters.covered_range(coverage, s)[1] for s in filters.PLACE_SOURCES  # mass shootings alone: no general pick
-        if s != "gva_mass" and (coverage.source_id == s).any()}
-newest = max(ends, key=ends.get)
-if ends[source].year < ends[newest].year - 1:  # a page for picking places today should say how old its data are
+ends = {s: filters.covered_range(coverage, s)[1] for s in filters.PLACE_SOURCES if (coverage.source_id == s).any()}
+newest = max((s for s in ends if s != "gva_mass"), key=ends.get, default=source)  # mass shootings: no general pick
+# a page for picking places today says how old its data are
+if source in ends and ends[source].year < ends.get(newest, ends[source]).year - 1:
     st.caption(f"{src.label} ends in {ends[source]:%B %Y}. The most recent source is "
                f"{web.source_labels(key).get(newest, newest)}, to {ends[newest]:%B %Y}: choose it in the sidebar for "
                "recent years (it may not split the same categories).")
