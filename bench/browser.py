@@ -328,14 +328,16 @@ def under_load(url: str, pid: int, seconds: float, others: int = 19) -> dict:
 
 
 def run(trials: int = 10, load_seconds: float = 60.0, db: Path | None = None) -> dict:
-    """All browser figures in one run; the database is built once under bench/_work/browser if missing."""
+    """All browser figures in one run; the database is built under bench/_work/browser if missing or stale."""
     from playwright.sync_api import sync_playwright
+
+    from kcvt.db import needs_build
 
     WORK.mkdir(parents=True, exist_ok=True)
     db = db or WORK / "kc.duckdb"
     env = {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_USER_DIR": str(WORK / "user"),
            "KC_VIOLENCE_REGISTRY": str(WORK / "events.csv"), "KC_VIOLENCE_WATCH": str(WORK / "watch.csv")}
-    if not db.exists():
+    if needs_build(db):  # missing, or built by another version of the data model
         subprocess.run([sys.executable, "-m", "etl", "--quiet", "build"], cwd=ROOT, env={**os.environ, **env},
                        check=True)
     out = {"load_before": os.getloadavg(), "timeouts": 0}
