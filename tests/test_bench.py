@@ -42,3 +42,15 @@ def test_baseline_counts_incidents_by_neighborhood_and_month(tmp_path):
     counts = neighborhood_month_counts(str(path))
     reports = pd.read_csv(path).Report_No.nunique()
     assert list(counts.columns) == ["nbhname", "month", "n"] and 0 < counts.n.sum() <= reports < 300
+
+
+def test_the_statement_profile_sums_to_the_load_on_a_tiny_input(tmp_path):
+    """`python -m bench.statements` (where a load's time goes) on a tiny SYNTHETIC file: the roll-ups and the
+    incidents' insert are among its statements, and their time is part of the whole load's."""
+    from bench import statements
+
+    path = generate(400, tmp_path / "SYNTHETIC-statements.csv", seed=7)
+    total, times = statements.profile(path)
+    assert any(q.startswith("INSERT INTO incidents") for q in times)
+    assert any("_rollup" in q for q in times)
+    assert 0 < sum(times.values()) < total
