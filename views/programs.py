@@ -167,7 +167,10 @@ if view == VIEWS["methods"]:
                f"({r['windows']['before'][0]} to {r['windows']['before'][-1]}) and the {na} after it "
                f"({r['windows']['after'][0]} to {r['windows']['after'][-1]}); the start month itself is left out.")
     st.caption("Thresholds: " + "; ".join(f"{m['method'].split(',')[0]}: {words.threshold(r, m)}"
-                                           for m in r["methods"]) + ".")
+                                           for m in r["methods"]) + ". The Outreach page's own evaluation of an "
+               "event (6 months before and 6 after by default) sets its weighted displacement difference bar on its "
+               "own placebo checks, so it is lower: longer windows hold more incidents, counting noise shrinks, and "
+               "the ordinary drift between places over years spreads placebo z-scores wider.")
     for m in r["methods"]:
         st.markdown(f"- *{m['method']}*: {words.sentence(r, m)}")
     syn = r["synth"]
