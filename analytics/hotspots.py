@@ -312,6 +312,7 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
         table["change_pct"] = [np.nan if c.pct is None else round(c.pct, 1) for c in changes]
         table["p_value"] = [np.nan if c.p_value is None else round(c.p_value, 4) for c in changes]
         table["flag"] = [c.verdict for c in changes]
+        table["flag"] = corrected_flags(table["flag"], table["p_value"])
         if partial or partial_before:  # an undercounted stretch in either period: a change there is the data's
             table["p_value"] = np.nan
             table["flag"] = np.where(table["flag"].eq("too few to tell"), "too few to tell", "partly covered")
@@ -323,6 +324,21 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
             "few_incidents": int(table["n"].max() if len(table) else 0) < MIN_RANK_EVENTS,
             "min_rank_population": MIN_RANK_POPULATION,
             "top10_share_pct": round(100 * float(table["n"].nlargest(10).sum()) / total, 1) if total else None, "table": table}
+
+
+#: the false-discovery rate the ranking's change flags are held to: with some 200 neighborhoods tested at once, about
+#: ten would pass p < 0.05 by chance alone
+RANK_FDR = 0.05
+
+
+def corrected_flags(flags: pd.Series, p_values: pd.Series) -> pd.Series:
+    """The e-test flags with 'up' or 'down' kept only where Benjamini-Hochberg at RANK_FDR over every neighborhood
+    tested (those with a p-value) rejects no change; the others read 'no clear change'. The p-values stay as tested."""
+    tested = p_values.notna()
+    if not tested.any():
+        return flags
+    keep = tested & (p_values <= fdr(p_values[tested].to_numpy(), RANK_FDR))  # esda's Benjamini-Hochberg cut, as Gi*
+    return flags.where(keep | ~flags.isin(["up", "down"]), "no clear change")
 
 
 def city_cells(con: duckdb.DuckDBPyConnection, resolution: int) -> list[str]:

@@ -175,7 +175,7 @@ def ranking_caption(result: dict, source_label: str, category_label: str, defini
     return (f"**What is counted:** {category_label.lower()} ({definition.rstrip('.')}), from {source_label}, "
             f"{result['start']} to {result['end']}, placed in neighborhoods. {caveat.rstrip('.')}.{partial_note} "
             f"**Ranked by {by}**; neighborhoods with no incidents{_rate_floor(result)} get no rank and are listed "
-            f"last; tied neighborhoods share a rank (\"1=\").{_few(result)}{_unreported(result)}")
+            f"last; tied neighborhoods share a rank (\"1=\").{_rate_note(result)}{_few(result)}{_unreported(result)}")
 
 
 def month_list(months: list[str]) -> str:
@@ -192,9 +192,13 @@ def _unreported(result: dict) -> str:
 
 
 def _rate_floor(result: dict) -> str:
-    return (f" or fewer than {result['min_rank_population']:,} residents (their rates are shown, not ranked). Rates "
-            "are per resident of the 2010 Census, so places with few residents and many visitors (hospitals, "
-            "downtown, nightlife) rank high: a rate measures risk to residents, a count where the work is"
+    return (f" or fewer than {result['min_rank_population']:,} residents (their rates are shown, not ranked)"
+            if result["by"] == "rate" else "")
+
+
+def _rate_note(result: dict) -> str:
+    return (" Rates are per resident of the 2010 Census, so places with few residents and many visitors (hospitals, "
+            "downtown, nightlife) rank high: a rate measures risk to residents, a count where the work is."
             if result["by"] == "rate" else "")
 
 
@@ -229,7 +233,10 @@ def change_caption(result: dict) -> str:
         from analytics.hotspots import month_text
 
         return f"{base}: no data for {month_text(gaps)}, so no previous count or change is shown."
-    return f"{base}, tested with the Poisson e-test; 'too few to tell' under 10 incidents in the two periods."
+    return (f"{base}, tested with the Poisson e-test; 'too few to tell' under 10 incidents in the two periods. With "
+            "every neighborhood tested at once about 1 in 20 would pass p < 0.05 by chance alone, so a change is "
+            "flagged 'yes' only if it passes a false-discovery-rate correction (Benjamini-Hochberg, 5%) over all of "
+            "them; the p-values shown are each neighborhood's own.")
 
 
 def coverage_banner(source_label: str, ranges: dict[str, list[str]]) -> str:
