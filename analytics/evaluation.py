@@ -260,6 +260,14 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
     if others is None:
         others = registry.load()
     reg = regions(con, event, design, before_matrix, others)
+    for role, areas in (("the footprint", reg.footprint_areas), ("its buffer, watched for displacement",
+                                                                 reg.buffer_areas)):
+        if clash := [a for a in design.comparison or [] if a in set(areas)]:
+            one = len(clash) == 1
+            raise BadDesign(f"{', '.join(clash)} {'is' if one else 'are'} in {role}, so {'it' if one else 'they'} "
+                            f"cannot also be {'a comparison' if one else 'comparisons'}: the footprint would be "
+                            "compared with itself or its own surroundings. Choose neighborhoods away from both "
+                            "(the suggested ones are).")
     overlaps = overlapping(event, others, neighborhood_shapes(con), reg.footprint_areas,
                            {"before": win["before"], "after": win["after"]})
     series = region_series(con, design, reg, all_months)

@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import registry
@@ -236,3 +237,20 @@ def test_a_hand_picked_comparison_that_is_another_canvass_site_is_warned_and_not
     regions = next(c.value for c in at.caption if c.value.startswith("Footprint:"))
     left = regions.split("Left out of the comparisons as other canvass sites:")[1].split("Chosen as comparisons")[0]
     assert site not in left and f"Chosen as comparisons although other canvass sites: {site}" in regions
+
+
+@pytest.mark.parametrize(("picked", "role"), [("Lykins|Scarritt Point", "in the footprint"),
+                                              ("Parkview|Pendleton Heights", "in its buffer")])
+def test_a_comparison_inside_the_footprint_or_its_buffer_is_refused(built_db, picked, role):
+    """Review: the footprint's own neighborhoods (and those of its buffer) could be picked as its comparisons and the
+    page gave a verdict; with the buffer's it even flipped to "fell by about 21%". Where they lie is read from the
+    default evaluation's own region list on the page."""
+    at = outreach(event=INDEPENDENCE, comparison=picked)
+    assert not at.exception
+    default = outreach(event=INDEPENDENCE)
+    regions = next(c.value for c in default.caption if c.value.startswith("Footprint:"))
+    where = "Footprint:" if role == "in the footprint" else "Buffer:"
+    listed = regions.split(where)[1].split(".")[0]
+    assert all(a in listed for a in picked.split("|"))
+    refused = [w.value for w in at.warning if w.value.startswith("This design cannot be evaluated")]
+    assert refused and role in refused[0] and not [m for m in at.markdown if m.value.startswith("**In short:**")]
