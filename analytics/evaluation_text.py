@@ -157,6 +157,8 @@ def size_note(result: dict) -> str:
 
 def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, comparison_words: str) -> str:
     """Why the raw e-test and the relative test can both be right."""
+    if result.get("undercounted"):  # the raw change is not tested (undercount_words says why)
+        return "This compares places; it does not show that the canvass caused the change." if detectable else ""
     e = result["etest"]
     raw_clear = e["verdict"] in ("up", "down")
     word = "drop" if e["verdict"] == "down" else "rise"
@@ -230,6 +232,8 @@ def in_short(result: dict) -> str:
     fp_words, cp_words = (_few(c[r], nb, na) or _change(c[r], nb, na)[1] for r in ("footprint", "comparison"))
     head = (f"{result['measure_label']} {_where(result)} {fp_words} between the {plural(nb, 'month')} before the "
             f"canvass and the {plural(na, 'month')} after; in the {plural(k, 'comparison neighborhood')} they {cp_words}.")
+    if short := undercount_words(result.get("undercounted") or []):
+        head = f"{head} {short}"
     local = result["wdd"]["local"]
     if local["z"] is None:
         return f"{head} With no incidents in either window there is nothing to compare."
@@ -278,6 +282,7 @@ def summary(result: dict) -> str:
         parts += [_noise(result, detectable), _reconcile(result, detectable, cp_pct, cp_words)]
         if not detectable:
             parts.append(_to_tell(result))
+    parts.append(undercount_words(result.get("undercounted") or []))
     parts.append(methods_sentence(result))
     if result["measure_definition"]:
         parts.append(f"{result['measure_label']} here means {result['measure_definition']}")
@@ -307,7 +312,16 @@ def _interval_words(result: dict) -> str:
     return f"(90% interval, widened to the spread the placebos show: {span})."
 
 
-def etest_sentence(et: dict, nb: int, na: int) -> str:
+def undercount_words(months: list[str]) -> str:
+    """The sentence for windows that mix months the source undercounts with full ones ('' when they do not)."""
+    if not months:
+        return ""
+    return (f"The windows mix {plural(len(months), 'month')} this source undercounts ({month_list(months)}) with full "
+            "ones, so the footprint's own change is partly the data's; the comparisons, undercounted alike, are less "
+            "affected.")
+
+
+def etest_sentence(et: dict, nb: int, na: int, undercounted: list[str] | None = None) -> str:
     """The Poisson e-test in words, counts labelled with their windows and, when the windows differ in length, the
     monthly rates the percentage is computed from ("361 in 6 months → 471 in 9 months: 60.2 → 52.3 a month
     (-13%)"): raw totals of unequal windows would rise while the rate falls."""
@@ -317,8 +331,11 @@ def etest_sentence(et: dict, nb: int, na: int) -> str:
     if et["p_value"] is None:
         return f"{counts}: too few to tell"
     pct = "" if et["before"] == 0 else f" ({100 * (et['after'] / na) / (et['before'] / nb) - 100:+.0f}%)"
+    if undercounted:
+        return (f"{counts}{pct}: not tested, as the windows mix months this source undercounts "
+                f"({month_list(undercounted)}) with full ones ({_p(et['p_value'])})")
     if et["verdict"] in ("up", "down"):
-        return f"{counts}{pct}: larger than chance (p = {et['p_value']:.3f})"
+        return f"{counts}{pct}: larger than chance ({_p(et['p_value'])})"
     return f"{counts}{pct}: within ordinary noise (p = {et['p_value']:.2f})"
 
 

@@ -179,10 +179,15 @@ def ranking_caption(result: dict, source_label: str, category_label: str, defini
 
 
 def month_list(months: list[str]) -> str:
-    """'2017-01 to 2017-12' for a run of months, else the months listed (a year of partial months reads short)."""
-    if len(months) > 2 and pd.Period(months[-1], "M") - pd.Period(months[0], "M") == pd.offsets.MonthEnd(len(months) - 1):
-        return f"{months[0]} to {months[-1]}"
-    return ", ".join(months)
+    """Months ("YYYY-MM", sorted) in words, each run of three or more consecutive months as "2021-01 to 2021-06":
+    "2021-01 to 2021-06, 2021-08 to 2021-12"; "2016-12, 2018-12"."""
+    runs: list[list[pd.Period]] = []
+    for m in (pd.Period(x, "M") for x in months):
+        if runs and m - runs[-1][-1] == pd.offsets.MonthEnd(1):
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return ", ".join(f"{r[0]} to {r[-1]}" if len(r) > 2 else ", ".join(str(m) for m in r) for r in runs)
 
 
 def _unreported(result: dict) -> str:

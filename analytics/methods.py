@@ -234,7 +234,7 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
                      "sentence": wdd_sentence(estimate, local["z"], claimed, wcal), "calibration": wcal.as_dict()})
         et = ev["etest"]
         pct = None if et["before"] == 0 else _pct(et["after"] / na / (et["before"] / nb) - 1)
-        uneven = uneven_coverage(con, ev["windows"]["before"] + ev["windows"]["after"])
+        uneven = evaluation.uneven_coverage(con, panel.SOURCE, ev["windows"]["before"] + ev["windows"]["after"])
         rows.append({"method": "Poisson e-test, raw change in the footprint (no comparison)", "estimate_pct": pct,
                      "statistic": None if et["p_value"] is None else f"p = {et['p_value']:.3f}",
                      "threshold": "p < 0.05 (not calibrated: it tests a raw change, not an effect)",
@@ -255,17 +255,6 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
                      "sentence": syn["verdict"], "calibration": syn["calibration"]})
     return {**_public(f), "status": "evaluated", "windows_months": {"before": nb, "after": na}, "methods": rows,
             "agreement": agreement(rows), "wdd": ev, "synth": syn}
-
-
-def uneven_coverage(con, months: list[str]) -> list[str]:
-    """The partly covered months (the coverage notes: the 2017 and 2019-2021 undercounts, datasets that stop a few
-    days early) among `months` of the panel's source, when the others are not: a raw before/after change across
-    them is partly the data's. Empty when none, or all, are partial (an even undercount leaves a ratio alone)."""
-    partial = {m for (m,) in con.execute(
-        """SELECT strftime(period_start, '%Y-%m') FROM coverage
-           WHERE source_id = ? AND grain = 'month' AND status = 'partial'""", [panel.SOURCE]).fetchall()}
-    hit = sorted(set(months) & partial)
-    return hit if len(hit) < len(set(months)) else []
 
 
 def wdd_sentence(estimate: float | None, z: float | None, claimed: bool, cal: calibrate.Calibration) -> str:
