@@ -271,7 +271,10 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
     overlaps = overlapping(event, others, neighborhood_shapes(con), reg.footprint_areas,
                            {"before": win["before"], "after": win["after"]})
     series = region_series(con, design, reg, all_months)
-    missing = [m.strftime("%Y-%m") for m in win["before"] + win["after"] if series.loc[m].isna().any()]
+    empty = [k for k, v in (("footprint", reg.footprint_areas), ("comparison", reg.control_areas))
+             if design.unit == "areas" and not v]  # no neighborhood to count: no month's gap, a refusal below
+    drawn = [c for c in series.columns if c not in empty]
+    missing = [m.strftime("%Y-%m") for m in win["before"] + win["after"] if series.loc[m, drawn].isna().any()]
     base = {"event": event.event_id, "name": event.name, "date": str(event.start_date),
             "date_confirmed": event.date_confirmed, "unit": design.unit,
             "source": design.source, "measure": design.measure, "design_reason": reason, **labels(con, design),
@@ -287,6 +290,10 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
                         for m, row in series.iterrows()]}
     if missing:
         return {**base, "status": "missing data", "missing_months": missing, "message": _missing_message(base, missing)}
+    if empty:
+        return {**base, "status": "missing data", "missing_months": [],
+                "message": f"No {' or '.join(empty)} neighborhoods could be matched for this design, so there is "
+                           "nothing to compare the footprint with. Choose comparison neighborhoods in the design."}
     b, a = series.loc[win["before"]].sum(), series.loc[win["after"]].sum()
     counts = {k: {"before": int(b[k]), "after": int(a[k])} for k in series.columns}
     result = wdd((b["footprint"], a["footprint"]), (b["comparison"], a["comparison"]),

@@ -264,7 +264,10 @@ def region_series(con, design: Design, reg: Regions, months: list[pd.Timestamp])
         m = area_matrix(con, design.source, design.measure, months)
         cols = {"footprint": reg.footprint_areas, "buffer": reg.buffer_areas, "comparison": reg.control_areas,
                 "comparison buffer": reg.control_buffer_areas}
-        out = pd.DataFrame({k: m[v].sum(axis=1, min_count=1) if v else 0.0 for k, v in cols.items()})
+        # no comparison neighborhood (none could be matched) is no count: NaN, never a line at 0 (evaluate refuses);
+        # an empty buffer ring stays 0, as the test's displacement part reads it
+        out = pd.DataFrame({k: m[v].sum(axis=1, min_count=1) if v else (0.0 if "buffer" in k else np.nan)
+                            for k, v in cols.items()})
         out[m.isna().all(axis=1)] = np.nan
         return out
     shapes = {"footprint": reg.footprint, "buffer": reg.buffer, "comparison": reg.control,

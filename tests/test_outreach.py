@@ -319,3 +319,18 @@ def test_an_event_whose_after_window_outruns_the_data_is_evaluated_on_the_months
     refused = evaluation.evaluate(con, event, evaluation.Design(), with_placebos=False)
     assert refused["status"] == "missing data" and refused["message"].startswith("Too soon to evaluate")
     assert f"choose at most {published} months after" in refused["message"]
+
+
+def test_a_refused_window_never_charts_an_unmatched_comparison_as_zero(con):
+    """Review: a what-if date past the data (Independence Avenue on 2026-08-01) was refused for missing months, yet
+    the chart drew the comparison lines at 0: no comparison could be matched, and an empty region summed to 0."""
+    from datetime import date as day
+
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    event = registry.get(INDEPENDENCE).model_copy(update={"start_date": day(2026, 8, 1)})
+    assert pd.Period("2026-07", "M") > pd.Period(raw.month.max(), "M")  # the before window runs past the data
+    result = evaluation.evaluate(con, event, with_placebos=False)
+    assert result["status"] == "missing data" and not result["comparison_areas"]
+    assert all(m["comparison"] is None for m in result["monthly"])
+    covered = [m for m in result["monthly"] if m["month"] <= raw.month.max()]
+    assert covered and all(m["footprint"] is not None for m in covered)  # the footprint is still drawn where known
