@@ -52,6 +52,8 @@ def counts_table(result: dict) -> pd.DataFrame:
                "after": v["after"]}
         if nb == na:
             row["change"] = v["after"] - v["before"]
+        else:  # windows of different lengths: the percent is of the monthly rates, shown beside it
+            row["before a month"], row["after a month"] = f"{v['before'] / nb:.1f}", f"{v['after'] / na:.1f}"
         row["change %" if nb == na else "change % (per month)"] = (
             f"too few ({v['before']} before)" if 0 < v["before"] < FEW else _pct_text(pct))
         rows.append(row)

@@ -235,3 +235,18 @@ def test_an_evaluation_whose_own_windows_mix_undercounted_months_says_so(con):
     assert "not tested" in result["etest"]["sentence"] and "larger than chance on its own" not in result["summary"]
     independence = evaluation.evaluate(con, registry.get(INDEPENDENCE), with_placebos=False)
     assert not independence["undercounted"] and "undercounts" not in independence["in_short"]
+
+
+def test_unequal_windows_show_the_monthly_rates_their_percent_is_of(con):
+    """Review: "504 → 507, +21%" read as a contradiction; with windows of different lengths the table shows the
+    monthly rates the percent is computed from (recomputed here from the raw file)."""
+    from analytics import report
+
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE), evaluation.Design(months_after=9),
+                                 with_placebos=False)
+    fp = result["footprint_areas"]
+    t0, t1 = _persons(fp, "2023-05", "2023-10"), _persons(fp, "2023-12", "2024-08")
+    row = report.counts_table(result).set_index("area").loc["footprint"]
+    assert (row["before"], row["after"]) == (t0, t1)
+    assert (row["before a month"], row["after a month"]) == (f"{t0 / 6:.1f}", f"{t1 / 9:.1f}")
+    assert row["change % (per month)"] == f"{100 * ((t1 / 9) / (t0 / 6) - 1):+.0f}%"
