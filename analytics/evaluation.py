@@ -316,6 +316,11 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
                footprint_drop=tests["local"]["z"] is not None and tests["local"]["z"] < -plc["critical_z"],
                buffer_incidents=int(b["buffer"] + a["buffer"] + b["comparison buffer"] + a["comparison buffer"])),
            "methods_windows": methods_windows(con, event)}
+    usable = queries.covered_months(con, design.source, has_coords=True, firearm=queries.needs_firearm(con, design.measure))
+    room, month = na, win["after"][-1]
+    while room < MONTHS[1] and (month := (month + pd.offsets.MonthBegin(1))) in usable:
+        room += 1
+    out["longest_after"] = room  # the longest after window the data allow, up to the first month without data
     out["undercounted"] = uneven_coverage(con, design.source, base["windows"]["before"] + base["windows"]["after"])
     out["etest"]["sentence"] = etest_sentence(out["etest"], nb, na, out["undercounted"])
     tests["local"]["ci_placebo"] = list(interval(tests["local"], plc["critical_z"]))

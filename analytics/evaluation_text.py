@@ -201,12 +201,15 @@ def _to_tell(result: dict) -> str:
     if result["more_data_may_come"]:
         end = f" (the source's last month is {result['data_end']})" if result["data_end"] else ""
         return f"{need}; this is not settled yet: more months of data may still be published{end}."
-    after_end = pd.Period(result["windows"]["after"][-1], "M")
     from analytics.evaluation import MONTHS  # the design's limits live with the design
 
-    room = min(MONTHS[1], na + (pd.Period(result["data_end"], "M") - after_end).n)
-    return (f"{need}. The data run to {result['data_end']}, so a longer after window (up to {room} months) can be "
-            "tried in the design.")
+    room, end = result["longest_after"], result["data_end"]
+    last = str(pd.Period(result["windows"]["after"][0], "M") + room - 1)  # the longest window's last month
+    if room <= na:
+        return f"{need}. The month after this window has no data, so the after window cannot be made longer."
+    why = ("the design's limit" if room == MONTHS[1] else f"the data run to {end}" if last == end else
+           f"{str(pd.Period(last, 'M') + 1)} has no data")
+    return f"{need}. A longer after window, up to {room} months, can be tried in the design ({why})."
 
 
 FEW = 10  # below this many incidents in a window, a percent change is noise: counts only

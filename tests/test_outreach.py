@@ -275,7 +275,7 @@ def test_yet_only_when_more_months_may_still_be_published(con):
     result = evaluation.evaluate(con, event, with_placebos=False)
     assert last > pd.Period("2024-05", "M")
     assert "yet" not in result["verdict"] and " yet" not in result["summary"]
-    assert f"The data run to {last}" in result["summary"]
+    assert f"(the data run to {last})" in result["summary"]
     to_the_end = (last - pd.Period("2023-11", "M")).n
     result = evaluation.evaluate(con, event, evaluation.Design(months_after=to_the_end), with_placebos=False)
     assert result["windows"]["after"][-1] == str(last)
@@ -334,3 +334,21 @@ def test_a_refused_window_never_charts_an_unmatched_comparison_as_zero(con):
     assert all(m["comparison"] is None for m in result["monthly"])
     covered = [m for m in result["monthly"] if m["month"] <= raw.month.max()]
     assert covered and all(m["footprint"] is not None for m in covered)  # the footprint is still drawn where known
+
+
+def test_the_longest_after_window_offered_stops_at_the_first_gap(con):
+    """Review: PAL Center read "The data run to 2020-05, so a longer after window (up to 34 months) can be tried",
+    but GVA has no data from 2018-04 to 2019-12, and 9 months after was already refused. The offer stops at the
+    extract's last month (from the raw file), and that window is evaluated."""
+    raw = pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz")
+    last = pd.Period(raw.date.max(), "M")
+    event = registry.get("pal-center-2017-07-26")
+    longest = (last - pd.Period(event.start_date, "M")).n
+    result = evaluation.evaluate(con, event, with_placebos=False)
+    assert result["longest_after"] == longest == 8
+    assert f"up to {longest} months, can be tried in the design ({last + 1} has no data)" in result["summary"]
+    design, _ = evaluation.default_design(con, event)
+    longer = evaluation.Design(design.unit, design.source, design.measure, months_after=longest)
+    assert evaluation.evaluate(con, event, longer, with_placebos=False)["status"] == "evaluated"
+    too_long = evaluation.Design(design.unit, design.source, design.measure, months_after=longest + 1)
+    assert evaluation.evaluate(con, event, too_long, with_placebos=False)["status"] == "missing data"
