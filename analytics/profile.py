@@ -121,16 +121,13 @@ def neighbours(con: duckdb.DuckDBPyConnection, area_id: str) -> list[str]:
 
 
 def events_touching(con: duckdb.DuckDBPyConnection, area_id: str) -> list[registry.CanvassEvent]:
-    """Canvass events whose footprint names or overlaps the neighborhood."""
-    wkt = con.execute("SELECT geometry_wkt FROM areas WHERE area_type = 'neighborhood' AND area_id = ?",
-                      [area_id]).fetchall()[0][0]
-    shape = shapely.from_wkt(wkt)
-    out = []
-    for e in registry.load():
-        fp = e.footprint()
-        if area_id in e.neighborhoods or (fp is not None and fp.intersects(shape)):
-            out.append(e)
-    return out
+    """Canvass events whose evaluation counts the neighborhood in its footprint: named by the event, or holding at
+    least 5% of its corridor or circle (the Outreach page's rule, panel.Geo.footprint_areas), so a neighborhood the
+    Outreach page puts in an event's buffer is not listed here as canvassed."""
+    from analytics import panel
+
+    geo = panel.geo(con)
+    return [e for e in registry.load() if area_id in geo.footprint_areas(e)]
 
 
 def summary(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:

@@ -132,3 +132,27 @@ def test_an_unnamed_area_is_titled_as_on_the_emerging_page_and_has_no_data_not_z
     raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
     assert not raw.neighborhood.str.startswith("Unnamed").any()
     assert any("no data" in i.value and "not zero" in i.value for i in at.info)
+
+
+def test_a_profile_names_undercounted_months_and_only_the_canvasses_that_counted_it(con):
+    """Review: Ivanhoe Northeast's profile for 2019-2021 said nothing of the undercount, and listed the 2021 prayer
+    walk as a canvass that touched it while the Outreach page puts it in that walk's buffer; the 2026 team's
+    unconfirmed date read as fact. Months from the coverage notes; footprints from the evaluation."""
+    from analytics import evaluation, registry
+
+    at = _page({"area": "Ivanhoe Northeast", "source": "kcpd_nbhd", "category": "persons", "start": "2019-01-01",
+                "end": "2021-12-31"})
+    assert not at.exception
+    notes = pd.read_csv(DATA_DIR / "reference/coverage_notes.csv")
+    notes = notes[(notes.source_id == "kcpd_nbhd") & (notes.status == "partial")]
+    partial = {str(p) for n in notes.itertuples() for p in pd.period_range(n.start, n.end, freq="M")
+               if "2019-01" <= str(p) <= "2021-12"}
+    assert any(f"in {len(partial)} months of this period (2019-01 to 2021-12)" in w.value for w in at.warning)
+    listed = " ".join(m.value for m in at.markdown if m.value.startswith("- **"))
+    for e in registry.load():
+        if e.start_date is None:
+            continue
+        result = evaluation.evaluate(con, e, with_placebos=False)
+        counted = "Ivanhoe Northeast" in result["footprint_areas"]
+        assert (f"**{e.name}**" in listed) == counted, e.event_id
+    assert "(2026-01-01, date not confirmed)" in listed

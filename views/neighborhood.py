@@ -1,8 +1,10 @@
 """Neighborhood profile: trend against the city, timing, mix, people involved (aggregates), neighbours, canvasses."""
 
+import pandas as pd
 import streamlit as st
 
 from analytics import charts, filters, profile
+from analytics.hotspots_text import month_list
 from app import sidebar, web
 
 key = web.db_key()
@@ -28,6 +30,13 @@ if trend["area"].notna().any():
     st.caption(profile.trend_caption(trend))
 else:
     st.info("This source has no data for this neighborhood in the period: nothing to count (not zero).")
+coverage = web.coverage_table(key)
+mine = coverage[(coverage.source_id == source) & (coverage.grain == "month") & (coverage.status == "partial")]
+partial = sorted(p for p in mine["period"] if start.replace(day=1) <= pd.Timestamp(p).date() <= end)
+if partial:
+    st.warning(f"{labels[source]} undercounts or stops early in {len(partial)} month{'s' * (len(partial) != 1)} of "
+               f"this period ({month_list(partial)}): a dip there can be the data's, not the streets' (the Data "
+               "page has the notes).")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -64,7 +73,9 @@ st.subheader("Canvasses that touched it")
 events = web.events_touching(key, area)
 if events:
     for e in events:
-        st.markdown(f"- **{e.name}** ({e.start_date or 'date not published'}): {e.organisations}")
+        when = "date not published" if not e.start_date else (
+            f"{e.start_date}{'' if e.date_confirmed else ', date not confirmed'}")
+        st.markdown(f"- **{e.name}** ({when}): {e.organisations}")
     st.page_link("views/outreach.py", label="Evaluate on the Outreach page", icon=":material/diversity_3:")
 else:
     st.write("No canvass in the registry touched this neighborhood.")
