@@ -269,7 +269,7 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
                             "compared with itself or its own surroundings. Choose neighborhoods away from both "
                             "(the suggested ones are).")
     overlaps = overlapping(event, others, neighborhood_shapes(con), reg.footprint_areas,
-                           {"before": win["before"], "after": win["after"]})
+                           {"before": win["before"], "after": win["after"]}, reg.buffer_areas)
     series = region_series(con, design, reg, all_months)
     empty = [k for k, v in (("footprint", reg.footprint_areas), ("comparison", reg.control_areas))
              if design.unit == "areas" and not v]  # no neighborhood to count: no month's gap, a refusal below

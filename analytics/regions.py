@@ -159,11 +159,12 @@ def other_sites(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[st
 
 
 def overlapping(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[str, shapely.Geometry],
-                own: list[str], windows: dict[str, list[pd.Timestamp]]) -> list[dict]:
-    """Other registry events in the evaluated footprint's own neighborhoods while its before or after window ran: a
-    centre opening or an outreach team there moves the footprint's counts too, so the before/after change is not
-    this event's alone. An event counts as running from its start month to analytics.panel.ACTIVE_MONTHS after its
-    end (or start), the rule the other methods use; an undated one may have run at any time."""
+                own: list[str], windows: dict[str, list[pd.Timestamp]], ring: list[str] = ()) -> list[dict]:
+    """Other registry events in the evaluated footprint's own neighborhoods, or in its buffer ring (`ring`, watched
+    for displacement), while its before or after window ran: a centre opening or an outreach team there moves those
+    counts too, so the before/after change (or the buffer's) is not this event's alone. An event counts as running
+    from its start month to analytics.panel.ACTIVE_MONTHS after its end (or start), the rule the other methods use;
+    an undated one may have run at any time. `where` says which: "footprint" (first) or "buffer"."""
     from analytics.panel import ACTIVE_MONTHS  # panel builds on the evaluation
 
     out = []
@@ -171,12 +172,16 @@ def overlapping(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[st
         if other.event_id == event.event_id:
             continue
         try:
-            shared = [a for a in footprint_neighborhoods(other, shapes) if a in own]
+            theirs = footprint_neighborhoods(other, shapes)
         except RegistryError:
             continue
+        where = "footprint"
+        shared = [a for a in theirs if a in own]
+        if not shared:
+            where, shared = "buffer", [a for a in theirs if a in ring]
         if not shared:
             continue
-        row = {"event": other.event_id, "name": other.name, "neighborhoods": shared,
+        row = {"event": other.event_id, "name": other.name, "neighborhoods": shared, "where": where,
                "date": None if other.start_date is None else str(other.start_date),
                "date_confirmed": other.date_confirmed, "windows": []}
         if other.start_date is not None:
@@ -193,13 +198,16 @@ def overlapping(event: CanvassEvent, others: list[CanvassEvent], shapes: dict[st
 def overlap_caveat(row: dict) -> str:
     """One overlapping event in words, for the caveats."""
     where = ", ".join(row["neighborhoods"])
+    ring = row.get("where") == "buffer"
+    part = "in this event's buffer, watched for displacement" if ring else "part of this footprint"
+    whose = "a change in the buffer may be that event's, not displacement" if ring else (
+        "the change is not this event's alone")
     if row["date"] is None:
-        return (f"Another registry event, {row['name']}, worked in {where} (part of this footprint) on a date that "
-                "is not published: it may fall inside these windows, so the change may not be this event's alone.")
+        return (f"Another registry event, {row['name']}, worked in {where} ({part}) on a date that is not published: "
+                f"it may fall inside these windows, so {whose.replace('is not', 'may not be')}.")
     when = row["date"][:7] + ("" if row["date_confirmed"] else ", day not confirmed")
     windows = f"{row['windows'][0]} window" if len(row["windows"]) == 1 else "before and after windows"
-    return (f"Another registry event, {row['name']} ({when}), worked in {where} (part of this footprint) during the "
-            f"{windows}: the change is not this event's alone.")
+    return f"Another registry event, {row['name']} ({when}), worked in {where} ({part}) during the {windows}: {whose}."
 
 
 def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFrame,

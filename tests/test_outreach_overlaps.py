@@ -66,3 +66,18 @@ def test_the_registry_s_contaminated_before_windows_are_named(con):
                                      with_placebos=False)
         assert seed.loc[other]["name"] in " ".join(result["caveats"])
         assert other in [o["event"] for o in result["overlapping_events"]]
+
+
+def test_another_event_in_the_buffer_during_the_windows_is_named_beside_the_displacement_verdict(con):
+    """Review: North Town Fork Creek's 2026 team started the month Ivanhoe's did and lies in Ivanhoe's buffer, which
+    rose; the page read "Displacement: a rise … the buffer changed on its own" with no word of it. Which neighborhoods
+    each event counts comes from the evaluation; the buffer's overlap is named as such, not as the footprint's."""
+    ivanhoe, fork = registry.get("council-2026-ivanhoe"), registry.get("council-2026-north-town-fork-creek")
+    design, _ = evaluation.default_design(con, ivanhoe)
+    result = evaluation.evaluate(con, ivanhoe, design, with_placebos=False)
+    assert set(fork.neighborhoods) <= set(result["buffer_areas"])
+    assert not set(fork.neighborhoods) & set(result["footprint_areas"])
+    row = next(o for o in result["overlapping_events"] if o["event"] == fork.event_id)
+    assert row["where"] == "buffer"
+    caveat = result["caveats"][result["overlapping_events"].index(row)]
+    assert "in this event's buffer, watched for displacement" in caveat and "not displacement" in caveat
