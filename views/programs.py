@@ -273,7 +273,9 @@ else:
         last = r["tracking"][-1]
         st.caption(f"After {last['k']} months ({last['month'] or last['label']}): {last['actual']:,} incidents against "
                    f"{last['expected']:,.0f} expected from the matched comparison neighborhoods and the footprints' "
-                   f"usual gap to them in the {r['before_months']} months before the start.")
+                   f"usual gap to them in the {r['before_months']} months before the start. The Program effect view "
+                   "compares other windows with other comparisons (its own matched places, as a percent), so the "
+                   "two can lean different ways: read each against its own band or threshold.")
     st.plotly_chart(charts.detectability(r), width="stretch")
     st.dataframe(pd.DataFrame([{"drop": f"{d['drop_pct']}%",
                                 "would show by": d["by"] or (f"month {d['month']} after each start" if d["month"]
