@@ -331,10 +331,7 @@ def uneven_coverage(con, source: str, months: list[str]) -> list[str]:
     """The partly covered months of `source` (the coverage notes: KCPD's 2017 and 2019-2021 undercounts, datasets
     that stop a few days early) among `months` ("YYYY-MM"), when the others are not: a raw before/after change across
     them is partly the data's. Empty when none, or all, are partial (an even undercount leaves a ratio alone)."""
-    partial = {m for (m,) in con.execute(
-        """SELECT strftime(period_start, '%Y-%m') FROM coverage
-           WHERE source_id = ? AND grain = 'month' AND status = 'partial'""", [source]).fetchall()}
-    hit = sorted(set(months) & partial)
+    hit = sorted(set(months) & set(queries.partial_months(con, source)))
     return hit if len(hit) < len(set(months)) else []
 
 

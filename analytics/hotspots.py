@@ -26,7 +26,7 @@ from esda.getisord import G_Local
 from esda.smoothing import Empirical_Bayes
 
 from analytics import stats
-from analytics.queries import BadQuery, Context, Filter, month_starts, unusable, validate, whole_months
+from analytics.queries import BadQuery, Context, Filter, month_starts, partial_months, unusable, validate, whole_months
 from kcvt import status
 
 MAX_POINTS = 5000
@@ -301,8 +301,7 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
     table = table[["area_id", "name", "population", "n", "rate_per_10k", "smoothed_rate_per_10k", "previous"]]
     total = int(table["n"].sum())
     table["share_of_city_pct"] = (100 * table["n"] / total).round(2) if total else 0.0
-    partial, partial_before = (sorted(f"{m:%Y-%m}" for m in ctx.months if p.start <= m <= p.end
-                                      and ctx.months[m].status == "partial") for p in (f, prev))
+    partial, partial_before = (partial_months(con, f.source, p.start, p.end) for p in (f, prev))
     if missing["previous"]:
         table["previous"] = np.nan
         table["change"], table["change_pct"], table["p_value"], table["flag"] = np.nan, np.nan, np.nan, "no data"

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics import calibrate, evaluation, evaluation_text, panel, registry, synth
-from analytics.hotspots_text import month_list
+from analytics import calibrate, evaluation, panel, registry, synth
 from analytics.registry import CanvassEvent
 
 #: the shortest before window a synthetic control is fitted on: a long, dense path is what makes it credible
@@ -234,18 +233,15 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
                      "sentence": wdd_sentence(estimate, local["z"], claimed, wcal), "calibration": wcal.as_dict()})
         et = ev["etest"]
         pct = None if et["before"] == 0 else _pct(et["after"] / na / (et["before"] / nb) - 1)
-        uneven = evaluation.uneven_coverage(con, panel.SOURCE, ev["windows"]["before"] + ev["windows"]["after"])
+        uneven = ev["undercounted"]  # the same windows and source: the evaluation found them already
         rows.append({"method": "Poisson e-test, raw change in the footprint (no comparison)", "estimate_pct": pct,
                      "statistic": None if et["p_value"] is None else f"p = {et['p_value']:.3f}",
                      "threshold": "p < 0.05 (not calibrated: it tests a raw change, not an effect)",
                      "call": "no verdict" if uneven else {"up": "rise", "down": "drop", "too few to tell":
                                                           "no verdict"}.get(et["verdict"], "no change"),
-                     "sentence": (f"{evaluation_text.etest_sentence(et, nb, na)}, a raw change in the footprint, "
-                                  "whatever its cause.") if not uneven else (
-                         f"No verdict: the windows hold months this source undercounts ({month_list(uneven)}) beside "
-                         "months it does not, so the footprint's raw change is partly the data's "
-                         f"({evaluation_text.etest_sentence(et, nb, na).split(':')[0]}). The comparison methods "
-                         "are less affected: their comparisons are undercounted alike."),
+                     "sentence": (f"{et['sentence']}, a raw change in the footprint, whatever its cause." if not uneven
+                                  else f"No verdict: {et['sentence']}. The comparison methods are less affected: "
+                                       "their comparisons are undercounted alike."),
                      "calibration": None})
     if syn["status"] == "evaluated":
         rows.append({"method": "Synthetic control, placebo-in-space rank test", "estimate_pct": syn["estimate_pct"],

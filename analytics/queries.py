@@ -177,6 +177,14 @@ class Context:
         return [f"{m:%Y-%m}" for m in month_starts(start, end) if unusable(self.months.get(m), area_level, firearm)]
 
 
+def partial_months(con: duckdb.DuckDBPyConnection, source: str, start: date = date.min,
+                   end: date = date.max) -> list[str]:
+    """The source's partly covered months ("YYYY-MM", sorted) from start to end: the coverage notes' undercounts and
+    datasets that stop a few days early. The one place pages, the ranking and the evaluation read them from."""
+    months = catalog(con).months.get(source, {})
+    return sorted(f"{m:%Y-%m}" for m, cov in months.items() if start <= m <= end and cov.status == "partial")
+
+
 def validate(con: duckdb.DuckDBPyConnection, f: Filter) -> Context:
     """Raise BadQuery naming the first value the data does not know; else what the source and category are."""
     cat = catalog(con)

@@ -154,6 +154,13 @@ def coverage_table(db_key: str) -> pd.DataFrame:
         return status.coverage_table(cur)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def partial_months(db_key: str, source: str, start: date, end: date) -> list[str]:
+    """queries.partial_months, cached on every argument."""
+    with cursor(db_key) as cur:
+        return queries.partial_months(cur, source, start, end)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def coverage_chart(db_key: str):
     """The data page's source x month coverage grid (charts.coverage_heatmap), built once per database version and

@@ -1,6 +1,5 @@
 """Neighborhood profile: trend against the city, timing, mix, people involved (aggregates), neighbours, canvasses."""
 
-import pandas as pd
 import streamlit as st
 
 from analytics import charts, filters, profile
@@ -30,9 +29,7 @@ if trend["area"].notna().any():
     st.caption(profile.trend_caption(trend))
 else:
     st.info("This source has no data for this neighborhood in the period: nothing to count (not zero).")
-coverage = web.coverage_table(key)
-mine = coverage[(coverage.source_id == source) & (coverage.grain == "month") & (coverage.status == "partial")]
-partial = sorted(p for p in mine["period"] if start.replace(day=1) <= pd.Timestamp(p).date() <= end)
+partial = web.partial_months(key, source, start.replace(day=1), end)
 if partial:
     st.warning(f"{labels[source]} undercounts or stops early in {len(partial)} month{'s' * (len(partial) != 1)} of "
                f"this period ({month_list(partial)}): a dip there can be the data's, not the streets' (the Data "
