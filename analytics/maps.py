@@ -49,8 +49,16 @@ def light_geometry(shape) -> dict:
 
 
 class Deck(pdk.Deck):
-    """pdk.Deck serialised without indentation: pydeck's own JSON indents every coordinate on its own line, which
-    about doubles what a polygon map sends to the browser on each rerun. Same spec, same look."""
+    """pdk.Deck with no base map, serialised without indentation.
+
+    No base map: the outlines give orientation, and the app works offline. `map_style=None` would not do it: Streamlit
+    then fetches CARTO's style and tiles from the internet (a request to a third party from every reader's browser,
+    and a second WebGL map to start; see docs/benchmarks.md). pydeck's `map_provider=None` is its documented switch.
+    Compact JSON: pydeck's own indents every coordinate on its own line, which about doubles what a polygon map sends
+    to the browser on each rerun."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(map_provider=None, **kwargs)
 
     def to_json(self) -> str:
         """The spec as compact JSON (what st.pydeck_chart sends)."""
@@ -165,7 +173,7 @@ def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -
         layers.append(pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": [feature]},
                                 id=name.replace(" ", "_"), filled=True, stroked=True, get_fill_color=colour,
                                 get_line_color=colour[:3] + [255], line_width_min_pixels=1, pickable=True))
-    return Deck(layers=layers, initial_view_state=fit_view(shapes_bounds(shapes), height), map_style=None,
+    return Deck(layers=layers, initial_view_state=fit_view(shapes_bounds(shapes), height),
                 tooltip={"text": "{region}{name}"})
 
 
@@ -238,7 +246,7 @@ def hex_layer(bins, opens: dict[str, tuple[str, str]] | None = None) -> pdk.Laye
     if opens is not None:
         data = data.assign(area_id=[opens[h][0] if h in opens else None for h in bins["hex"]])
     return pdk.Layer("H3HexagonLayer", data, id="hexes", get_hexagon="hex", get_fill_color="color",
-                     extruded=False, pickable=True, stroked=False)
+                     extruded=False, pickable=True, stroked=False, high_precision=True)
 
 
 def hex_legend(bins, size: str) -> Legend:

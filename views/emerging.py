@@ -112,7 +112,7 @@ if result is not None:
     left, right = st.columns([4, 1])
     with left:
         st.pydeck_chart(maps.Deck(layers=[maps.outline_layer(maps.with_tooltips(outlines)), layer],
-                                  initial_view_state=maps.fit_view(briefing.bounds(geo), 520), map_style=None,
+                                  initial_view_state=maps.fit_view(briefing.bounds(geo), 520),
                                   tooltip=maps.TOOLTIP), height=520)
     with right:
         st.markdown("**Legend**")
