@@ -91,9 +91,12 @@ def signals(con: duckdb.DuckDBPyConnection, source: str, category: str, year_end
 
 def _score(places: list[str] | None, now: pd.Series, now_top: list[str]) -> dict:
     """Share of the year's incidents and of its top 20 held by `places`; all null when the picks could not be
-    made (None), never 0."""
+    made (None), never 0. An empty pick scores null too: a share of nothing is not a measure of the ranking, and a
+    0.0% would pull its average down (blind review)."""
     if places is None:
         return {"places": None, "share_pct": None, "caught": None}
+    if not places:
+        return {"places": 0, "share_pct": None, "caught": None}
     return {"places": len(places), "share_pct": round(100 * float(now.reindex(places).sum()) / float(now.sum()), 1),
             "caught": len(set(places) & set(now_top))}
 
@@ -127,9 +130,11 @@ def backtest(con: duckdb.DuckDBPyConnection, source: str = "kcpd_nbhd", category
         rows += [{"year": y, "strategy": s, **_score(p, now, now_top)} for s, p in chosen.items()]
     table = pd.DataFrame(rows, columns=["year", "strategy", "places", "share_pct", "caught"])
     table = table.astype({"places": "Int64", "share_pct": "Float64", "caught": "Int64"})  # null stays null
-    summary = (table.groupby("strategy", sort=False)[["places", "share_pct", "caught"]].mean().astype(float)
-               .round(1).reset_index())
-    summary["years"] = table.groupby("strategy", sort=False)["share_pct"].count().to_numpy()
+    scored = table[table["share_pct"].notna()]  # the years each ranking picked something: its averages' years
+    by = scored.groupby("strategy", sort=False)
+    summary = (by[["places", "share_pct", "caught"]].mean().astype(float).round(1)
+               .reindex(list(STRATEGIES)).rename_axis("strategy").reset_index())
+    summary["years"] = by["share_pct"].count().reindex(list(STRATEGIES)).fillna(0).astype(int).to_numpy()
     return {"source": source, "category": category, "first": first, "last": last, "top": TOP,
             "strategies": STRATEGIES, "table": table, "summary": summary, "picks": picks,
             "skipped_years": sorted(skipped), "skipped": skipped, "not_computable": not_computable}

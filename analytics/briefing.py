@@ -14,6 +14,7 @@ from scipy.stats import norm
 
 from analytics import emerging, maps, warning
 from analytics.hotspots import POPULATION_RULE
+from analytics.hotspots_text import change_pct_text
 
 #: what the ranking table's columns are called on the page and in the briefing
 RANKING_COLUMNS = {
@@ -83,18 +84,6 @@ def caveats(source: str, slice_: str = "month") -> dict[str, str]:
     return out
 
 
-def change_text(pct, flag) -> str:
-    """A ranking's change % as read: one decimal with its sign, "too few" when the e-test says too few to tell (a
-    percent change of 1 to 8 is not a number to print), "no data" when unknown, "from 0" with no previous count."""
-    if flag == "too few to tell":  # the e-test's verdict (stats.poisson_change)
-        return "too few"
-    if flag is None or flag != flag or flag == "no data":
-        return "no data"
-    if pct is None or pct != pct:
-        return "from 0"
-    return f"{pct:+.1f}%"
-
-
 def watch_sentence(watch: dict) -> str:
     """The watch list's result as one plain sentence: how many are flagged (None / 1 / k of the n tested), then how
     many more lie outside their usual range but within what chance gives across that many tests."""
@@ -162,15 +151,18 @@ def z_chart(result: dict, place: str) -> go.Figure:
 
 
 NOT_COMPUTABLE = "not computable"
+NOTHING_PICKED = "nothing picked"
 
 
 def backtest_table(result: dict) -> pd.DataFrame:
     """The backtest's per-year figures with readable column names (one row per year and ranking), as text: shares
-    to one decimal, whole counts, and "not computable" where the signals could not be computed (null, never 0)."""
+    to one decimal, whole counts, "not computable" where the signals could not be computed and "nothing picked"
+    where they picked no place (null, never 0)."""
     table = result["table"]
 
     def text(values, pattern: str) -> list[str]:
-        return [NOT_COMPUTABLE if pd.isna(v) else pattern.format(v) for v in values]
+        return [(NOTHING_PICKED if not pd.isna(n) and n == 0 else NOT_COMPUTABLE) if pd.isna(v) else pattern.format(v)
+                for v, n in zip(values, table["places"], strict=True)]
 
     return pd.DataFrame({
         "year": table["year"].astype(int).astype(str),
@@ -218,7 +210,7 @@ def backtest_summary_table(result: dict) -> pd.DataFrame:
 def backtest_summary(result: dict) -> str:
     """The backtest's result in plain words, from its own numbers; years skipped or not computable are named."""
     s = result["summary"].set_index("strategy")
-    if s.empty:
+    if result["table"].empty:
         return "No year could be scored: " + "; ".join(f"{y}: {w}" for y, w in result["skipped"].items()) + "."
     years = f"{result['first']}-{result['last']}"
     naive, rate, sig = s.loc["count"], s.loc["smoothed_rate"], s.loc["signals"]
@@ -226,12 +218,18 @@ def backtest_summary(result: dict) -> str:
     text = (f"Over {years}, last year's top {result['top']} by count held on average {naive['share_pct']:.1f}% of "
             f"the next year's incidents and caught {naive['caught']:.1f} of its top {result['top']}. The top "
             f"{result['top']} by smoothed rate held {rate['share_pct']:.1f}% and caught {rate['caught']:.1f}. ")
-    if sig["years"] == 0:
+    signals = result["table"][result["table"]["strategy"] == "signals"]
+    computed, empty = int(signals["places"].notna().sum()), int((signals["places"] == 0).sum())
+    if computed == 0:
         text += "The emerging or heating-up signals could not be computed for any year (no data, not zero)."
+    elif sig["years"] == 0:
+        text += "The emerging or heating-up signals picked no neighborhood in any year: there is nothing to score."
     else:
-        text += (f"The emerging or heating-up signals picked {sig['places']:.1f} neighborhoods a year, holding "
-                 f"{sig['share_pct']:.1f}% (catching {sig['caught']:.1f}); as many of last year's busiest held "
-                 f"{same['share_pct']:.1f}% (catching {same['caught']:.1f}). "
+        none = f" (in {empty} of the {computed} years they picked none, and those years are not averaged)" if empty else ""
+        text += (f"In the years they picked any{none}, the emerging or heating-up signals picked "
+                 f"{sig['places']:.1f} neighborhoods a year, holding {sig['share_pct']:.1f}% (catching "
+                 f"{sig['caught']:.1f}); as many of last year's busiest held {same['share_pct']:.1f}% (catching "
+                 f"{same['caught']:.1f}). "
                  + ("So on this data the new signals found next year's busy places no better than last year's count "
                     "did." if sig["share_pct"] <= same["share_pct"] else
                     "So on this data the signals' picks held more of next year's incidents than as many of last "
@@ -275,7 +273,7 @@ def ranking_rows(ranking: pd.DataFrame, n: int | None = 12) -> pd.DataFrame:
     top = (ranking if n is None else ranking.head(n)).copy()
     top["persistence"] = [("—" if y != y else f"{int(y)} of {int(of)}")
                           for y, of in zip(top["persistence_years"], top["persistence_of"], strict=True)]
-    top["change_pct"] = [change_text(p, f) for p, f in zip(top["change_pct"], top["flag"], strict=True)]
+    top["change_pct"] = [change_pct_text(p, f) for p, f in zip(top["change_pct"], top["flag"], strict=True)]
     top["flag"] = top["flag"].fillna("no data")
     return top[list(RANKING_COLUMNS)].rename(columns=RANKING_COLUMNS)
 

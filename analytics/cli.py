@@ -123,17 +123,22 @@ def _hotspot_sections(con, f: queries.Filter, args: argparse.Namespace) -> dict:
         return out | {"concentration": {"refused": why}, "gi_star": {"refused": why}}
     out["concentration"] = hotspots.concentration(con, f, args.firearm)
     settings = {"alpha": hotspots.GI_ALPHA, "permutations": hotspots.GI_PERMUTATIONS, "seed": hotspots.GI_SEED,
-                "min_events": hotspots.MIN_GI_EVENTS, "resolution": hotspots.GI_RESOLUTION}
+                "min_events": hotspots.MIN_GI_EVENTS, "min_events_near": hotspots.MIN_RANK_EVENTS,
+                "resolution": hotspots.GI_RESOLUTION}
     try:
         gi = hotspots.gi_star(con, f, args.firearm)
     except hotspots.TooFewEvents as exc:
         out["gi_star"] = settings | {"refused": str(exc)}
         return out
-    spots = gi[gi["spot"] != "not significant"]
+    spots = gi[gi["spot"].isin(hotspots.HOT_COLD)]
     names = hotspots.cell_neighborhoods(con, spots["hex"].tolist())
-    out["gi_star"] = settings | {"cells": len(gi), "incidents": int(gi["n"].sum()), "spots": [
-        {"hex": h, "neighborhood": names.get(h), "spot": s, "n": int(n), "z": round(float(z), 3), "p": float(p)}
-        for h, s, n, z, p in zip(spots["hex"], spots["spot"], spots["n"], spots["z"], spots["p"], strict=True)]}
+    out["gi_star"] = settings | {
+        "cells": len(gi), "incidents": int(gi["n"].sum()),
+        "too_few_to_tell": int((gi["spot"] == hotspots.TOO_FEW_SPOT).sum()), "spots": [
+            {"hex": h, "neighborhood": names.get(h), "spot": s, "n": int(n), "n_with_neighbours": int(m),
+             "z": round(float(z), 3), "p": float(p)}
+            for h, s, n, m, z, p in zip(spots["hex"], spots["spot"], spots["n"], spots["n_local"], spots["z"],
+                                        spots["p"], strict=True)]}
     return out
 
 

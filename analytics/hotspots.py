@@ -46,6 +46,9 @@ MIN_GI_EVENTS = 30
 GI_PERMUTATIONS = 9999
 GI_SEED = 2014
 GI_ALPHA = 0.05
+#: the labels of Gi* cells the page calls hot or cold; a significant cell resting on too few incidents is TOO_FEW_SPOT
+HOT_COLD = ("hot", "cold")
+TOO_FEW_SPOT = "too few to tell"
 #: rates (raw and smoothed) are not shown for neighborhoods with fewer residents (2010 Census): the residents are not
 #: the population at risk in parks, industrial and downtown areas
 MIN_POPULATION = 100
@@ -290,7 +293,8 @@ def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
 def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, by: str = "count") -> dict:
     """All neighborhoods for a fully covered period (else NotCovered): count, rate, smoothed rate, change against the
     previous equal period, and whether that change is larger than chance (Poisson e-test; 'too few to tell' for
-    small counts). Without data for every month of the previous period, the previous count and change are None."""
+    small counts). The percent change is None under MIN_RANK_EVENTS before (including 0). Without data for every
+    month of the previous period, the previous count and change are None."""
     if by not in RANK_BY:
         raise BadQuery(f"rank by {by!r} is not one of {sorted(RANK_BY)}")
     ctx = require_covered(con, f, firearm_only, "the ranking")
@@ -308,7 +312,9 @@ def rank(con: duckdb.DuckDBPyConnection, f: Filter, firearm_only: bool = False, 
     else:
         changes = [stats.poisson_change(int(p), int(n)) for p, n in zip(table["previous"], table["n"], strict=True)]
         table["change"] = table["n"] - table["previous"]
-        table["change_pct"] = [np.nan if c.pct is None else round(c.pct, 1) for c in changes]
+        # a percent change from a small base is noise (4 to 11: +175%): blank, on the page and in the download alike
+        table["change_pct"] = [np.nan if c.pct is None or c.before < MIN_RANK_EVENTS else round(c.pct, 1)
+                               for c in changes]
         table["p_value"] = [np.nan if c.p_value is None else round(c.p_value, 4) for c in changes]
         table["flag"] = [c.verdict for c in changes]
         table["flag"] = corrected_flags(table["flag"], table["p_value"])
@@ -391,7 +397,10 @@ def gi_star_counts(counts: pd.Series, cells: list[str], alpha: float = GI_ALPHA,
     own count fixed, its neighbours drawn from the other cells, `permutations` times, seeded), two-sided and
     tie-aware (twice the smaller tail; a cell as ordinary as most of its draws gets p near 1), then the
     Benjamini-Hochberg false-discovery-rate threshold at `alpha` (esda.fdr). A cell with no incidents is never a hot
-    spot. Cells without a neighbour on the grid (islands) are left out.
+    spot. Small counts: a significant cell is hot only with at least MIN_RANK_EVENTS incidents in it and its
+    neighbours, cold only where the city's average would put at least that many there (the ranking's and the
+    Emerging page's 'too few to tell' line);
+    otherwise it is TOO_FEW_SPOT. Cells without a neighbour on the grid (islands) are left out.
     """
     grid = set(cells)
     neighbours = {c: [n for n in h3.grid_disk(c, 1) if n != c and n in grid] for c in cells}
@@ -412,9 +421,12 @@ def gi_star_counts(counts: pd.Series, cells: list[str], alpha: float = GI_ALPHA,
     p = np.minimum(1.0, 2 * (tail + 1) / (permutations + 1))
     significant = p <= fdr(p, alpha)
     local = y + w.sparse @ y  # what Gi* weighs: the cell and its neighbours (binary weights)
+    expected = (1 + np.asarray(w.sparse.sum(axis=1)).ravel()) * y.mean()  # the same cells at the city's average
     out = pd.DataFrame({"hex": w.id_order, "n": y.astype(int), "n_local": local.astype(int), "z": g.Zs, "p": p})
-    out["spot"] = np.where(significant & (out["z"] > 0) & (out["n"] > 0), "hot",
-                           np.where(significant & (out["z"] < 0), "cold", "not significant"))
+    hot = significant & (out["z"] > 0) & (out["n"] > 0)
+    cold = significant & (out["z"] < 0)
+    out["spot"] = np.select([hot & (local >= MIN_RANK_EVENTS), cold & (expected >= MIN_RANK_EVENTS), hot | cold],
+                            ["hot", "cold", TOO_FEW_SPOT], "not significant")
     return out.sort_values("z", ascending=False, ignore_index=True)
 
 

@@ -15,8 +15,6 @@ import pandas as pd
 FLAG_TEXT = {"up": "yes: up", "down": "yes: down", "no clear change": "no clear change",
              "too few to tell": "too few to tell", "no data": "no previous data",
              "partly covered": "partial data"}
-#: a percent change from fewer incidents than this is noise ("4 to 11: +175%"): the page says "too few"
-SMALL_BASE = 10
 RANK_BY_TEXT = {"count": "number of incidents", "rate": "smoothed rate per 10,000 residents"}
 
 
@@ -144,6 +142,17 @@ def ranking_table(result: dict, components: pd.DataFrame | None = None, notes: d
     return table[key + list(cols) + [c for c in table.columns if c not in key and c not in cols]]
 
 
+def change_pct_text(pct, flag) -> str:
+    """A ranking's change % as read: one decimal with its sign; "too few" when the ranking left it blank (under 10
+    incidents before, 0 included: "4 to 11: +175%" is noise) or the e-test found too few to tell; "no data" when the
+    previous period is unknown."""
+    if flag is None or missing(flag) or flag == "no data":
+        return "no data"
+    if flag == "too few to tell" or missing(pct):
+        return "too few"
+    return f"{number_text(pct, 1, sign=True)}%"
+
+
 def _ranking_columns(t: pd.DataFrame, prev: str | None) -> pd.DataFrame:
     return pd.DataFrame({
         "rank": rank_text(t["rank"]),
@@ -153,9 +162,7 @@ def _ranking_columns(t: pd.DataFrame, prev: str | None) -> pd.DataFrame:
         "smoothed per 10,000": [number_text(v, 1, "no rate") for v in t["smoothed_rate_per_10k"]],
         "previous period": [prev or number_text(v) for v in t["previous"]],
         "change": [prev or number_text(v, sign=True) for v in t["change"]],
-        "change %": [prev or ("too few" if f == "too few to tell" or b < SMALL_BASE else "from 0" if missing(v)
-                              else f"{number_text(v, 1, sign=True)}%")
-                     for v, f, b in zip(t["change_pct"], t["flag"], t["previous"], strict=True)],
+        "change %": [prev or change_pct_text(v, f) for v, f in zip(t["change_pct"], t["flag"], strict=True)],
         "change larger than chance?": [FLAG_TEXT.get(f, str(f)) for f in t["flag"]],
         "p-value (e-test)": [prev or p_text(v) for v in t["p_value"]],
         "share of city %": [f"{v:.2f}" for v in t["share_of_city_pct"]],
@@ -253,13 +260,18 @@ def coverage_banner(source_label: str, ranges: dict[str, list[str]]) -> str:
 def gi_caption(gi: pd.DataFrame, permutations: int, alpha: float) -> str:
     """What the Gi* test ran on, naming the hexagons' size (the concentration above counts small ones: without the
     size, 1,101 cells here and 7,642 there read as a contradiction)."""
-    from analytics.hotspots import GI_RESOLUTION, HEX_SIZES
+    from analytics.hotspots import GI_RESOLUTION, HEX_SIZES, HOT_COLD, MIN_RANK_EVENTS, TOO_FEW_SPOT
 
-    spots = int((gi["spot"] != "not significant").sum())
+    spots = int(gi["spot"].isin(HOT_COLD).sum())
+    few = int((gi["spot"] == TOO_FEW_SPOT).sum())
     return (f"Each hexagon tested with its six neighbours; p-values from {permutations:,} random rearrangements of "
             f"the counts (fixed seed), kept only if significant after a false-discovery-rate correction ({alpha:.0%}); "
-            f"a hexagon without incidents is never a hot spot. {spots:,} of the {len(gi):,} {HEX_SIZES[GI_RESOLUTION]} "
-            f"covering the city are hot or cold spots ({int(gi['n'].sum()):,} incidents).")
+            f"a hexagon without incidents is never a hot spot. A hexagon with one or two incidents of its own can be "
+            f"hot: the test weighs it with its neighbours, so a hot spot needs at least {MIN_RANK_EVENTS} incidents in "
+            f"the hexagon and its neighbours, and a cold spot needs at least {MIN_RANK_EVENTS} expected there at the "
+            f"city's average. {spots:,} of the {len(gi):,} {HEX_SIZES[GI_RESOLUTION]} covering the city are hot or "
+            f"cold spots ({int(gi['n'].sum()):,} incidents)"
+            + (f"; {few:,} more stood out but rest on too few incidents to tell, and are not shown." if few else "."))
 
 
 def spots_table(spots: pd.DataFrame, neighborhoods: dict[str, str]) -> pd.DataFrame:

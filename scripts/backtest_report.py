@@ -44,13 +44,15 @@ def backtest_section(con) -> str:
              "|---|---|---|---|---|"]
     def cell(y: int, s: str, places: bool = False) -> str:
         lead = f"{int(wide.loc[y, ('places', s)])}, " if places else ""
+        if wide.loc[y, ("places", s)] == 0:
+            return f"{lead}{briefing.NOTHING_PICKED}"
         return f"{lead}{wide.loc[y, ('share_pct', s)]:.1f}, {int(wide.loc[y, ('caught', s)])}"
 
     for y in wide.index:
         lines.append(f"| {y} | {cell(y, 'count')} | {cell(y, 'smoothed_rate')} | {cell(y, 'signals', True)} | "
                      f"{cell(y, 'count_same_size')} |")
     s = result["summary"].set_index("strategy")
-    lines.append(f"| mean | {s.loc['count', 'share_pct']:.1f}, {s.loc['count', 'caught']:.1f} | "
+    lines.append(f"| mean over the years scored | {s.loc['count', 'share_pct']:.1f}, {s.loc['count', 'caught']:.1f} | "
                  f"{s.loc['smoothed_rate', 'share_pct']:.1f}, {s.loc['smoothed_rate', 'caught']:.1f} | "
                  f"{s.loc['signals', 'places']:.1f}, {s.loc['signals', 'share_pct']:.1f}, "
                  f"{s.loc['signals', 'caught']:.1f} | {s.loc['count_same_size', 'share_pct']:.1f}, "

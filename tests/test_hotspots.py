@@ -102,7 +102,9 @@ def test_gi_star_matches_the_textbook_formula_on_real_rows(con, gva_shootings):
         z = (y[idx].sum() - xbar * w) / (s * np.sqrt((n * w - w**2) / (n - 1)))
         assert gi.loc[c, "z"] == pytest.approx(z)
         assert gi.loc[c, "n_local"] == y[idx].sum()  # the page's "in cell and its neighbours": what Gi* weighs
-    assert (gi["spot"] == "hot").sum() > 0 and set(gi["spot"]) <= {"hot", "cold", "not significant"}
+    assert (gi["spot"] == "hot").sum() > 0 and set(gi["spot"]) <= {"hot", "cold", "not significant", "too few to tell"}
+    hot = [c for c in gi.index[gi["spot"] == "hot"]]
+    assert all(sum(y[pos[m]] for m in h3.grid_disk(c, 1) if m in pos) >= 10 for c in hot)
     # permutation p-values: never 0 (at least 2 / (permutations + 1)), and a cell without incidents is never hot
     assert gi["p"].min() == pytest.approx(2 / (hotspots.GI_PERMUTATIONS + 1))
     assert not ((gi["spot"] == "hot") & (gi["n"] == 0)).any()
@@ -333,6 +335,34 @@ def test_gi_star_refuses_the_2025_mass_shootings_and_finds_nothing_if_forced(con
     cells = sorted(set(h3.geo_to_cells(_city_polygon().__geo_interface__, 8)) | set(counts.index))
     forced = hotspots.gi_star_counts(counts, cells, min_events=0)
     assert forced["n"].sum() == len(placed) and (forced["spot"] != "hot").all()
+
+
+@pytest.mark.parametrize("each, expected", [(1, hotspots.TOO_FEW_SPOT), (2, "hot")])
+def test_a_gi_star_hot_spot_needs_enough_incidents_in_the_cell_and_its_neighbours(each, expected):
+    """SYNTHETIC counts on the city's real grid: eight clusters far apart, each one incident in a cell and `each` in
+    each of its six neighbours, and 25 single incidents elsewhere (no two within two rings). Gi* weighs a cell with
+    its neighbours, so every cluster's centre stands out either way; but 7 incidents are too few to call a hot spot,
+    13 are enough."""
+    grid = sorted(h3.geo_to_cells(_city_polygon().__geo_interface__, 8))
+    cells, taken, centres, singles = set(grid), set(), [], []
+    for cell in grid[::5]:
+        disk = set(h3.grid_disk(cell, 3))
+        if len(centres) < 8 and disk <= cells and not disk & taken:
+            centres.append(cell)
+            taken |= disk
+    for cell in grid:
+        disk = set(h3.grid_disk(cell, 2))
+        if len(singles) < 25 and not disk & taken:
+            singles.append(cell)
+            taken |= disk
+    assert len(centres) == 8 and len(singles) == 25
+    ring = [c for centre in centres for c in h3.grid_disk(centre, 1) if c != centre]
+    counts = pd.Series({**dict.fromkeys(singles, 1), **dict.fromkeys(ring, each), **dict.fromkeys(centres, 1)})
+    gi = hotspots.gi_star_counts(counts, grid).set_index("hex")
+    assert (gi.loc[centres, "n_local"] == 1 + 6 * each).all() and (gi.loc[centres, "z"] > 0).all()
+    assert (gi.loc[centres, "spot"] == expected).all(), gi.loc[centres]
+    # the city's average puts about 0.5 incidents in any cell and its neighbours: no cold spot can be told
+    assert not (gi["spot"] == "cold").any()
 
 
 def _shuffled_over_the_city(n: int, seed: int) -> pd.Series:
@@ -765,6 +795,32 @@ def test_the_ranking_csv_writes_whole_numbers_as_whole_numbers(con, gva_shooting
         assert all(re.fullmatch(r"\d*", r[column]) for r in rows), column
     assert any(r["rank"] == "" for r in rows) and any(r["rank"] == "1" for r in rows)
     assert sum(int(r["n"]) for r in rows) <= len(gva_shootings)  # placed shootings of 2016, from the raw file
+
+
+def test_the_ranking_csv_leaves_a_percent_change_from_a_small_base_blank(con):
+    """As on the page, a percent change from under 10 incidents before is blank in the download ("1 to 5: +400%" is
+    noise; blind review); from 10 or more it is the change of the counts, which come from the raw file."""
+    import csv
+    import io
+
+    from app import web
+
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    by_year = raw.assign(year=raw.month.str[:4]).groupby(["neighborhood", "year"]).persons.sum().unstack()
+    f = Filter("kcpd_nbhd", "persons", date(2025, 1, 1), date(2025, 12, 31))
+    table = hotspots.rank(con, f)["table"]
+    rows = list(csv.DictReader(io.StringIO(web.csv_bytes(table).decode())))
+    names = dict(con.execute("SELECT area_id, name FROM areas WHERE area_type = 'neighborhood'").fetchall())
+    for r in rows:
+        assert float(r["previous"]) == by_year.loc[names[r["area_id"]], "2024"]
+        assert int(r["n"]) == by_year.loc[names[r["area_id"]], "2025"]
+    small = [r for r in rows if float(r["previous"]) < 10]
+    assert small and all(r["change_pct"] == "" for r in small)
+    large = [r for r in rows if float(r["previous"]) >= 10]
+    assert large
+    for r in large:
+        assert float(r["change_pct"]) == pytest.approx(100 * (int(r["n"]) - float(r["previous"])) / float(r["previous"]),
+                                                     abs=0.051), r
 
 
 def test_areas_a_count_source_does_not_report_are_no_data_not_zero(con):

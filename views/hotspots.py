@@ -95,8 +95,7 @@ legends.append(maps.watch_legend(watch_json))
 if table is not None and table.empty and not gaps_text:
     st.info("No placed incidents for this choice: nothing to draw.")
 map_col, legend_col = st.columns([4, 1])
-deck = maps.Deck(layers=layers, initial_view_state=maps.fit_view(web.city_bounds(key), 560), map_style=None,
-                tooltip=maps.TOOLTIP)
+deck = maps.Deck(layers=layers, initial_view_state=maps.fit_view(web.city_bounds(key), 560), tooltip=maps.TOOLTIP)
 event = map_col.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="h_map")
 legend_col.markdown(maps.legend_html(legends), unsafe_allow_html=True)
 picked_area = maps.picked_area(event)
@@ -156,7 +155,7 @@ else:
         gi = None
         st.info(f"Hot-spot test not run: {exc}.")
     if gi is not None:
-        spots = gi[gi["spot"] != "not significant"]
+        spots = gi[gi["spot"].isin(hotspots.HOT_COLD)]
         st.caption(text.gi_caption(gi, hotspots.GI_PERMUTATIONS, hotspots.GI_ALPHA))
         if spots.empty:
             st.info("No hot or cold spot: the incidents of this period are not more clustered than chance would give.")
@@ -168,7 +167,7 @@ else:
                 gi_map.pydeck_chart(maps.Deck(
                     layers=[maps.outline_layer(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)),
                             maps.spots_layer(spots)],
-                    initial_view_state=maps.fit_view(web.city_bounds(key), 380), map_style=None,
+                    initial_view_state=maps.fit_view(web.city_bounds(key), 380),
                     tooltip=maps.TOOLTIP), height=380)
                 gi_legend.markdown(maps.legend_html([maps.spots_legend(), maps.outline_legend(clickable=False)]),
                                    unsafe_allow_html=True)
