@@ -321,7 +321,10 @@ def evaluate(con, event: CanvassEvent, design: Design | None = None, with_placeb
     while room < MONTHS[1] and (month := (month + pd.offsets.MonthBegin(1))) in usable:
         room += 1
     out["longest_after"] = room  # the longest after window the data allow, up to the first month without data
-    out["undercounted"] = uneven_coverage(con, design.source, base["windows"]["before"] + base["windows"]["after"])
+    windows = base["windows"]["before"] + base["windows"]["after"]
+    # every partly covered month of the windows (the caveats name why); "undercounted" only when they are uneven
+    out["partial_months"] = sorted(set(windows) & set(queries.partial_months(con, design.source)))
+    out["undercounted"] = uneven_coverage(con, design.source, windows)
     out["etest"]["sentence"] = etest_sentence(out["etest"], nb, na, out["undercounted"])
     tests["local"]["ci_placebo"] = list(interval(tests["local"], plc["critical_z"]))
     return {**out, "in_short": in_short(out), "summary": summary(out)}

@@ -161,35 +161,40 @@ def _reconcile(result: dict, detectable: bool, comparison_pct: float | None, com
         return "This compares places; it does not show that the canvass caused the change." if detectable else ""
     e = result["etest"]
     raw_clear = e["verdict"] in ("up", "down")
-    word = "drop" if e["verdict"] == "down" else "rise"
     if raw_clear and not detectable:
-        parts = split_change(result)
-        same_way = comparison_pct is not None and round(comparison_pct) != 0 and (comparison_pct < 0) == (word == "drop")
-        if same_way and parts is not None:
-            s = parts["shown"]
-            per = abs(parts["comparison_per_month"])
-            theirs = (f"the comparison neighborhoods' {abs(comparison_pct):.0f}% {word} over the same months "
-                      f"({per:.1f} {'fewer' if word == 'drop' else 'more'} incidents a month"
-                      f"{'' if len(result['comparison_areas']) == 1 else ' in all of them'})")
-            if (s["rest"] < 0) == (s["own"] < 0) and s["rest"] != 0:
-                matched = (f"of its {abs(s['own'])}% {word}, {abs(s['comparison'])} points match {theirs}, set against "
-                           f"the footprint's level, and the other {abs(s['rest'])} points, its change relative to them, "
-                           "are within that noise")
-            else:
-                matched = (f"{theirs} amount to {abs(s['comparison'])}% of the footprint's level, as much as its own "
-                           f"{abs(s['own'])}% {word} or more, so relative to them it does not stand out")
-            matched += size_note(result)
-        else:
-            matched = (f"set against the comparison neighborhoods, which {comparison_words.split(' (')[0]}, and the "
-                       "placebos' spread, it does not stand out")
+        word = "drop" if e["verdict"] == "down" else "rise"
         return (f"So both hold: the footprint's own {word} is larger than chance on its own (Poisson e-test, "
-                f"{_p(e['p_value'])}), but {matched}.")
+                f"{_p(e['p_value'])}), but {_matched(result, comparison_pct, comparison_words)}.")
     if detectable and not raw_clear:
         return ("The footprint's own change is within ordinary noise (Poisson e-test); it stands out only against "
                 f"the comparison neighborhoods, which {comparison_words}.")
     if detectable:
         return "This compares places; it does not show that the canvass caused the change."
     return ""
+
+
+def _matched(result: dict, comparison_pct: float | None, comparison_words: str) -> str:
+    """Why a footprint change larger than chance on its own does not stand out against the comparisons: how much of
+    it the comparisons' own change over the same months matches."""
+    word = "drop" if result["etest"]["verdict"] == "down" else "rise"
+    parts = split_change(result)
+    same_way = comparison_pct is not None and round(comparison_pct) != 0 and (comparison_pct < 0) == (word == "drop")
+    if not same_way or parts is None:
+        return (f"set against the comparison neighborhoods, which {comparison_words.split(' (')[0]}, and the "
+                "placebos' spread, it does not stand out")
+    s = parts["shown"]
+    per = abs(parts["comparison_per_month"])
+    theirs = (f"the comparison neighborhoods' {abs(comparison_pct):.0f}% {word} over the same months "
+              f"({per:.1f} {'fewer' if word == 'drop' else 'more'} incidents a month"
+              f"{'' if len(result['comparison_areas']) == 1 else ' in all of them'})")
+    if (s["rest"] < 0) == (s["own"] < 0) and s["rest"] != 0:
+        matched = (f"of its {abs(s['own'])}% {word}, {abs(s['comparison'])} points match {theirs}, set against "
+                   f"the footprint's level, and the other {abs(s['rest'])} points, its change relative to them, "
+                   "are within that noise")
+    else:
+        matched = (f"{theirs} amount to {abs(s['comparison'])}% of the footprint's level, as much as its own "
+                   f"{abs(s['own'])}% {word} or more, so relative to them it does not stand out")
+    return matched + size_note(result)
 
 
 def _to_tell(result: dict) -> str:
@@ -336,10 +341,30 @@ def etest_sentence(et: dict, nb: int, na: int, undercounted: list[str] | None = 
     pct = "" if et["before"] == 0 else f" ({100 * (et['after'] / na) / (et['before'] / nb) - 100:+.0f}%)"
     if undercounted:
         return (f"{counts}{pct}: not tested, as the windows mix months this source undercounts "
-                f"({month_list(undercounted)}) with full ones ({_p(et['p_value'])})")
+                f"({month_list(undercounted)}) with full ones")  # no p-value beside "not tested" (blind review)
     if et["verdict"] in ("up", "down"):
         return f"{counts}{pct}: larger than chance ({_p(et['p_value'])})"
     return f"{counts}{pct}: within ordinary noise (p = {et['p_value']:.2f})"
+
+
+def etest_line(result: dict) -> str:
+    """The e-test's line under the counts table. When the e-test finds a change the verdict does not (the footprint
+    moved beyond chance on its own, but no more than its comparisons did), the line says at once why both hold, so
+    the line never seems to contradict the verdict above it (blind review: "No detectable change" over "larger than
+    chance (p = 0.002)")."""
+    line = ("Poisson e-test on the footprint's raw change (the footprint alone, not against the comparisons): "
+            f"{result['etest']['sentence']}.")
+    local = result["wdd"]["local"]
+    if local["z"] is None or result.get("undercounted") or result["etest"]["verdict"] not in ("up", "down"):
+        return line
+    if abs(local["z"]) > result["placebo"]["critical_z"]:
+        return line
+    nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
+    c = result["counts"]
+    cp_pct, cp_words = _change(c["comparison"], nb, na)
+    why = _matched(result, cp_pct, _few(c["comparison"], nb, na) or cp_words)
+    return (f"{line} This does not contradict the verdict above, which sets the footprint against its comparisons: "
+            f"{why}.")
 
 
 def methods_sentence(result: dict) -> str:

@@ -10,7 +10,7 @@ import shapely
 
 from analytics import charts, maps
 from analytics.evaluation import UNIT_LABELS
-from analytics.evaluation_text import FEW
+from analytics.evaluation_text import FEW, etest_line
 
 #: what each WDD part compares, in words
 TEST_NAMES = {"local": "Footprint against comparison", "displacement": "Buffer against comparison buffer (displacement)",
@@ -299,8 +299,7 @@ def html(result: dict, event, paper: str | None = None) -> str:
 <p class="small">{esc(windows_text(result))}</p></div>
 <div><h2>Weighted displacement difference test</h2>{tests_table(result).to_html(index=False, escape=True, border=0)}
 </div></div>
-<p>Poisson e-test on the footprint's raw change (the footprint alone, not against the comparisons):
-{esc(result['etest']['sentence'])}.</p>
+<p>{esc(etest_line(result))}</p>
 <p>{esc(placebo_text(result))}</p>
 <h2>Caveats of this design</h2><ul class="small">{"".join(f"<li>{esc(c)}</li>" for c in result["caveats"])}</ul>
 <p class="small">Source of the event: {esc(event.source)}</p></body></html>"""

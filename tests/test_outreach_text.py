@@ -233,6 +233,8 @@ def test_an_evaluation_whose_own_windows_mix_undercounted_months_says_so(con):
     words = f"The windows mix {len(uneven)} months this source undercounts ({hotspots_text.month_list(uneven)})"
     assert words in result["in_short"] and words in result["summary"]
     assert "not tested" in result["etest"]["sentence"] and "larger than chance on its own" not in result["summary"]
+    assert "p =" not in result["etest"]["sentence"] and "p <" not in result["etest"]["sentence"]
+    assert result["partial_months"] == uneven  # every partly covered month of the windows, for the CLI's JSON
     independence = evaluation.evaluate(con, registry.get(INDEPENDENCE), with_placebos=False)
     assert not independence["undercounted"] and "undercounts" not in independence["in_short"]
 
@@ -250,3 +252,29 @@ def test_unequal_windows_show_the_monthly_rates_their_percent_is_of(con):
     assert (row["before"], row["after"]) == (t0, t1)
     assert (row["before a month"], row["after a month"]) == (f"{t0 / 6:.1f}", f"{t1 / 9:.1f}")
     assert row["change % (per month)"] == f"{100 * ((t1 / 9) / (t0 / 6) - 1):+.0f}%"
+
+
+def test_the_e_test_line_under_the_counts_says_why_it_does_not_contradict_the_verdict(con):
+    """Blind review: "No detectable change relative to the comparison areas" stood above "361 → 283 (-22%): larger
+    than chance (p = 0.002)" with nothing between. The footprint's and comparisons' counts are recomputed here from
+    the raw neighborhood file; where the e-test finds a change the relative verdict does not, the e-test's own line
+    says at once that both hold, and how much of the drop the comparisons share."""
+    from statsmodels.stats.rates import test_poisson_2indep
+
+    from analytics.evaluation_text import etest_line
+
+    result = evaluation.evaluate(con, registry.get(INDEPENDENCE))
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+
+    def count(areas: list[str], months: list[str]) -> int:
+        return int(raw[raw.neighborhood.isin(areas) & raw.month.isin(months)].persons.sum())
+
+    before, after = (count(result["footprint_areas"], result["windows"][w]) for w in ("before", "after"))
+    p = test_poisson_2indep(after, 1, before, 1, method="etest").pvalue
+    assert p < 0.05 and after < before  # the footprint's own drop, larger than chance
+    assert abs(result["wdd"]["local"]["z"]) <= result["placebo"]["critical_z"]  # but not against the comparisons
+    c0, c1 = (count(result["comparison_areas"], result["windows"][w]) for w in ("before", "after"))
+    line = etest_line(result)
+    assert f"{before:,} incidents in 6 months → {after:,} in 6 months" in line and "larger than chance" in line
+    assert "This does not contradict the verdict above" in line
+    assert f"the comparison neighborhoods' {100 * (c0 - c1) / c0:.0f}% drop" in line

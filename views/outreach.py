@@ -235,8 +235,7 @@ with tab_eval:
                "override them in the design above.")
     st.markdown(f"**Counts** ({report.windows_text(result)})")
     st.dataframe(report.counts_table(result), hide_index=True, width="stretch")
-    st.markdown(f"Poisson e-test on the footprint's raw change (the footprint alone, not against the comparisons): "
-                f"{result['etest']['sentence']}.")
+    st.markdown(evaluation_text.etest_line(result))
     st.markdown("**Weighted displacement difference test** (differences in counts per month, net of the "
                 "comparisons)")
     st.dataframe(report.tests_table(result), hide_index=True, width="stretch", **report.tests_columns(result))
