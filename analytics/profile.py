@@ -140,6 +140,10 @@ def summary(con: duckdb.DuckDBPyConnection, f: Filter) -> dict:
         "hours": hour_by_weekday(con, f) if kind == [("incidents",)] else None,
         "mix": category_mix(con, f),
         "victims": victims(con, f),
+        # whether the source has victim details anywhere: an empty table is then "none here", not "not published"
+        "publishes_victims": con.execute(
+            """SELECT EXISTS (SELECT 1 FROM people_counts p JOIN incidents i USING (incident_id)
+               WHERE i.source_id = ? AND p.role = 'victim')""", [f.source]).fetchone()[0],
         "neighbours": {n: queries.monthly(con, Filter(f.source, f.category, f.start, f.end, n))
                        for n in neighbours(con, f.area)},
     }

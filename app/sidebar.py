@@ -67,9 +67,9 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
         cats = web.categories(key, source)
         cat_labels = dict(zip(cats.category_id, cats.label, strict=True))
         defaults = [c for c in filters.DEFAULT_CATEGORIES.get(source, []) if c in cat_labels] or list(cat_labels)[:1]
-        asked = params.get_all("category")
+        asked = list(dict.fromkeys(params.get_all("category")))  # a category named twice is chosen once
         bad = [c for c in asked if c not in cat_labels]
-        if bad:
+        if bad and _link_state(params) != st.session_state.get(WROTE):  # a link's; not ours from before a switch
             problems.append(f"ignored category {', '.join(repr(b[:40]) for b in bad)}: not available for this source")
         wanted = [c for c in asked if c in cat_labels] or defaults
         if multi_category:
@@ -122,3 +122,13 @@ def check(selection: Selection, extra: dict | None = None) -> None:
     for note in selection.notes:
         st.info(note, icon=":material/calendar_month:")
     st.query_params.from_dict({**selection.link(), **(extra or {})})
+    st.session_state[WROTE] = _link_state(st.query_params)
+
+
+#: the link the sidebar last wrote: when the reader switches source, the link still names the old source's category
+#: until this run writes it again; that is the page's own value, not a link to warn about (blind review)
+WROTE = "_sidebar_wrote"
+
+
+def _link_state(params) -> dict[str, tuple[str, ...]]:
+    return {k: tuple(params.get_all(k)) for k in params}

@@ -90,7 +90,10 @@ def check_header(path: Path) -> None:
     A line longer than MAX_HEADER_BYTES, or with more than MAX_COLUMNS fields, is refused: a million-column header
     took minutes to reject.
     """
-    opener = gzip.open if _is_gzip(path) else open
+    gz = _is_gzip(path)
+    if not gz and Path(path).suffix.lower() == ".gz":  # else its bytes are read as text: "missing columns"
+        raise SchemaError(f"{excerpt(Path(path).name)}: not a gzip file, though its name ends in .gz")
+    opener = gzip.open if gz else open
     try:
         with opener(path, "rb") as fh:
             first = fh.readline(MAX_HEADER_BYTES + 1)

@@ -30,6 +30,7 @@ CASES = {
     "kcpd_swapped_lat_lon.csv": ("kcpd", (5, 1, "latitude and longitude swapped")),
     "kcpd_duplicate_rows.csv": ("kcpd", (6, 2, "exact duplicate")),
     "kcpd_1mb_field.csv.gz": ("kcpd", (5, 1, "characters long")),
+    "kcpd_random_bytes_named_gz.csv.gz": ("kcpd", "not a gzip file, though its name ends in .gz"),
     "kcpd_embedded_newline.csv": ("kcpd", (6, 0, None)),
     "kcpd_formula_text.csv": ("kcpd", (6, 0, None)),
     "kcpd_sql_text.csv": ("kcpd", (6, 0, None)),

@@ -134,6 +134,24 @@ def test_an_unnamed_area_is_titled_as_on_the_emerging_page_and_has_no_data_not_z
     assert any("no data" in i.value and "not zero" in i.value for i in at.info)
 
 
+def test_a_neighborhood_without_incidents_says_none_not_no_details(built_db, polygons):
+    """GVA records victims; a neighborhood with no GVA incident in 2016 (from the raw file) has none there, which is
+    not "this source publishes no victim details", and its category mix is a sentence, not an empty table (blind
+    review)."""
+    old = pd.read_csv(RAW / "gva_kc_2013_2018.csv.gz")
+    rows = old[old.date.str.startswith("2016") & old.latitude.notna()]
+    quiet = sorted(n for n, shape in polygons.items() if not n.startswith("unnamed-")
+                   and not shapely.contains_xy(shape.buffer(0.001), rows.longitude, rows.latitude).any())
+    assert quiet
+    at = _page({"area": quiet[0], "source": "gva", "category": "shooting", "start": "2016-01-01",
+                "end": "2016-12-31"})
+    assert not at.exception
+    info = [i.value for i in at.info]
+    assert any(i.startswith("No victim recorded here") for i in info), info
+    assert any(i.startswith("No incident of any category here") for i in info), info
+    assert not any("publishes no victim details" in i for i in info)
+
+
 def test_a_profile_names_undercounted_months_and_only_the_canvasses_that_counted_it(con):
     """Review: Ivanhoe Northeast's profile for 2019-2021 said nothing of the undercount, and listed the 2021 prayer
     walk as a canvass that touched it while the Outreach page puts it in that walk's buffer; the 2026 team's

@@ -30,7 +30,9 @@ st.warning(src.caveat, icon=":material/info:")
 series = {cat_labels[c]: web.monthly(key, source, c, start, end, area) for c in chosen}
 totals = {c: web.total(key, source, c, start, end, area) for c in chosen}
 
-cols = st.columns(min(len(chosen), 4))
+st.markdown(f"**Totals, {start:%d %b %Y} to {end:%d %b %Y}** ({src.unit})")
+per_row = 4
+cols = [col for i in range(0, len(chosen), per_row) for col in st.columns(per_row)]  # every category, 4 to a row
 for col, c in zip(cols, chosen, strict=False):
     t = totals[c]
     value = "no data" if t["n"] is None else f"{t['n']:,}"

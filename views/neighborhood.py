@@ -45,13 +45,23 @@ with c1:
         st.plotly_chart(charts.hour_weekday(hours, profile.WEEKDAYS), width="stretch")
 with c2:
     st.subheader("What")
-    st.dataframe(data["mix"][["label", "n"]].rename(columns={"label": "category", "n": "incidents"}),
-                 hide_index=True, width="stretch")
+    if data["mix"].empty:
+        st.info("No incident of any category here in this period." if trend["area"].notna().any() else
+                "This source has no data for this neighborhood in the period (not zero).")
+    else:
+        st.dataframe(data["mix"][["label", "n"]].rename(columns={"label": "category", "n": "incidents"}),
+                     hide_index=True, width="stretch")
 
 st.subheader("Who (victims, aggregated)")
 vic = data["victims"]
 if vic.empty:
-    st.info("This source publishes no victim details here.")
+    if not data["publishes_victims"]:
+        st.info("This source publishes no victim details.")
+    elif trend["area"].notna().any():
+        st.info(f"No victim recorded here in this category and period ({labels[source]} records victims; none fall "
+                "here).")
+    else:
+        st.info("This source has no data for this neighborhood in the period (not zero).")
 else:
     st.dataframe(vic[["sex", "age_band", "shown"]].rename(columns={"age_band": "age", "shown": "victims"}),
                  hide_index=True, width="stretch")
