@@ -246,7 +246,7 @@ def hex_layer(bins, opens: dict[str, tuple[str, str]] | None = None) -> pdk.Laye
     if opens is not None:
         data = data.assign(area_id=[opens[h][0] if h in opens else None for h in bins["hex"]])
     return pdk.Layer("H3HexagonLayer", data, id="hexes", get_hexagon="hex", get_fill_color="color",
-                     extruded=False, pickable=True, stroked=False, high_precision=True)
+                     extruded=False, pickable=True, stroked=False)
 
 
 def hex_legend(bins, size: str) -> Legend:
