@@ -18,7 +18,9 @@ st.title("Hotspots and target neighborhoods")
 st.caption("Where violence concentrates, how it is changing, and which neighborhoods stand out once population and "
            "chance are taken into account.")
 
-sel = sidebar.filter_sidebar(key, "h_", filters.PLACE_SOURCES, "gva", firearm=True, recent=True)
+# the default is the newest data (KCPD's neighborhood counts, to 2026): leaders pick places for the coming year, and
+# GVA's points end in 2020 (blind review: an 8-year-old default); the hot-spot grid asks for a point source
+sel = sidebar.filter_sidebar(key, "h_", filters.PLACE_SOURCES, "kcpd_nbhd", firearm=True, recent=True)
 source, category, start, end, firearm = sel.source, sel.category, sel.start, sel.end, sel.firearm
 incident_source = sel.incident_source
 with st.sidebar:
@@ -107,6 +109,9 @@ st.caption("Click a neighborhood to open its profile for the same period and sou
 if table is not None:
     web.download("Download what the map shows (CSV)", web.csv_bytes(table), file_name=f"kc_{source}_{layer}.csv",
                  mime="text/csv", key="h_download_map")
+elif nbhd_geo is not None:
+    st.caption("The map's numbers (every neighborhood's count, rate and smoothed rate) are in the ranking's download "
+               "below.")
 
 # --- the ranking ---
 st.subheader("Target-neighborhood ranking")
@@ -144,7 +149,9 @@ if ranking:
 # --- Gi* ---
 st.subheader("Hot and cold spots (Getis-Ord Gi*)")
 if not incident_source:
-    st.info("The hot-spot test needs incident locations; this source has counts by neighborhood only.")
+    st.info("The hot-spot test needs incident locations; this source has counts by neighborhood only. For hot spots "
+            "on a grid, choose a source with locations in the sidebar (Gun Violence Archive incidents or KCPD crime "
+            "records, both older; the coverage line above each says how old).")
 else:
     try:
         gi = web.gi_star(key, source, category, start, end, firearm)
