@@ -140,10 +140,13 @@ def backtest(con: duckdb.DuckDBPyConnection, source: str = "kcpd_nbhd", category
             "skipped_years": sorted(skipped), "skipped": skipped, "not_computable": not_computable}
 
 
-def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month") -> pd.DataFrame:
+def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month",
+               watch: dict | BadQuery | None = None) -> pd.DataFrame:
     """The three ranking components by neighborhood (area_id): the emerging category over f's period, the
     early-warning flag of the latest complete slice ending by f.end, and persistence (years in the top decile of
-    the whole years up to f.end, 'of' how many). A component that cannot be computed says why in `df.attrs`."""
+    the whole years up to f.end, 'of' how many). A component that cannot be computed says why in `df.attrs`.
+    `watch`: warning.watchlist(con, f.source, f.category, slice_, by=f.end) when the caller has it already, or the
+    BadQuery it raised (the app caches it on its own inputs: a new start does not change it)."""
     ctx = queries.validate(con, f)
     out = pd.DataFrame(index=pd.Index(ctx.neighborhoods["area_id"], name="area_id"))
     out["emerging"], out["early_warning"], notes = "not available", "not available", {}
@@ -153,7 +156,10 @@ def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month")
     except BadQuery as exc:
         notes["emerging"] = str(exc)
     try:
-        watch = warning.watchlist(con, f.source, f.category, slice_, by=f.end)
+        if watch is None:
+            watch = warning.watchlist(con, f.source, f.category, slice_, by=f.end)
+        if isinstance(watch, BadQuery):
+            raise watch
         out["early_warning"] = watch["table"].set_index("place")["flag"].reindex(out.index).fillna(warning.NO_DATA)
         notes["early_warning_for"] = watch["target"]
     except BadQuery as exc:

@@ -244,3 +244,23 @@ def test_the_data_page_chart_title_fits_its_axis():
               "table": pd.DataFrame({"year": [2017], "strategy": ["count"], "share_pct": [30.0]})}
     layout = briefing.backtest_chart(result).layout
     assert len(layout.yaxis.title.text) * 7 <= layout.height - layout.margin.t - layout.margin.b
+
+
+def test_a_new_start_reuses_the_early_warning_of_the_same_end(built_db, con, monkeypatch):
+    """The early warning depends on the period's end only (its last fully covered month): the app computes it once
+    for two periods that share an end, and the components are those the library gives for each period."""
+    import streamlit as st
+
+    from analytics import warning
+    from app import web
+
+    end, starts = date(2026, 6, 30), (date(2024, 7, 1), date(2024, 9, 1))
+    direct = [backtest.components(con, Filter("kcpd_nbhd", "persons", s, end)) for s in starts]
+    calls = []
+    real = warning.watchlist
+    monkeypatch.setattr(warning, "watchlist", lambda *a, **k: calls.append(a[1:]) or real(*a, **k))
+    st.cache_data.clear()
+    for start, expected in zip(starts, direct, strict=True):
+        table, notes = web.components(web.db_key(), "kcpd_nbhd", "persons", start, end)
+        assert table.set_index("area_id").equals(expected.set_index("area_id")) and notes == expected.attrs
+    assert len(calls) == 1
