@@ -216,13 +216,13 @@ def watchlist(con: duckdb.DuckDBPyConnection, source: str, category: str, slice_
     target = latest_complete(con, source, category, slice_, by) if month is None else date(
         month.year, (month.month - 1) // step * step + 1, 1)
     if month is not None:
-        if problem := queries.date_problem(month, slice_):  # before its training window's start is named instead
-            raise BadQuery(problem)
         earliest = earliest_target(con, source, category, slice_)
         if target < earliest:
             raise BadQuery(f"{slice_} {month:%Y-%m} is too early for {source!r}: the early warning needs "
                            f"{MIN_HISTORY[slice_]} {slice_}s of neighborhood-level data before it, so the earliest "
                            f"{slice_} it can test is {emerging.label(earliest, slice_)}")
+        if problem := queries.date_problem(month, slice_):  # else a far-off month's training start is named
+            raise BadQuery(problem)
     start = (pd.Timestamp(target) - pd.DateOffset(months=step * TRAINING[slice_])).date()
     wide, partial = neighborhood_series(con, Filter(source, category, start, emerging.slice_end(target, slice_)),
                                         slice_)
