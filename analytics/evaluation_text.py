@@ -42,7 +42,7 @@ def verdict(local: dict, t0_rate: float, critical: float, mdd: float | None, mor
     ci = "" if lo is None else f" (interval at the placebo threshold {lo:+.0f}% to {hi:+.0f}%)"
     if abs(z) <= critical:
         need = "no drop, however large, could be told from noise with counts this small" if mdd is None else (
-            f"a drop of at least {100 * mdd:.0f}% would be needed to tell")
+            f"a drop of at least {100 * mdd:.0f}% more than in the comparisons would be needed to tell")
         return f"No detectable change{' yet' * more_data} relative to the comparison areas; {need}."
     word = "drop" if z < 0 else "rise"
     return (f"Consistent with a {word} of {abs(pct):.0f}% relative to the comparison areas{ci}. "
@@ -242,13 +242,22 @@ def in_short(result: dict) -> str:
             f"canvass and the {plural(na, 'month')} after; in the {plural(k, 'comparison neighborhood')} they {cp_words}.")
     if short := undercount_words(result.get("undercounted") or []):
         head = f"{head} {short}"
+    elif result.get("partial_months"):  # every month undercounted alike: the comparison holds, the counts are low
+        head = (f"{head} Every month of both windows is one this source undercounts "
+                f"({month_list(result['partial_months'])}): places are compared like with like, but the counts are "
+                "lower than what happened.")
     local = result["wdd"]["local"]
     if local["z"] is None:
         return f"{head} With no incidents in either window there is nothing to compare."
     if abs(local["z"]) <= result["placebo"]["critical_z"]:
         mdd = result["minimum_detectable_drop"]
+        t0 = c["footprint"]["before"] / nb
+        moved = _pct(local["estimate"], t0)  # the footprint's change net of the comparisons', in its own level
+        net = ("" if moved is None or c["footprint"]["before"] < FEW else
+               f"; net of them it {'fell' if moved < 0 else 'rose'} about {abs(moved):.0f}%"
+               if round(moved) != 0 else "; net of them it did not move")
         need = ("with counts this small no drop could be told apart" if mdd is None else
-                f"a fall of at least {100 * mdd:.0f}% relative to the comparisons would be needed to tell")
+                f"to tell, it would have had to fall at least {100 * mdd:.0f}% more than the comparisons{net}")
         yet = " yet" if result["more_data_may_come"] else ""
         return (f"{head} Set against the comparisons, the footprint's change is no larger than places and dates "
                 f"without a canvass show, so this cannot tell{yet} whether the canvass changed anything ({need}).")
