@@ -174,3 +174,18 @@ def test_a_profile_names_undercounted_months_and_only_the_canvasses_that_counted
         counted = "Ivanhoe Northeast" in result["footprint_areas"]
         assert (f"**{e.name}**" in listed) == counted, e.event_id
     assert "(2026-01-01, date not confirmed)" in listed
+
+
+def test_a_neighborhood_without_data_draws_no_empty_chart_and_charts_use_its_name(built_db, polygons):
+    """Blind review: a period the source does not cover drew an empty index chart, and the unnamed polygon's charts
+    were labelled with its raw id. KCPD's neighborhood counts end before 2027 (the raw file)."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz", usecols=["month"])
+    assert raw.month.max() < "2027-01"
+    at = _page({"area": "Ruskin Heights", "source": "kcpd_nbhd", "category": "persons", "start": "2027-01-01",
+                "end": "2027-12-31"})
+    assert not at.exception
+    assert not any("own average = 100" in c.proto.spec for c in at.get("plotly_chart"))  # no empty index chart
+    assert any(i.value.startswith("This source has no data for this neighborhood in the period") for i in at.info)
+    at = _page({"area": "unnamed-4", "source": "gva", "category": "shooting"})
+    assert not at.exception
+    assert not any("unnamed-4" in c.proto.spec for c in at.get("plotly_chart"))

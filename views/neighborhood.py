@@ -11,24 +11,26 @@ sel = sidebar.filter_sidebar(key, "p_", filters.PLACE_SOURCES, "kcpd_nbhd",
                              area="neighborhood")
 sidebar.check(sel)
 area, source, category, start, end, labels = sel.area, sel.source, sel.category, sel.start, sel.end, sel.labels
-st.title(web.area_labels(key).get(area, area))  # the unnamed polygons by their neighbours, as on every page
+name = web.area_labels(key).get(area, area)  # the unnamed polygons by their neighbours, as on every page
+st.title(name)
 pop = web.neighborhoods(key).set_index("area_id").loc[area, "population"]
 st.caption(f"Population {pop:,.0f} (2010 Census). Source: {labels[source]}." if pop == pop else
            f"No population figure for this area. Source: {labels[source]}.")
 
 data = web.profile(key, source, category, start, end, area)
 trend = data["trend"]
-too_few = profile.index_refusal(trend, area)
-if too_few:
+has_data = bool(trend["area"].notna().any())
+too_few = profile.index_refusal(trend, name)
+if not has_data:  # no chart: an empty one with an index axis says nothing
+    st.info("This source has no data for this neighborhood in the period: nothing to count (not zero).")
+elif too_few:
     st.info(too_few)
-    st.plotly_chart(charts.monthly_lines({area: trend.rename(columns={"area": "n"})}, f"{area}: monthly counts"),
+    st.plotly_chart(charts.monthly_lines({name: trend.rename(columns={"area": "n"})}, f"{name}: monthly counts"),
                     width="stretch")
 else:
-    st.plotly_chart(charts.indexed_trend(trend, area), width="stretch")
-if trend["area"].notna().any():
+    st.plotly_chart(charts.indexed_trend(trend, name), width="stretch")
+if has_data:
     st.caption(profile.trend_caption(trend))
-else:
-    st.info("This source has no data for this neighborhood in the period: nothing to count (not zero).")
 partial = web.partial_months(key, source, start.replace(day=1), end)
 if partial:
     st.warning(f"{labels[source]} undercounts or stops early in {len(partial)} month{'s' * (len(partial) != 1)} of "
@@ -39,14 +41,18 @@ c1, c2 = st.columns(2)
 with c1:
     st.subheader("When")
     hours = data["hours"]
-    if hours is None or hours.empty:
-        st.info("This source publishes no time of day for incidents here.")
+    if not has_data:
+        st.info("This source has no data for this neighborhood in the period (not zero).")
+    elif hours is None:
+        st.info("This source publishes no time of day (it counts incidents by month).")
+    elif hours.empty:
+        st.info("No incident here in this period, so no time of day to show.")
     else:
         st.plotly_chart(charts.hour_weekday(hours, profile.WEEKDAYS), width="stretch")
 with c2:
     st.subheader("What")
     if data["mix"].empty:
-        st.info("No incident of any category here in this period." if trend["area"].notna().any() else
+        st.info("No incident of any category here in this period." if has_data else
                 "This source has no data for this neighborhood in the period (not zero).")
     else:
         st.dataframe(data["mix"][["label", "n"]].rename(columns={"label": "category", "n": "incidents"}),
@@ -57,7 +63,7 @@ vic = data["victims"]
 if vic.empty:
     if not data["publishes_victims"]:
         st.info("This source publishes no victim details.")
-    elif trend["area"].notna().any():
+    elif has_data:
         st.info(f"No victim recorded here in this category and period ({labels[source]} records victims; none fall "
                 "here).")
     else:
@@ -71,7 +77,7 @@ st.subheader("Neighbouring neighborhoods")
 if data["neighbours"]:
     names = web.area_labels(key)
     st.plotly_chart(charts.neighbour_band(profile.neighbour_band(trend.rename(columns={"area": "n"}),
-                                                                 data["neighbours"]), area, len(data["neighbours"])),
+                                                                 data["neighbours"]), name, len(data["neighbours"])),
                     width="stretch")
     st.caption(f"Neighbours: {', '.join(profile.neighbour_names(names, area, list(data['neighbours'])))}. The band "
                "runs from the lowest to the highest neighbour each month; months without data are gaps.")
