@@ -49,7 +49,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         return 2
     path = Path(args.file)
     if path.is_symlink() or not path.is_file():
-        what = "is a symbolic link: give the file itself" if path.is_symlink() else "no such file"
+        what = ("is a symbolic link: give the file itself" if path.is_symlink() else
+                "is a folder: give one file" if path.is_dir() else "no such file")
         print(f"error: {excerpt(path, 200)}: {what}", file=sys.stderr)
         return 2
     preview = args.replace and not args.yes
@@ -60,8 +61,12 @@ def cmd_load(args: argparse.Namespace) -> int:
         print("incidents by year: " + ", ".join(f"{y}: {b:,} -> {a:,}" for y, (b, a) in r.changes.items()))
     if preview:
         print("this was a preview of --replace: nothing changed. Rerun with --replace --yes to apply it.")
-    elif r.rows_rejected:
+        return 0
+    if r.rows_rejected:
         print(f"rejected rows are kept with their reasons: python -m etl status, or the Data page (load #{r.load_id})")
+    if r.rows_read and not r.rows_loaded:  # every row refused: bad input, though its rows and reasons are kept
+        print(f"error: {excerpt(path, 200)}: no row loaded, all {r.rows_read:,} rejected", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -116,7 +121,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     for s in info["sources"]:
         cov = "; ".join(f"{k}: {', '.join(v)}" for k, v in s["coverage"].items() if v) or "no coverage"
-        print(f"{s['source']:<14} {s['incidents']:>7} incidents  {cov}")
+        what = "counts, not incidents" if s["incidents"] is None else f"{s['incidents']:>7} incidents"
+        print(f"{s['source']:<14} {what}  {cov}")
     print(f"rejected rows: {info['rejected_rows']}")
     if info["last_load"]:
         print(f"last load: #{info['last_load']['load_id']} {info['last_load']['file']} at {info['last_load']['loaded_at']}")

@@ -50,7 +50,9 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict:
         mine = cov[cov.source_id == s[0]]
         sources.append({
             "source": s[0], "label": s[1], "kind": s[2], "unit": s[3], "caveat": s[4],
-            "incidents": int(counts.get(s[0], 0)), "area_count_rows": int(area_rows.get(s[0], 0)),
+            # a count source has no incidents to count: null, never 0 (blind review: "kcpd_nbhd 0 incidents")
+            "incidents": int(counts.get(s[0], 0)) if s[2] == "incidents" else None,
+            "area_count_rows": int(area_rows.get(s[0], 0)),
             "coverage": {st: ranges(mine.loc[mine.status == st, "period"].tolist())
                          for st in ("complete", "partial", "sample")},
         })

@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -105,6 +107,30 @@ def test_status_json_reports_coverage_rejects_and_last_load(built_db):
     assert info["rejected_rows"] == duplicates
     manifest = pd.read_csv(MANIFEST, dtype=str)
     assert info["last_load"]["file"] == f"data/{manifest.file.iloc[-1]}"  # a build loads the manifest in order
+
+
+def test_status_says_counts_not_incidents_for_a_count_source(built_db):
+    """kcpd_nbhd counts by neighborhood and month: its number of incidents is unknown, null in JSON, never 0."""
+    info = json.loads(run("etl", "status", "--json", env_db=built_db).stdout)
+    kinds = {s["source"]: s for s in info["sources"]}
+    assert kinds["kcpd_nbhd"]["incidents"] is None and kinds["gva"]["incidents"] > 0
+    text = run("etl", "status", env_db=built_db).stdout
+    line = next(x for x in text.splitlines() if x.startswith("kcpd_nbhd "))
+    assert "counts, not incidents" in line and " 0 incidents" not in line
+
+
+def test_a_file_whose_every_row_is_rejected_exits_2_and_keeps_them(db_copy, tmp_path):
+    """The bad-input corpus's future-date row alone: nothing loads, so the load is bad input (exit 2, one line), and
+    the row is kept with its reason."""
+    lines = (Path(__file__).parent / "data/bad/kcpd_future_date.csv").read_text().splitlines()
+    bad = tmp_path / "only_bad.csv"
+    bad.write_text("\n".join([lines[0]] + [x for x in lines[1:] if "2099-" in x]) + "\n")
+    out = run("etl", "--quiet", "load", str(bad), "--source", "kcpd", env_db=db_copy)
+    assert out.returncode == 2 and out.stderr.strip() == f"error: {bad}: no row loaded, all 1 rejected"
+    with duckdb.connect(str(db_copy), read_only=True) as c:
+        assert c.execute("SELECT count(*) FROM rejects WHERE reason LIKE '%future%'").fetchone()[0] == 1
+    folder = run("etl", "load", str(tmp_path), "--source", "kcpd", env_db=db_copy)
+    assert folder.returncode == 2 and folder.stderr.strip().endswith("is a folder: give one file")
 
 
 def test_load_of_a_missing_file_is_a_clear_error(built_db):

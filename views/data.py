@@ -17,7 +17,7 @@ st.markdown(
 st.subheader("Sources")
 st.table([{"source (its id in links and the CLI)": f"{s['label']} ({s['source']})",
            "kind": s["kind"].replace("_", " "), "unit": s["unit"],
-           "incidents": f"{s['incidents']:,}" if s["incidents"] else "counts, not incidents",
+           "incidents": "counts, not incidents" if s["incidents"] is None else f"{s['incidents']:,}",
            "covered": "; ".join(f"{k}: {', '.join(v)}" for k, v in s["coverage"].items() if v) or "no coverage",
            "caveat": s["caveat"]} for s in info["sources"]])
 for s in info["sources"]:
