@@ -68,10 +68,18 @@ def print_json(data) -> None:
 def cmd_counts(args: argparse.Namespace) -> int:
     """`counts`: the total a page shows for the filter, with its monthly series. Months without data print as null
     ("no data" in text), never 0, and are listed, so a partial total is not taken for a full one."""
+    from analytics import filters
+
     f = queries.Filter(args.source, args.category, args.start, args.end, args.area)
+    note = None
     with connect() as con:
+        if queries.validate(con, f).kind != "incidents" and f.start <= f.end and (
+                (f.start, f.end) != filters.whole_month_span(f.start, f.end)):  # as the pages read it, and say so
+            f = queries.Filter(f.source, f.category, *filters.whole_month_span(f.start, f.end), f.area)
+            note = f"{f.source} counts whole months: the period is read as {f.start} to {f.end}"
         result = queries.total(con, f)
         series = queries.monthly(con, f)
+    result["period_read_as"] = [str(f.start), str(f.end)]
     result["monthly"] = [
         {"month": m.strftime("%Y-%m"), "n": None if n != n else int(n), "status": st}  # n != n: NaN
         for m, n, st in zip(series["month"], series["n"], series["status"], strict=True)
@@ -80,6 +88,8 @@ def cmd_counts(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         n = "no data" if result["n"] is None else result["n"]
+        if note:
+            print(note)
         print(f"{f.category} ({f.source}) in {result['area']}, {f.start} to {f.end}: {n}")
         if result["missing_months"]:
             print(f"no data for: {', '.join(result['missing_months'])}")

@@ -133,6 +133,21 @@ def test_a_file_whose_every_row_is_rejected_exits_2_and_keeps_them(db_copy, tmp_
     assert folder.returncode == 2 and folder.stderr.strip().endswith("is a folder: give one file")
 
 
+def test_counts_of_part_of_a_month_from_a_monthly_source_says_it_reads_the_whole_month(built_db):
+    """Blind review: 1-15 January from KCPD's monthly counts printed "2024-01-01 to 2024-01-15: 838", January's
+    whole count (from the raw file) under the wrong period."""
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    january = int(raw[raw.month == "2024-01"].persons.sum())
+    out = run("analytics", "counts", "--source", "kcpd_nbhd", "--category", "persons", "--start", "2024-01-01",
+              "--end", "2024-01-15", env_db=built_db)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["kcpd_nbhd counts whole months: the period is read as 2024-01-01 to 2024-01-31",
+                                       f"persons (kcpd_nbhd) in Kansas City, 2024-01-01 to 2024-01-31: {january}"]
+    data = json.loads(run("analytics", "counts", "--source", "kcpd_nbhd", "--category", "persons", "--start",
+                          "2024-01-01", "--end", "2024-01-15", "--json", env_db=built_db).stdout)
+    assert data["period_read_as"] == ["2024-01-01", "2024-01-31"] and data["n"] == january
+
+
 def test_load_of_a_missing_file_is_a_clear_error(built_db):
     out = run("etl", "load", "nope.csv", "--source", "kcpd", env_db=built_db)
     assert out.returncode == 2 and "no such file" in out.stderr
