@@ -162,6 +162,9 @@ def test_hotspot_ranking_and_data_page_downloads(app_server, pages, con):
         page.get_by_role("button", name="Download the ranking (CSV)").click()
     ranking = pd.read_csv(info.value.path())
     assert len(ranking) == 246 and ranking["n"].sum() > 200  # every neighborhood, with 2016's placed shootings
+    # the period names the file, and the components the page's table shows travel with it
+    assert info.value.suggested_filename == "kc_ranking_gva_shooting_2016-01-01_2016-12-31.csv"
+    assert {"emerging", "early_warning", "persistence_years"} <= set(ranking.columns)
     open_app(page, app_server.url + "/data")
     with page.expect_download() as info:
         page.get_by_role("button", name="Download every rejected row (CSV)").click()

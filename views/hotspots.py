@@ -107,7 +107,7 @@ if picked_area:
 st.caption("Click a neighborhood to open its profile for the same period and source. Neighborhood rates use 2010 "
            "Census population. Points on GVA's city-centre placeholder are never mapped.")
 if table is not None:
-    web.download("Download what the map shows (CSV)", web.csv_bytes(table), file_name=f"kc_{source}_{layer}.csv",
+    web.download("Download what the map shows (CSV)", web.csv_bytes(table), file_name=f"kc_{source}_{layer}_{start}_{end}.csv",
                  mime="text/csv", key="h_download_map")
 elif nbhd_geo is not None:
     st.caption("The map's numbers (every neighborhood's count, rate and smoothed rate) are in the ranking's download "
@@ -143,8 +143,11 @@ if ranking:
         st.caption(text.components_caption(comp_notes) + " ".join(text.component_columns(comp, comp_notes)[1]))
     shown = text.ranking_table(ranking, comp, comp_notes)
     st.dataframe(shown, hide_index=True, width="stretch", height=420, column_config=text.column_config(shown.columns))
-    web.download("Download the ranking (CSV)", web.csv_bytes(ranking["table"]),
-                 file_name=f"kc_ranking_{source}_{category}.csv", mime="text/csv", key="h_download_rank")
+    # the components the table shows travel with it, and the period names the file (blind review: two downloads of
+    # different periods could not be told apart, and the emerging and early-warning columns were missing)
+    download = ranking["table"] if comp is None else ranking["table"].merge(comp, on="area_id", how="left")
+    web.download("Download the ranking (CSV)", web.csv_bytes(download),
+                 file_name=f"kc_ranking_{source}_{category}_{start}_{end}.csv", mime="text/csv", key="h_download_rank")
 
 # --- Gi* ---
 st.subheader("Hot and cold spots (Getis-Ord Gi*)")
