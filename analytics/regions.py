@@ -210,13 +210,23 @@ def overlap_caveat(row: dict) -> str:
     return f"Another registry event, {row['name']} ({when}), worked in {where} ({part}) during the {windows}: {whose}."
 
 
+def few_residents(con) -> set[str]:
+    """Neighborhoods under the ranking's MIN_RANK_POPULATION residents (2010 Census): hospital, downtown and
+    nightlife districts whose incidents are mostly visitors' and workers'. They are not suggested as comparisons for
+    a residential footprint (blind review: Hospital Hill, 378 residents, matched Independence Avenue)."""
+    from analytics.hotspots import MIN_RANK_POPULATION
+
+    return {a for (a,) in con.execute("SELECT area_id FROM areas WHERE area_type = 'neighborhood' AND population < ?",
+                                      [MIN_RANK_POPULATION]).fetchall()}
+
+
 def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFrame,
             others: list[CanvassEvent] | None = None) -> Regions:
     """Footprint, buffer and comparison regions for the event, comparisons matched on the before window only.
 
     Neighborhoods within twice the buffer distance of the footprint are never comparisons, so displacement next
-    door cannot leak into the control; neighborhoods of `others` (the other registry events) are left out of the
-    comparison pools too. For the areas unit every region is a union of whole neighborhoods, since that is all the
+    door cannot leak into the control; neighborhoods of `others` (the other registry events) and those with few
+    residents (`few_residents`) are left out of the comparison pools too. For the areas unit every region is a union of whole neighborhoods, since that is all the
     counts know. Comparisons the design names are used as given.
     """
     shapes = neighborhood_shapes(con)
@@ -232,6 +242,7 @@ def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFram
     left_out = other_sites(event, others or [], shapes, f_areas)
     exclude = set(f_areas) | set(b_areas) | {a for a, s in shapes.items() if s.intersects(exclude_zone)}
     exclude |= {a for areas in left_out.values() for a in areas}
+    exclude |= few_residents(con)  # never suggested; a design may still name one
     if design.unit == "areas":
         treated_before = before_matrix[f_areas].sum(axis=1)
         buffer_shape = shapely.union_all([shapes[a] for a in b_areas]) if b_areas else shapely.Polygon()
