@@ -226,8 +226,8 @@ def regions(con, event: CanvassEvent, design: Design, before_matrix: pd.DataFram
 
     Neighborhoods within twice the buffer distance of the footprint are never comparisons, so displacement next
     door cannot leak into the control; neighborhoods of `others` (the other registry events) and those with few
-    residents (`few_residents`) are left out of the comparison pools too. For the areas unit every region is a union of whole neighborhoods, since that is all the
-    counts know. Comparisons the design names are used as given.
+    residents (`few_residents`) are left out of the comparison pools too. For the areas unit every region is a
+    union of whole neighborhoods, since that is all the counts know. Comparisons the design names are used as given.
     """
     shapes = neighborhood_shapes(con)
     f_areas = footprint_neighborhoods(event, shapes)
