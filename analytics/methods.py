@@ -235,7 +235,8 @@ def compare(con, event: CanvassEvent, before: int = synth.BEFORE, after: int = s
         pct = None if et["before"] == 0 else _pct(et["after"] / na / (et["before"] / nb) - 1)
         uneven = ev["undercounted"]  # the same windows and source: the evaluation found them already
         rows.append({"method": "Poisson e-test, raw change in the footprint (no comparison)", "estimate_pct": pct,
-                     "statistic": None if et["p_value"] is None else f"p = {et['p_value']:.3f}",
+                     # no p beside "no verdict" (blind review: "+15.4%, p = 0.002" over undercounted months)
+                     "statistic": None if et["p_value"] is None or uneven else f"p = {et['p_value']:.3f}",
                      "threshold": "p < 0.05 (not calibrated: it tests a raw change, not an effect)",
                      "call": "no verdict" if uneven else {"up": "rise", "down": "drop", "too few to tell":
                                                           "no verdict"}.get(et["verdict"], "no change"),

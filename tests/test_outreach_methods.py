@@ -53,3 +53,20 @@ def test_the_methods_threshold_is_reconciled_and_the_wdd_table_fits(built_db, co
     labels = {config[c].get("label", c) for c in order}
     assert not labels & {"z", "SE", "SE a month"}, labels
     assert not table.value["% of the level before"].isin(["-0%", "+0%"]).any()
+
+
+def test_the_methods_e_test_over_undercounted_months_gives_no_p_value(con):
+    """Blind review: the methods' e-test row for Independence Avenue read "+15.4%, p = 0.002" though its 36-month
+    window mixes months KCPD's neighborhood file undercounts (coverage notes) with full ones: no verdict, no p."""
+    import pandas as pd
+
+    from kcvt.settings import DATA_DIR
+
+    notes = pd.read_csv(DATA_DIR / "reference/coverage_notes.csv")
+    notes = notes[(notes.source_id == "kcpd_nbhd") & (notes.status == "partial")]
+    partial = {str(p) for n in notes.itertuples() for p in pd.period_range(n.start, n.end, freq="M")}
+    other = methods.compare(con, registry.get("independence-ave-2023-11-29"))
+    window = pd.period_range(end=pd.Period("2023-10", "M"), periods=other["windows_months"]["before"], freq="M")
+    assert {str(p) for p in window} & partial and {str(p) for p in window} - partial  # mixed
+    row = next(m for m in other["methods"] if m["method"].startswith("Poisson e-test"))
+    assert row["call"] == "no verdict" and row["statistic"] is None

@@ -79,7 +79,7 @@ def test_a_what_if_date_on_ruskin_heights_is_evaluated_and_labelled_unsaved(buil
     at.date_input(key=f"whatif_{RUSKIN}").set_value(date(2024, 3, 6)).run()
     assert not at.exception
     assert any("not saved" in w.value and "2024-03-06" in w.value for w in at.warning)
-    assert at.subheader[0].value == "Result (what-if date, not saved)"
+    assert at.subheader[0].value == "Result for a canvass on 2024-03-06 (what-if date, not saved)"
     assert link(at) == {"event": RUSKIN, "date": "2024-03-06"}
     assert not [b for b in at.button if b.key == "save_whatif"]  # readers try dates; only editors save them
     # the counts are Ruskin Heights' own, in the 6 months either side of March 2024, from the raw file

@@ -136,7 +136,8 @@ with tab_eval:
                           value=linked_date if from_link else None, min_value=web.filters_bounds()[0],
                           max_value=web.filters_bounds()[1], key=f"whatif_{chosen}",
                           help="Evaluates this event as if it had happened on that date. Only editors can save a "
-                               "date to the registry.")
+                               "date to the registry. A date typed outside the accepted range is not taken (the "
+                               "field turns red) and the evaluation below stays on the date it names.")
     when = tried or event.start_date
     if when is None:
         for p in problems if fresh else []:
@@ -215,7 +216,7 @@ with tab_eval:
         st.stop()
 
     what_if = " (what-if date, not saved)" if when != event.start_date else ""
-    st.subheader(f"Result{what_if}")
+    st.subheader(f"Result for a canvass on {when}{what_if}")  # the date evaluated, whatever the field shows
     st.markdown(f"**In short:** {result['in_short']}")
     st.markdown(f"**Footprint:** {result['verdict']}  \n**Displacement:** {result['displacement']}")
     for caveat in result["caveats"][:len(result["overlapping_events"])]:  # the overlaps come first
