@@ -149,7 +149,8 @@ def default_design(con: duckdb.DuckDBPyConnection, event: CanvassEvent) -> tuple
     span = sorted(queries.covered_months(con, source))
     years = f" ({span[0]:%Y}-{span[-1]:%Y})" if span else ""
     why = ("No incident-level shooting data covers these windows; KCPD crimes against persons by neighborhood-month "
-           f"is the only continuous series{years}. It is dominated by simple assault; see the caveats below.")
+           f"is the only series with every month{years}, though it undercounts some years (the coverage line and "
+           "the caveats below name them). It is dominated by simple assault.")
     published = [m for m in months["after"] if span and m <= pd.Timestamp(span[-1])]
     if span and 0 < len(published) < len(months["after"]):
         return Design("areas", source, measure, months_after=len(published)), (

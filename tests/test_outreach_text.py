@@ -321,3 +321,12 @@ def test_suggested_comparisons_leave_out_neighborhoods_with_few_residents(con):
     named = evaluation.evaluate(con, registry.get(INDEPENDENCE), evaluation.Design(comparison=["Hospital Hill"]),
                                 with_placebos=False)
     assert named["comparison_areas"] == ["Hospital Hill"]
+
+
+def test_the_default_measure_says_its_series_undercounts_some_years(con):
+    """Blind review: "the only continuous series (2015-2026)" sat beside a coverage line listing partial years. The
+    partial years come from the coverage notes; the sentence now says the series undercounts some."""
+    notes = pd.read_csv(DATA_DIR / "reference/coverage_notes.csv")
+    assert ((notes.source_id == "kcpd_nbhd") & (notes.status == "partial")).any()
+    _, why = evaluation.default_design(con, registry.get(INDEPENDENCE))
+    assert "though it undercounts some years" in why and "continuous" not in why
