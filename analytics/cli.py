@@ -73,9 +73,8 @@ def cmd_counts(args: argparse.Namespace) -> int:
     f = queries.Filter(args.source, args.category, args.start, args.end, args.area)
     note = None
     with connect() as con:
-        if queries.validate(con, f).kind != "incidents" and f.start <= f.end and (
-                (f.start, f.end) != filters.whole_month_span(f.start, f.end)):  # as the pages read it, and say so
-            f = queries.Filter(f.source, f.category, *filters.whole_month_span(f.start, f.end), f.area)
+        if span := filters.widened(queries.validate(con, f).kind == "incidents", f.start, f.end):  # as pages do
+            f = queries.Filter(f.source, f.category, *span, f.area)
             note = f"{f.source} counts whole months: the period is read as {f.start} to {f.end}"
         result = queries.total(con, f)
         series = queries.monthly(con, f)

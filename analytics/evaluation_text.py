@@ -363,10 +363,9 @@ def etest_line(result: dict) -> str:
     chance (p = 0.002)")."""
     line = ("Poisson e-test on the footprint's raw change (the footprint alone, not against the comparisons): "
             f"{result['etest']['sentence']}.")
-    local = result["wdd"]["local"]
-    if local["z"] is None or result.get("undercounted") or result["etest"]["verdict"] not in ("up", "down"):
-        return line
-    if abs(local["z"]) > result["placebo"]["critical_z"]:
+    z = result["wdd"]["local"]["z"]
+    if (z is None or abs(z) > result["placebo"]["critical_z"] or result.get("undercounted")
+            or result["etest"]["verdict"] not in ("up", "down")):  # the two agree, or the e-test is not read
         return line
     nb, na = len(result["windows"]["before"]), len(result["windows"]["after"])
     c = result["counts"]

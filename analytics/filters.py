@@ -79,6 +79,14 @@ def whole_month_span(start: date, end: date) -> tuple[date, date]:
     return date(start.year, start.month, 1), following - timedelta(days=1)
 
 
+def widened(incident_source: bool, start: date, end: date) -> tuple[date, date] | None:
+    """The whole months a count source reads for [start, end] (`whole_month_span`), or None when the period is read
+    as asked (an incident source, whole months already, or start after end). Pages and the CLI say when it widens."""
+    if incident_source or start > end or (start, end) == whole_month_span(start, end):
+        return None
+    return whole_month_span(start, end)
+
+
 def covered_range(coverage: pd.DataFrame, source: str) -> tuple[date, date]:
     """First and last day a source covers (month grain)."""
     months = pd.to_datetime(coverage.loc[coverage.source_id == source, "period"])

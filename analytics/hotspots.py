@@ -399,8 +399,8 @@ def gi_star_counts(counts: pd.Series, cells: list[str], alpha: float = GI_ALPHA,
     Benjamini-Hochberg false-discovery-rate threshold at `alpha` (esda.fdr). A cell with no incidents is never a hot
     spot. Small counts: a significant cell is hot only with at least MIN_RANK_EVENTS incidents in it and its
     neighbours, cold only where the city's average would put at least that many there (the ranking's and the
-    Emerging page's 'too few to tell' line);
-    otherwise it is TOO_FEW_SPOT. Cells without a neighbour on the grid (islands) are left out.
+    Emerging page's 'too few to tell' line); otherwise it is TOO_FEW_SPOT. Cells without a neighbour on the grid
+    (islands) are left out.
     """
     grid = set(cells)
     neighbours = {c: [n for n in h3.grid_disk(c, 1) if n != c and n in grid] for c in cells}

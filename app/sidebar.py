@@ -96,8 +96,8 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
             chosen_area = None if choice == "Whole city" else choice
         incident_source = bool(all_sources.set_index("source_id").loc[source, "kind"] == "incidents")
         notes = []
-        if not incident_source and start <= end and (start, end) != filters.whole_month_span(start, end):
-            start, end = filters.whole_month_span(start, end)
+        if span := filters.widened(incident_source, start, end):
+            start, end = span
             notes.append(f"{labels[source]} counts whole months: the period is read as {start} to {end}.")
         armed = False
         if firearm:
