@@ -18,7 +18,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 setup: $(BIN)/.installed
 
 run: setup
-	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
+	$(BIN)/python -m app.serve --server.port $(PORT)
 
 build: setup
 	$(BIN)/python -m etl build

@@ -78,8 +78,9 @@ def free_port() -> int:
 
 
 def start_app(port: int, env: dict, log: Path) -> subprocess.Popen:
-    """`streamlit run dashboard.py` on a port, logging to a file; returns once /_stcore/health answers."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
+    """The app's server (`python -m app.serve`, as `make run`) on a port, logging to a file; returns once
+    /_stcore/health answers."""
+    cmd = [sys.executable, "-m", "app.serve", "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **env})
     for _ in range(600):

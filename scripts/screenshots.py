@@ -2,7 +2,7 @@
 
     python scripts/screenshots.py [--out docs/screenshots]
 
-Starts `streamlit run dashboard.py` on a free port against the current database, waits
+Starts the app (`python -m app.serve`) on a free port against the current database, waits
 for it to answer and finish running, and saves one PNG per page.
 """
 

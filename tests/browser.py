@@ -51,8 +51,9 @@ def _healthy(port: int) -> bool:
 
 
 def start_app(port: int, log: Path, env: dict | None = None, secrets: Path | None = None) -> subprocess.Popen:
-    """`streamlit run dashboard.py` on a free port, logging to a file; returns once /_stcore/health answers."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
+    """The app's server (`python -m app.serve`, as `make run`) on a free port, logging to a file; returns once
+    /_stcore/health answers."""
+    cmd = [sys.executable, "-m", "app.serve", "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1",
            "--server.fileWatcherType", "none"]
     if secrets:

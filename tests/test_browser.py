@@ -8,6 +8,7 @@ last and leaves it as it found it. The load test has a server of its own (test_b
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -287,6 +288,19 @@ def test_the_server_warms_every_page_once_for_its_database(app_server):
     log = app_server.log.read_text()
     assert log.count(warm.DONE) == 1 and f"{len(warm.PATHS)} pages in" in log, log[-2000:]
     assert "warm-up stopped" not in log and "shows an error" not in log, log[-2000:]
+
+
+def test_the_launcher_imports_before_serving_and_its_log_stays_quiet(app_server):
+    """The browser tests' server is `python -m app.serve` (as `make run`): it answers pages, and importing the app's
+    modules before Streamlit's runtime exists leaves none of the 'No runtime found' lines (one per cached function)
+    that this would otherwise print."""
+    from app import serve
+
+    assert "app.web" in serve.PRELOAD and "statsmodels" not in " ".join(serve.PRELOAD)  # the heavy ones stay lazy
+    log = app_server.log.read_text()
+    assert "No runtime found" not in log and "Traceback" not in log, log[:2000]
+    with urllib.request.urlopen(f"{app_server.url}/_stcore/health", timeout=30) as r:  # noqa: S310 (local server)
+        assert r.status == 200
 
 
 def _add_chip(page, chooser, option: str) -> None:
