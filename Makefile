@@ -1,6 +1,6 @@
 # Two commands for a fresh machine: `make run` (set up, build the database on first
 # run, open the app) and `make test` (set up, run every test: unit, app, browser and slow tiers).
-# `make test-fast` runs the unit tier only (under a minute) for day-to-day work.
+# `make test-fast` runs the unit tier only (about two minutes on 2 cores) for day-to-day work.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin

@@ -18,9 +18,12 @@ test (browser and slow) runs last.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import os
 import shutil
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -40,6 +43,21 @@ _SLOW_NAMES = {"subprocess", "Popen", "executable",  # a child process (subproce
 _SLOW_FIXTURES = {"db_copy"}  # a private database file the test loads into
 # The shared app server's registry-editing password (in a secrets file, as a deployment sets it)
 EDIT_PASSWORD = "correct horse"  # noqa: S105 (a test secret)
+
+
+def analytics_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m analytics ARGS` run in this process, its exit code and output as a child's would be. A child Python
+    spent 2-4 s importing pandas, DuckDB, statsmodels and esda again on every call (a minute of the suite in all);
+    the real entry point keeps its own tests (test_cli.py)."""
+    from analytics import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["python", "-m", "analytics", *args], code, out.getvalue(), err.getvalue())
 
 
 def in_ci() -> bool:

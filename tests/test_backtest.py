@@ -6,8 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import subprocess
-import sys
 from datetime import date
 
 import numpy as np
@@ -18,15 +16,19 @@ from streamlit.testing.v1 import AppTest
 from analytics import backtest, emerging, warning
 from analytics.queries import Filter
 from kcvt.settings import DATA_DIR, ROOT
-from tests.conftest import RAW
+from tests.conftest import RAW, analytics_cli
 
 YEARS = range(2017, 2026)
 
 
+#: a backtest run (nine years of emerging hot spots and watch lists, about 10 s) is heavy computation, the slow tier's
+#: like the calibration's placebos: `make test-fast` stays a quick loop
+BACKTEST = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def cli(built_db) -> dict:
-    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "kcpd_nbhd", "--category",
-                          "persons", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = analytics_cli("backtest", "--source", "kcpd_nbhd", "--category", "persons", "--json")
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -71,6 +73,7 @@ def _row(cli: dict, year: int, strategy: str) -> dict:
     return next(r for r in cli["table"] if r["year"] == year and r["strategy"] == strategy)
 
 
+@BACKTEST
 def test_naive_baseline_matches_a_groupby_on_the_raw_file(cli, by_year):
     for y in YEARS:
         picks, now = top(by_year[y - 1], 20), by_year[y]
@@ -80,6 +83,7 @@ def test_naive_baseline_matches_a_groupby_on_the_raw_file(cli, by_year):
         assert row["caught"] == len(set(picks) & set(top(now, 20))) and row["places"] == 20
 
 
+@BACKTEST
 def test_smoothed_rate_ranking_matches_marshalls_formula(cli, by_year, population):
     for y in YEARS:
         picks, now = top(marshall(by_year[y - 1], population), 20), by_year[y]
@@ -89,6 +93,7 @@ def test_smoothed_rate_ranking_matches_marshalls_formula(cli, by_year, populatio
         assert row["caught"] == len(set(picks) & set(top(now, 20)))
 
 
+@BACKTEST
 def test_signal_picks_are_scored_against_the_raw_file_and_a_baseline_of_equal_size(cli, by_year):
     for y in YEARS:
         picks, now = cli["picks"][str(y)]["signals"], by_year[y]
@@ -104,6 +109,7 @@ def test_signal_picks_are_scored_against_the_raw_file_and_a_baseline_of_equal_si
         assert row["caught"] == len(set(picks) & set(top(now, 20)))
 
 
+@BACKTEST
 def test_the_summary_is_the_mean_over_the_years_with_picks(cli):
     """A year whose signals picked no neighborhood is not scored: its share and catch are null, never 0.0 and 0, and
     the averages leave it out (blind review: 0.0% pulled the signals' average down)."""
@@ -161,6 +167,7 @@ def test_a_year_with_months_missing_is_no_data_not_a_smaller_count(con, by_year)
     assert (comp["persistence_of"] == 11).all() and comp.attrs["persistence_years"] == "2015-2025"
 
 
+@BACKTEST
 def test_docs_backtest_shows_the_cli_figures(cli):
     doc = (ROOT / "docs/backtest.md").read_text()
     for y in YEARS:
@@ -182,6 +189,7 @@ def _gva_months() -> pd.Series:
     return shot.groupby(shot.date.str[:7]).size()
 
 
+@BACKTEST
 def test_signals_that_cannot_be_computed_are_null_not_zero(built_db):
     """GVA has months with fewer than 30 shootings in every year (the raw files; placed ones are fewer still), so
     monthly Gi* is refused: the signals are null in JSON and 'not computable' in the text, never 0; years without
@@ -190,8 +198,7 @@ def test_signals_that_cannot_be_computed_are_null_not_zero(built_db):
     assert all((months[months.index.str.startswith(y)] < emerging.MIN_EVENTS_PER_SLICE).any()
                for y in ("2014", "2015", "2016", "2017"))
     whole = {int(y) for y in {m[:4] for m in months.index} if sum(m.startswith(y) for m in months.index) == 12}
-    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "gva", "--category", "shooting",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = analytics_cli("backtest", "--source", "gva", "--category", "shooting", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     scored = [y for y in YEARS if {y - 1, y} <= whole]
@@ -202,28 +209,27 @@ def test_signals_that_cannot_be_computed_are_null_not_zero(built_db):
             row = _row(data, y, strategy)
             assert row["places"] is None and row["share_pct"] is None and row["caught"] is None
         assert _row(data, y, "count")["places"] == 20
-    text = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "gva", "--category",
-                           "shooting"], cwd=ROOT, capture_output=True, text=True, timeout=600).stdout
+    text = analytics_cli("backtest", "--source", "gva", "--category", "shooting").stdout
     assert "not computable" in text and " 0.0 " not in text
     for y in data["skipped"]:
         assert f"{y} skipped: no whole year of neighborhood-level data" in text
 
 
+@BACKTEST
 def test_a_last_year_without_whole_data_is_said_to_be_skipped(built_db):
     """The raw neighborhood file stops in 2026-06: --last 2026 says 2026 is skipped and why."""
     raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
     assert raw.month.max() < "2026-12"
-    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--first", "2025", "--last", "2026"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = analytics_cli("backtest", "--first", "2025", "--last", "2026")
     assert out.returncode == 0, out.stderr
     assert "2026 skipped: no whole year of neighborhood-level data for 2026" in out.stdout
 
 
+@BACKTEST
 def test_the_cli_text_reads_as_words_with_whole_counts(built_db, cli):
     """Without --json, the summary has headings in words (no machine ids) and counts as counts: the naive
     baseline picks 20 a year, so its average is "20", never "20.0"; the years scored are whole."""
-    out = subprocess.run([sys.executable, "-m", "analytics", "backtest", "--source", "kcpd_nbhd", "--category",
-                          "persons"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = analytics_cli("backtest", "--source", "kcpd_nbhd", "--category", "persons")
     assert out.returncode == 0, out.stderr
     for raw in ("strategy", "share_pct", "smoothed_rate", "count_same_size"):
         assert raw not in out.stdout, raw

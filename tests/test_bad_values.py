@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import cli, filters
 from kcvt.settings import ROOT
+from tests.conftest import analytics_cli
 
 COUNTS = ["counts", "--category", "shooting", "--source", "gva"]
 RANK = ["rank", "--category", "shooting", "--source", "gva"]
@@ -70,24 +71,18 @@ BAD = {
 }
 
 
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """`python -m analytics ...` in this process: (exit code, stdout, stderr). argparse exits by SystemExit."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize(("argv", "says"), list(BAD.values()), ids=list(BAD))
-def test_a_bad_value_is_one_line_and_exit_2(built_db, capsys, argv, says):
-    code, out, err = run_cli(argv, capsys)
+def test_a_bad_value_is_one_line_and_exit_2(built_db, argv, says):
+    code, out, err = astuple(analytics_cli(*argv))
     assert code == 2, (code, out[:300], err[-300:])
     assert out == ""
     assert err.count("\n") == 1 and err.endswith("\n"), err
     assert err.startswith("error: ") and says in err, err
     assert "Traceback" not in err
+
+
+def astuple(done) -> tuple[int, str, str]:
+    return done.returncode, done.stdout, done.stderr
 
 
 def _strict(text: str):
@@ -117,8 +112,8 @@ JSON_COMMANDS = {
 
 
 @pytest.mark.parametrize(("argv", "must_succeed"), list(JSON_COMMANDS.values()), ids=list(JSON_COMMANDS))
-def test_json_output_is_strict(built_db, capsys, argv, must_succeed):
-    code, out, err = run_cli(argv, capsys)
+def test_json_output_is_strict(built_db, argv, must_succeed):
+    code, out, err = astuple(analytics_cli(*argv))
     if code == 2 and not must_succeed:
         assert out == "" and err.count("\n") == 1
         return

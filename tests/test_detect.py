@@ -4,8 +4,6 @@ brute-force simulation written here from the WDD formula (analytics.wdd)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,8 +11,7 @@ import pytest
 
 from analytics import detect, registry
 from analytics.wdd import wdd
-from kcvt.settings import ROOT
-from tests.conftest import RAW
+from tests.conftest import RAW, analytics_cli
 
 COUNCIL = ["Ruskin Heights", "Independence Plaza", "North Town Fork Creek", "Marlborough Heights/Marlborough Pride",
            "Ivanhoe Northeast", "Ivanhoe Southeast", "Ivanhoe Southwest"]
@@ -106,8 +103,7 @@ def test_watching_every_month_holds_the_false_positive_rate(council):
 
 
 def test_cli_detectable_matches_the_library(built_db, con):
-    out = subprocess.run([sys.executable, "-m", "analytics", "detectable", "--event", "council-2026-ivanhoe",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = analytics_cli("detectable", "--event", "council-2026-ivanhoe", "--json")
     assert out.returncode == 0, out.stderr
     lib = detect.track(con, None, ["council-2026-ivanhoe"])
     cli = json.loads(out.stdout)

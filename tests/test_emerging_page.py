@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,11 +15,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import backtest, briefing, emerging, warning
-from analytics import cli as analytics_cli
+from analytics import backtest, briefing, cli, emerging, warning
 from analytics.queries import Filter
 from kcvt.settings import DATA_DIR, ROOT
-from tests.conftest import RAW
+from tests.conftest import RAW, analytics_cli
 from tests.test_page_text import check
 
 NBHD = Filter("kcpd_nbhd", "persons", date(2015, 1, 1), date(2026, 6, 30))
@@ -145,7 +143,7 @@ def test_briefing_prints_on_one_page(briefing_html, tmp_path):
 
 def test_every_option_of_the_new_commands_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
-    sub = next(a for a in analytics_cli.parser()._actions if a.dest == "command")
+    sub = next(a for a in cli.parser()._actions if a.dest == "command")
     for name in COMMANDS:
         line = next((x for x in readme.splitlines() if f"`python -m analytics {name}" in x), "")
         assert line, f"{name} is not in README's command table"
@@ -154,10 +152,6 @@ def test_every_option_of_the_new_commands_is_in_the_readme():
                 if flag not in ("-h", "--help"):
                     assert flag in line, f"{name} {flag} is not documented in README"
 
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analytics", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -175,13 +169,13 @@ def _run(*args: str) -> subprocess.CompletedProcess:
      "is after last year"),
 ])
 def test_a_bad_value_is_one_line_and_exit_2(built_db, args, message):
-    out = _run(*args)
+    out = analytics_cli(*args)
     assert out.returncode == 2 and out.stdout == ""
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
 def test_emerging_cli_gives_the_page_numbers(built_db, con):
-    out = _run("emerging", "--source", "kcpd_nbhd", "--category", "persons", "--slice", "quarter", "--place",
+    out = analytics_cli("emerging", "--source", "kcpd_nbhd", "--category", "persons", "--slice", "quarter", "--place",
                "Lykins", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)

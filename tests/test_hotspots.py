@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import subprocess
-import sys
 from datetime import date
 
 import duckdb
@@ -20,7 +18,7 @@ from statsmodels.stats.rates import test_poisson_2indep as poisson_etest
 from analytics import hotspots, profile, watch
 from analytics.queries import Filter
 from kcvt.settings import DATA_DIR, ROOT
-from tests.conftest import RAW
+from tests.conftest import RAW, analytics_cli
 
 GVA_2016 = Filter("gva", "shooting", date(2016, 1, 1), date(2016, 12, 31))
 
@@ -195,9 +193,8 @@ def test_victim_groups_of_one_or_two_people_are_hidden(con, neighborhood_polygon
 
 
 def test_rank_cli_gives_the_page_table(built_db, con):
-    out = subprocess.run([sys.executable, "-m", "analytics", "rank", "--category", "shooting", "--source", "gva",
-                          "--start", "2016-01-01", "--end", "2016-12-31", "--json"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = analytics_cli("rank", "--category", "shooting", "--source", "gva", "--start", "2016-01-01", "--end",
+                        "2016-12-31", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     lib = hotspots.rank(con, GVA_2016)["table"]
@@ -492,9 +489,8 @@ def test_a_ranking_over_months_without_data_is_refused_naming_them(con):
 
 
 def test_uncovered_rank_cli_refuses_with_one_line_and_exit_2(built_db):
-    out = subprocess.run([sys.executable, "-m", "analytics", "rank", "--source", "kcpd", "--start", "2024-07-01",
-                          "--end", "2025-12-31", "--category", "persons", "--json"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = analytics_cli("rank", "--source", "kcpd", "--start", "2024-07-01", "--end", "2025-12-31", "--category",
+                        "persons", "--json")
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and "2024-07 to 2025-12" in out.stderr and "not covered" in out.stderr
 
@@ -642,9 +638,8 @@ def test_the_evaluation_map_opens_on_its_footprint_and_every_comparison():
 
 
 def test_hotspots_cli_gives_the_pages_gi_star_concentration_and_rates(built_db, con):
-    out = subprocess.run([sys.executable, "-m", "analytics", "hotspots", "--category", "shooting", "--source", "gva",
-                          "--start", "2016-01-01", "--end", "2016-12-31", "--by", "rate", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    out = analytics_cli("hotspots", "--category", "shooting", "--source", "gva", "--start", "2016-01-01", "--end",
+                        "2016-12-31", "--by", "rate", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
     gi = hotspots.gi_star(con, GVA_2016)
@@ -655,13 +650,11 @@ def test_hotspots_cli_gives_the_pages_gi_star_concentration_and_rates(built_db, 
     rates = hotspots.rank(con, GVA_2016, by="rate")
     assert [r["area_id"] for r in data["rates"]["table"]] == rates["table"]["area_id"].tolist()
     assert data["rates"]["city_rate_per_10k"] == rates["city_rate_per_10k"]
-    few = subprocess.run([sys.executable, "-m", "analytics", "hotspots", "--category", "mass_shooting", "--source",
-                          "gva_mass", "--start", "2025-01-01", "--end", "2025-08-31", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    few = analytics_cli("hotspots", "--category", "mass_shooting", "--source", "gva_mass", "--start", "2025-01-01",
+                        "--end", "2025-08-31", "--json")
     assert few.returncode == 0 and "fewer than 30" in json.loads(few.stdout)["gi_star"]["refused"]
-    none = subprocess.run([sys.executable, "-m", "analytics", "hotspots", "--category", "persons", "--source", "kcpd",
-                           "--start", "2024-07-01", "--end", "2025-12-31"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    none = analytics_cli("hotspots", "--category", "persons", "--source", "kcpd", "--start", "2024-07-01", "--end",
+                         "2025-12-31")
     assert none.returncode == 2 and none.stdout == "" and none.stderr.count("\n") == 1
 
 
@@ -710,9 +703,8 @@ def test_refusals_and_cli_text_name_the_source_and_read_as_a_table(con):
         hotspots.rank(con, Filter("kcpd", "persons", date(2024, 7, 1), date(2025, 12, 31)))
     assert f"for {label} in 18 of the 18 months of" in str(refused.value)
     assert "for kcpd " not in str(refused.value) and "month(s)" not in str(refused.value)
-    out = subprocess.run([sys.executable, "-m", "analytics", "rank", "--category", "shooting", "--source", "gva",
-                          "--start", "2020-01-01", "--end", "2020-04-30", "--top", "5"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    out = analytics_cli("rank", "--category", "shooting", "--source", "gva", "--start", "2020-01-01", "--end",
+                        "2020-04-30", "--top", "5")
     assert out.returncode == 0, out.stderr
     header, *rows = out.stdout.splitlines()
     assert header.split()[:3] == ["rank", "neighborhood", "incidents"] and len(rows) == 5

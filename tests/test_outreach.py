@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -15,8 +13,8 @@ from statsmodels.stats import rates
 
 from analytics import evaluation, registry
 from analytics.wdd import Z90, minimum_detectable_drop, wdd
-from kcvt.settings import REFERENCE_DIR, ROOT
-from tests.conftest import RAW
+from kcvt.settings import REFERENCE_DIR
+from tests.conftest import RAW, analytics_cli
 
 INDEPENDENCE = "independence-ave-2023-11-29"
 
@@ -202,23 +200,19 @@ def test_import_keeps_good_rows_and_reports_bad_ones():
     assert {e.event_id for e in registry.load()} >= {"new-walk", "pal-center-2017-07-26"}
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "analytics", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-
 
 def test_cli_evaluate_and_wdd_match_the_library(built_db, con):
-    out = _cli("evaluate", "--event", "independence-ave-2023-11-29", "--json")
+    out = analytics_cli("evaluate", "--event", "independence-ave-2023-11-29", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     lib = evaluation.evaluate(con, registry.get("independence-ave-2023-11-29"))
     assert data["counts"] == lib["counts"] and data["verdict"] == lib["verdict"]
     assert data["summary"] == lib["summary"] == evaluation.summary(lib)
-    plain = _cli("evaluate", "--event", "independence-ave-2023-11-29")
+    plain = analytics_cli("evaluate", "--event", "independence-ave-2023-11-29")
     assert lib["summary"] in plain.stdout
-    w = json.loads(_cli("wdd", "--treated", "24", "12", "--control", "24", "24", "--json").stdout)
+    w = json.loads(analytics_cli("wdd", "--treated", "24", "12", "--control", "24", "24", "--json").stdout)
     assert round(w["local"]["se"], 2) == 9.17
-    events = json.loads(_cli("events", "--json").stdout)
+    events = json.loads(analytics_cli("events", "--json").stdout)
     assert {e["event_id"] for e in events} == set(pd.read_csv(registry.SEED).event_id)
 
 

@@ -4,16 +4,13 @@ real series, keeps each stack's donors clean, and the command line gives the lib
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from analytics import calibrate, panel, program, registry
-from kcvt.settings import ROOT
-from tests.conftest import RAW
+from tests.conftest import RAW, analytics_cli
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +69,7 @@ def test_program_result_and_command_line_agree(built_db, con):
     assert sum(f["share_pct"] for f in lib["footprints"]) == pytest.approx(100, abs=0.5)
     assert {f["event"] for f in lib["footprints"]} == {e.event_id for e in registry.load() if e.program == "council-2026"}
     assert max(r["rel"] for r in lib["event_study"]) == 5
-    out = subprocess.run([sys.executable, "-m", "analytics", "program", "--program", "council-2026", "--placebos", "4",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = analytics_cli("program", "--program", "council-2026", "--placebos", "4", "--json")
     assert out.returncode == 0, out.stderr
     cli = json.loads(out.stdout)
     # floats survive JSON exactly, but two fits of the same regression agree only to about 1e-12 (the solver's
@@ -133,9 +129,7 @@ def test_a_subset_is_named_as_a_subset_and_a_repeated_event_is_refused(built_db,
         program.label("council-2026")  # every event of the program: the program's own name
     with pytest.raises(program.ProgramError, match="named more than once"):
         program.evaluate(con, "council-2026", ["council-2026-ivanhoe", "council-2026-ivanhoe"], n_placebos=4)
-    out = subprocess.run([sys.executable, "-m", "analytics", "program", "--program", "council-2026", "--events",
-                          "council-2026-ivanhoe,council-2026-ivanhoe", "--json"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    out = analytics_cli("program", "--program", "council-2026", "--events", "council-2026-ivanhoe,council-2026-ivanhoe", "--json")
     assert out.returncode == 2 and out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1 and "more than once" in out.stderr
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from analytics import queries, registry
 from app import web
 from kcvt.settings import ROOT
+from tests.conftest import analytics_cli
 
 HOSTILE = ["'; DROP TABLE incidents; --", "\" OR 1=1 --", "=HYPERLINK(\"http://x.invalid\")", "<script>alert(1)</script>",
            "Robert'); DELETE FROM areas; --", "../../etc/passwd", "\x00\x1b[2J", "🙂" * 50]
@@ -76,9 +75,8 @@ def test_hostile_filter_values_are_refused_not_run(con, text):
 
 def test_hostile_cli_arguments_are_refused(built_db, con):
     before = _intact(con)
-    out = subprocess.run([sys.executable, "-m", "analytics", "counts", "--category", "shooting", "--source", "gva",
-                          "--start", "2016-01-01", "--end", "2016-12-31", "--area", HOSTILE[0]], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = analytics_cli("counts", "--category", "shooting", "--source", "gva", "--start", "2016-01-01", "--end",
+                        "2016-12-31", "--area", HOSTILE[0])
     assert out.returncode == 2 and "unknown neighborhood" in out.stderr
     assert _intact(con) == before
 

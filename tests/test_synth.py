@@ -10,7 +10,7 @@ import pytest
 from pysyncon import Synth
 
 from analytics import calibrate, methods, panel, registry, synth
-from tests.conftest import RAW
+from tests.conftest import RAW, analytics_cli
 
 
 @pytest.fixture(scope="module")
@@ -121,17 +121,14 @@ def test_donors_exclude_the_footprint_its_buffer_and_other_active_events(built_d
     assert sum(d["weight"] for d in out["donors"]) == pytest.approx(1, abs=0.01)
 
 
+@pytest.mark.slow  # every method with its calibration, twice (the CLI and the library): about 20 s
 def test_cli_all_gives_the_librarys_numbers(built_db, con):
     import json
-    import subprocess
-    import sys
 
-    from kcvt.settings import ROOT
 
     event = registry.get("prospect-35th-2023-05-17")
     lib = methods.compare(con, event)
-    out = subprocess.run([sys.executable, "-m", "analytics", "evaluate", "--event", event.event_id, "--method", "all",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = analytics_cli("evaluate", "--event", event.event_id, "--method", "all", "--json")
     assert out.returncode == 0, out.stderr
     cli = json.loads(out.stdout)
     syn, mine = cli["synth"], lib["synth"]
@@ -143,8 +140,7 @@ def test_cli_all_gives_the_librarys_numbers(built_db, con):
         if m["calibration"]:
             assert m["threshold"] == m["calibration"]["rule"]
     assert cli["wdd"]["counts"] == lib["wdd"]["counts"]
-    refused = subprocess.run([sys.executable, "-m", "analytics", "evaluate", "--event", event.event_id, "--method",
-                              "synth", "--unit", "points"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    refused = analytics_cli("evaluate", "--event", event.event_id, "--method", "synth", "--unit", "points")
     assert refused.returncode == 2 and "apply to --method wdd only" in refused.stderr
 
 

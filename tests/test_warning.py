@@ -4,8 +4,6 @@ the false-discovery share, months without data are left out (never 0), and the p
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date
 
 import numpy as np
@@ -14,8 +12,8 @@ import pytest
 
 from analytics import warning
 from analytics.queries import BadQuery
-from kcvt.settings import DATA_DIR, ROOT
-from tests.conftest import RAW
+from kcvt.settings import DATA_DIR
+from tests.conftest import RAW, analytics_cli
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +119,7 @@ def test_what_cannot_be_tested_is_refused_with_the_reason(con, source, category,
 
 
 def test_watchlist_cli_prints_the_same_table(built_db, con):
-    out = subprocess.run([sys.executable, "-m", "analytics", "watchlist", "--source", "kcpd_nbhd", "--category",
-                          "persons", "--month", "2025-12", "--json"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    out = analytics_cli("watchlist", "--source", "kcpd_nbhd", "--category", "persons", "--month", "2025-12", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     lib = warning.watchlist(con, "kcpd_nbhd", "persons", "month", date(2025, 12, 1))
