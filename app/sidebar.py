@@ -51,7 +51,6 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
     months (filters.latest_covered_span) instead of all of them.
     """
     params, problems = st.query_params, []
-    coverage = web.coverage_table(key)
     all_sources = web.sources(key)
     labels = dict(zip(all_sources.source_id, all_sources.label, strict=True))
     sources = [s for s in sources if s in labels]
@@ -79,10 +78,9 @@ def filter_sidebar(key: str, prefix: str, sources: list[str], default_source: st
             ids = list(cat_labels)
             categories = [st.selectbox("Category", ids, format_func=cat_labels.get, index=ids.index(wanted[0]),
                                        key=f"{prefix}category_{source}")]
-        first, last = filters.covered_range(coverage, source)
+        first, last = web.covered_range(key, source)
         if recent:  # the latest 24 fully covered months, else the last two covered years
-            first, last = filters.latest_covered_span(coverage, source, 24) or (max(first, date(last.year - 1, 1, 1)),
-                                                                                 last)
+            first, last = web.latest_covered_span(key, source, 24) or (max(first, date(last.year - 1, 1, 1)), last)
         lo, hi = filters.date_bounds()
         span = f"Any day from {lo} to {hi}; a date typed outside that is not taken (the field shows a red mark)."
         start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"),

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from analytics import queries
+from analytics import filters, queries
 from kcvt import status
 from kcvt.db import connect, versioned_path
 from kcvt.settings import db_path
@@ -152,6 +152,26 @@ def coverage_table(db_key: str) -> pd.DataFrame:
     come from it."""
     with cursor(db_key) as cur:
         return status.coverage_table(cur)
+
+
+# The coverage table's derived periods, per database version: pages and the sidebar asked them several times a run,
+# about a fifth of a warm run of the hotspots page (pandas date parsing over the whole table each time)
+@st.cache_data(show_spinner=False, max_entries=64)
+def covered_range(db_key: str, source: str) -> tuple[date, date]:
+    """filters.covered_range of the cached coverage table."""
+    return filters.covered_range(coverage_table(db_key), source)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def coverage_ranges(db_key: str, source: str) -> dict[str, list[str]]:
+    """filters.coverage_ranges of the cached coverage table."""
+    return filters.coverage_ranges(coverage_table(db_key), source)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def latest_covered_span(db_key: str, source: str, months: int) -> tuple[date, date] | None:
+    """filters.latest_covered_span of the cached coverage table."""
+    return filters.latest_covered_span(coverage_table(db_key), source, months)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -763,6 +783,16 @@ def components(db_key: str, source: str, category: str, start: date, end: date) 
     with cursor(db_key) as cur:
         table = bt.components(cur, _f(source, category, start, end), "month", watch)
     return table, dict(table.attrs)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def ranking_csv(db_key: str, source: str, category: str, start: date, end: date, firearm: bool, by: str) -> bytes:
+    """The Hotspots ranking's download: every neighborhood's counts, rates and change with the components the table
+    shows (none with firearm-only, as on the page), made once per choice instead of on every run of the page."""
+    table = ranking(db_key, source, category, start, end, firearm, by)["table"]
+    if not firearm:
+        table = table.merge(components(db_key, source, category, start, end)[0], on="area_id", how="left")
+    return csv_bytes(table)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

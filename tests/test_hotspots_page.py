@@ -211,6 +211,26 @@ def test_the_ranking_gains_the_emerging_pages_components(built_db, con):
     assert not LEAKS.search(" ".join(rendered_text(at)))
 
 
+def test_the_ranking_download_is_made_once_per_choice_with_the_tables_components(built_db):
+    """web.ranking_csv (cached per choice, not rebuilt on every run): every neighborhood's count from the raw file,
+    the components the page's table shows; with firearm-only, where the page shows none, none."""
+    import io
+
+    from app import web
+
+    key = web.db_key()
+    got = pd.read_csv(io.BytesIO(web.ranking_csv(key, "kcpd_nbhd", "persons", date(2024, 7, 1), date(2026, 6, 30),
+                                                 False, "count")))
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    raw = raw[(raw.month >= "2024-07") & (raw.month <= "2026-06")].groupby("neighborhood").persons.sum()
+    counts = got.set_index("area_id")["n"]
+    assert counts.reindex(raw.index).tolist() == raw.tolist() and counts.sum() == raw.sum()
+    assert {"emerging", "early_warning", "persistence_years"} <= set(got.columns)
+    firearm = pd.read_csv(io.BytesIO(web.ranking_csv(key, "gva", "shooting", date(2016, 1, 1), date(2016, 12, 31),
+                                                     True, "count")))
+    assert {"emerging", "early_warning", "persistence_years"}.isdisjoint(firearm.columns) and len(firearm) > 200
+
+
 def test_components_that_cannot_be_computed_say_why_in_one_line(built_db):
     """GVA's default period by month is too sparse for Gi* and has no early warning: no column of blanks or zeros,
     one line each naming why."""

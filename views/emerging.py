@@ -49,7 +49,7 @@ with st.sidebar:
     try:
         first, last = web.emerging_range(key, source, category, slice_)
     except BadQuery:
-        first, last = filters.covered_range(web.coverage_table(key), source)
+        first, last = web.covered_range(key, source)
     lo, hi = filters.date_bounds()
     start = st.date_input("From", filters.parse_date(params.get("start"), first, problems, "start"), min_value=lo,
                           max_value=hi, key=f"e_start_{source}_{category}_{slice_}")

@@ -4,7 +4,7 @@ from datetime import date
 
 import streamlit as st
 
-from analytics import charts, filters
+from analytics import charts
 from app import sidebar, web
 
 key = web.db_key()
@@ -22,7 +22,7 @@ sidebar.check(sel)
 source, chosen, start, end, area, cat_labels = sel.source, sel.categories, sel.start, sel.end, sel.area, sel.category_labels
 
 src = all_sources.set_index("source_id").loc[source]
-ranges = filters.coverage_ranges(coverage, source)
+ranges = web.coverage_ranges(key, source)
 banner = f"**Coverage of {src.label}:** " + "; ".join(f"{k} {', '.join(v)}" for k, v in ranges.items() if v)
 st.info(banner + f"  \nUnit: {src.unit}.", icon=":material/calendar_month:")
 st.warning(src.caveat, icon=":material/info:")

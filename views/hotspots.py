@@ -41,7 +41,7 @@ sidebar.check(sel, {"layer": layer, "by": by})
 
 src = web.sources(key).set_index("source_id").loc[source]
 cat = web.categories(key, source).set_index("category_id").loc[category]
-st.info(text.coverage_banner(src.label, filters.coverage_ranges(web.coverage_table(key), source)) +
+st.info(text.coverage_banner(src.label, web.coverage_ranges(key, source)) +
         f"  \nUnit: {src.unit}.", icon=":material/calendar_month:")
 gaps_text = text.gaps_warning(web.missing_placed_months(key, source, category, start, end, firearm), start, end)
 if gaps_text:
@@ -50,7 +50,7 @@ if gaps_text:
 # --- the map, with its legend beside it ---
 st.markdown(f"**Map: {cat.label.lower()} from {src.label}, {start} to {end}**")
 coverage = web.coverage_table(key)
-ends = {s: filters.covered_range(coverage, s)[1] for s in filters.PLACE_SOURCES if (coverage.source_id == s).any()}
+ends = {s: web.covered_range(key, s)[1] for s in filters.PLACE_SOURCES if (coverage.source_id == s).any()}
 newest = max((s for s in ends if s != "gva_mass"), key=ends.get, default=source)  # mass shootings: no general pick
 # a page for picking places today says how old its data are
 if source in ends and ends[source].year < ends.get(newest, ends[source]).year - 1:
@@ -145,8 +145,7 @@ if ranking:
     st.dataframe(shown, hide_index=True, width="stretch", height=420, column_config=text.column_config(shown.columns))
     # the components the table shows travel with it, and the period names the file (blind review: two downloads of
     # different periods could not be told apart, and the emerging and early-warning columns were missing)
-    download = ranking["table"] if comp is None else ranking["table"].merge(comp, on="area_id", how="left")
-    web.download("Download the ranking (CSV)", web.csv_bytes(download),
+    web.download("Download the ranking (CSV)", web.ranking_csv(key, source, category, start, end, firearm, by),
                  file_name=f"kc_ranking_{source}_{category}_{start}_{end}.csv", mime="text/csv", key="h_download_rank")
 
 # --- Gi* ---
