@@ -190,6 +190,28 @@ def coverage_chart(db_key: str):
     return charts.coverage_heatmap(coverage_table(db_key), sources(db_key).set_index("source_id")["label"].to_dict())
 
 
+# Plotly figures of cached data, built once per choice and shared like coverage_chart: building one costs a page run
+# 20-30 ms of validation (the home page's two charts were half of its warm run)
+@st.cache_resource(show_spinner=False, max_entries=128)
+def monthly_chart(db_key: str, source: str, chosen: tuple[str, ...], start: date, end: date, area: str | None,
+                  title: str):
+    """charts.monthly_lines of the chosen categories' monthly counts (the home page), labelled as the sidebar
+    labels them."""
+    from analytics import charts
+
+    cats = categories(db_key, source)
+    labels = dict(zip(cats.category_id, cats.label, strict=True))
+    return charts.monthly_lines({labels[c]: monthly(db_key, source, c, start, end, area) for c in chosen}, title)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def ucr_chart(db_key: str, series: tuple[tuple[str, str], ...], start: date, end: date, title: str):
+    """charts.yearly_rates of FBI UCR categories, (category, label) pairs."""
+    from analytics import charts
+
+    return charts.yearly_rates({label: yearly(db_key, "fbi_ucr", cat, start, end) for cat, label in series}, title)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def summary(db_key: str) -> dict:
     """status.summary for the Data page, cached per database version: it changes only with a build, load or
@@ -783,6 +805,24 @@ def components(db_key: str, source: str, category: str, start: date, end: date) 
     with cursor(db_key) as cur:
         table = bt.components(cur, _f(source, category, start, end), "month", watch)
     return table, dict(table.attrs)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def emerging_bounds(db_key: str, source: str, category: str, start: date, end: date, slice_: str, unit: str,
+                    permutations: int) -> tuple[float, float, float, float]:
+    """briefing.bounds of emerging_geojson: the emerging map's first view (a shapely pass over every place)."""
+    from analytics import briefing as br
+
+    return br.bounds(emerging_geojson(db_key, source, category, start, end, slice_, unit, permutations))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def z_chart(db_key: str, source: str, category: str, start: date, end: date, slice_: str, unit: str,
+            permutations: int, place: str):
+    """briefing.z_chart of one place of the emerging result, shared like the other figures."""
+    from analytics import briefing as br
+
+    return br.z_chart(emerging(db_key, source, category, start, end, slice_, unit, permutations), place)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -34,6 +34,35 @@ def test_every_page_renders_without_error(built_db, page):
     assert all(b.proto.ignore_rerun for b in at.get("download_button"))
 
 
+def test_the_home_chart_follows_the_chosen_category_and_period(built_db):
+    """The monthly chart is built once per choice and shared (web.monthly_chart): each choice draws its own months,
+    summed here from the raw neighborhood file."""
+    import json
+
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    for category, start, end in [("persons", "2024-01-01", "2024-12-31"), ("property", "2024-01-01", "2024-12-31"),
+                                 ("property", "2023-01-01", "2023-06-30")]:
+        at = app()
+        at.query_params.update(source="kcpd_nbhd", category=category, start=start, end=end)
+        at.run()
+        assert not at.exception
+        lines = [t for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"] if t.get("mode") == "lines+markers"]
+        assert len(lines) == 1, [t.get("name") for t in lines]
+        want = raw[(raw.month >= start[:7]) & (raw.month <= end[:7])].groupby("month")[category].sum()
+        assert _values(lines[0]["y"]) == want.tolist(), (category, start)
+
+
+def _values(array) -> list:
+    """A plotly JSON array: a list, or numpy's bytes as plotly writes them ({"dtype", "bdata"})."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
 def test_home_shows_real_numbers_for_the_default_view(built_db, con):
     at = app().run()
     metrics = {m.label: m.value for m in at.metric}

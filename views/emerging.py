@@ -112,7 +112,8 @@ if result is not None:
     left, right = st.columns([4, 1])
     with left:
         st.pydeck_chart(maps.Deck(layers=[maps.outline_layer(maps.with_tooltips(outlines)), layer],
-                                  initial_view_state=maps.fit_view(briefing.bounds(geo), 520),
+                                  initial_view_state=maps.fit_view(web.emerging_bounds(key, source, category, start, end,
+                                                                                    slice_, unit, permutations), 520),
                                   tooltip=maps.TOOLTIP), height=520)
     with right:
         st.markdown("**Legend**")
@@ -134,7 +135,7 @@ if result is not None:
     names = dict(zip(result["table"]["place"], result["table"]["neighborhood"], strict=True))
     place = st.selectbox("Gi* over time for", list(dict.fromkeys(shown)), key=f"e_place_{source}_{unit}",
                          format_func=lambda p: p if unit == "neighborhood" else f"{p} ({names[p] or 'outside'})")
-    st.plotly_chart(briefing.z_chart(result, place), width="stretch")
+    st.plotly_chart(web.z_chart(key, source, category, start, end, slice_, unit, permutations, place), width="stretch")
     st.caption("Dashed lines: ±1.64, the 90% level before the false-discovery-rate correction (for scale).")
 
 try:

@@ -4,7 +4,6 @@ from datetime import date
 
 import streamlit as st
 
-from analytics import charts
 from app import sidebar, web
 
 key = web.db_key()
@@ -50,7 +49,8 @@ else:
     st.caption("No two consecutive fully covered years for a year-on-year comparison with this source.")
 
 where = area or "Kansas City"
-st.plotly_chart(charts.monthly_lines(series, f"{where}: monthly counts, {src.label}"), width="stretch")
+st.plotly_chart(web.monthly_chart(key, source, tuple(chosen), start, end, area, f"{where}: monthly counts, {src.label}"),
+                width="stretch")
 st.caption("Grey bands: months this source does not cover (no data, not zero). Open circles: partial months.")
 
 table = web.monthly_table(series)
@@ -60,8 +60,7 @@ web.download("Download these monthly counts (CSV)", web.csv_bytes(table), file_n
              mime="text/csv", key="download")
 
 st.subheader("Official annual series (FBI UCR)")
-ucr = {label: web.yearly(key, "fbi_ucr", cat, date(2006, 1, 1), date(2018, 12, 31))
-       for cat, label in [("homicide", "Murder"), ("aggravated_assault", "Aggravated assault")]}
-st.plotly_chart(charts.yearly_rates(ucr, "Kansas City, rates per 100,000 residents (FBI UCR Table 8)"),
-                width="stretch")
+st.plotly_chart(web.ucr_chart(key, (("homicide", "Murder"), ("aggravated_assault", "Aggravated assault")),
+                              date(2006, 1, 1), date(2018, 12, 31),
+                              "Kansas City, rates per 100,000 residents (FBI UCR Table 8)"), width="stretch")
 st.caption("Kansas City is missing from the FBI's 2007 table: that year is a gap, not a zero.")
