@@ -136,7 +136,7 @@ class Frames:
 PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
 
 
-def _wait_idle(page, t0: float, timeout_ms: int = 60_000) -> None:
+def wait_idle(page, t0: float, timeout_ms: int = 60_000) -> None:
     page.wait_for_function(IDLE, arg=t0, timeout=timeout_ms, polling=25)
     page.evaluate(PAINTED)
 
@@ -151,7 +151,7 @@ def _timed(page, frames: Frames, action) -> tuple[float, int]:
     before = frames.mark()
     start = time.perf_counter()
     action()
-    _wait_idle(page, t0)
+    wait_idle(page, t0)
     return time.perf_counter() - start, frames.mark() - before
 
 
@@ -179,7 +179,7 @@ def session_figures(browser, url: str, trials: int) -> dict:
         page.add_init_script(OBSERVER)
         frames = Frames(page)
         page.goto(url + "/")
-        _wait_idle(page, 0)
+        wait_idle(page, 0)
         for name, path in PAGES.items():
             link = page.locator(f'[data-testid="stSidebarNavLink"][href$="/{path}"]').first
             try:
@@ -213,7 +213,7 @@ def fresh_server(browser, env: dict, trials: int) -> dict:
             page.add_init_script(OBSERVER)
             g = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
-            _wait_idle(page, 0)
+            wait_idle(page, 0)
             end = time.perf_counter()
             spawn.append(end - t)
             goto.append(end - g)

@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.browser import ARGS, CHROMIUM, free_port, start_app, wait_until_done  # noqa: E402
+from bench.browser import OBSERVER, wait_idle  # noqa: E402
+from tests.browser import ARGS, CHROMIUM, free_port, start_app  # noqa: E402
 
 PAGES = {
     "home": "/",
@@ -42,9 +43,10 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.add_init_script(OBSERVER)  # the benchmark's idle: the run over, every chart and map drawn
             for name, path in PAGES.items():
                 page.goto(f"http://127.0.0.1:{port}{path}")
-                wait_until_done(page)
+                wait_idle(page, 0)
                 page.screenshot(path=str(out / f"{name}.png"), full_page=False)
                 print(f"saved {out / f'{name}.png'}")
             browser.close()
