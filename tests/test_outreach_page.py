@@ -254,3 +254,28 @@ def test_a_comparison_inside_the_footprint_or_its_buffer_is_refused(built_db, pi
     assert all(a in listed for a in picked.split("|"))
     refused = [w.value for w in at.warning if w.value.startswith("This design cannot be evaluated")]
     assert refused and role in refused[0] and not [m for m in at.markdown if m.value.startswith("**In short:**")]
+
+
+def test_the_counts_chart_follows_the_event_and_the_date_tried(built_db):
+    """The monthly counts chart is built once per evaluation and shared (web.evaluation_chart): for an event at its
+    own date and at a date tried, the chart marks that date and draws the footprint's months, summed here from the
+    raw neighborhood file over the neighborhoods the page names as the footprint."""
+    import base64
+
+    import numpy as np
+
+    raw = pd.read_csv(RAW / "kcpd_monthly_by_neighborhood_2015_2026.csv.gz")
+    for tried in (None, "2024-03-15"):
+        at = outreach(event="independence-ave-2023-11-29", **({"date": tried} if tried else {}))
+        assert not at.exception
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        shown = tried or "2023-11-29"
+        assert any(f"canvass {shown}" in a.get("text", "") for a in spec["layout"].get("annotations", [])), shown
+        trace = next(t for t in spec["data"] if t["name"] == "footprint")
+        ys = trace["y"]
+        ys = np.frombuffer(base64.b64decode(ys["bdata"]), dtype=ys["dtype"]).tolist() if isinstance(ys, dict) else ys
+        regions = next(c.value for c in at.caption if c.value.startswith("Footprint: "))
+        footprint = regions.split(".")[0].removeprefix("Footprint: ").split(", ")
+        months = [str(x)[:7] for x in trace["x"]]
+        want = raw[raw.neighborhood.isin(footprint)].groupby("month").persons.sum().reindex(months).tolist()
+        assert len(footprint) == 4 and ys == want, (shown, footprint)
