@@ -151,7 +151,7 @@ def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month",
     out = pd.DataFrame(index=pd.Index(ctx.neighborhoods["area_id"], name="area_id"))
     out["emerging"], out["early_warning"], notes = "not available", "not available", {}
     try:
-        result = emerging.emerging(con, f, slice_)
+        result = emerging.emerging(con, f, slice_, every_trend=False)  # the categories alone
         out["emerging"] = result["table"].set_index("place")["category"].reindex(out.index).fillna("no data")
     except BadQuery as exc:
         notes["emerging"] = str(exc)

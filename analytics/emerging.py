@@ -68,6 +68,8 @@ HOT_COLOURS = ["#fee08b", "#fdae61", "#d73027", "#a50026", "#f46d43", "#fcc5c0",
 COLD_COLOURS = ["#c6dbef", "#9ecae1", "#08519c", "#08306b", "#4292c6", "#d0d1e6", "#6a51a3", "#35978f"]
 NO_PATTERN = "no pattern"
 TOO_FEW = "too few to tell"
+#: the trend of a place whose category does not depend on it, when only categories were asked for
+NOT_TESTED = "not tested"
 #: every category, in legend order, with its colour (hex) for maps and the briefing
 CATEGORIES: dict[str, str] = {
     **{f"{p} hot spot": c for p, c in zip(_PATTERNS, HOT_COLOURS, strict=True)},
@@ -158,11 +160,14 @@ def gi_per_slice(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 
 
 
 def analyse(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 0, gi_alpha: float = GI_ALPHA,
-            trend_alpha: float = TREND_ALPHA, share: float = SHARE, seed: int = 12345) -> Analysis:
+            trend_alpha: float = TREND_ALPHA, share: float = SHARE, seed: int = 12345,
+            every_trend: bool = True) -> Analysis:
     """Emerging hot spots on a places x slices count matrix whose rows follow w.id_order (pure: no database). A
     slice with no event in a place is never its hot spot, and a category resting on fewer than MIN_PLACE_EVENTS
     events reads TOO_FEW: Gi* of a place is mostly its neighbours, so a sparse grid would otherwise call empty cells
-    next to one busy cell "new hot spots"."""
+    next to one busy cell "new hot spots". `every_trend=False` (a caller that reads only the categories, as the
+    Hotspots ranking does) tests the trend only where the category depends on it, the places significant in the
+    last slice; the others' tau, p and trend are null ("not tested"). Same categories, a fraction of the tests."""
     if counts.shape[1] < MIN_SLICES:
         raise TooSparse(f"{counts.shape[1]} time slices: a trend needs at least {MIN_SLICES}")
     z, p = gi_per_slice(counts, w, permutations, seed)
@@ -175,8 +180,11 @@ def analyse(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 0, gi
     expected_near = k * counts.mean(axis=0).sum()
     rows = []
     for i in range(z.shape[0]):
-        mk = pymannkendall.original_test(z[i], alpha=trend_alpha)
-        tau, tp = float(mk.Tau), float(mk.p)
+        if every_trend or sig[i, -1]:  # classify reads the trend only of a place significant in the last slice
+            mk = pymannkendall.original_test(z[i], alpha=trend_alpha)
+            tau, tp, trend = float(mk.Tau), float(mk.p), mk.trend
+        else:
+            tau, tp, trend = np.nan, np.nan, NOT_TESTED
         hot, cold = sig[i] & (z[i] > 0), sig[i] & (z[i] < 0)
         either = np.flatnonzero(sig[i])
         category = classify(z[i], sig[i], tau, tp, trend_alpha, share)
@@ -184,7 +192,7 @@ def analyse(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 0, gi
                 "cold spot" in category and expected_near[i] < MIN_PLACE_EVENTS):
             category = TOO_FEW
         rows.append({"category": category, "tau": tau, "trend_p": tp,
-                     "trend": mk.trend, "hot_slices": int(hot.sum()), "cold_slices": int(cold.sum()),
+                     "trend": trend, "hot_slices": int(hot.sum()), "cold_slices": int(cold.sum()),
                      "last_significant": int(either[-1]) if len(either) else -1})
     return Analysis(z, p, sig, pd.DataFrame(rows, index=list(w.id_order)))
 
@@ -422,13 +430,13 @@ def _hex_neighborhoods(con: duckdb.DuckDBPyConnection, cells: list[str]) -> list
 
 
 def emerging(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month", unit: str = "neighborhood",
-             permutations: int = 0) -> dict:
+             permutations: int = 0, every_trend: bool = True) -> dict:
     """Emerging hot spots for a source, category and period: every place's category, trend (Kendall tau, p), count
     of hot and cold slices and last significant slice, with the Gi* z-scores by slice (`z`, places x slices)."""
     if permutations < 0 or permutations > 9999:
         raise BadQuery(f"permutations {permutations} is not between 0 and 9999")
     c = cube(con, f, slice_, unit)
-    result = analyse(c.counts, c.w, permutations)
+    result = analyse(c.counts, c.w, permutations, every_trend=every_trend)
     table = result.table.copy()
     places = list(c.w.id_order)
     table.insert(0, "place", places)

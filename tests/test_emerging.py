@@ -267,3 +267,22 @@ def test_gva_hexagon_hot_spots_rest_on_enough_shootings(con):
     assert not hot.empty and (hot["events"] >= emerging.MIN_PLACE_EVENTS).all()
     busy_quarters = (result["counts"] > 0).sum(axis=1)
     assert (table["hot_slices"] <= busy_quarters.reindex(table.index)).all()
+
+
+@pytest.mark.parametrize(("start", "slice_"), [(date(2024, 7, 1), "month"), (date(2022, 1, 1), "month"),
+                                               (date(2018, 1, 1), "quarter")])
+def test_categories_alone_test_the_trend_only_where_the_category_needs_it(con, start, slice_):
+    """The Hotspots ranking asks only for categories (every_trend=False): the same category for every place as the
+    full analysis, Mann-Kendall run only for the places significant in the last slice, the rest 'not tested'."""
+    f = Filter("kcpd_nbhd", "persons", start, date(2025, 12, 31))
+    full = emerging.emerging(con, f, slice_)["table"].set_index("place")
+    lean = emerging.emerging(con, f, slice_, every_trend=False)["table"].set_index("place")
+    assert (full["category"] == lean["category"]).all()
+    tested = lean["trend"] != emerging.NOT_TESTED
+    # a category that reads the trend (a spot in the last slice) was tested; a place never significant was not
+    by_trend = ~full["category"].isin([emerging.NO_PATTERN, emerging.TOO_FEW, "historical hot spot",
+                                       "historical cold spot"])
+    assert 0 < tested.sum() < len(lean) and tested[by_trend].all()
+    assert not tested[full["hot_slices"] + full["cold_slices"] == 0].any()
+    assert (lean.loc[tested, ["tau", "trend_p"]] == full.loc[tested, ["tau", "trend_p"]]).all().all()
+    assert lean.loc[~tested, ["tau", "trend_p"]].isna().all().all()
