@@ -193,15 +193,12 @@ def coverage_chart(db_key: str):
 # Plotly figures of cached data, built once per choice and shared like coverage_chart: building one costs a page run
 # 20-30 ms of validation (the home page's two charts were half of its warm run)
 @st.cache_resource(show_spinner=False, max_entries=128)
-def monthly_chart(db_key: str, source: str, chosen: tuple[str, ...], start: date, end: date, area: str | None,
-                  title: str):
-    """charts.monthly_lines of the chosen categories' monthly counts (the home page), labelled as the sidebar
-    labels them."""
+def monthly_chart(db_key: str, source: str, series: tuple[tuple[str, str], ...], start: date, end: date,
+                  area: str | None, title: str):
+    """charts.monthly_lines of a source's monthly counts, (category, label) pairs (the home page)."""
     from analytics import charts
 
-    cats = categories(db_key, source)
-    labels = dict(zip(cats.category_id, cats.label, strict=True))
-    return charts.monthly_lines({labels[c]: monthly(db_key, source, c, start, end, area) for c in chosen}, title)
+    return charts.monthly_lines({label: monthly(db_key, source, cat, start, end, area) for cat, label in series}, title)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -336,26 +333,11 @@ def default_design(db_key: str, event_id: str, start_date: date | None):
         return evaluation.default_design(cur, event_at(event_id, start_date))
 
 
-def evaluate(db_key: str, event_id: str, start_date: date | None, design) -> dict:
-    """Evaluate the event as stored, at `start_date` (its own, or a date a reader tries without saving it), with a
-    cache keyed on the database, that event and every design choice."""
-    return _evaluate(db_key, *_evaluation_key(event_id, start_date, design))
-
-
-def evaluation_chart(db_key: str, event_id: str, start_date: date | None, design):
-    """charts.region_lines of `evaluate`'s result, built once per evaluation and shared (about a fifth of a warm run
-    of the Outreach page)."""
-    return _evaluation_chart(db_key, *_evaluation_key(event_id, start_date, design))
-
-
-def evaluation_csv(db_key: str, event_id: str, start_date: date | None, design) -> bytes:
-    """The evaluation's monthly counts as the page's CSV download, made once per evaluation."""
-    return _evaluation_csv(db_key, *_evaluation_key(event_id, start_date, design))
-
-
-def _evaluation_key(event_id: str, start_date: date | None, design) -> tuple:
-    """What an evaluation depends on besides the database, as hashable cache keys: the event at that date, the
-    design, and the other events (left out of the comparisons)."""
+def evaluation_key(event_id: str, start_date: date | None, design) -> tuple:
+    """What an evaluation depends on besides the database, as one hashable cache key: the event as stored at
+    `start_date` (its own, or a date a reader tries without saving it), every design choice, and the other events
+    (left out of the comparisons). A page reads the registry for it once a run and passes it to evaluate,
+    evaluation_chart and evaluation_csv."""
     from analytics import registry
 
     d = design
@@ -365,16 +347,24 @@ def _evaluation_key(event_id: str, start_date: date | None, design) -> tuple:
             others)
 
 
+def evaluate(db_key: str, key: tuple) -> dict:
+    """The evaluation an evaluation_key names, cached on the database and that key."""
+    return _evaluate(db_key, *key)
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _evaluation_chart(db_key: str, event_items: tuple, design_items: tuple, others: tuple):
+def evaluation_chart(db_key: str, key: tuple):
+    """charts.region_lines of the evaluation, built once per evaluation and shared (about a fifth of a warm run of
+    the Outreach page)."""
     from analytics import charts
 
-    return charts.region_lines(_evaluate(db_key, event_items, design_items, others))
+    return charts.region_lines(evaluate(db_key, key))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _evaluation_csv(db_key: str, event_items: tuple, design_items: tuple, others: tuple) -> bytes:
-    return csv_bytes(pd.DataFrame(_evaluate(db_key, event_items, design_items, others)["monthly"]))
+def evaluation_csv(db_key: str, key: tuple) -> bytes:
+    """The evaluation's monthly counts as the page's CSV download, made once per evaluation."""
+    return csv_bytes(pd.DataFrame(evaluate(db_key, key)["monthly"]))
 
 
 def _items(event) -> tuple:

@@ -49,8 +49,8 @@ else:
     st.caption("No two consecutive fully covered years for a year-on-year comparison with this source.")
 
 where = area or "Kansas City"
-st.plotly_chart(web.monthly_chart(key, source, tuple(chosen), start, end, area, f"{where}: monthly counts, {src.label}"),
-                width="stretch")
+st.plotly_chart(web.monthly_chart(key, source, tuple((c, cat_labels[c]) for c in chosen), start, end, area,
+                                  f"{where}: monthly counts, {src.label}"), width="stretch")
 st.caption("Grey bands: months this source does not cover (no data, not zero). Open circles: partial months.")
 
 table = web.monthly_table(series)

@@ -200,7 +200,8 @@ with tab_eval:
                 f"{source_labels.get(source, source)}, {measure_labels.get(measure, measure)}. {why}")
     with st.spinner("Evaluating, with placebo checks at fake dates and in other neighborhoods…"):
         try:
-            result = web.evaluate(key, chosen, when, design)
+            ev_key = web.evaluation_key(chosen, when, design)  # the registry read once a run
+            result = web.evaluate(key, ev_key)
         except evaluation.BadDesign as exc:
             st.warning(f"This design cannot be evaluated: {exc}")
             st.stop()
@@ -209,7 +210,7 @@ with tab_eval:
     if result["status"] != "evaluated":
         st.error(result["message"])
         if report.has_counts(result):
-            st.plotly_chart(web.evaluation_chart(key, chosen, when, design), width="stretch")
+            st.plotly_chart(web.evaluation_chart(key, ev_key), width="stretch")
         else:
             st.info(f"No monthly counts to chart: {result.get('source_label', 'this source')} has no data for any "
                     "month of these windows.")
@@ -240,7 +241,7 @@ with tab_eval:
     st.markdown("**Weighted displacement difference test** (differences in counts per month, net of the "
                 "comparisons)")
     st.dataframe(report.tests_table(result), hide_index=True, width="stretch", **report.tests_columns(result))
-    st.plotly_chart(web.evaluation_chart(key, chosen, when, design), width="stretch")
+    st.plotly_chart(web.evaluation_chart(key, ev_key), width="stretch")
     # drawn only when opened (a stateful expander reruns the page): two charts fewer on every visit
     unusual = st.expander("How unusual is this? The gap building up after the canvass, and the same test where no "
                           "canvass took place (two charts)", key=f"unusual_{chosen}", on_change="rerun")
@@ -272,5 +273,5 @@ with tab_eval:
     suffix = f"_what_if_{result['date']}" if what_if else ""
     web.download(f"Download the one-page report{what_if} (HTML, print to PDF)", functools.partial(report.html, result, event),
                  file_name=f"{event.event_id}{suffix}_report.html", mime="text/html", key="report", where=c1)
-    web.download("Download the monthly counts (CSV)", web.evaluation_csv(key, chosen, when, design),
+    web.download("Download the monthly counts (CSV)", web.evaluation_csv(key, ev_key),
                  file_name=f"{event.event_id}{suffix}_monthly.csv", mime="text/csv", key="eval_csv", where=c2)
