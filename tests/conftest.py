@@ -122,6 +122,39 @@ def write_csv(path: Path, text: str) -> Path:
     return path
 
 
+
+# ---- fewer placebos -------------------------------------------------------------------------------------------
+
+_FEW = {"cached": False}  # whether st.cache_data may hold results computed with few placebos
+
+
+@pytest.fixture
+def few_placebos(monkeypatch):
+    """Few placebos keep a page test fast; the numbers it compares come from the same settings. The pages'
+    st.cache_data results are keyed on their arguments, not on these constants, so the cache is cleared on the way
+    in, and again after the last of a run of such tests (pytest_runtest_teardown): a result cached with the full
+    counts is never shown here, nor one of these elsewhere. Consecutive tests share their results."""
+    import streamlit as st
+
+    from analytics import calibrate, detect, program
+
+    monkeypatch.setattr(calibrate, "N_WDD", 60)
+    monkeypatch.setattr(calibrate, "N_SYNTH", 12)
+    monkeypatch.setattr(program, "N_PROGRAM", 6)
+    monkeypatch.setattr(detect, "N_PLACEBO", 60)
+    if not _FEW["cached"]:
+        st.cache_data.clear()
+        _FEW["cached"] = True
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if _FEW["cached"] and (nextitem is None or "few_placebos" not in getattr(nextitem, "fixturenames", ())):
+        import streamlit as st
+
+        st.cache_data.clear()
+        _FEW["cached"] = False
+
+
 # ---- the browser ----------------------------------------------------------------------------------------------
 
 def _browser_missing(message: str) -> None:

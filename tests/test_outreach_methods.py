@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import evaluation, methods, registry
 from kcvt.settings import ROOT
+
+# the page against the library at the same settings; the calibrations' own statistics are test_calibration's
+pytestmark = pytest.mark.usefixtures("few_placebos")
 
 
 def test_the_outreach_page_compares_the_methods_for_the_event(built_db, con):

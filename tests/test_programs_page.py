@@ -8,25 +8,11 @@ from datetime import date
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import calibrate, detect, methods, program, programs_text, registry
+from analytics import detect, methods, programs_text, registry
 from kcvt.settings import ROOT
 from tests.test_page_text import check
 
-
-@pytest.fixture(autouse=True)
-def few_placebos(monkeypatch):
-    """Few placebos keep the file fast; the numbers compared below come from the same settings. The page's
-    st.cache_data results are keyed on their arguments, not on these constants, so they are cleared before and
-    after: a result another test cached with the full counts must not be shown here, nor these reach it."""
-    import streamlit as st
-
-    monkeypatch.setattr(calibrate, "N_WDD", 60)
-    monkeypatch.setattr(calibrate, "N_SYNTH", 12)
-    monkeypatch.setattr(program, "N_PROGRAM", 6)
-    monkeypatch.setattr(detect, "N_PLACEBO", 60)
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("few_placebos")
 
 
 def page(editing: bool = False) -> AppTest:
