@@ -130,7 +130,8 @@ _FEW = {"cached": False}  # whether st.cache_data may hold results computed with
 
 @pytest.fixture
 def few_placebos(monkeypatch):
-    """Few placebos keep a page test fast; the numbers it compares come from the same settings. The pages'
+    """Few placebos keep a test fast that compares two readings of one evaluation (a page or the CLI against the
+    library) at the same settings; the calibrations' own statistics are test_calibration's, at full counts. The pages'
     st.cache_data results are keyed on their arguments, not on these constants, so the cache is cleared on the way
     in, and again after the last of a run of such tests (pytest_runtest_teardown): a result cached with the full
     counts is never shown here, nor one of these elsewhere. Consecutive tests share their results."""

@@ -208,7 +208,7 @@ def test_a_handful_of_incidents_next_door_is_too_few_to_tell_not_no_sign(con):
     assert small and all(table.loc[r, "change %"] == f"too few ({c[r]['before']} before)" for r in small)
 
 
-def test_a_raw_change_across_undercounted_months_gets_no_verdict(con):
+def test_a_raw_change_across_undercounted_months_gets_no_verdict(con, few_placebos):
     """Review: Programs said "The footprint's own count did rise beyond noise (e-test) … +15% (p = 0.002)" for
     Independence Avenue, but 14 of its 36 months before fall in the 2019-2021 undercount (the coverage notes): on the
     full months alone the rise is about 2%. The e-test row gives no verdict there and says why, and so does the

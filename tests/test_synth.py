@@ -121,10 +121,9 @@ def test_donors_exclude_the_footprint_its_buffer_and_other_active_events(built_d
     assert sum(d["weight"] for d in out["donors"]) == pytest.approx(1, abs=0.01)
 
 
-@pytest.mark.slow  # every method with its calibration, twice (the CLI and the library): about 20 s
-def test_cli_all_gives_the_librarys_numbers(built_db, con):
+@pytest.mark.slow  # every method with its calibration, twice (the CLI and the library), at few placebos
+def test_cli_all_gives_the_librarys_numbers(built_db, con, few_placebos):
     import json
-
 
     event = registry.get("prospect-35th-2023-05-17")
     lib = methods.compare(con, event)
