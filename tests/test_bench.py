@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from bench import run
 from bench.generate import generate
@@ -54,3 +55,20 @@ def test_the_statement_profile_sums_to_the_load_on_a_tiny_input(tmp_path):
     assert any(q.startswith("INSERT INTO incidents") for q in times)
     assert any("_rollup" in q for q in times)
     assert 0 < sum(times.values()) < total
+
+
+def test_the_trace_summary_splits_the_main_thread_by_what_it_did():
+    """bench.trace on a hand-made trace (microseconds): a 100 ms task on the renderer's main thread holding a 60 ms
+    script call, itself holding a 25 ms wait for the GPU process; a 40 ms GPU task; and an event on another thread."""
+    from bench.trace import GPU_WAIT, summarise
+
+    meta = [{"ph": "M", "name": "thread_name", "pid": 1, "tid": t, "args": {"name": n}}
+            for t, n in ((1, "CrRendererMain"), (2, "CrGpuMain"))]
+    x = [("RunTask", 1, 0, 100_000), ("FunctionCall", 1, 10_000, 60_000), (GPU_WAIT, 1, 20_000, 25_000),
+         ("RunTask", 1, 200_000, 5_000), ("RunTask", 2, 20_000, 40_000), ("Paint", 3, 0, 7_000)]
+    s = summarise(meta + [{"ph": "X", "name": n, "pid": 1, "tid": t, "ts": ts, "dur": d} for n, t, ts, d in x])
+    assert s["busy"] == {"CrRendererMain": pytest.approx(0.105), "CrGpuMain": pytest.approx(0.04),
+                         "?": pytest.approx(0.007)}
+    assert s["main_self"] == {"RunTask": pytest.approx(0.045), "FunctionCall": pytest.approx(0.035),
+                              GPU_WAIT: pytest.approx(0.025)}
+    assert s["gpu_wait"] == pytest.approx(0.025)
