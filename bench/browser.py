@@ -55,7 +55,12 @@ new MutationObserver(() => {
   window.__runs.state = s;
 }).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-test-script-state']});
 """
-#: Idle: a run that began after `t0` has ended, nothing is running, every chart and map is drawn.
+#: Idle: a run that began after `t0` has ended, nothing is running, every chart and map is drawn. A deck.gl map
+#: counts as drawn once its canvas holds a pixel (copying it to a small 2-D canvas waits for the GPU process to
+#: finish drawing, as a reader's screen would): deck.gl creates its WebGL device asynchronously and draws frames
+#: after its canvas appears, and in software WebGL that drawing took 1.5-3 s that the next action's time absorbed
+#: (docs/benchmarks.md, sixth session). A canvas is checked until its first drawing; later reruns redraw it in
+#: the frames `wait_idle` waits for.
 IDLE = """t0 => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
@@ -65,8 +70,20 @@ IDLE = """t0 => {
   if (document.querySelector('[data-testid="stSkeleton"]')) return false;
   for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
     if (!c.querySelector('.js-plotly-plot .main-svg')) return false;
-  for (const c of document.querySelectorAll('[data-testid="stDeckGlJsonChart"]'))
-    if (!c.querySelector('canvas')) return false;
+  for (const c of document.querySelectorAll('[data-testid="stDeckGlJsonChart"]')) {
+    const map = c.querySelector('canvas');
+    if (!map || !map.width || !map.height) return false;
+    if (map.__drawn) continue;
+    const probe = (window.__probe = window.__probe || document.createElement('canvas'));
+    probe.width = probe.height = 64;
+    const ctx = probe.getContext('2d', {willReadFrequently: true});
+    ctx.drawImage(map, 0, 0, 64, 64);
+    const px = ctx.getImageData(0, 0, 64, 64).data;
+    let drawn = false;
+    for (let i = 3; i < px.length && !drawn; i += 4) drawn = px[i] > 0;
+    if (!drawn) return false;
+    map.__drawn = true;
+  }
   return true;
 }"""
 
