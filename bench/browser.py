@@ -345,6 +345,13 @@ def under_load(url: str, pid: int, seconds: float, others: int = 19) -> dict:
     return out
 
 
+def app_env(db: Path) -> dict:
+    """The app's settings for a benchmark server: this database, and its own registry, watch areas and user files
+    under WORK."""
+    return {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_USER_DIR": str(WORK / "user"),
+            "KC_VIOLENCE_REGISTRY": str(WORK / "events.csv"), "KC_VIOLENCE_WATCH": str(WORK / "watch.csv")}
+
+
 def run(trials: int = 10, load_seconds: float = 60.0, db: Path | None = None) -> dict:
     """All browser figures in one run; the database is built under bench/_work/browser if missing or stale."""
     from playwright.sync_api import sync_playwright
@@ -353,8 +360,7 @@ def run(trials: int = 10, load_seconds: float = 60.0, db: Path | None = None) ->
 
     WORK.mkdir(parents=True, exist_ok=True)
     db = db or WORK / "kc.duckdb"
-    env = {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_USER_DIR": str(WORK / "user"),
-           "KC_VIOLENCE_REGISTRY": str(WORK / "events.csv"), "KC_VIOLENCE_WATCH": str(WORK / "watch.csv")}
+    env = app_env(db)
     if needs_build(db):  # missing, or built by another version of the data model
         subprocess.run([sys.executable, "-m", "etl", "--quiet", "build"], cwd=ROOT, env={**os.environ, **env},
                        check=True)

@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     db = b.WORK / "kc.duckdb"
     if not db.exists():
         sys.exit(f"no benchmark database at {db}: run python -m bench --browser once first")
-    env = {"KC_VIOLENCE_DB": str(db), "KC_VIOLENCE_USER_DIR": str(b.WORK / "user"),
-           "KC_VIOLENCE_REGISTRY": str(b.WORK / "events.csv"), "KC_VIOLENCE_WATCH": str(b.WORK / "watch.csv")}
+    env = b.app_env(db)
     log = b.WORK / "trace_app.log"
     port = b.free_port()
     proc = b.start_app(port, env, log)

@@ -122,7 +122,6 @@ def write_csv(path: Path, text: str) -> Path:
     return path
 
 
-
 # ---- fewer placebos -------------------------------------------------------------------------------------------
 
 _FEW = {"cached": False}  # whether st.cache_data may hold results computed with few placebos
@@ -149,6 +148,7 @@ def few_placebos(monkeypatch):
 
 
 def pytest_runtest_teardown(item, nextitem):
+    """After the last of a run of `few_placebos` tests, clear what they cached."""
     if _FEW["cached"] and (nextitem is None or "few_placebos" not in getattr(nextitem, "fixturenames", ())):
         import streamlit as st
 
