@@ -75,7 +75,7 @@ IDLE = """t0 => {
     if (!map || !map.width || !map.height) return false;
     if (map.__drawn) continue;
     const probe = (window.__probe = window.__probe || document.createElement('canvas'));
-    probe.width = probe.height = 64;
+    probe.width = probe.height = 64;  // setting the size clears it: no pixel left from an earlier look
     const ctx = probe.getContext('2d', {willReadFrequently: true});
     ctx.drawImage(map, 0, 0, 64, 64);
     const px = ctx.getImageData(0, 0, 64, 64).data;
@@ -162,17 +162,23 @@ def _now(page) -> float:
     return page.evaluate("performance.now()")
 
 
-def _timed(page, frames: Frames, action) -> tuple[float, int]:
-    """Seconds and websocket bytes from an action until the app is idle again."""
+def to_idle(page, action) -> float:
+    """Seconds from an action until the app is idle again (the clock of every browser figure)."""
     t0 = _now(page)
-    before = frames.mark()
     start = time.perf_counter()
     action()
     wait_idle(page, t0)
-    return time.perf_counter() - start, frames.mark() - before
+    return time.perf_counter() - start
 
 
-def _shift_from(page) -> None:
+def _timed(page, frames: Frames, action) -> tuple[float, int]:
+    """Seconds and websocket bytes from an action until the app is idle again."""
+    before = frames.mark()
+    seconds = to_idle(page, action)
+    return seconds, frames.mark() - before
+
+
+def shift_from(page) -> None:
     """The sidebar's "From" date, one month later."""
     box = page.locator('[data-testid="stDateInput"]', has_text="From").locator("input").first
     text = box.input_value()
@@ -207,7 +213,7 @@ def session_figures(browser, url: str, trials: int) -> dict:
                 visits[name].append(seconds)
                 sent[name].append(nbytes)
                 if name in filters:
-                    seconds, nbytes = _timed(page, frames, lambda: _shift_from(page))  # noqa: B023
+                    seconds, nbytes = _timed(page, frames, lambda: shift_from(page))  # noqa: B023
                     filters[name].append(seconds)
                     sent[name].append(nbytes)
             except Exception:  # noqa: BLE001 (a lost click or a 60 s wait is counted, not fatal)

@@ -94,14 +94,10 @@ def main(argv: list[str] | None = None) -> None:
                 link = page.locator(f'[data-testid="stSidebarNavLink"][href$="/{b.PAGES[name]}"]').first
                 actions = [(f"first visit, {name}", lambda link=link: link.evaluate("e => e.click()"))]
                 if not args.visits_only and name in b.FILTER_PAGES:
-                    actions += [(f"filter change {i}, {name}", lambda: b._shift_from(page)) for i in (1, 2)]
+                    actions += [(f"filter change {i}, {name}", lambda: b.shift_from(page)) for i in (1, 2)]
                 for label, action in actions:
                     browser.start_tracing(page=page, categories=CATEGORIES)
-                    t0 = page.evaluate("performance.now()")
-                    start = time.perf_counter()
-                    action()
-                    b.wait_idle(page, t0)
-                    wall = time.perf_counter() - start
+                    wall = b.to_idle(page, action)
                     events = json.loads(browser.stop_tracing())["traceEvents"]
                     print(report(label, wall, summarise(events)), flush=True)
             browser.close()
