@@ -34,7 +34,9 @@ ZERO_COLOUR = [240, 240, 240]
 NO_DATA_COLOUR = [160, 160, 160]
 #: what a neighborhood without a rate says (legend and tooltip), from the same floor as the ranking's
 NO_RATE = f"no rate (under {MIN_POPULATION} residents)"
-WATCH_COLOUR = [31, 97, 141]
+#: watch areas' outlines, one colour each (watch_layers), on a white casing: dark, and none yellow, orange or red, so
+#: they stand apart from the quantile classes and the grey outlines under them
+WATCH_COLOURS = [[31, 97, 141], [20, 20, 20], [118, 42, 131], [27, 120, 55], [1, 102, 94], [140, 81, 10]]
 OUTLINE_COLOUR = [120, 120, 120]
 SPOT_COLOURS = {"hot": [215, 48, 39], "cold": [69, 117, 180]}
 #: polygons as maps draw them: simplified to about 30 m and rounded to 5 decimals (about 1 m); at the zoom that shows
@@ -121,11 +123,49 @@ def shapes_bounds(shapes: dict) -> tuple[float, float, float, float]:
     return tuple(float(b) for b in shapely.union_all([shapely.geometry.shape(g) for g in shapes.values()]).bounds)
 
 
-def outline_layer(outlines: dict) -> pdk.Layer:
-    """Neighborhood outlines for orientation (the app works offline, without a base map). The transparent fill
-    makes the whole area clickable, so a click anywhere in a neighborhood can open its profile."""
-    return pdk.Layer("GeoJsonLayer", outlines, id="neighborhoods", filled=True, get_fill_color=[0, 0, 0, 0],
-                     stroked=True, get_line_color=OUTLINE_COLOUR + [120], line_width_min_pixels=1, pickable=True)
+def edge_rows(geojson: dict, keep: tuple[str, ...] = ()) -> list[dict]:
+    """The shapes' edges as line segments ({"s": [lon, lat], "t": [lon, lat]}), for `line_layer`. Each segment
+    carries its shape's properties named in `keep`; without any, an edge two shapes share (neighbors' common border)
+    is listed once."""
+    features = [f for f in geojson["features"] if f.get("geometry")]
+    if not features:
+        return []
+    shapes = np.array([shapely.geometry.shape(f["geometry"]) for f in features], dtype=object)
+    lines, owner = shapely.get_parts(shapely.boundary(shapes), return_index=True)
+    coords, part = shapely.get_coordinates(lines, return_index=True)
+    coords = coords.round(5)  # MAP_PRECISION, written as the shortest text
+    same = part[1:] == part[:-1]  # consecutive points of one ring
+    seg = np.hstack([coords[:-1][same], coords[1:][same]])
+    owner = owner[part[:-1][same]]
+    moves = (seg[:, 0] != seg[:, 2]) | (seg[:, 1] != seg[:, 3])
+    seg, owner = seg[moves], owner[moves]
+    if keep:
+        return [{"s": s[:2], "t": s[2:], **{k: features[i]["properties"][k] for k in keep}}
+                for s, i in zip(seg.tolist(), owner.tolist(), strict=True)]
+    flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
+    seg[flip] = seg[flip][:, [2, 3, 0, 1]]  # each edge one way round, so a shared one is found twice and kept once
+    return [{"s": s[:2], "t": s[2:]} for s in np.unique(seg, axis=0).tolist()]
+
+
+def line_layer(geojson: dict, colour: list[int] | str, layer_id: str, width: int = 1,
+               keep: tuple[str, ...] = ()) -> pdk.Layer:
+    """The shapes' outlines, `width` pixels wide, as a deck.gl LineLayer of their edges (`edge_rows`); `colour` is
+    one RGBA or the name of a property in `keep`; with a `tooltip` in `keep`, hovering a line shows it.
+
+    Every outline on every map is drawn this way, never by a GeoJsonLayer's own stroke: that stroke is deck.gl's
+    PathLayer, whose shaders cost a browser drawing WebGL in software (no GPU, as on many office and virtual
+    desktops) about 0.9 s of every visit to a page with a map, against about 0.3 s for a LineLayer; at these widths
+    both look the same (docs/benchmarks.md, seventh session)."""
+    return pdk.Layer("LineLayer", edge_rows(geojson, keep), id=layer_id, get_source_position="s",
+                     get_target_position="t", get_color=colour, get_width=width, pickable="tooltip" in keep)
+
+
+def outline_layers(outlines: dict) -> list[pdk.Layer]:
+    """Neighborhood outlines for orientation (the app works offline, without a base map): a transparent fill, which
+    makes the whole area clickable, so a click anywhere in a neighborhood can open its profile, and the outlines."""
+    return [pdk.Layer("GeoJsonLayer", outlines, id="neighborhoods", filled=True, get_fill_color=[0, 0, 0, 0],
+                      stroked=False, pickable=True),
+            line_layer(outlines, OUTLINE_COLOUR + [120], "neighborhood_outlines")]
 
 
 def outline_legend(clickable: bool = True) -> Legend:
@@ -165,14 +205,15 @@ def picked_area(event) -> str | None:
 def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -> pdk.Deck:
     """Footprint, buffer and comparison areas of an evaluation, labelled on hover; the first view fits them all (a
     map `height` pixels high)."""
-    layers = [outline_layer(outlines)] if outlines else []
+    layers = outline_layers(outlines) if outlines else []
     for name, colour in REGION_COLOURS.items():
         if name not in shapes:
             continue
-        feature = {"type": "Feature", "geometry": shapes[name], "properties": {"region": name}}
-        layers.append(pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": [feature]},
-                                id=name.replace(" ", "_"), filled=True, stroked=True, get_fill_color=colour,
-                                get_line_color=colour[:3] + [255], line_width_min_pixels=1, pickable=True))
+        region = {"type": "FeatureCollection",
+                  "features": [{"type": "Feature", "geometry": shapes[name], "properties": {"region": name}}]}
+        layers += [pdk.Layer("GeoJsonLayer", region, id=name.replace(" ", "_"), filled=True, stroked=False,
+                             get_fill_color=colour, pickable=True),
+                   line_layer(region, colour[:3] + [255], f"{name.replace(' ', '_')}_outline")]
     return Deck(layers=layers, initial_view_state=fit_view(shapes_bounds(shapes), height),
                 tooltip={"text": "{region}{name}"})
 
@@ -290,18 +331,18 @@ def _rate_basis(geojson: dict, value: str) -> list[bool] | None:
     return [(f["properties"].get("population") or 0) >= MIN_RANK_POPULATION for f in geojson["features"]]
 
 
-def choropleth_layer(geojson: dict, value: str, max_value: float | None = None) -> pdk.Layer:
+def choropleth_layers(geojson: dict, value: str) -> list[pdk.Layer]:
     """Neighborhoods filled by quantile class of `value` (a feature property: n, rate or smoothed_rate), with their
-    count and rates on hover; `max_value` is kept for old callers and unused."""
+    count and rates on hover, and their outlines."""
     features = geojson["features"]
     colours, _ = quantile_classes([f["properties"][value] for f in features], integer=value == "n",
                                   basis=_rate_basis(geojson, value))
     coloured = {"type": "FeatureCollection", "features": [
         {**f, "properties": {**f["properties"], "tooltip": neighborhood_tooltip(f["properties"]), "color": c + [220]}}
         for f, c in zip(features, colours, strict=True)]}
-    return pdk.Layer("GeoJsonLayer", coloured, id="choropleth", filled=True, stroked=True,
-                     get_fill_color="properties.color",
-                     get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)
+    return [pdk.Layer("GeoJsonLayer", coloured, id="choropleth", filled=True, stroked=False,
+                      get_fill_color="properties.color", pickable=True),
+            line_layer(geojson, [90, 90, 90, 160], "choropleth_outlines")]
 
 
 def _no_rate(geojson: dict) -> str:
@@ -351,27 +392,39 @@ def spots_legend() -> Legend:
                   "Other cells: not significant after the false-discovery-rate correction.")
 
 
+def watch_colours(n: int) -> list[list[int]]:
+    """The outline colour of each of n watch areas: one of WATCH_COLOURS each while there are enough, else all blue."""
+    return WATCH_COLOURS[:n] if n <= len(WATCH_COLOURS) else [WATCH_COLOURS[0]] * n
+
+
 def watch_layers(geojson: dict) -> list[pdk.Layer]:
-    """Watch areas outlined in blue and labelled just above their northern edge, so a label never covers its own
-    outline."""
-    labels = [{"name": f["properties"]["name"], "position": _label_point(f["geometry"])} for f in geojson["features"]]
+    """Watch areas outlined, each in its own colour, which the legend names (`watch_legend`); hovering an outline
+    names it too. Beyond len(WATCH_COLOURS) areas, colour cannot tell them apart: they are all blue and labelled just
+    above their northern edge, so a label never covers its own outline.
+
+    Colours, not labels, while they suffice: deck.gl's TextLayer (with its background) cost about 1 s of every visit
+    to the page in a browser without a GPU, as much as the rest of the map (docs/benchmarks.md, seventh session)."""
+    colours = watch_colours(len(geojson["features"]))
     outlined = {"type": "FeatureCollection", "features": [
-        {**f, "properties": {**f["properties"], "tooltip": f"Watch area: {f['properties']['name']}"}}
-        for f in geojson["features"]]}
-    return [
-        pdk.Layer("GeoJsonLayer", outlined, id="watch_areas", filled=False, stroked=True,
-                  get_line_color=WATCH_COLOUR + [255], line_width_min_pixels=3, pickable=True),
-        pdk.Layer("TextLayer", labels, id="watch_labels", get_position="position", get_text="name", get_size=12,
-                  get_color=WATCH_COLOUR + [255], get_text_anchor="'start'", get_alignment_baseline="'bottom'",
-                  get_pixel_offset=[0, -6], background=True, get_background_color=[255, 255, 255, 200]),
-    ]
+        {**f, "properties": {**f["properties"], "tooltip": f"Watch area: {f['properties']['name']}", "color": c + [255]}}
+        for f, c in zip(geojson["features"], colours, strict=True)]}
+    # a white casing under each outline keeps it visible on the darkest class of the map beneath
+    layers = [line_layer(outlined, [255, 255, 255, 255], "watch_areas_casing", width=7),
+              line_layer(outlined, "color", "watch_areas", width=3, keep=("tooltip", "color"))]
+    if len(colours) > len(WATCH_COLOURS):
+        labels = [{"name": f["properties"]["name"], "position": _label_point(f["geometry"])} for f in geojson["features"]]
+        layers.append(pdk.Layer("TextLayer", labels, id="watch_labels", get_position="position", get_text="name",
+                                get_size=12, get_color=WATCH_COLOURS[0] + [255], get_text_anchor="'start'",
+                                get_alignment_baseline="'bottom'", get_pixel_offset=[0, -6], background=True,
+                                get_background_color=[255, 255, 255, 200]))
+    return layers
 
 
 def watch_legend(geojson: dict) -> Legend:
     """Each saved watch area by name, in the outline colour the map draws it with."""
     names = [f["properties"]["name"] for f in geojson["features"]]
-    return Legend("Watch areas", [(WATCH_COLOUR, n) for n in names], "" if names else "No watch area saved.",
-                  line=True)
+    return Legend("Watch areas", list(zip(watch_colours(len(names)), names, strict=True)),
+                  "" if names else "No watch area saved.", line=True)
 
 
 def _label_point(geometry: dict) -> list[float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -32,6 +33,12 @@ def test_every_page_renders_without_error(built_db, page):
     # a download never reruns the page: a rerun dropped the page's files, and another session's run ending then
     # deleted them (under load most downloads failed; tests/test_browser.py clicks them under load)
     assert all(b.proto.ignore_rerun for b in at.get("download_button"))
+    # no map draws an outline with deck.gl's PathLayer (a GeoJsonLayer's stroke, on unless turned off) or a label with
+    # its TextLayer: each cost about 0.5-1 s of every visit in a browser without a GPU (analytics.maps.line_layer)
+    for deck in at.get("deck_gl_json_chart"):
+        for layer in json.loads(deck.proto.json)["layers"]:
+            assert layer["@@type"] not in ("PathLayer", "TextLayer"), layer["id"]
+            assert layer["@@type"] != "GeoJsonLayer" or layer.get("stroked") is False, layer["id"]
 
 
 def test_the_home_chart_follows_the_chosen_category_and_period(built_db):

@@ -104,9 +104,11 @@ def test_every_map_has_a_legend_naming_its_regions(built_db):
     at = outreach()
     decks = at.get("deck_gl_json_chart")
     assert len(decks) == 1
-    layers = {layer["id"] for layer in json.loads(decks[0].proto.json)["layers"]} - {"neighborhoods"}
+    ids = {layer["id"] for layer in json.loads(decks[0].proto.json)["layers"]}
+    regions = {i for i in ids - {"neighborhoods", "neighborhood_outlines"} if not i.endswith("_outline")}
     legend = next(m.value for m in at.markdown if "grey outlines" in m.value)
-    assert layers and all(f"<b>{layer.replace('_', ' ')}</b>" in legend for layer in layers)
+    assert regions and all(f"<b>{region.replace('_', ' ')}</b>" in legend for region in regions)
+    assert ids - regions == {"neighborhoods", "neighborhood_outlines"} | {f"{r}_outline" for r in regions}
 
 
 def _raw_ids(con) -> tuple[set[str], re.Pattern]:
