@@ -102,7 +102,7 @@ if result is not None:
 
     st.subheader("Map of categories")
     geo = web.emerging_geojson(key, source, category, start, end, slice_, unit, permutations)
-    if unit == "hex":  # hexagons by their cell ids, drawn and outlined in the browser: a tenth of their polygons' bytes
+    if unit == "hex":  # hexagons by their cell ids, drawn and outlined in the browser (fewer bytes than their polygons)
         cells = [{k: f["properties"][k] for k in ("place", "rgba", "tooltip")} for f in geo["features"]]
         layers = [pdk.Layer("H3HexagonLayer", cells, id="emerging", get_hexagon="place", get_fill_color="rgba",
                             extruded=False, stroked=True, get_line_color=[90, 90, 90, 160], line_width_min_pixels=1,
