@@ -203,19 +203,19 @@ def picked_area(event) -> str | None:
 
 
 def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -> pdk.Deck:
-    """Footprint, buffer and comparison areas of an evaluation, labelled on hover; the first view fits them all (a
-    map `height` pixels high)."""
-    layers = outline_layers(outlines) if outlines else []
+    """Footprint, buffer and comparison areas of an evaluation, each saying what it is on hover (neighborhoods their
+    name); the first view fits them all (a map `height` pixels high)."""
+    layers = outline_layers(with_tooltips(outlines)) if outlines else []
     for name, colour in REGION_COLOURS.items():
         if name not in shapes:
             continue
         region = {"type": "FeatureCollection",
-                  "features": [{"type": "Feature", "geometry": shapes[name], "properties": {"region": name}}]}
+                  "features": [{"type": "Feature", "geometry": shapes[name],
+                                "properties": {"region": name, "tooltip": f"{name}: {REGION_MEANING[name]}"}}]}
         layers += [pdk.Layer("GeoJsonLayer", region, id=name.replace(" ", "_"), filled=True, stroked=False,
                              get_fill_color=colour, pickable=True),
                    line_layer(region, colour[:3] + [255], f"{name.replace(' ', '_')}_outline")]
-    return Deck(layers=layers, initial_view_state=fit_view(shapes_bounds(shapes), height),
-                tooltip={"text": "{region}{name}"})
+    return Deck(layers=layers, initial_view_state=fit_view(shapes_bounds(shapes), height), tooltip=TOOLTIP)
 
 
 def _number(value: float, integer: bool) -> str:

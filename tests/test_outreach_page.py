@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import registry
+from analytics import maps, registry
 from kcvt.settings import ROOT
 from tests.conftest import RAW
 from tests.page_text import rendered_text
@@ -109,6 +109,15 @@ def test_every_map_has_a_legend_naming_its_regions(built_db):
     legend = next(m.value for m in at.markdown if "grey outlines" in m.value)
     assert regions and all(f"<b>{region.replace('_', ' ')}</b>" in legend for region in regions)
     assert ids - regions == {"neighborhoods", "neighborhood_outlines"} | {f"{r}_outline" for r in regions}
+    # hovering a region says what it is, a neighborhood its name (a blind review saw "footprint{name}": the template
+    # named a field the shapes did not all have, which deck.gl shows as written)
+    spec = json.loads(decks[0].proto.json)
+    tips = {layer["id"]: [(o.get("properties") or o).get("tooltip") for o in layer["data"]["features"]]
+            for layer in spec["layers"] if layer.get("pickable")}
+    assert tips.keys() == regions | {"neighborhoods"}
+    assert all(tips[r] == [f"{r.replace('_', ' ')}: {maps.REGION_MEANING[r.replace('_', ' ')]}"] for r in regions)
+    assert all(t and "{" not in t for t in tips["neighborhoods"]) and len(tips["neighborhoods"]) >= 240
+    assert json.loads(decks[0].proto.tooltip)["text"] == "{tooltip}"
 
 
 def _raw_ids(con) -> tuple[set[str], re.Pattern]:
