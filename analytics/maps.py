@@ -147,25 +147,25 @@ def edge_rows(geojson: dict, keep: tuple[str, ...] = ()) -> list[dict]:
     return [{"s": s[:2], "t": s[2:]} for s in np.unique(seg, axis=0).tolist()]
 
 
-def line_layer(geojson: dict, colour: list[int] | str, layer_id: str, width: int = 1,
-               keep: tuple[str, ...] = ()) -> pdk.Layer:
-    """The shapes' outlines, `width` pixels wide, as a deck.gl LineLayer of their edges (`edge_rows`); `colour` is
-    one RGBA or the name of a property in `keep`; with a `tooltip` in `keep`, hovering a line shows it.
+def line_layer(edges: list[dict], colour: list[int] | str, layer_id: str, width: int = 1) -> pdk.Layer:
+    """Shapes' outlines, `width` pixels wide, as a deck.gl LineLayer of their edges (`edge_rows`); `colour` is one
+    RGBA or the name of a property the edges carry; edges that carry a `tooltip` show it on hover.
 
     Every outline on every map is drawn this way, never by a GeoJsonLayer's own stroke: that stroke is deck.gl's
     PathLayer, whose shaders cost a browser drawing WebGL in software (no GPU, as on many office and virtual
     desktops) about 0.9 s of every visit to a page with a map, against about 0.3 s for a LineLayer; at these widths
     both look the same (docs/benchmarks.md, seventh session)."""
-    return pdk.Layer("LineLayer", edge_rows(geojson, keep), id=layer_id, get_source_position="s",
-                     get_target_position="t", get_color=colour, get_width=width, pickable="tooltip" in keep)
+    return pdk.Layer("LineLayer", edges, id=layer_id, get_source_position="s", get_target_position="t",
+                     get_color=colour, get_width=width, pickable=bool(edges) and "tooltip" in edges[0])
 
 
-def outline_layers(outlines: dict) -> list[pdk.Layer]:
+def outline_layers(outlines: dict, edges: list[dict]) -> list[pdk.Layer]:
     """Neighborhood outlines for orientation (the app works offline, without a base map): a transparent fill, which
-    makes the whole area clickable, so a click anywhere in a neighborhood can open its profile, and the outlines."""
+    makes the whole area clickable, so a click anywhere in a neighborhood can open its profile, and the outlines
+    (`edges`: edge_rows of every neighborhood, which the app builds once per database version)."""
     return [pdk.Layer("GeoJsonLayer", outlines, id="neighborhoods", filled=True, get_fill_color=[0, 0, 0, 0],
                       stroked=False, pickable=True),
-            line_layer(outlines, OUTLINE_COLOUR + [120], "neighborhood_outlines")]
+            line_layer(edges, OUTLINE_COLOUR + [120], "neighborhood_outlines")]
 
 
 def outline_legend(clickable: bool = True) -> Legend:
@@ -202,10 +202,11 @@ def picked_area(event) -> str | None:
     return None
 
 
-def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -> pdk.Deck:
+def regions_map(shapes: dict, outlines: dict | None = None, edges: list[dict] | None = None,
+                height: int = 420) -> pdk.Deck:
     """Footprint, buffer and comparison areas of an evaluation, each saying what it is on hover (neighborhoods their
-    name); the first view fits them all (a map `height` pixels high)."""
-    layers = outline_layers(with_tooltips(outlines)) if outlines else []
+    name, with `outlines` and their `edges`); the first view fits them all (a map `height` pixels high)."""
+    layers = outline_layers(with_tooltips(outlines), edges) if outlines else []
     for name, colour in REGION_COLOURS.items():
         if name not in shapes:
             continue
@@ -214,7 +215,7 @@ def regions_map(shapes: dict, outlines: dict | None = None, height: int = 420) -
                                 "properties": {"region": name, "tooltip": f"{name}: {REGION_MEANING[name]}"}}]}
         layers += [pdk.Layer("GeoJsonLayer", region, id=name.replace(" ", "_"), filled=True, stroked=False,
                              get_fill_color=colour, pickable=True),
-                   line_layer(region, colour[:3] + [255], f"{name.replace(' ', '_')}_outline")]
+                   line_layer(edge_rows(region), colour[:3] + [255], f"{name.replace(' ', '_')}_outline")]
     return Deck(layers=layers, initial_view_state=fit_view(shapes_bounds(shapes), height), tooltip=TOOLTIP)
 
 
@@ -331,9 +332,9 @@ def _rate_basis(geojson: dict, value: str) -> list[bool] | None:
     return [(f["properties"].get("population") or 0) >= MIN_RANK_POPULATION for f in geojson["features"]]
 
 
-def choropleth_layers(geojson: dict, value: str) -> list[pdk.Layer]:
+def choropleth_layers(geojson: dict, value: str, edges: list[dict]) -> list[pdk.Layer]:
     """Neighborhoods filled by quantile class of `value` (a feature property: n, rate or smoothed_rate), with their
-    count and rates on hover, and their outlines."""
+    count and rates on hover, and their outlines (`edges`, as for outline_layers)."""
     features = geojson["features"]
     colours, _ = quantile_classes([f["properties"][value] for f in features], integer=value == "n",
                                   basis=_rate_basis(geojson, value))
@@ -342,7 +343,7 @@ def choropleth_layers(geojson: dict, value: str) -> list[pdk.Layer]:
         for f, c in zip(features, colours, strict=True)]}
     return [pdk.Layer("GeoJsonLayer", coloured, id="choropleth", filled=True, stroked=False,
                       get_fill_color="properties.color", pickable=True),
-            line_layer(geojson, [90, 90, 90, 160], "choropleth_outlines")]
+            line_layer(edges, [90, 90, 90, 160], "choropleth_outlines")]
 
 
 def _no_rate(geojson: dict) -> str:
@@ -409,8 +410,9 @@ def watch_layers(geojson: dict) -> list[pdk.Layer]:
         {**f, "properties": {**f["properties"], "tooltip": f"Watch area: {f['properties']['name']}", "color": c + [255]}}
         for f, c in zip(geojson["features"], colours, strict=True)]}
     # a white casing under each outline keeps it visible on the darkest class of the map beneath
-    layers = [line_layer(outlined, [255, 255, 255, 255], "watch_areas_casing", width=7),
-              line_layer(outlined, "color", "watch_areas", width=3, keep=("tooltip", "color"))]
+    edges = edge_rows(outlined, keep=("tooltip", "color"))
+    layers = [line_layer(edges, [255, 255, 255, 255], "watch_areas_casing", width=7),
+              line_layer(edges, "color", "watch_areas", width=3)]
     if len(colours) > len(WATCH_COLOURS):
         labels = [{"name": f["properties"]["name"], "position": _label_point(f["geometry"])} for f in geojson["features"]]
         layers.append(pdk.Layer("TextLayer", labels, id="watch_labels", get_position="position", get_text="name",

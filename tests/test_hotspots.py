@@ -556,7 +556,7 @@ def test_neighborhood_tooltips_read_name_colon_count(con, gva_shootings, neighbo
     tips = {f["properties"]["area_id"]: f["properties"]["tooltip"]
             for f in maps.with_tooltips(outlines, dict(zip(counts["area_id"], counts["n"], strict=True)))["features"]}
     assert tips[top] == f"{top}: {n} incidents"
-    layer = maps.choropleth_layers(hotspots.choropleth_geojson(con, counts), "n")[0]
+    layer = maps.choropleth_layers(hotspots.choropleth_geojson(con, counts), "n", [])[0]
     tip = next(f["properties"]["tooltip"] for f in layer.data["features"] if f["properties"]["area_id"] == top)
     assert tip.startswith(f"{top}: {n} incidents; ") and "per 10,000 residents" in tip
 
@@ -608,28 +608,6 @@ def test_watch_areas_are_told_apart_by_colour_or_else_by_label(con):
         coords = shapely.get_coordinates(shapely.geometry.shape(f["geometry"]))
         assert label["position"][1] == pytest.approx(coords[:, 1].max())  # on the northern edge, not inside
     assert labels.get_alignment_baseline == "bottom" and labels.get_pixel_offset[1] < 0  # drawn above the edge
-
-
-def test_neighborhood_outlines_draw_every_edge_once():
-    """The outlines every map draws are the raw boundary file's polygons' edges (as the maps simplify them), each
-    border two neighborhoods share listed once."""
-    from analytics import maps
-
-    with gzip.open(DATA_DIR / "geo/kc_neighborhoods.geojson.gz", "rt") as fh:
-        features = [{"type": "Feature", "properties": {}, "geometry": maps.light_geometry(shapely.geometry.shape(f["geometry"]))}
-                    for f in json.load(fh)["features"]]
-    want, total = set(), 0
-    for f in features:
-        polygons = f["geometry"]["coordinates"] if f["geometry"]["type"] == "MultiPolygon" else [f["geometry"]["coordinates"]]
-        for ring in (r for polygon in polygons for r in polygon):
-            for a, b in zip(ring[:-1], ring[1:], strict=True):
-                a, b = tuple(round(x, 5) for x in a), tuple(round(x, 5) for x in b)
-                if a != b:
-                    want.add(frozenset([a, b]))
-                    total += 1
-    rows = maps.edge_rows({"type": "FeatureCollection", "features": features})
-    assert len(rows) == len(want) < 0.9 * total  # shared borders once (where both polygons simplified them alike)
-    assert {frozenset([tuple(r["s"]), tuple(r["t"])]) for r in rows} == want
 
 
 def _visible_box(view, height: int, width: int) -> tuple[float, float, float, float]:
@@ -799,7 +777,7 @@ def test_rate_map_breaks_come_from_the_neighborhoods_ranked_by_rate(con):
     assert labels[-2].endswith(" and above")
     assert labels[-1] == "no rate (under 100 residents, no population figure or no data)"
     assert "at least 500 residents" in legend.note and "'and above'" in legend.note
-    layer = maps.choropleth_layers(geo, "smoothed_rate")[0]
+    layer = maps.choropleth_layers(geo, "smoothed_rate", [])[0]
     colour = {f["properties"]["area_id"]: f["properties"]["color"][:3] for f in layer.data["features"]}
     top_class = legend.entries[-2][0]
     assert colour["Hospital Hill"] == top_class

@@ -81,6 +81,39 @@ def test_no_rendered_text_holds_none_nan_or_a_raw_column_name(built_db, params):
             assert all(tips) and not [t for t in tips if LEAKS.search(t)], layer["id"]
 
 
+
+@pytest.mark.parametrize("params", [STATES["default"], {"source": "gva", "layer": "hex"}], ids=["rate-map", "hex-map"])
+def test_the_map_outlines_every_neighborhood_edge_once(built_db, params):
+    """The map's neighborhood lines are the raw boundary file's polygons' edges (the one self-intersecting polygon
+    made valid, keeping its areas; simplified as every map draws them), each border two neighborhoods share listed
+    once."""
+    import gzip
+
+    import shapely
+
+    from analytics import maps
+    from kcvt.settings import DATA_DIR
+
+    with gzip.open(DATA_DIR / "geo/kc_neighborhoods.geojson.gz", "rt") as fh:
+        shapes = [shapely.geometry.shape(f["geometry"]) for f in json.load(fh)["features"]]
+    shapes = [s if s.is_valid else shapely.union_all([g for g in shapely.get_parts(shapely.make_valid(s))
+                                                      if g.geom_type in ("Polygon", "MultiPolygon")]) for s in shapes]
+    geometries = [maps.light_geometry(s) for s in shapes]
+    want, total = set(), 0
+    for g in geometries:
+        polygons = g["coordinates"] if g["type"] == "MultiPolygon" else [g["coordinates"]]
+        for ring in (r for polygon in polygons for r in polygon):
+            for a, b in zip(ring[:-1], ring[1:], strict=True):
+                a, b = tuple(round(x, 5) for x in a), tuple(round(x, 5) for x in b)
+                if a != b:
+                    want.add(frozenset([a, b]))
+                    total += 1
+    layers = {layer["id"]: layer for layer in decks(page(**params))[0]["layers"]}
+    rows = (layers.get("choropleth_outlines") or layers["neighborhood_outlines"])["data"]
+    assert len(rows) == len(want) < 0.9 * total  # shared borders once (where both polygons simplified them alike)
+    assert {frozenset([tuple(r["s"]), tuple(r["t"])]) for r in rows} == want
+
+
 def test_the_default_view_is_the_latest_fully_covered_period_and_is_ranked(built_db):
     """The page opens on the newest data: KCPD's neighborhood counts, the last 24 months of the raw file (blind
     review: it opened on GVA's 2016-2018, eight years old, for leaders picking places for the coming year)."""

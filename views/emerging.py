@@ -102,23 +102,24 @@ if result is not None:
 
     st.subheader("Map of categories")
     geo = web.emerging_geojson(key, source, category, start, end, slice_, unit, permutations)
-    if unit == "hex":  # hexagons by their cell ids, drawn and outlined in the browser (fewer bytes than their polygons)
-        cells = [{k: f["properties"][k] for k in ("place", "rgba", "tooltip")} for f in geo["features"]]
-        layers = [pdk.Layer("H3HexagonLayer", cells, id="emerging", get_hexagon="place", get_fill_color="rgba",
-                            extruded=False, stroked=True, get_line_color=[90, 90, 90, 160], line_width_min_pixels=1,
-                            pickable=True)]
-    else:
-        layers = [pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=False,
-                            get_fill_color="properties.rgba", pickable=True),
-                  maps.line_layer(geo, [90, 90, 90, 160], "emerging_outlines")]
-    # context outlines underneath (hexagons on top keep their tooltips), only where the categories do not already
-    # draw a neighborhood (a hexagon map: all of them)
+    # the neighborhoods the categories do not draw (a hexagon map: all of them) get a transparent fill, for their
+    # tooltips; every neighborhood its outline
     drawn = {f["properties"]["place"] for f in geo["features"]} if unit == "neighborhood" else set()
     outlines = web.neighborhood_outlines(key)
     outlines = {**outlines, "features": [f for f in outlines["features"] if f["properties"]["area_id"] not in drawn]}
+    fill, lines = maps.outline_layers(maps.with_tooltips(outlines), web.neighborhood_edges(key))
+    if unit == "hex":  # hexagons by their cell ids, drawn and outlined in the browser (fewer bytes than their polygons),
+        # over the outlines, so they keep their tooltips
+        cells = [{k: f["properties"][k] for k in ("place", "rgba", "tooltip")} for f in geo["features"]]
+        layers = [fill, lines, pdk.Layer("H3HexagonLayer", cells, id="emerging", get_hexagon="place",
+                                         get_fill_color="rgba", extruded=False, stroked=True,
+                                         get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)]
+    else:
+        layers = [fill, pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=False,
+                                  get_fill_color="properties.rgba", pickable=True), lines]
     left, right = st.columns([4, 1])
     with left:
-        st.pydeck_chart(maps.Deck(layers=[*maps.outline_layers(maps.with_tooltips(outlines)), *layers],
+        st.pydeck_chart(maps.Deck(layers=layers,
                                   initial_view_state=maps.fit_view(web.emerging_bounds(key, source, category, start, end,
                                                                                     slice_, unit, permutations), 520),
                                   tooltip=maps.TOOLTIP), height=520)

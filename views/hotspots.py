@@ -85,12 +85,13 @@ elif nbhd_geo is None:
     st.warning(f"Neighborhood map not shown: {nbhd_refusal}.")
 else:
     value, title = ("smoothed_rate", "Smoothed rate per 10,000 residents") if layer == "rate" else ("n", "Incidents")
-    layers += maps.choropleth_layers(nbhd_geo, value)
+    layers += maps.choropleth_layers(nbhd_geo, value, web.neighborhood_edges(key))
     legends.append(maps.choropleth_legend(nbhd_geo, value, title))
 if layer not in ("rate", "count") or nbhd_geo is None:
     # under the hexagons or dots, so hovering one shows its own count; a click on the outlines' transparent fill, a
     # hexagon or a dot opens the neighborhood's profile
-    layers[:0] = maps.outline_layers(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts))
+    layers[:0] = maps.outline_layers(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts),
+                                     web.neighborhood_edges(key))
     legends.append(maps.outline_legend())
 layers += maps.watch_layers(watch_json)
 legends.append(maps.watch_legend(watch_json))
@@ -174,8 +175,8 @@ else:
             if st.toggle(f"Show the {len(spots):,} hot and cold spots on a map", key="h_gi_map"):
                 gi_map, gi_legend = st.columns([4, 1])
                 gi_map.pydeck_chart(maps.Deck(
-                    layers=[*maps.outline_layers(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts)),
-                            maps.spots_layer(spots)],
+                    layers=[*maps.outline_layers(maps.with_tooltips(web.neighborhood_outlines(key), nbhd_counts),
+                                                 web.neighborhood_edges(key)), maps.spots_layer(spots)],
                     initial_view_state=maps.fit_view(web.city_bounds(key), 380),
                     tooltip=maps.TOOLTIP), height=380)
                 gi_legend.markdown(maps.legend_html([maps.spots_legend(), maps.outline_legend(clickable=False)]),

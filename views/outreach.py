@@ -231,7 +231,8 @@ with tab_eval:
                    + "; ".join(f"{', '.join(a)} ({name})" for name, a in sites.items()) + ". A comparison that had "
                    "its own outreach can hide or mimic this one's effect; the suggested comparisons leave them out.")
     c1, c2 = st.columns([3, 1])
-    c1.pydeck_chart(maps.regions_map(result["shapes"], web.neighborhood_outlines(key)), height=420)
+    c1.pydeck_chart(maps.regions_map(result["shapes"], web.neighborhood_outlines(key), web.neighborhood_edges(key)),
+                    height=420)
     c2.markdown(maps.regions_legend(result["shapes"]), unsafe_allow_html=True)
     st.caption(report.regions_text(result) + " Comparisons are suggested by similarity in the before window; "
                "override them in the design above.")
