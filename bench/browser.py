@@ -2,9 +2,10 @@
 
     python -m bench --browser [--trials 10] [--load-seconds 60]
 
-Figures (p50 and p95 over the trials), each measured to *idle*: the app's script-run state back to not running after
-the action started a run, no running indicator, every plotly chart drawn (its main svg), every deck.gl map with its
-canvas, and then two painted frames (the main thread free: deck.gl draws after its canvas exists).
+Figures (p50 and p95 over the trials), each measured to *idle*: the server has sent the end of a script run since
+the action (`OBSERVER`), the app's script-run state is "not running", no running indicator, every plotly chart drawn
+(its main svg), every deck.gl map with its canvas, and then two painted frames (the main thread free: deck.gl draws
+after its canvas exists).
 
 - first visit to each page in an open session (a click on the sidebar link);
 - a filter change on each page that has one (the "From" date, one month later each trial);
@@ -42,20 +43,49 @@ LOAD_PATHS = ["/?source=gva&category=shooting&start=YEAR-01-01&end=YEAR-12-31",
               "/neighborhood?area=Lykins&source=kcpd_nbhd&category=persons", "/data", "/outreach", "/emerging",
               "/programs"]
 
-#: Records when a script run starts and ends (performance.now()), from the app's own script-state attribute.
+#: Records when the server last finished a script run (performance.now()), from the messages themselves: every
+#: websocket the page opens is watched, and a ForwardMsg whose `script_finished` (field 6, a varint) says the run or
+#: fragment run is over sets `__runs.end` (not FINISHED_EARLY_FOR_RERUN, 2: another run follows). Watching the app's
+#: script-state attribute instead lost about one action in 40: a run that started and ended between two React
+#: commits never showed "running", so its end was never seen (docs/benchmarks.md, seventh and eighth sessions).
 OBSERVER = """
-window.__runs = {start: 0, end: 0, state: 'initial'};
-new MutationObserver(() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app) return;
-  const s = app.getAttribute('data-test-script-state');
-  if (s === window.__runs.state) return;
-  if (s === 'running') window.__runs.start = performance.now();
-  else if (window.__runs.state === 'running') window.__runs.end = performance.now();
-  window.__runs.state = s;
-}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-test-script-state']});
+window.__runs = {end: 0, finished: 0};
+(() => {
+  const varint = (b, i) => {
+    let v = 0, s = 0, x;
+    do { x = b[i++]; v += (x & 127) * 2 ** s; s += 7; } while (x & 128 && i < b.length);
+    return [v, i];
+  };
+  const finished = b => {  // the top-level fields of a ForwardMsg: script_finished's value, or -1
+    let i = 0, key, v;
+    while (i < b.length) {
+      [key, i] = varint(b, i);
+      const field = Math.floor(key / 8), wire = key % 8;
+      if (wire === 0) { [v, i] = varint(b, i); if (field === 6) return v; }
+      else if (wire === 2) { [v, i] = varint(b, i); i += v; }
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else return -1;
+    }
+    return -1;
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', e => {
+        if (!(e.data instanceof ArrayBuffer)) return;
+        const status = finished(new Uint8Array(e.data));
+        if (status === 0 || status === 1 || status === 3) {
+          window.__runs.end = performance.now();
+          window.__runs.finished += 1;
+        }
+      });
+    }
+  };
+})();
 """
-#: Idle: a run that began after `t0` has ended, nothing is running, every chart and map is drawn. A deck.gl map
+#: Idle: a run has finished since `t0` (`OBSERVER`), nothing is running, every chart and map is drawn. A deck.gl map
 #: counts as drawn once its canvas holds a pixel (copying it to a small 2-D canvas waits for the GPU process to
 #: finish drawing, as a reader's screen would): deck.gl creates its WebGL device asynchronously and draws frames
 #: after its canvas appears, and in software WebGL that drawing took 1.5-3 s that the next action's time absorbed

@@ -361,7 +361,7 @@ def test_the_benchmarks_idle_waits_for_a_map_to_be_drawn(pages):
     page = pages()
     page.set_content('<div data-testid="stApp" data-test-script-state="notRunning">'
                      '<div data-testid="stDeckGlJsonChart"><canvas width="120" height="60"></canvas></div></div>')
-    page.evaluate("window.__runs = {start: 1, end: 2, state: 'notRunning'}")  # a run has ended (the observer's record)
+    page.evaluate("window.__runs = {end: 2, finished: 1}")  # a run has ended (the observer's record)
     assert page.evaluate(f"({IDLE})(0)") is False  # blank
     page.evaluate("""() => {
       const gl = document.querySelector('canvas').getContext('webgl2', {preserveDrawingBuffer: true});
@@ -369,3 +369,35 @@ def test_the_benchmarks_idle_waits_for_a_map_to_be_drawn(pages):
     }""")
     assert page.evaluate(f"({IDLE})(0)") is True
     assert page.evaluate(f"({IDLE})(5)") is False  # no run has ended since t0
+
+
+def test_the_benchmarks_observer_reads_a_runs_end_from_the_servers_messages(pages):
+    """bench.browser's OBSERVER marks a run's end when a websocket message is a ForwardMsg saying the script (or a
+    fragment) finished, and not for any other message, nor for "finished early for a rerun" (another run follows).
+    The messages are Streamlit's own protobufs, handed to a socket's listeners as the browser would."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from bench.browser import OBSERVER
+
+    def finished(status: int) -> list[int]:
+        msg = ForwardMsg()
+        msg.metadata.delta_path[:] = [0, 3]
+        msg.script_finished = status
+        return list(msg.SerializeToString())
+
+    delta = ForwardMsg()
+    delta.metadata.delta_path[:] = [0, 1]
+    delta.delta.new_element.markdown.body = "x" * 300  # a length past one byte, before any field 6
+    page = pages()
+    page.set_content("<p>observer</p>")
+    page.evaluate(OBSERVER)
+    feed = """bytes => {
+      const ws = window.__ws = window.__ws || new WebSocket('ws://127.0.0.1:9/');
+      ws.dispatchEvent(new MessageEvent('message', {data: new Uint8Array(bytes).buffer}));
+      return window.__runs.finished;
+    }"""
+    assert page.evaluate(feed, list(delta.SerializeToString())) == 0
+    assert page.evaluate(feed, finished(ForwardMsg.FINISHED_EARLY_FOR_RERUN)) == 0
+    assert page.evaluate(feed, finished(ForwardMsg.FINISHED_SUCCESSFULLY)) == 1
+    assert page.evaluate(feed, finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)) == 2
+    assert page.evaluate("window.__runs.end") > 0
