@@ -1,9 +1,9 @@
 """Emerging hot spots: Esri's Emerging Hot Spot Analysis on neighborhoods or H3 cells.
 
 Getis-Ord Gi* is computed for every time slice (month or quarter) with esda, each place's series of Gi* z-scores
-gets a Mann-Kendall trend test (pymannkendall), and every place falls in exactly one of Esri's categories (new,
-consecutive, intensifying, persistent, diminishing, sporadic, oscillating, historical hot or cold spot, or no
-pattern). Esri's definitions: https://pro.arcgis.com/en/pro-app/latest/tool-reference/space-time-pattern-mining/
+gets a Mann-Kendall trend test (`mann_kendall`: pymannkendall's `original_test`, all places at once), and every
+place falls in exactly one of Esri's categories (new, consecutive, intensifying, persistent, diminishing, sporadic,
+oscillating, historical hot or cold spot, or no pattern). Esri's definitions: https://pro.arcgis.com/en/pro-app/latest/tool-reference/space-time-pattern-mining/
 learnmoreemerging.htm. The thresholds are the constants below and README's "Emerging hot spots".
 
 Gi* z-scores do not change when every count of a slice is scaled alike, so a citywide undercount (KCPD 2019-2021
@@ -23,7 +23,6 @@ import h3
 import libpysal
 import numpy as np
 import pandas as pd
-import pymannkendall
 import shapely
 from esda import fdr
 from esda.getisord import G_Local
@@ -159,6 +158,32 @@ def gi_per_slice(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 
     return z, p
 
 
+def mann_kendall(series: np.ndarray, alpha: float = TREND_ALPHA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mann-Kendall's trend test on every row of a places x slices matrix at once: Kendall's tau, the two-sided
+    p-value and the trend ("increasing", "decreasing" or "no trend" at `alpha`). The same statistic, tie-corrected
+    variance, continuity correction and p-value as pymannkendall's `original_test` (Mann 1945, Kendall 1975, Gilbert
+    1987), which the tests hold it to place by place; that function also computes Sen's slope, which nothing here
+    reads, and loops in Python, 3.7 ms a place: 0.9 s of the 1.0 s of a 240-neighborhood analysis of a new period."""
+    x = np.asarray(series, dtype=float)
+    if x.ndim != 2 or not np.isfinite(x).all():
+        raise ValueError("mann_kendall needs a 2-D matrix of finite values")
+    m, n = x.shape
+    s = np.zeros(m)
+    for k in range(n - 1):  # sign of every later value against the k-th, all rows at once
+        s += np.sign(x[:, k + 1:] - x[:, k:k + 1]).sum(axis=1)
+    ties = np.zeros(m)
+    for i, row in enumerate(x):
+        t = np.unique(row, return_counts=True)[1].astype(float)
+        ties[i] = np.sum(t * (t - 1) * (2 * t + 5))
+    var_s = (n * (n - 1) * (2 * n + 5) - ties) / 18
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, (s - 1) / np.sqrt(var_s), np.where(s < 0, (s + 1) / np.sqrt(var_s), 0.0))
+    p = 2 * (1 - norm.cdf(np.abs(z)))
+    h = np.abs(z) > norm.ppf(1 - alpha / 2)
+    trend = np.where(h & (z > 0), "increasing", np.where(h & (z < 0), "decreasing", "no trend"))
+    return s / (0.5 * n * (n - 1)), p, trend
+
+
 def analyse(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 0, gi_alpha: float = GI_ALPHA,
             trend_alpha: float = TREND_ALPHA, share: float = SHARE, seed: int = 12345,
             every_trend: bool = True) -> Analysis:
@@ -178,13 +203,15 @@ def analyse(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 0, gi
     events = counts.sum(axis=1)
     k = np.array([w.cardinalities[i] + 1 for i in w.id_order], dtype=float)  # the place and its neighbours
     expected_near = k * counts.mean(axis=0).sum()
+    # classify reads the trend only of a place significant in the last slice
+    tested = np.ones(z.shape[0], dtype=bool) if every_trend else sig[:, -1]
+    taus, trend_ps = np.full(z.shape[0], np.nan), np.full(z.shape[0], np.nan)
+    trends = np.full(z.shape[0], NOT_TESTED, dtype=object)
+    if tested.any():
+        taus[tested], trend_ps[tested], trends[tested] = mann_kendall(z[tested], trend_alpha)
     rows = []
     for i in range(z.shape[0]):
-        if every_trend or sig[i, -1]:  # classify reads the trend only of a place significant in the last slice
-            mk = pymannkendall.original_test(z[i], alpha=trend_alpha)
-            tau, tp, trend = float(mk.Tau), float(mk.p), mk.trend
-        else:
-            tau, tp, trend = np.nan, np.nan, NOT_TESTED
+        tau, tp, trend = float(taus[i]), float(trend_ps[i]), str(trends[i])
         hot, cold = sig[i] & (z[i] > 0), sig[i] & (z[i] < 0)
         either = np.flatnonzero(sig[i])
         category = classify(z[i], sig[i], tau, tp, trend_alpha, share)

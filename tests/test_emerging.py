@@ -177,6 +177,26 @@ def test_gi_star_of_a_real_slice_is_the_textbook_formula(con):
         assert z[ids.index(place), -1] == pytest.approx(expected)
 
 
+def test_mann_kendall_is_pymannkendalls_original_test_on_every_real_place(con):
+    """The vectorised Mann-Kendall gives every place the tau, p-value and trend of pymannkendall's original_test (the
+    reference), on the Gi* z-scores of the bundled neighborhood counts month by month, on the same rounded to whole
+    numbers (ties: the variance's correction), and on a constant series, a clean rise, a clean fall and steps."""
+    import pymannkendall
+
+    c = emerging.cube(con, NBHD, "month", "neighborhood")
+    z, _ = emerging.gi_per_slice(c.counts, c.w)
+    n = z.shape[1]
+    series = np.vstack([z, np.round(z), np.zeros(n), np.arange(n), -np.arange(n), np.arange(n) // 10])
+    tau, p, trend = emerging.mann_kendall(series, 0.05)
+    for i, row in enumerate(series):
+        ref = pymannkendall.original_test(row, alpha=0.05)
+        assert (tau[i], p[i], trend[i]) == (pytest.approx(ref.Tau, rel=1e-12, abs=1e-15),
+                                            pytest.approx(ref.p, rel=1e-12, abs=1e-15), ref.trend), i
+    assert {"increasing", "decreasing", "no trend"} <= set(trend)
+    with pytest.raises(ValueError, match="finite"):
+        emerging.mann_kendall(np.array([[1.0, np.nan, 2.0]]))
+
+
 def test_real_result_has_a_trend_and_a_last_significant_slice_per_place(con):
     result = emerging.emerging(con, NBHD, "quarter")
     table = result["table"].set_index("place")
