@@ -715,11 +715,8 @@ def _neighborhood_values(db_key: str, source: str, category: str, start: date, e
     from analytics import hotspots
 
     with cursor(db_key) as cur:
-        geo = hotspots.choropleth_geojson(cur, hotspots.neighborhood_counts(cur, _f(source, category, start, end),
-                                                                            firearm))
-    light = _light_polygons(db_key)
-    return {**geo, "features": [{k: v for k, v in f.items() if k != "geometry" or f["properties"]["area_id"] not in light}
-                                for f in geo["features"]]}
+        counts = hotspots.neighborhood_counts(cur, _f(source, category, start, end), firearm)
+        return hotspots.choropleth_geojson(cur, counts, drawn=_light_polygons(db_key).keys())
 
 
 @st.cache_data(show_spinner=False, max_entries=128)

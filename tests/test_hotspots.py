@@ -575,6 +575,12 @@ def test_rate_map_colours_are_quantiles_so_one_small_area_cannot_dominate(con, n
     positive = [v for v in values if v]
     assert numbers[0] == pytest.approx(min(positive)) and numbers[-1] == pytest.approx(max(positive))
     assert entries[-1][1] == "no data"  # neighborhoods without a rate have their own grey class
+    # a caller that has the shapes already (the app's light polygons) gets the same values without them
+    some = {f["properties"]["area_id"] for f in geo["features"][::2]}
+    bare = hotspots.choropleth_geojson(con, hotspots.neighborhood_counts(con, NBHD_2025), drawn=some)
+    assert [f["properties"] for f in bare["features"]] == [f["properties"] for f in geo["features"]]
+    assert [f["properties"]["area_id"] for f in bare["features"] if "geometry" not in f] == [
+        f["properties"]["area_id"] for f in geo["features"] if f["properties"]["area_id"] in some]
     assert maps.legend_html([maps.Legend("x", [([1, 2, 3], "<script>")])]).count("&lt;script&gt;") == 1
 
 
