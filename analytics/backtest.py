@@ -141,17 +141,22 @@ def backtest(con: duckdb.DuckDBPyConnection, source: str = "kcpd_nbhd", category
 
 
 def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month",
-               watch: dict | BadQuery | None = None) -> pd.DataFrame:
+               watch: dict | BadQuery | None = None, result: dict | BadQuery | None = None) -> pd.DataFrame:
     """The three ranking components by neighborhood (area_id): the emerging category over f's period, the
     early-warning flag of the latest complete slice ending by f.end, and persistence (years in the top decile of
     the whole years up to f.end, 'of' how many). A component that cannot be computed says why in `df.attrs`.
-    `watch`: warning.watchlist(con, f.source, f.category, slice_, by=f.end) when the caller has it already, or the
-    BadQuery it raised (the app caches it on its own inputs: a new start does not change it)."""
+    When the caller has them already (the app caches each on its own inputs), `watch` is
+    warning.watchlist(con, f.source, f.category, slice_, by=f.end) and `result` emerging.emerging(con, f, slice_)
+    (neighborhoods, the normal approximation), or the BadQuery either raised: computed again here they were 0.5 s
+    and 0.3 s of each new period on the Emerging page."""
     ctx = queries.validate(con, f)
     out = pd.DataFrame(index=pd.Index(ctx.neighborhoods["area_id"], name="area_id"))
     out["emerging"], out["early_warning"], notes = "not available", "not available", {}
     try:
-        result = emerging.emerging(con, f, slice_, every_trend=False)  # the categories alone
+        if result is None:
+            result = emerging.emerging(con, f, slice_, every_trend=False)  # the categories alone
+        if isinstance(result, BadQuery):
+            raise result
         out["emerging"] = result["table"].set_index("place")["category"].reindex(out.index).fillna("no data")
     except BadQuery as exc:
         notes["emerging"] = str(exc)
@@ -174,10 +179,12 @@ def components(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month",
     return out.reset_index()
 
 
-def ranking(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month") -> pd.DataFrame:
+def ranking(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month", watch: dict | BadQuery | None = None,
+            result: dict | BadQuery | None = None) -> pd.DataFrame:
     """The ranking-style table for the Emerging page and the briefing: level (count), rate and smoothed rate, and
     change against the 12 months before, all for the 12 months to f.end (hotspots.rank), next to the three
-    components (`components`, over f's period). Each column sorts on its own; there is no combined score."""
+    components (`components`, over f's period; `watch` and `result` as there). Each column sorts on its own; there
+    is no combined score."""
     from analytics import hotspots
 
     last12 = Filter(f.source, f.category, (pd.Timestamp(f.end.year, f.end.month, 1) - pd.DateOffset(months=11)).date(),
@@ -185,7 +192,7 @@ def ranking(con: duckdb.DuckDBPyConnection, f: Filter, slice_: str = "month") ->
     ranked = hotspots.rank(con, last12)
     table = ranked["table"][["area_id", "n", "rate_per_10k", "previous", "change_pct", "flag"]].set_index("area_id")
     table["smoothed_rate"] = ranked["table"].set_index("area_id")["smoothed_rate_per_10k"]
-    comp = components(con, f, slice_)
+    comp = components(con, f, slice_, watch, result)
     out = comp.merge(table.reset_index(), on="area_id", how="left", validate="1:1")
     out = out.sort_values(["n", "area_id"], ascending=[False, True], ignore_index=True)
     out.attrs = comp.attrs | {"level_period": f"{last12.start}..{last12.end}",

@@ -355,4 +355,6 @@ def build(con, f, slice_: str = "month", unit: str = "neighborhood", permutation
     except BadQuery as exc:
         watch, note = None, f"No early warning: {exc}"
     labels, coverage = labels_and_coverage(con, f.source, f.category)
-    return html(result, geojson(con, result), watch, backtest.ranking(con, f, slice_), labels, coverage, note)
+    shared = result if (unit, permutations) == ("neighborhood", 0) else None  # the ranking's own kind of result
+    ranking = backtest.ranking(con, f, slice_, watch, shared)
+    return html(result, geojson(con, result), watch, ranking, labels, coverage, note)

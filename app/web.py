@@ -812,9 +812,20 @@ def emerging_ranking(db_key: str, source: str, category: str, start: date, end: 
     early-warning flag and persistence), with its notes apart: a cached frame may lose its attrs."""
     from analytics import backtest
 
+    watch = _or_bad_query(watchlist, db_key, source, category, slice_, None, end)
+    result = _or_bad_query(emerging, db_key, source, category, start, end, slice_, "neighborhood", 0)
     with cursor(db_key) as cur:
-        table = backtest.ranking(cur, _f(source, category, start, end), slice_)
+        table = backtest.ranking(cur, _f(source, category, start, end), slice_, watch, result)
     return table, dict(table.attrs)
+
+
+def _or_bad_query(fn, *args):
+    """fn(*args) (a cached function: its result is shared with the page), or the BadQuery it raised, for a ranking
+    to report as the component it could not compute."""
+    try:
+        return fn(*args)
+    except queries.BadQuery as exc:
+        return exc
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -823,12 +834,12 @@ def components(db_key: str, source: str, category: str, start: date, end: date) 
     pages compute them one way), with its notes apart: a cached frame may lose its attrs."""
     from analytics import backtest as bt
 
-    try:  # cached on its own inputs: a filter change of the start alone reuses it (0.7 s of a cold change)
-        watch = watchlist(db_key, source, category, "month", None, end)
-    except queries.BadQuery as exc:
-        watch = exc
+    # each cached on its own inputs: a new start reuses the watchlist (0.7 s of a cold change), and the Emerging page
+    # shares the emerging result
+    watch = _or_bad_query(watchlist, db_key, source, category, "month", None, end)
+    result = _or_bad_query(emerging, db_key, source, category, start, end, "month", "neighborhood", 0)
     with cursor(db_key) as cur:
-        table = bt.components(cur, _f(source, category, start, end), "month", watch)
+        table = bt.components(cur, _f(source, category, start, end), "month", watch, result)
     return table, dict(table.attrs)
 
 

@@ -254,19 +254,26 @@ def test_the_data_page_chart_title_fits_its_axis():
 
 def test_a_new_start_reuses_the_early_warning_of_the_same_end(built_db, con, monkeypatch):
     """The early warning depends on the period's end only (its last fully covered month): the app computes it once
-    for two periods that share an end, and the components are those the library gives for each period."""
+    for two periods that share an end, and the components are those the library gives for each period. The emerging
+    analysis of a period is computed once for the Hotspots ranking, the Emerging page's ranking and its map."""
     import streamlit as st
 
-    from analytics import warning
+    from analytics import emerging, warning
     from app import web
 
     end, starts = date(2026, 6, 30), (date(2024, 7, 1), date(2024, 9, 1))
     direct = [backtest.components(con, Filter("kcpd_nbhd", "persons", s, end)) for s in starts]
-    calls = []
-    real = warning.watchlist
+    calls, analyses = [], []
+    real, real_emerging = warning.watchlist, emerging.emerging
     monkeypatch.setattr(warning, "watchlist", lambda *a, **k: calls.append(a[1:]) or real(*a, **k))
+    monkeypatch.setattr(emerging, "emerging", lambda *a, **k: analyses.append(a[1]) or real_emerging(*a, **k))
     st.cache_data.clear()
     for start, expected in zip(starts, direct, strict=True):
         table, notes = web.components(web.db_key(), "kcpd_nbhd", "persons", start, end)
         assert table.set_index("area_id").equals(expected.set_index("area_id")) and notes == expected.attrs
+        ranking, _ = web.emerging_ranking(web.db_key(), "kcpd_nbhd", "persons", start, end, "month")
+        web.emerging(web.db_key(), "kcpd_nbhd", "persons", start, end, "month", "neighborhood", 0)
+        assert ranking.set_index("area_id")[expected.columns[1:]].sort_index().equals(
+            expected.set_index("area_id").sort_index())
     assert len(calls) == 1
+    assert [f.start for f in analyses] == list(starts)
