@@ -792,7 +792,7 @@ def emerging_geojson(db_key: str, source: str, category: str, start: date, end: 
 
     result = emerging(db_key, source, category, start, end, slice_, unit, permutations)
     with cursor(db_key) as cur:
-        return br.geojson(cur, result)
+        return br.geojson(cur, result, _light_polygons(db_key))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

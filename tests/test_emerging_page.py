@@ -86,6 +86,19 @@ def test_watch_list_and_ranking_components_are_the_librarys(at, con):
         f"{int(comp.loc['CBD Downtown', 'persistence_years'])} of {int(comp.loc['CBD Downtown', 'persistence_of'])}")
 
 
+@pytest.mark.parametrize("unit", ["neighborhood", "hex"])
+def test_the_maps_places_are_the_briefings_own(built_db, con, unit):
+    """The page's map (its places drawn from the app's light neighborhood polygons, built once per database version)
+    has the briefing's features: the same places, shapes, categories and colours as briefing.geojson builds from the
+    areas table."""
+    from app import web
+
+    args = (("kcpd_nbhd", "persons", date(2016, 1, 1), date(2019, 12, 31)) if unit == "neighborhood" else
+            ("gva", "shooting", date(2014, 4, 1), date(2018, 3, 31))) + ("quarter", unit, 0)
+    page = web.emerging_geojson(web.db_key(), *args)
+    assert page == briefing.geojson(con, web.emerging(web.db_key(), *args)) and len(page["features"]) > 20
+
+
 def test_too_sparse_a_choice_is_refused_with_the_minimum(built_db):
     at = page()
     at.sidebar.selectbox(key="e_source").set_value("gva").run()
