@@ -139,12 +139,16 @@ def gi_per_slice(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 
                  seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:
     """Gi* z-scores and two-sided p-values for every column (slice) of `counts` (rows in w.id_order): binary
     weights, the place itself included (star). p is from the normal approximation, or with `permutations` from
-    esda's conditional permutations (its folded one-sided p_sim, doubled)."""
+    esda's conditional permutations (its folded one-sided p_sim, doubled). The normal approximation computes every
+    slice at once with esda's own formula (`G_Local.calc`; a test holds it to esda slice by slice): esda, one slice
+    at a time, rebuilt the weights' sparse matrix for each (0.2 s of a new period's 126 months)."""
     z = np.zeros(counts.shape)
     p = np.ones(counts.shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         w = libpysal.weights.fill_diagonal(w, 1)  # the place itself, once: esda would rebuild w for every slice
+    if not permutations:
+        return _gi_normal(counts, w)
     for t in range(counts.shape[1]):
         y = counts[:, t].astype(float)
         if y.sum() == 0 or np.ptp(y) == 0:
@@ -155,6 +159,30 @@ def gi_per_slice(counts: np.ndarray, w: libpysal.weights.W, permutations: int = 
                         keep_simulations=False)
         z[:, t] = np.nan_to_num(g.Zs)
         p[:, t] = np.minimum(1.0, 2 * g.p_sim) if permutations else 2 * norm.sf(np.abs(z[:, t]))
+    return z, p
+
+
+def _gi_normal(counts: np.ndarray, w: libpysal.weights.W) -> tuple[np.ndarray, np.ndarray]:
+    """gi_per_slice's normal approximation for all slices at once: esda's G_Local.calc (star, binary weights with the
+    diagonal `w` has) on each column, in the same order of operations."""
+    w.transform = "B"
+    a = w.sparse
+    y = counts.astype(float)
+    n = w.n
+    cardinality = np.asarray(a.sum(axis=1)).reshape(-1, 1)
+    expected_value = cardinality / n
+    base_variance = cardinality * (n - cardinality) / (n - 1) * (1 / n**2)
+    z, p = np.zeros(y.shape), np.ones(y.shape)
+    cols = (y.sum(axis=0) != 0) & (np.ptp(y, axis=0) != 0)  # nothing to cluster elsewhere: z 0, p 1
+    if cols.any():
+        yc = y[:, cols]
+        total = yc.sum(axis=0)
+        mean = total / n
+        variance = (yc**2).sum(axis=0) / n - mean**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zc = ((a @ yc) / total - expected_value) / np.sqrt(base_variance * (variance / mean**2))
+        z[:, cols] = np.nan_to_num(zc)
+        p[:, cols] = 2 * norm.sf(np.abs(z[:, cols]))
     return z, p
 
 

@@ -177,6 +177,32 @@ def test_gi_star_of_a_real_slice_is_the_textbook_formula(con):
         assert z[ids.index(place), -1] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("unit", ["neighborhood", "hex"])
+def test_gi_star_of_every_slice_at_once_is_esdas_slice_by_slice(con, unit):
+    """The normal approximation's Gi* for all slices at once gives every place and slice esda's G_Local z-score and
+    p-value (the reference: star, binary weights), on the bundled neighborhood counts month by month (empty and
+    constant slices included as they come) and on GVA shootings by hexagon."""
+    import warnings
+
+    from esda.getisord import G_Local
+    from scipy.stats import norm
+
+    f = NBHD if unit == "neighborhood" else Filter("gva", "shooting", date(2014, 4, 1), date(2018, 3, 31))
+    c = emerging.cube(con, f, "month" if unit == "neighborhood" else "quarter", unit)
+    z, p = emerging.gi_per_slice(c.counts, c.w)
+    for t in range(c.counts.shape[1]):
+        y = c.counts[:, t].astype(float)
+        if y.sum() == 0 or np.ptp(y) == 0:
+            assert (z[:, t] == 0).all() and (p[:, t] == 1).all()
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            g = G_Local(y, libpysal.weights.fill_diagonal(c.w, 1), transform="B", star=True, permutations=0)
+        assert z[:, t] == pytest.approx(np.nan_to_num(g.Zs), rel=1e-9, abs=1e-12)
+        assert p[:, t] == pytest.approx(2 * norm.sf(np.abs(np.nan_to_num(g.Zs))), rel=1e-9, abs=1e-12)
+    assert (np.abs(z) > 1.96).sum() > 100
+
+
 def test_mann_kendall_is_pymannkendalls_original_test_on_every_real_place(con):
     """The vectorised Mann-Kendall gives every place the tau, p-value and trend of pymannkendall's original_test (the
     reference), on the Gi* z-scores of the bundled neighborhood counts month by month, on the same rounded to whole
