@@ -17,7 +17,6 @@ import argparse
 import collections
 import json
 import sys
-import time
 
 from bench import browser as b
 
@@ -80,16 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=b.CHROMIUM, args=b.ARGS)
+            b.after_warm_up(browser, f"http://127.0.0.1:{port}", log)  # its work would land in the first traces
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.add_init_script(b.OBSERVER)
             page.goto(f"http://127.0.0.1:{port}/")
             b.wait_idle(page, 0)
-            from app import warm
-
-            # the first page run started the server's warm-up (app.warm); its work would land in the first traces
-            deadline = time.monotonic() + 300
-            while warm.DONE not in log.read_text() and time.monotonic() < deadline:
-                time.sleep(0.2)
             for name in args.pages:
                 link = page.locator(f'[data-testid="stSidebarNavLink"][href$="/{b.PAGES[name]}"]').first
                 actions = [(f"first visit, {name}", lambda link=link: link.evaluate("e => e.click()"))]
