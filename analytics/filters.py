@@ -60,14 +60,23 @@ def parse_date(text: str | None, fallback: date, problems: list[str], name: str)
     return value
 
 
-def pick(value: str | None, allowed: list[str], fallback: str, problems: list[str], name: str) -> str:
+#: why a link's map layer or place unit that needs incident points is refused for a source of neighborhood counts
+NO_POINTS = "this source has counts by neighborhood, not incident locations"
+
+
+def pick(value: str | None, allowed: list[str], fallback: str, problems: list[str], name: str,
+         known: tuple[list[str], str] = ([], "")) -> str:
     """A link's value if it is one of `allowed`, else `fallback` with a problem naming it: a shared or hand-edited
-    link never selects a source, area or category the data does not have."""
+    link never selects a source, area or category the data does not have. `known`: values that exist but are not
+    allowed here, and why (a hexagon map for a source without points), said instead of "not one of the known
+    values"."""
     if value is None or value == "":
         return fallback
     if value in allowed:
         return value
-    problems.append(f"ignored {name}={str(value)[:40]!r}: not one of the known values")
+    elsewhere, why = known
+    reason = why if value in elsewhere else "not one of the known values"
+    problems.append(f"ignored {name}={str(value)[:40]!r}: {reason}")
     return fallback
 
 

@@ -223,6 +223,20 @@ def test_hostile_link_values_are_named_and_ignored(built_db, hostile):
     assert {m.label: m.value for m in at.metric}["Places analysed"] == "240"  # the defaults ran
 
 
+def test_hexagons_for_a_source_without_points_are_refused_with_the_reason(built_db):
+    """KCPD's neighborhood counts have no incident points: a link asking for hexagons says so, not "not a known
+    value", and the page runs on neighborhoods."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page("views/emerging.py")
+    at.query_params["source"], at.query_params["unit"] = "kcpd_nbhd", "hex"
+    at.run()
+    check(at)
+    warned = " ".join(w.value for w in at.warning)
+    assert "ignored unit='hex': this source has counts by neighborhood, not incident locations" in warned
+    assert "not one of the known values" not in warned
+    assert at.sidebar.radio(key="e_unit_kcpd_nbhd").value == "neighborhood"
+
+
 def test_the_gi_star_inference_is_kept_in_the_link(built_db):
     """A shared link reproduces the result: the p-value choice (it changes which places are hot) is in the link,
     both ways."""

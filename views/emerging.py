@@ -45,7 +45,8 @@ with st.sidebar:
     units = list(emerging.UNITS) if kinds[source] == "incidents" else ["neighborhood"]
     unit = st.radio("Places", units, key=f"e_unit_{source}", format_func={
         "neighborhood": "neighborhoods", "hex": "hexagons (0.7 km²)"}.get, index=units.index(
-        filters.pick(params.get("unit"), units, "neighborhood", problems, "unit")))
+        filters.pick(params.get("unit"), units, "neighborhood", problems, "unit",
+                     known=(list(emerging.UNITS), filters.NO_POINTS))))
     try:
         first, last = web.emerging_range(key, source, category, slice_)
     except BadQuery:

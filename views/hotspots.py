@@ -25,13 +25,10 @@ source, category, start, end, firearm = sel.source, sel.category, sel.start, sel
 incident_source = sel.incident_source
 with st.sidebar:
     layer_options = list(LAYERS) if incident_source else ["rate", "count"]
-    asked = st.query_params.get("layer")
-    if asked in LAYERS and asked not in layer_options:  # a real layer this source cannot draw: say why
-        sel.problems.append(f"ignored layer={asked!r}: this source has counts by neighborhood, not incident locations")
-        asked = None
     layer = st.radio("Map layer", layer_options, format_func=LAYERS.get, key=f"h_layer_{incident_source}",
-                     index=layer_options.index(filters.pick(asked, layer_options, layer_options[0], sel.problems,
-                                                            "layer")))
+                     index=layer_options.index(filters.pick(st.query_params.get("layer"), layer_options,
+                                                            layer_options[0], sel.problems, "layer",
+                                                            known=(list(LAYERS), filters.NO_POINTS))))
     res = st.select_slider("Hexagon size", list(SIZES), value=8, key="h_res",
                            format_func=SIZES.get) if layer == "hex" else 8
     by = st.radio("Rank neighborhoods by", list(RANK_BY), format_func=RANK_BY.get, key="h_by",
