@@ -131,10 +131,8 @@ def legend_html(counts: dict[str, int], left_out: int = 0) -> str:
     entries = [(colour, name, counts[name]) for name, colour in emerging.CATEGORIES.items() if counts.get(name)]
     if left_out:
         entries.append(("transparent", "outline only: not tested (no data or no neighbours, never 0)", left_out))
-    rows = "".join(
-        f'<div style="display:flex;align-items:center;gap:6px;margin:2px 0"><span style="display:inline-block;'
-        f'width:14px;height:14px;background:{colour};border:1px solid #888"></span>{htmllib.escape(name)} '
-        f'({n})</div>' for colour, name, n in entries)
+    rows = "".join(maps.legend_row(maps.swatch_css(colour), f"{htmllib.escape(name)} ({n})")
+                   for colour, name, n in entries)
     return f'<div style="font-size:0.85rem">{rows}</div>'
 
 

@@ -77,17 +77,30 @@ class Legend:
     line: bool = False  # entries are outlines, not fills
 
 
+def legend_row(swatch: str, label_html: str) -> str:
+    """One legend row: a 14-pixel swatch (its CSS: `swatch_css`) beside its label. A long label wraps beside the
+    swatch, never under it, and never squeezes it (a blind review saw "outline only: ..." wrap away from its box)."""
+    return ('<div style="display:flex;align-items:flex-start;gap:6px;margin:2px 0">'
+            f'<span style="flex:none;width:14px;height:14px;margin-top:0.15em;{swatch}"></span>'
+            f'<span>{label_html}</span></div>')
+
+
+def swatch_css(colour: str, kind: str = "fill", width: int = 3) -> str:
+    """A swatch's CSS for a colour (any CSS colour): a filled square ("fill") or a square outline `width` pixels
+    wide ("outline")."""
+    if kind == "outline":
+        return f"border:{width}px solid {colour};background:transparent;box-sizing:border-box"
+    return f"background:{colour};border:1px solid #888;box-sizing:border-box"
+
+
 def legend_html(legends: list[Legend]) -> str:
     """A small HTML legend (text escaped: watch-area names are user input)."""
     parts = []
     for leg in legends:
         rows = []
         for colour, label in leg.entries:
-            rgb = ",".join(str(int(c)) for c in colour[:3])
-            swatch = (f"border:3px solid rgb({rgb});background:transparent" if leg.line
-                      else f"background:rgb({rgb});border:1px solid #888")
-            rows.append(f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
-                        f'vertical-align:middle;{swatch}"></span>{html.escape(label)}</div>')
+            rgb = "rgb(" + ",".join(str(int(c)) for c in colour[:3]) + ")"
+            rows.append(legend_row(swatch_css(rgb, "outline" if leg.line else "fill"), html.escape(label)))
         note = f'<div style="color:#666">{html.escape(leg.note)}</div>' if leg.note else ""
         parts.append(f'<div style="margin-bottom:0.6rem"><b>{html.escape(leg.title)}</b>{"".join(rows)}{note}</div>')
     return f'<div style="font-size:0.85rem;line-height:1.5">{"".join(parts)}</div>'
@@ -451,11 +464,9 @@ def regions_legend(shapes: dict, outlines: bool = True) -> str:
     for name, colour in REGION_COLOURS.items():
         if name in shapes:
             rgba = f"rgba({colour[0]},{colour[1]},{colour[2]},{max(colour[3], 90) / 255:.2f})"
-            rows.append(f'<div style="margin:2px 0"><span style="display:inline-block;width:14px;height:14px;'
-                        f'background:{rgba};border:2px solid rgb({colour[0]},{colour[1]},{colour[2]});'
-                        f'vertical-align:middle;margin-right:6px"></span><b>{name}</b>: {REGION_MEANING[name]}</div>')
+            swatch = f"background:{rgba};border:2px solid rgb({colour[0]},{colour[1]},{colour[2]});box-sizing:border-box"
+            rows.append(legend_row(swatch, f"<b>{name}</b>: {REGION_MEANING[name]}"))
     if outlines:
-        rows.append('<div style="margin:2px 0"><span style="display:inline-block;width:14px;height:14px;'
-                    'border:1px solid rgb(120,120,120);vertical-align:middle;margin-right:6px"></span>'
-                    'grey outlines: every neighborhood</div>')
+        rows.append(legend_row(swatch_css("rgb(120,120,120)", "outline", width=1),
+                               "grey outlines: every neighborhood"))
     return '<div style="font-size:0.85rem;line-height:1.4">' + "".join(rows) + "</div>"

@@ -120,6 +120,19 @@ def test_every_map_has_a_legend_naming_its_regions(built_db):
     assert json.loads(decks[0].proto.tooltip)["text"] == "{tooltip}"
 
 
+def test_every_legend_row_keeps_its_swatch_beside_its_label(built_db):
+    """A blind review saw a long legend label wrap away from its swatch: every row of the map's legend is a flex row
+    whose swatch never shrinks, in the region's map colour."""
+    at = outreach(event=INDEPENDENCE)
+    legend = next(m.value for m in at.markdown if "grey outlines" in m.value)
+    rows = [r for r in legend.split('<div style="display:flex')[1:]]
+    assert len(rows) == legend.count("<b>") + 1 and all("flex:none" in r for r in rows)  # regions + grey outlines
+    for name, colour in maps.REGION_COLOURS.items():
+        if f"<b>{name}</b>" in legend:
+            row = next(r for r in rows if f"<b>{name}</b>" in r)
+            assert f"solid rgb({colour[0]},{colour[1]},{colour[2]})" in row
+
+
 def _raw_ids(con) -> tuple[set[str], re.Pattern]:
     """Ids and column names a reader must never see: exactly (a header, cell or option that is only the id) and,
     for the ids no English word is spelled like, anywhere in a text."""
