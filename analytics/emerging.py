@@ -63,8 +63,11 @@ INFERENCE_HELP = (
     "pass the false-discovery-rate correction.")
 _PATTERNS = ("new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating",
              "historical")
-HOT_COLOURS = ["#fee08b", "#fdae61", "#d73027", "#a50026", "#f46d43", "#fcc5c0", "#c51b7d", "#8c6d31"]
-COLD_COLOURS = ["#c6dbef", "#9ecae1", "#08519c", "#08306b", "#4292c6", "#d0d1e6", "#6a51a3", "#35978f"]
+#: each category's map colour, in _PATTERNS' order: any two categories (and "no pattern") at least 15 apart in CIE76
+#: colour difference (a blind review could not tell pale "sporadic" from "no pattern"; new and sporadic cold spots
+#: were 7 apart); tests/test_emerging_page.py measures it
+HOT_COLOURS = ["#fee08b", "#fdae61", "#d73027", "#a50026", "#f46d43", "#f781bf", "#c51b7d", "#8c6d31"]
+COLD_COLOURS = ["#b3e2f5", "#7fb8da", "#08519c", "#08306b", "#4292c6", "#9e9ac8", "#6a51a3", "#35978f"]
 NO_PATTERN = "no pattern"
 TOO_FEW = "too few to tell"
 #: the trend of a place whose category does not depend on it, when only categories were asked for

@@ -99,6 +99,28 @@ def test_the_maps_places_are_the_briefings_own(built_db, con, unit):
     assert page == briefing.geojson(con, web.emerging(web.db_key(), *args)) and len(page["features"]) > 20
 
 
+def test_every_category_colour_stands_apart_from_the_others_and_from_no_pattern():
+    """On the map a reader tells categories apart by colour alone: any two (and "no pattern") differ by at least 15 in
+    CIE76 colour difference (Lab, sRGB D65), computed here from the hex codes. A blind review could not tell pale
+    "sporadic hot spot" from "no pattern"; "new" and "sporadic" cold spots were 7 apart."""
+    import itertools
+
+    import numpy as np
+
+    def lab(code: str) -> np.ndarray:
+        rgb = np.array([int(code[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+        rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+        xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+        f = np.cbrt(xyz / [0.95047, 1.0, 1.08883])
+        f = np.where(xyz / [0.95047, 1.0, 1.08883] > 0.008856, f, 7.787 * xyz / [0.95047, 1.0, 1.08883] + 16 / 116)
+        return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+    shown = {k: v for k, v in emerging.CATEGORIES.items() if k != emerging.TOO_FEW}  # too few: white, blank on purpose
+    assert len(shown) == 17
+    gaps = {(a, b): float(np.linalg.norm(lab(shown[a]) - lab(shown[b]))) for a, b in itertools.combinations(shown, 2)}
+    assert min(gaps.values()) >= 15, sorted(gaps.items(), key=lambda kv: kv[1])[:3]
+
+
 def test_too_sparse_a_choice_is_refused_with_the_minimum(built_db):
     at = page()
     at.sidebar.selectbox(key="e_source").set_value("gva").run()
@@ -106,6 +128,9 @@ def test_too_sparse_a_choice_is_refused_with_the_minimum(built_db):
     at.sidebar.radio(key="e_unit_gva").set_value("hex").run()
     check(at)
     assert {m.label: m.value for m in at.metric}["Places analysed"] == "1,110"
+    # the hexagons over the neighborhoods' (transparent, hoverable) fill and under their outlines, which stay in sight
+    ids = [layer["id"] for layer in json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"]]
+    assert ids == ["neighborhoods", "emerging", "neighborhood_outlines"]
     at.sidebar.radio(key="e_slice").set_value("month").run()
     check(at)
     text = " ".join(w.value for w in at.warning)

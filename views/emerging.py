@@ -110,11 +110,12 @@ if result is not None:
     outlines = {**outlines, "features": [f for f in outlines["features"] if f["properties"]["area_id"] not in drawn]}
     fill, lines = maps.outline_layers(maps.with_tooltips(outlines), web.neighborhood_edges(key))
     if unit == "hex":  # hexagons by their cell ids, drawn and outlined in the browser (fewer bytes than their polygons),
-        # over the outlines, so they keep their tooltips
+        # over the neighborhoods' fill, so they keep their tooltips, and under their outlines (not pickable), which a
+        # blind review found hidden under the hexagons
         cells = [{k: f["properties"][k] for k in ("place", "rgba", "tooltip")} for f in geo["features"]]
-        layers = [fill, lines, pdk.Layer("H3HexagonLayer", cells, id="emerging", get_hexagon="place",
-                                         get_fill_color="rgba", extruded=False, stroked=True,
-                                         get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True)]
+        layers = [fill, pdk.Layer("H3HexagonLayer", cells, id="emerging", get_hexagon="place",
+                                  get_fill_color="rgba", extruded=False, stroked=True,
+                                  get_line_color=[90, 90, 90, 160], line_width_min_pixels=1, pickable=True), lines]
     else:
         layers = [fill, pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=False,
                                   get_fill_color="properties.rgba", pickable=True), lines]
