@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import backtest, briefing, cli, emerging, warning
+from analytics import backtest, briefing, cli, emerging, maps, warning
 from analytics.queries import Filter
 from kcvt.settings import DATA_DIR, ROOT
 from tests.conftest import RAW, analytics_cli
@@ -62,6 +62,20 @@ def test_page_shows_the_librarys_categories_legend_and_table(at, con):
     lib = result["table"].set_index("place")
     assert (table["category"] == lib["category"].reindex(table.index)).all()
     assert (table["last significant"] == lib["last_significant"].reindex(table.index)).all()
+
+
+def test_the_map_draws_the_watch_areas_named_in_its_legend(at):
+    """A task force reads its own areas against the categories, as on the Hotspots map: each saved watch area (the
+    bundled seed's, in a test's fresh registry) outlined in its colour on the map and named in the legend beside it."""
+    seed = pd.read_csv(DATA_DIR / "reference" / "watch_areas_seed.csv")
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    assert {"watch_areas_casing", "watch_areas"} <= layers.keys()
+    assert {r["tooltip"] for r in layers["watch_areas"]["data"]} == {f"Watch area: {n}" for n in seed["name"]}
+    legend = next(h.proto.body for h in at.get("html") if "Watch areas" in h.proto.body)
+    for name, colour in zip(seed["name"], maps.watch_colours(len(seed)), strict=True):
+        row = next(r for r in legend.split('<div style="display:flex')[1:] if name in r)
+        assert f"rgb({colour[0]},{colour[1]},{colour[2]})" in row
 
 
 def test_the_z_score_chart_has_units_and_follows_the_chosen_place(at):
@@ -128,9 +142,10 @@ def test_too_sparse_a_choice_is_refused_with_the_minimum(built_db):
     at.sidebar.radio(key="e_unit_gva").set_value("hex").run()
     check(at)
     assert {m.label: m.value for m in at.metric}["Places analysed"] == "1,110"
-    # the hexagons over the neighborhoods' (transparent, hoverable) fill and under their outlines, which stay in sight
+    # the hexagons over the neighborhoods' (transparent, hoverable) fill and under their outlines, which stay in
+    # sight, and the watch areas on top
     ids = [layer["id"] for layer in json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"]]
-    assert ids == ["neighborhoods", "emerging", "neighborhood_outlines"]
+    assert ids == ["neighborhoods", "emerging", "neighborhood_outlines", "watch_areas_casing", "watch_areas"]
     at.sidebar.radio(key="e_slice").set_value("month").run()
     check(at)
     text = " ".join(w.value for w in at.warning)

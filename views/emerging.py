@@ -119,6 +119,8 @@ if result is not None:
     else:
         layers = [fill, pdk.Layer("GeoJsonLayer", geo, id="emerging", filled=True, stroked=False,
                                   get_fill_color="properties.rgba", pickable=True), lines]
+    watch_json = web.watch_geojson(key)  # the task forces' own areas, as on the Hotspots map
+    layers += maps.watch_layers(watch_json)
     left, right = st.columns([4, 1])
     with left:
         st.pydeck_chart(maps.Deck(layers=layers,
@@ -128,6 +130,7 @@ if result is not None:
     with right:
         st.markdown("**Legend**")
         st.html(briefing.legend_html(counts, len(result["left_out"]) if unit == "neighborhood" else 0))
+        st.html(maps.legend_html([maps.watch_legend(watch_json)]))
 
     st.subheader("Every place: category, trend and last significant slice")
     th = result["thresholds"]
